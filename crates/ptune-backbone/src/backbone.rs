@@ -1,0 +1,130 @@
+//! The frozen backbone: one type over every family, exposing exactly what P-tuning needs.
+
+use crate::bert::Bert;
+use crate::config::ModelConfig;
+use crate::error::{BackboneError, Result};
+use crate::gpt2::Gpt2;
+use crate::llama::Llama;
+use crate::loader::Loader;
+use crate::weights::TensorSource;
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor};
+
+/// What the model predicts at the target position: a masked token or the next token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    Masked,
+    Causal,
+}
+
+/// A pretrained language model whose parameters never require gradients; gradients still flow
+/// to the input embeddings passed to [`Backbone::forward_embeds`].
+#[derive(Module, Debug)]
+pub enum Backbone {
+    Bert(Bert),
+    Gpt2(Gpt2),
+    Llama(Llama),
+}
+
+impl Backbone {
+    /// Builds the model of `config` from `weights` on `device`, frozen.
+    pub fn load(config: &ModelConfig, weights: &dyn TensorSource, device: &Device) -> Result<Self> {
+        let vb = Loader::new(weights, device);
+        let model = match config {
+            ModelConfig::Bert(c) => Backbone::Bert(Bert::load(vb, c)?),
+            ModelConfig::Gpt2(c) => Backbone::Gpt2(Gpt2::load(vb, c)?),
+            ModelConfig::Llama(c) => Backbone::Llama(Llama::load(vb, c)?),
+        };
+        Ok(model.freeze())
+    }
+
+    pub fn objective(&self) -> Objective {
+        match self {
+            Backbone::Bert(_) => Objective::Masked,
+            Backbone::Gpt2(_) | Backbone::Llama(_) => Objective::Causal,
+        }
+    }
+
+    /// `[vocab, hidden]` input embedding table.
+    fn word_embeddings(&self) -> Tensor<2> {
+        match self {
+            Backbone::Bert(m) => m.embeddings.word_embeddings.weight.val(),
+            Backbone::Gpt2(m) => m.wte.weight.val(),
+            Backbone::Llama(m) => m.model.embed_tokens.weight.val(),
+        }
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        self.word_embeddings().dims()[1]
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.word_embeddings().dims()[0]
+    }
+
+    /// The longest sequence the model's positions allow.
+    pub fn max_positions(&self) -> usize {
+        match self {
+            Backbone::Bert(m) => m.max_positions,
+            Backbone::Gpt2(m) => m.max_positions(),
+            Backbone::Llama(m) => m.max_positions,
+        }
+    }
+
+    /// Whether [`Backbone::lm_logits`] can be called (an encoder-only BERT cannot).
+    pub fn has_lm_head(&self) -> bool {
+        !matches!(self, Backbone::Bert(m) if m.head.is_none())
+    }
+
+    /// Refuses sequences the position table cannot hold, before any work is done.
+    pub fn check_length(&self, len: usize) -> Result<()> {
+        let max = self.max_positions();
+        if len > max {
+            return Err(BackboneError::Input(format!(
+                "the input is {len} tokens long but the model takes at most {max} positions"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `[B, T]` ids → `[B, T, H]` word embeddings (no positions; those come in `forward_embeds`).
+    pub fn embed_tokens(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        match self {
+            Backbone::Bert(m) => m.embed_tokens(ids),
+            Backbone::Gpt2(m) => m.embed_tokens(ids),
+            Backbone::Llama(m) => m.embed_tokens(ids),
+        }
+    }
+
+    /// Runs the model on `[B, T, H]` input embeddings with a `[B, T]` 1/0 attention mask
+    /// (right padding) and returns the final hidden states `[B, T, H]`, the LM head's input.
+    pub fn forward_embeds(&self, embeds: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
+        match self {
+            Backbone::Bert(m) => m.forward_embeds(embeds, attention_mask),
+            Backbone::Gpt2(m) => m.forward_embeds(embeds, attention_mask),
+            Backbone::Llama(m) => m.forward_embeds(embeds, attention_mask),
+        }
+    }
+
+    /// The LM head on chosen rows only: `[N, H]` hidden states → `[N, vocab]` logits.
+    pub fn lm_logits(&self, rows: Tensor<2>) -> Result<Tensor<2>> {
+        match self {
+            Backbone::Bert(m) => m.lm_logits(rows),
+            Backbone::Gpt2(m) => Ok(m.lm_logits(rows)),
+            Backbone::Llama(m) => Ok(m.lm_logits(rows)),
+        }
+    }
+
+    /// Hidden states of the rows `(example, position)` of `hidden` `[B, T, H]` → `[N, H]`.
+    pub fn gather_rows(hidden: Tensor<3>, rows: &[(usize, usize)]) -> Tensor<2> {
+        let [b, t, h] = hidden.dims();
+        let device = hidden.device();
+        let flat: Vec<i64> = rows.iter().map(|&(e, p)| (e * t + p) as i64).collect();
+        let index = Tensor::<1, Int>::from_data(
+            burn::tensor::TensorData::new(flat, [rows.len()]),
+            &device,
+        );
+        hidden.reshape([b * t, h]).select(0, index)
+    }
+}

@@ -1,0 +1,61 @@
+//! `ModelBundle::open`: config, weights and tokenizer from a directory, a `.gguf` file or a hub id.
+
+use crate::backbone::Backbone;
+use crate::config::ModelConfig;
+use crate::error::{BackboneError, Result};
+use crate::tokenizer::{SpecialTokens, load_dir};
+use crate::weights::TensorSource;
+use crate::{hub, source};
+use burn::tensor::Device;
+use std::path::{Path, PathBuf};
+use tokenizers::Tokenizer;
+
+/// Everything needed to build a backbone and feed it text.
+pub struct ModelBundle {
+    /// Where the files came from (directory or `.gguf` file).
+    pub path: PathBuf,
+    pub config: ModelConfig,
+    pub weights: Box<dyn TensorSource>,
+    pub tokenizer: Tokenizer,
+    pub special: SpecialTokens,
+}
+
+impl ModelBundle {
+    /// Opens a local directory or `.gguf` file; anything else that reads as a hub id is fetched.
+    pub fn open(path_or_id: &str) -> Result<Self> {
+        let path = Path::new(path_or_id);
+        if path.is_dir() {
+            Self::open_dir(path)
+        } else if path.is_file() {
+            Self::open_gguf(path)
+        } else if hub::looks_like_id(path_or_id) {
+            Self::open_dir(&hub::download(path_or_id)?)
+        } else {
+            Err(BackboneError::NotFound {
+                path: path.to_path_buf(),
+            })
+        }
+    }
+
+    fn open_dir(dir: &Path) -> Result<Self> {
+        let config = ModelConfig::from_file(&dir.join("config.json"))?;
+        let weights = source::open_dir(dir)?;
+        let tokenizer = load_dir(dir, &config)?;
+        Ok(Self {
+            path: dir.to_path_buf(),
+            special: SpecialTokens::find(&tokenizer),
+            config,
+            weights,
+            tokenizer,
+        })
+    }
+
+    fn open_gguf(file: &Path) -> Result<Self> {
+        Err(BackboneError::Input(format!("{}: GGUF TODO", file.display())))
+    }
+
+    /// Builds the frozen backbone on `device`.
+    pub fn backbone(&self, device: &Device) -> Result<Backbone> {
+        Backbone::load(&self.config, self.weights.as_ref(), device)
+    }
+}

@@ -1,0 +1,44 @@
+//! Errors of loading and running a backbone: each one sentence a user can act on.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong between a path on disk and a forward pass.
+#[derive(Debug, thiserror::Error)]
+pub enum BackboneError {
+    #[error("{path}: no such file or directory")]
+    NotFound { path: PathBuf },
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("{path}: invalid config.json: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error(
+        "unsupported model_type `{0}`: ptune knows bert, roberta, gpt2, llama, mistral and qwen2"
+    )]
+    UnknownModelType(String),
+    #[error("unsupported architecture `{0}`: {1}")]
+    UnknownArchitecture(String, String),
+    #[error("{path}: weights file is corrupt or truncated: {message}")]
+    CorruptWeights { path: PathBuf, message: String },
+    #[error("checkpoint has no tensor `{name}` (looked in {source_desc})")]
+    MissingTensor { name: String, source_desc: String },
+    #[error("tensor `{name}` has shape {found:?} but the config implies {expected:?}")]
+    ShapeMismatch {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    #[error("tensor `{name}` has dtype {dtype}, which ptune cannot convert to f32")]
+    UnsupportedDtype { name: String, dtype: String },
+    #[error("{0}")]
+    Gguf(String),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("{0}")]
+    Input(String),
+    #[error(
+        "could not download `{id}` ({message}); pass a local directory or .gguf file to --model instead"
+    )]
+    Hub { id: String, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, BackboneError>;

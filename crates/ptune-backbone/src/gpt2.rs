@@ -1,0 +1,131 @@
+//! GPT-2 (`GPT2LMHeadModel`): learned positions, pre-LN blocks, `Conv1D` weights stored `[in, out]`.
+
+use crate::activation::Activation;
+use crate::attention::{attend, mask_bias, merge_heads, split_heads};
+use crate::config::Gpt2Config;
+use crate::error::Result;
+use crate::loader::Loader;
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::tensor::{Int, Tensor};
+
+#[derive(Module, Debug)]
+pub struct Gpt2Attention {
+    /// Fused query/key/value projection `[H, 3H]`.
+    pub c_attn: Linear,
+    pub c_proj: Linear,
+    pub num_heads: usize,
+    pub scale: f64,
+}
+
+#[derive(Module, Debug)]
+pub struct Gpt2Mlp {
+    pub c_fc: Linear,
+    pub c_proj: Linear,
+    #[module(skip)]
+    pub act: Activation,
+}
+
+#[derive(Module, Debug)]
+pub struct Gpt2Block {
+    pub ln_1: LayerNorm,
+    pub attn: Gpt2Attention,
+    pub ln_2: LayerNorm,
+    pub mlp: Gpt2Mlp,
+}
+
+impl Gpt2Block {
+    fn load(vb: Loader, p: &str, c: &Gpt2Config, index: usize) -> Result<Self> {
+        let h = c.n_embd;
+        let inner = c.n_inner.unwrap_or(4 * h);
+        let mut scale = 1.0;
+        if c.scale_attn_weights {
+            scale /= ((h / c.n_head) as f64).sqrt();
+        }
+        if c.scale_attn_by_inverse_layer_idx {
+            scale /= (index + 1) as f64;
+        }
+        Ok(Self {
+            ln_1: vb.layer_norm(&format!("{p}ln_1"), h, c.layer_norm_epsilon)?,
+            attn: Gpt2Attention {
+                c_attn: vb.conv1d(&format!("{p}attn.c_attn"), h, 3 * h)?,
+                c_proj: vb.conv1d(&format!("{p}attn.c_proj"), h, h)?,
+                num_heads: c.n_head,
+                scale,
+            },
+            ln_2: vb.layer_norm(&format!("{p}ln_2"), h, c.layer_norm_epsilon)?,
+            mlp: Gpt2Mlp {
+                c_fc: vb.conv1d(&format!("{p}mlp.c_fc"), h, inner)?,
+                c_proj: vb.conv1d(&format!("{p}mlp.c_proj"), inner, h)?,
+                act: Activation::from_name(&c.activation_function)?,
+            },
+        })
+    }
+
+    fn forward(&self, x: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+        let a = &self.attn;
+        let qkv = a.c_attn.forward(self.ln_1.forward(x.clone())).chunk(3, 2);
+        let [q, k, v] = [0, 1, 2].map(|i| split_heads(qkv[i].clone(), a.num_heads));
+        let x = x + a.c_proj.forward(merge_heads(attend(q, k, v, bias, a.scale)));
+        let m = &self.mlp;
+        let hidden = m.act.forward(m.c_fc.forward(self.ln_2.forward(x.clone())));
+        x + m.c_proj.forward(hidden)
+    }
+}
+
+/// `GPT2LMHeadModel`; the LM head is tied to `wte` unless the checkpoint stores `lm_head.weight`.
+#[derive(Module, Debug)]
+pub struct Gpt2 {
+    pub wte: Embedding,
+    pub wpe: Embedding,
+    pub h: Vec<Gpt2Block>,
+    pub ln_f: LayerNorm,
+    pub lm_head: Option<Param<Tensor<2>>>,
+}
+
+impl Gpt2 {
+    pub fn load(vb: Loader, c: &Gpt2Config) -> Result<Self> {
+        let p = vb.prefix_with(&["transformer.", ""], "wte.weight")?;
+        let h = c.n_embd;
+        let lm_head = match vb.contains("lm_head.weight") {
+            true => Some(Param::from_tensor(vb.tensor("lm_head.weight", [c.vocab_size, h])?)),
+            false => None,
+        };
+        Ok(Self {
+            wte: vb.embedding(&format!("{p}wte.weight"), c.vocab_size, h)?,
+            wpe: vb.embedding(&format!("{p}wpe.weight"), c.n_positions, h)?,
+            h: (0..c.n_layer)
+                .map(|i| Gpt2Block::load(vb, &format!("{p}h.{i}."), c, i))
+                .collect::<Result<_>>()?,
+            ln_f: vb.layer_norm(&format!("{p}ln_f"), h, c.layer_norm_epsilon)?,
+            lm_head,
+        })
+    }
+
+    pub fn max_positions(&self) -> usize {
+        self.wpe.weight.dims()[0]
+    }
+
+    pub fn embed_tokens(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        self.wte.forward(ids)
+    }
+
+    pub fn forward_embeds(&self, embeds: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
+        let [_, t, h] = embeds.dims();
+        let positions = self.wpe.weight.val().slice([0..t]).reshape([1, t, h]);
+        let bias = mask_bias(attention_mask, true);
+        let x = self
+            .h
+            .iter()
+            .fold(embeds + positions, |x, block| block.forward(x, bias.clone()));
+        self.ln_f.forward(x)
+    }
+
+    pub fn lm_logits(&self, rows: Tensor<2>) -> Tensor<2> {
+        let w = match &self.lm_head {
+            Some(w) => w.val(),
+            None => self.wte.weight.val(),
+        };
+        rows.matmul(w.transpose())
+    }
+}

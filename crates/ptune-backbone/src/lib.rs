@@ -1,0 +1,27 @@
+//! Frozen pretrained language models for P-tuning: BERT, RoBERTa, GPT-2 and the Llama family,
+//! loaded from safetensors, PyTorch pickles or GGUF, computing what transformers computes.
+//!
+//! Every backbone exposes what P-tuning needs and nothing it doesn't: word embeddings, a
+//! forward pass from input embeddings, and the LM head on chosen rows only.
+
+mod activation;
+mod attention;
+pub mod backbone;
+pub mod bert;
+pub mod bundle;
+pub mod config;
+pub mod error;
+pub mod gpt2;
+pub mod hub;
+pub mod llama;
+mod loader;
+pub mod source;
+pub mod tokenizer;
+pub mod weights;
+
+pub use backbone::{Backbone, Objective};
+pub use bundle::ModelBundle;
+pub use config::ModelConfig;
+pub use error::{BackboneError, Result};
+pub use tokenizer::SpecialTokens;
+pub use weights::{HostTensor, TensorSource};

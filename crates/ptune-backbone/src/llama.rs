@@ -1,0 +1,176 @@
+//! Llama-family causal LMs (`LlamaForCausalLM`, Mistral, `Qwen2ForCausalLM`): RMSNorm, RoPE,
+//! grouped-query attention, SwiGLU MLP, tied or untied head.
+
+use crate::activation::Activation;
+use crate::attention::{attend, mask_bias, merge_heads, split_heads};
+use crate::config::LlamaConfig;
+use crate::error::Result;
+use crate::loader::Loader;
+use burn::module::Module;
+use burn::nn::{Embedding, Linear, RmsNorm};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+#[derive(Module, Debug)]
+pub struct LlamaAttention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct LlamaMlp {
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
+    #[module(skip)]
+    pub act: Activation,
+}
+
+#[derive(Module, Debug)]
+pub struct LlamaDecoderLayer {
+    pub input_layernorm: RmsNorm,
+    pub self_attn: LlamaAttention,
+    pub post_attention_layernorm: RmsNorm,
+    pub mlp: LlamaMlp,
+}
+
+impl LlamaDecoderLayer {
+    fn load(vb: Loader, p: &str, c: &LlamaConfig) -> Result<Self> {
+        let (h, d, i) = (c.hidden_size, c.head_dim(), c.intermediate_size);
+        let (q, kv) = (c.num_attention_heads * d, c.kv_heads() * d);
+        let bias = c.qkv_bias();
+        let proj = |name: &str, d_in, d_out, bias| vb.linear(&format!("{p}{name}"), d_in, d_out, bias);
+        Ok(Self {
+            input_layernorm: vb.rms_norm(&format!("{p}input_layernorm"), h, c.rms_norm_eps)?,
+            self_attn: LlamaAttention {
+                q_proj: proj("self_attn.q_proj", h, q, bias)?,
+                k_proj: proj("self_attn.k_proj", h, kv, bias)?,
+                v_proj: proj("self_attn.v_proj", h, kv, bias)?,
+                o_proj: proj("self_attn.o_proj", q, h, false)?,
+                num_heads: c.num_attention_heads,
+                num_kv_heads: c.kv_heads(),
+            },
+            post_attention_layernorm: vb.rms_norm(
+                &format!("{p}post_attention_layernorm"),
+                h,
+                c.rms_norm_eps,
+            )?,
+            mlp: LlamaMlp {
+                gate_proj: proj("mlp.gate_proj", h, i, false)?,
+                up_proj: proj("mlp.up_proj", h, i, false)?,
+                down_proj: proj("mlp.down_proj", i, h, false)?,
+                act: Activation::from_name(&c.hidden_act)?,
+            },
+        })
+    }
+
+    fn forward(&self, x: Tensor<3>, rope: &Rope, bias: Tensor<4>) -> Tensor<3> {
+        let a = &self.self_attn;
+        let normed = self.input_layernorm.forward(x.clone());
+        let q = rope.apply(split_heads(a.q_proj.forward(normed.clone()), a.num_heads));
+        let k = rope.apply(split_heads(a.k_proj.forward(normed.clone()), a.num_kv_heads));
+        let v = split_heads(a.v_proj.forward(normed), a.num_kv_heads);
+        let scale = 1.0 / (q.dims()[3] as f64).sqrt();
+        let x = x + a.o_proj.forward(merge_heads(attend(q, k, v, bias, scale)));
+        let m = &self.mlp;
+        let normed = self.post_attention_layernorm.forward(x.clone());
+        let gated = m.act.forward(m.gate_proj.forward(normed.clone())) * m.up_proj.forward(normed);
+        x + m.down_proj.forward(gated)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct LlamaModel {
+    pub embed_tokens: Embedding,
+    pub layers: Vec<LlamaDecoderLayer>,
+    pub norm: RmsNorm,
+}
+
+/// `LlamaForCausalLM`: `model` plus an untied `lm_head`, or `None` when tied to `embed_tokens`.
+#[derive(Module, Debug)]
+pub struct Llama {
+    pub model: LlamaModel,
+    pub lm_head: Option<Linear>,
+    pub head_dim: usize,
+    pub rope_theta: f64,
+    pub max_positions: usize,
+}
+
+impl Llama {
+    pub fn load(vb: Loader, c: &LlamaConfig) -> Result<Self> {
+        let (h, v) = (c.hidden_size, c.vocab_size);
+        let untied = !c.tie_word_embeddings || vb.contains("lm_head.weight");
+        Ok(Self {
+            model: LlamaModel {
+                embed_tokens: vb.embedding("model.embed_tokens.weight", v, h)?,
+                layers: (0..c.num_hidden_layers)
+                    .map(|i| LlamaDecoderLayer::load(vb, &format!("model.layers.{i}."), c))
+                    .collect::<Result<_>>()?,
+                norm: vb.rms_norm("model.norm", h, c.rms_norm_eps)?,
+            },
+            lm_head: match untied {
+                true => Some(vb.linear("lm_head", h, v, false)?),
+                false => None,
+            },
+            head_dim: c.head_dim(),
+            rope_theta: c.rope_theta(),
+            max_positions: c.max_position_embeddings,
+        })
+    }
+
+    pub fn embed_tokens(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        self.model.embed_tokens.forward(ids)
+    }
+
+    pub fn forward_embeds(&self, embeds: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
+        let t = embeds.dims()[1];
+        let rope = Rope::new(t, self.head_dim, self.rope_theta, &embeds.device());
+        let bias = mask_bias(attention_mask, true);
+        let x = self
+            .model
+            .layers
+            .iter()
+            .fold(embeds, |x, layer| layer.forward(x, &rope, bias.clone()));
+        self.model.norm.forward(x)
+    }
+
+    pub fn lm_logits(&self, rows: Tensor<2>) -> Tensor<2> {
+        match &self.lm_head {
+            Some(head) => head.forward(rows),
+            None => rows.matmul(self.model.embed_tokens.weight.val().transpose()),
+        }
+    }
+}
+
+/// Rotary position embedding in transformers' layout: dimension `i` pairs with `i + d/2`.
+struct Rope {
+    cos: Tensor<4>,
+    sin: Tensor<4>,
+}
+
+impl Rope {
+    fn new(t: usize, d: usize, theta: f64, device: &Device) -> Self {
+        let half = d / 2;
+        let angle = |p: usize, j: usize| p as f64 / theta.powf((2 * (j % half)) as f64 / d as f64);
+        let table = |f: fn(f64) -> f64| {
+            let data: Vec<f32> = (0..t * d).map(|i| f(angle(i / d, i % d)) as f32).collect();
+            Tensor::from_data(TensorData::new(data, [1, 1, t, d]), device)
+        };
+        Self {
+            cos: table(f64::cos),
+            sin: table(f64::sin),
+        }
+    }
+
+    /// `x * cos + rotate_half(x) * sin` on `[B, h, T, d]`.
+    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        let d = x.dims()[3];
+        let halves = x.clone().chunk(2, 3);
+        let rotated = Tensor::cat(vec![halves[1].clone().neg(), halves[0].clone()], 3);
+        debug_assert_eq!(rotated.dims()[3], d);
+        x * self.cos.clone() + rotated * self.sin.clone()
+    }
+}

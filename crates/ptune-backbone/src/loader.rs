@@ -1,0 +1,116 @@
+//! Builds burn modules from checkpoint tensors named as in Hugging Face, checking every shape.
+
+use crate::error::{BackboneError, Result};
+use crate::weights::{HostTensor, TensorSource, read_expect};
+use burn::module::Param;
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{RmsNorm, RmsNormConfig};
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// A view of a checkpoint under a name prefix, the way candle's `VarBuilder` walks a model.
+#[derive(Clone, Copy)]
+pub struct Loader<'a> {
+    src: &'a dyn TensorSource,
+    device: &'a Device,
+}
+
+impl<'a> Loader<'a> {
+    pub fn new(src: &'a dyn TensorSource, device: &'a Device) -> Self {
+        Self { src, device }
+    }
+
+    pub fn device(&self) -> &Device {
+        self.device
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.src.shape(name).is_some()
+    }
+
+    /// A tensor of exactly `shape`.
+    pub fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
+        let host = read_expect(self.src, name, &shape)?;
+        Ok(self.upload(host, shape))
+    }
+
+    fn upload<const D: usize>(&self, host: HostTensor, shape: [usize; D]) -> Tensor<D> {
+        Tensor::from_data(TensorData::new(host.data, shape), self.device)
+    }
+
+    /// `nn.Linear`: weight stored `[out, in]`, transposed once here to burn's `[in, out]`.
+    pub fn linear(&self, prefix: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
+        let w = read_expect(self.src, &format!("{prefix}.weight"), &[d_out, d_in])?;
+        let weight = self.upload(
+            HostTensor {
+                shape: vec![d_in, d_out],
+                data: transpose(&w.data, d_out, d_in),
+            },
+            [d_in, d_out],
+        );
+        self.linear_from(prefix, weight, d_out, bias)
+    }
+
+    /// GPT-2's `Conv1D`: weight already stored `[in, out]`.
+    pub fn conv1d(&self, prefix: &str, d_in: usize, d_out: usize) -> Result<Linear> {
+        let weight = self.tensor(&format!("{prefix}.weight"), [d_in, d_out])?;
+        self.linear_from(prefix, weight, d_out, true)
+    }
+
+    fn linear_from(&self, prefix: &str, weight: Tensor<2>, d_out: usize, bias: bool) -> Result<Linear> {
+        let [d_in, _] = weight.dims();
+        let mut linear = LinearConfig::new(d_in, d_out).with_bias(false).init(self.device);
+        linear.weight = Param::from_tensor(weight);
+        if bias {
+            linear.bias = Some(Param::from_tensor(self.tensor(&format!("{prefix}.bias"), [d_out])?));
+        }
+        Ok(linear)
+    }
+
+    pub fn embedding(&self, name: &str, n: usize, d: usize) -> Result<Embedding> {
+        let mut embedding = EmbeddingConfig::new(1, 1).init(self.device);
+        embedding.weight = Param::from_tensor(self.tensor(name, [n, d])?);
+        Ok(embedding)
+    }
+
+    /// LayerNorm, accepting both `weight`/`bias` and the older `gamma`/`beta` names.
+    pub fn layer_norm(&self, prefix: &str, d: usize, eps: f64) -> Result<LayerNorm> {
+        let (w, b) = if self.contains(&format!("{prefix}.gamma")) {
+            ("gamma", "beta")
+        } else {
+            ("weight", "bias")
+        };
+        let mut norm = LayerNormConfig::new(1).with_epsilon(eps).init(self.device);
+        norm.gamma = Param::from_tensor(self.tensor(&format!("{prefix}.{w}"), [d])?);
+        norm.beta = Some(Param::from_tensor(self.tensor(&format!("{prefix}.{b}"), [d])?));
+        Ok(norm)
+    }
+
+    pub fn rms_norm(&self, prefix: &str, d: usize, eps: f64) -> Result<RmsNorm> {
+        let mut norm = RmsNormConfig::new(1).with_epsilon(eps).init(self.device);
+        norm.gamma = Param::from_tensor(self.tensor(&format!("{prefix}.weight"), [d])?);
+        Ok(norm)
+    }
+
+    /// Finds which of several name prefixes a checkpoint uses (`bert.` vs none, for example).
+    pub fn prefix_with(&self, candidates: &[&'static str], probe: &str) -> Result<&'static str> {
+        candidates
+            .iter()
+            .copied()
+            .find(|p| self.contains(&format!("{p}{probe}")))
+            .ok_or_else(|| BackboneError::MissingTensor {
+                name: format!("{}{probe}", candidates[0]),
+                source_desc: self.src.describe(),
+            })
+    }
+}
+
+/// Row-major transpose of a `[rows, cols]` matrix.
+fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = data[r * cols + c];
+        }
+    }
+    out
+}

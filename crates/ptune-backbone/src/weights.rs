@@ -1,0 +1,41 @@
+//! Checkpoint tensors by Hugging Face name, as f32 on the host, whatever the file format.
+
+use crate::error::{BackboneError, Result};
+
+/// A checkpoint tensor converted to f32, row-major, in the shape Hugging Face gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// A source of named tensors: safetensors (single or sharded), a PyTorch pickle, or a GGUF file
+/// whose names were mapped to Hugging Face's. Reading is lazy so a model takes only what it uses.
+pub trait TensorSource: Send + Sync {
+    /// Every tensor name in the checkpoint.
+    fn names(&self) -> Vec<String>;
+    /// The tensor's shape, or `None` when the checkpoint lacks it.
+    fn shape(&self, name: &str) -> Option<Vec<usize>>;
+    /// Reads and converts one tensor; an absent name is `Ok(None)`.
+    fn read(&self, name: &str) -> Result<Option<HostTensor>>;
+    /// What to call this source in error messages (usually its path).
+    fn describe(&self) -> String;
+}
+
+/// Reads `name` and checks its shape against what the config implies.
+pub fn read_expect(src: &dyn TensorSource, name: &str, expected: &[usize]) -> Result<HostTensor> {
+    let tensor = src
+        .read(name)?
+        .ok_or_else(|| BackboneError::MissingTensor {
+            name: name.to_string(),
+            source_desc: src.describe(),
+        })?;
+    if tensor.shape != expected {
+        return Err(BackboneError::ShapeMismatch {
+            name: name.to_string(),
+            expected: expected.to_vec(),
+            found: tensor.shape,
+        });
+    }
+    Ok(tensor)
+}

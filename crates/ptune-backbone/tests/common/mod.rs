@@ -1,0 +1,62 @@
+//! Shared by the integration tests: fixture paths and reference tensors written by
+//! `scripts/make_fixtures.py`.
+#![allow(dead_code)]
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+use std::path::PathBuf;
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// Directory of the real models fetched by `cargo xtask fetch` (CI-only tests).
+pub fn models_dir() -> PathBuf {
+    match std::env::var_os("PTUNE_MODELS") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/ptune/models"),
+    }
+}
+
+/// A reference tensor from a safetensors file, as f32 or i64 values with its shape.
+pub struct Ref {
+    pub shape: Vec<usize>,
+    pub f32s: Vec<f32>,
+    pub i64s: Vec<i64>,
+}
+
+pub fn read_ref(path: &std::path::Path, name: &str) -> Ref {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = SafeTensors::deserialize(&bytes).expect("reference safetensors");
+    let view = st.tensor(name).unwrap_or_else(|_| panic!("{name} in {}", path.display()));
+    let data = view.data();
+    let (f32s, i64s) = match view.dtype() {
+        Dtype::F32 => (
+            data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+            vec![],
+        ),
+        Dtype::I64 => (
+            vec![],
+            data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect(),
+        ),
+        other => panic!("unexpected dtype {other:?}"),
+    };
+    Ref { shape: view.shape().to_vec(), f32s, i64s }
+}
+
+pub fn int_tensor(r: &Ref, device: &Device) -> Tensor<2, Int> {
+    Tensor::from_data(TensorData::new(r.i64s.clone(), [r.shape[0], r.shape[1]]), device)
+}
+
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().into_vec::<f32>().expect("f32 data")
+}
+
+/// Largest |a - b| over the rows of `[B, T, W]` data whose attention mask is 1.
+pub fn max_err_valid(a: &[f32], b: &[f32], mask: &[i64], width: usize) -> f32 {
+    mask.iter()
+        .enumerate()
+        .filter(|(_, m)| **m == 1)
+        .flat_map(|(row, _)| (row * width..(row + 1) * width).map(|i| (a[i] - b[i]).abs()))
+        .fold(0.0, f32::max)
+}

@@ -1,0 +1,132 @@
+//! One error type for the crate: each variant reads as one sentence saying what was wrong.
+
+use std::path::PathBuf;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while reading data, parsing templates, building batches or
+/// scoring. Facts that merely cannot be used (e.g. a multi-token object) are not errors: they are
+/// dropped and counted in a [`crate::DropReport`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("could not read {}: {err}", path.display())]
+    Io { path: PathBuf, err: std::io::Error },
+
+    #[error(
+        "{} not found: point to a folder in the P-tuning LAMA layout (relations.jsonl, fact-retrieval/original/<relation>/<split>.jsonl)",
+        path.display()
+    )]
+    MissingRelationsFile { path: PathBuf },
+
+    #[error("relation {relation} has no {split} split ({} does not exist)", path.display())]
+    MissingSplit {
+        relation: String,
+        split: String,
+        path: PathBuf,
+    },
+
+    #[error("{}, line {line}: {msg}", path.display())]
+    BadRecord {
+        path: PathBuf,
+        line: usize,
+        msg: String,
+    },
+
+    #[error("relation {relation} is not listed in {}", path.display())]
+    UnknownRelation { relation: String, path: PathBuf },
+
+    #[error("{} has no vocabulary list for {key:?}; it has {available}", path.display())]
+    UnknownVocabKey {
+        path: PathBuf,
+        key: String,
+        available: String,
+    },
+
+    #[error("{} is not a vocabulary file (a JSON object of token lists): {msg}", path.display())]
+    BadVocabFile { path: PathBuf, msg: String },
+
+    #[error("unknown split {0:?}; use train, dev or test")]
+    UnknownSplit(String),
+
+    #[error("unknown vocabulary strategy {0:?}; use original, shared or lama")]
+    UnknownVocabStrategy(String),
+
+    #[error("template {template:?} has no [X] (the subject slot)")]
+    TemplateNoSubject { template: String },
+
+    #[error("template {template:?} has no [Y] (the object slot)")]
+    TemplateNoObject { template: String },
+
+    #[error("template {template:?} has more than one {slot}")]
+    TemplateRepeatedSlot {
+        template: String,
+        slot: &'static str,
+    },
+
+    #[error("template {template:?}: {token} is not a prompt slot; write [P] or [P:n] with n >= 1")]
+    TemplateBadPrompt { template: String, token: String },
+
+    #[error("template {template:?}: unknown slot {token}; slots are [P], [P:n], [X] and [Y]")]
+    TemplateUnknownSlot { template: String, token: String },
+
+    #[error("template {template:?} has a '[' that is never closed")]
+    TemplateUnclosed { template: String },
+
+    #[error(
+        "template {template:?} has no prompt slots, but P-tuning needs at least one ([P] or [P:n])"
+    )]
+    TemplateNoPrompts { template: String },
+
+    #[error("template {template:?} has prompt slots, but a manual template must not")]
+    TemplateHasPrompts { template: String },
+
+    #[error(
+        "template {template:?} puts {what} after [Y], which a causal LM never sees before predicting the object; move it before [Y]"
+    )]
+    TemplateAfterObject { template: String, what: String },
+
+    #[error("the tokenizer has no {token:?} token, which {role} needs")]
+    MissingSpecialToken { token: String, role: &'static str },
+
+    #[error("a masked LM spec needs a mask token id, and this one has none")]
+    NoMaskToken,
+
+    #[error("a causal LM query ends right before the object, so the spec must have no suffix ids")]
+    CausalSuffix,
+
+    #[error("the tokenizer could not encode the template text {text:?}: {msg}")]
+    TemplateText { text: String, msg: String },
+
+    #[error("cannot build a batch from zero queries")]
+    EmptyBatch,
+
+    #[error("batch size must be at least 1")]
+    ZeroBatchSize,
+
+    #[error(
+        "queries in one batch have {first} and {other} prompt slots; build them from one template"
+    )]
+    MixedPromptCounts { first: usize, other: usize },
+
+    #[error("{what} index {index} is out of range (there are {len})")]
+    IndexOutOfRange {
+        what: &'static str,
+        index: usize,
+        len: usize,
+    },
+
+    #[error("object id {id} is outside the score row of length {len}")]
+    ObjectOutOfRange { id: u32, len: usize },
+
+    #[error("object id {id} is not in the allowed vocabulary, so it cannot be ranked")]
+    ObjectNotAllowed { id: u32 },
+
+    #[error("scores have {len} values, which is not {rows} rows of {width}")]
+    ScoreShape {
+        len: usize,
+        rows: usize,
+        width: usize,
+    },
+}

@@ -1,0 +1,330 @@
+//! From a fact, a template and a tokenizer to one query: token ids with prompt slots, the position
+//! that must predict the object, and the object's token id.
+//!
+//! Each literal piece and the subject are tokenized separately and the ids concatenated (as the
+//! P-tuning reference does), so prompt slots never merge with neighbouring text. A piece written
+//! after a space in the template is encoded with a leading space for byte-level BPE (see
+//! [`SpaceStyle`]); the object likewise, so after `"... is [Y]"` the object of a GPT-2 query is
+//! `ĠParis`, the token the model emits after "is".
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use tokenizers::Tokenizer;
+
+use crate::template::{Part, Piece};
+use crate::{
+    AllowedVocab, Error, Fact, Objective, Result, SpaceStyle, Template, TokenizerSpec, VocabList,
+};
+
+/// One tokenized fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Query {
+    pub input_ids: Vec<u32>,
+    /// Positions of the prompt slots in order: slot `k` takes prompt vector `k`.
+    pub prompt_positions: Vec<usize>,
+    /// The position whose output predicts the object: the mask (masked LM) or the last id (causal).
+    pub target_position: usize,
+    pub object_id: u32,
+    /// Index of the fact in the slice given to [`QueryBuilder::build`].
+    pub fact_index: usize,
+}
+
+/// Why a fact produced no query. Checked in this order; a fact is counted under the first that
+/// applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DropReason {
+    /// The tokenizer failed on the subject or object text.
+    TokenizerError,
+    /// The object is more than one token (or none), so one position cannot predict it.
+    MultiTokenObject,
+    /// The object is the tokenizer's unknown token.
+    UnknownObject,
+    /// The object is one token but not in the vocabulary list of the strategy (`shared`, `lama`).
+    ObjectNotInVocab,
+    /// The subject encodes to no tokens at all.
+    EmptySubject,
+    /// The query is longer than the maximum length.
+    TooLong,
+}
+
+impl DropReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            DropReason::TokenizerError => "tokenizer error",
+            DropReason::MultiTokenObject => "multi-token object",
+            DropReason::UnknownObject => "unknown-token object",
+            DropReason::ObjectNotInVocab => "object not in the vocabulary list",
+            DropReason::EmptySubject => "empty subject",
+            DropReason::TooLong => "longer than the maximum length",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// How many facts became queries and how many were dropped, per reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DropReport {
+    pub total: usize,
+    pub kept: usize,
+    pub dropped: BTreeMap<DropReason, usize>,
+}
+
+impl DropReport {
+    pub fn dropped_total(&self) -> usize {
+        self.dropped.values().sum()
+    }
+
+    pub fn count(&self, reason: DropReason) -> usize {
+        self.dropped.get(&reason).copied().unwrap_or(0)
+    }
+
+    /// Adds another report's counts (e.g. to sum over relations).
+    pub fn merge(&mut self, other: &DropReport) {
+        self.total += other.total;
+        self.kept += other.kept;
+        for (&reason, &n) in &other.dropped {
+            *self.dropped.entry(reason).or_default() += n;
+        }
+    }
+}
+
+impl fmt::Display for DropReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "kept {} of {} facts", self.kept, self.total)?;
+        if self.dropped.is_empty() {
+            return Ok(());
+        }
+        let parts: Vec<String> = self
+            .dropped
+            .iter()
+            .map(|(reason, n)| format!("{n} {reason}"))
+            .collect();
+        write!(f, " (dropped: {})", parts.join(", "))
+    }
+}
+
+/// The queries built from a list of facts, with the account of those dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QuerySet {
+    pub queries: Vec<Query>,
+    pub report: DropReport,
+}
+
+impl QuerySet {
+    /// The distinct object ids: the relation's candidate set for evaluation.
+    pub fn candidates(&self) -> AllowedVocab {
+        AllowedVocab::from_ids(self.queries.iter().map(|q| q.object_id))
+    }
+}
+
+/// A template piece with its literal text already tokenized.
+#[derive(Debug, Clone)]
+enum Slot {
+    Prompt(usize),
+    Subject { space_before: bool },
+    Object,
+    Ids(Vec<u32>),
+}
+
+/// Builds queries for one template and tokenizer; literal text is tokenized once, up front.
+#[derive(Debug, Clone)]
+pub struct QueryBuilder<'a> {
+    tokenizer: Cow<'a, Tokenizer>,
+    spec: &'a TokenizerSpec,
+    slots: Vec<Slot>,
+    object_space: bool,
+    allowed: Option<AllowedVocab>,
+    max_len: Option<usize>,
+}
+
+impl<'a> QueryBuilder<'a> {
+    /// Checks the spec and that the template suits its objective, and tokenizes the template text.
+    /// Tokenizer padding and truncation, if configured, are switched off on a private copy.
+    pub fn new(
+        tokenizer: &'a Tokenizer,
+        spec: &'a TokenizerSpec,
+        template: &Template,
+    ) -> Result<Self> {
+        spec.validate()?;
+        template.check_objective(spec.objective)?;
+        let mut builder = Self {
+            tokenizer: plain_tokenizer(tokenizer),
+            spec,
+            slots: Vec::new(),
+            object_space: template.object_space_before(),
+            allowed: None,
+            max_len: None,
+        };
+        let pieces = match spec.objective {
+            Objective::Masked => template.pieces(),
+            Objective::Causal => template.before_object(),
+        };
+        builder.slots = pieces
+            .iter()
+            .map(|p| builder.slot(p))
+            .collect::<Result<_>>()?;
+        Ok(builder)
+    }
+
+    /// Drops queries longer than `max_len` ids (e.g. the model's position limit).
+    pub fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = Some(max_len);
+        self
+    }
+
+    /// Restricts objects to the tokens of a vocabulary list (`None`: the whole vocabulary).
+    ///
+    /// Each list entry is encoded the way an object would be (with the template's space before
+    /// `[Y]`), and allows the token it yields when that is a single token. For the list's own model
+    /// family this is exactly the reference's string match (`ĠParis` allows `ĠParis`); for other
+    /// tokenizers it carries the list over, e.g. `Paris` allows `paris` in an uncased vocabulary.
+    pub fn with_vocab(mut self, list: Option<&VocabList>) -> Self {
+        self.allowed = list.map(|list| {
+            let single = list.words().filter_map(|w| self.object_token(w).ok());
+            AllowedVocab::from_ids(single.collect::<Vec<_>>())
+        });
+        self
+    }
+
+    /// The ids predictions are ranked over: the list's tokens, or every id of the tokenizer.
+    pub fn allowed_vocab(&self) -> AllowedVocab {
+        match &self.allowed {
+            Some(allowed) => allowed.clone(),
+            None => AllowedVocab::full(self.tokenizer.get_vocab_size(true)),
+        }
+    }
+
+    /// Builds one query per usable fact and counts the rest by reason.
+    pub fn build(&self, facts: &[Fact]) -> QuerySet {
+        let mut set = QuerySet::default();
+        for (i, fact) in facts.iter().enumerate() {
+            match self.build_one(fact) {
+                Ok(mut q) => {
+                    q.fact_index = i;
+                    set.queries.push(q);
+                }
+                Err(reason) => *set.report.dropped.entry(reason).or_default() += 1,
+            }
+        }
+        set.report.total = facts.len();
+        set.report.kept = set.queries.len();
+        set
+    }
+
+    /// Builds the query of one fact (`fact_index` 0), or says why it cannot be built.
+    pub fn build_one(&self, fact: &Fact) -> Result<Query, DropReason> {
+        let object_id = self.object_token(&fact.object)?;
+        if self.allowed.as_ref().is_some_and(|a| !a.contains(object_id)) {
+            return Err(DropReason::ObjectNotInVocab);
+        }
+        let query = self.assemble(&fact.subject, object_id)?;
+        match self.max_len {
+            Some(max) if query.input_ids.len() > max => Err(DropReason::TooLong),
+            _ => Ok(query),
+        }
+    }
+
+    /// The single token an object becomes in a query, or why it is not one usable token.
+    pub fn object_token(&self, object: &str) -> Result<u32, DropReason> {
+        let ids = self.encode(object, self.object_space)?;
+        match ids.as_slice() {
+            [id] if Some(*id) == self.spec.unk_id => Err(DropReason::UnknownObject),
+            [id] => Ok(*id),
+            _ => Err(DropReason::MultiTokenObject),
+        }
+    }
+
+    fn assemble(&self, subject: &str, object_id: u32) -> Result<Query, DropReason> {
+        let mut ids = self.spec.prefix_ids.clone();
+        let mut prompt_positions = Vec::new();
+        let mut target = None;
+        for slot in &self.slots {
+            match slot {
+                Slot::Prompt(n) => {
+                    prompt_positions.extend(ids.len()..ids.len() + n);
+                    ids.extend(std::iter::repeat_n(self.spec.placeholder_id, *n));
+                }
+                Slot::Subject { space_before } => {
+                    let sub = self.encode(subject, *space_before)?;
+                    if sub.is_empty() {
+                        return Err(DropReason::EmptySubject);
+                    }
+                    ids.extend(sub);
+                }
+                Slot::Object => {
+                    target = Some(ids.len());
+                    ids.extend(self.spec.mask_id);
+                }
+                Slot::Ids(text) => ids.extend(text),
+            }
+        }
+        ids.extend(&self.spec.suffix_ids);
+        Ok(Query {
+            // Causal: no object slot was pushed, so the last id predicts the object.
+            target_position: target.unwrap_or(ids.len() - 1),
+            input_ids: ids,
+            prompt_positions,
+            object_id,
+            fact_index: 0,
+        })
+    }
+
+    fn slot(&self, piece: &Piece) -> Result<Slot> {
+        Ok(match &piece.part {
+            Part::Prompt(n) => Slot::Prompt(*n),
+            Part::Subject => Slot::Subject {
+                space_before: piece.space_before,
+            },
+            Part::Object => Slot::Object,
+            Part::Text(text) => {
+                let ids = self
+                    .encode_raw(text, piece.space_before)
+                    .map_err(|e| Error::TemplateText {
+                        text: text.clone(),
+                        msg: e.to_string(),
+                    })?;
+                Slot::Ids(ids)
+            }
+        })
+    }
+
+    /// Tokenizes one piece without special tokens, adding the leading space byte-level BPE needs.
+    fn encode(&self, text: &str, space_before: bool) -> Result<Vec<u32>, DropReason> {
+        self.encode_raw(text, space_before)
+            .map_err(|_| DropReason::TokenizerError)
+    }
+
+    fn encode_raw(&self, text: &str, space_before: bool) -> tokenizers::Result<Vec<u32>> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        let input: Cow<str> = match self.spec.space {
+            SpaceStyle::ByteLevel if space_before => Cow::Owned(format!(" {text}")),
+            _ => Cow::Borrowed(text),
+        };
+        let encoding = self.tokenizer.encode_fast(input.as_ref(), false)?;
+        Ok(encoding.get_ids().to_vec())
+    }
+}
+
+/// The tokenizer as given, or a copy without padding and truncation (which would corrupt pieces).
+fn plain_tokenizer(tokenizer: &Tokenizer) -> Cow<'_, Tokenizer> {
+    if tokenizer.get_padding().is_none() && tokenizer.get_truncation().is_none() {
+        return Cow::Borrowed(tokenizer);
+    }
+    let mut copy = tokenizer.clone();
+    copy.with_padding(None);
+    // Removing truncation cannot fail: only invalid truncation parameters are rejected.
+    let _ = copy.with_truncation(None);
+    Cow::Owned(copy)
+}

@@ -1,0 +1,133 @@
+//! What a query builder must know about a model's tokenizer beyond the `Tokenizer` object itself:
+//! its objective, its special tokens and how it marks word starts.
+
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+
+use crate::{Error, Result};
+
+/// How the language model predicts the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// BERT-like: `[Y]` becomes the mask token and the model predicts it in place.
+    Masked,
+    /// GPT-like: the query ends right before the object and the last position predicts it.
+    Causal,
+}
+
+/// How the tokenizer marks the start of a word, which decides how template pieces are encoded
+/// when each piece is tokenized on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpaceStyle {
+    /// WordPiece and other tokenizers that split on whitespace: spaces carry no meaning.
+    Plain,
+    /// GPT-2/RoBERTa byte-level BPE: a word after a space is a different token (`ĠParis`), so a
+    /// piece written after a space in the template is encoded with a leading `" "`.
+    ByteLevel,
+    /// SentencePiece (`▁Paris`): the tokenizer marks the start of every encoded piece itself, so
+    /// pieces are passed without leading spaces (a piece glued to the previous word still gets the
+    /// word-start mark, a limitation of encoding pieces separately).
+    Metaspace,
+}
+
+/// A model's tokenizer conventions. The presets look special tokens up by name; build the struct
+/// directly for anything else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenizerSpec {
+    pub objective: Objective,
+    pub space: SpaceStyle,
+    /// Ids put before every query: `[CLS]` (BERT), `<s>` (RoBERTa), a BOS for causal LMs that use one.
+    pub prefix_ids: Vec<u32>,
+    /// Ids put after every masked-LM query: `[SEP]`, `</s>`. Must be empty for a causal LM.
+    pub suffix_ids: Vec<u32>,
+    /// The mask token that stands in for `[Y]` in a masked LM.
+    pub mask_id: Option<u32>,
+    /// Fills padded positions (masked out by the attention mask, so any id works).
+    pub pad_id: u32,
+    /// The tokenizer's unknown token: an object that encodes to it is dropped.
+    pub unk_id: Option<u32>,
+    /// Written into prompt slots; the trainer overwrites their embeddings with prompt vectors.
+    pub placeholder_id: u32,
+}
+
+impl TokenizerSpec {
+    /// BERT-style WordPiece masked LM: `[CLS] … [MASK] … [SEP]`, pad `[PAD]`, placeholder `[UNK]`.
+    pub fn bert(tokenizer: &Tokenizer) -> Result<Self> {
+        let unk = id(tokenizer, "[UNK]", "the prompt placeholder")?;
+        Ok(Self {
+            objective: Objective::Masked,
+            space: SpaceStyle::Plain,
+            prefix_ids: vec![id(tokenizer, "[CLS]", "a BERT query")?],
+            suffix_ids: vec![id(tokenizer, "[SEP]", "a BERT query")?],
+            mask_id: Some(id(tokenizer, "[MASK]", "a masked LM")?),
+            pad_id: id(tokenizer, "[PAD]", "padding")?,
+            unk_id: Some(unk),
+            placeholder_id: unk,
+        })
+    }
+
+    /// RoBERTa-style byte-level masked LM: `<s> … <mask> … </s>`, pad `<pad>`, placeholder `<unk>`.
+    pub fn roberta(tokenizer: &Tokenizer) -> Result<Self> {
+        let unk = id(tokenizer, "<unk>", "the prompt placeholder")?;
+        Ok(Self {
+            objective: Objective::Masked,
+            space: SpaceStyle::ByteLevel,
+            prefix_ids: vec![id(tokenizer, "<s>", "a RoBERTa query")?],
+            suffix_ids: vec![id(tokenizer, "</s>", "a RoBERTa query")?],
+            mask_id: Some(id(tokenizer, "<mask>", "a masked LM")?),
+            pad_id: id(tokenizer, "<pad>", "padding")?,
+            unk_id: Some(unk),
+            placeholder_id: unk,
+        })
+    }
+
+    /// A causal LM. `special` (e.g. `<|endoftext|>` for GPT-2) pads and fills prompt slots;
+    /// `bos`, when given, starts every query (Llama does, GPT-2 does not).
+    pub fn causal(
+        tokenizer: &Tokenizer,
+        space: SpaceStyle,
+        special: &str,
+        bos: Option<&str>,
+    ) -> Result<Self> {
+        let special_id = id(tokenizer, special, "padding and prompt slots")?;
+        let prefix_ids = match bos {
+            Some(bos) => vec![id(tokenizer, bos, "the beginning of a query")?],
+            None => Vec::new(),
+        };
+        Ok(Self {
+            objective: Objective::Causal,
+            space,
+            prefix_ids,
+            suffix_ids: Vec::new(),
+            mask_id: None,
+            pad_id: special_id,
+            unk_id: None,
+            placeholder_id: special_id,
+        })
+    }
+
+    /// GPT-2: byte-level, no BOS, `<|endoftext|>` for padding and prompt slots.
+    pub fn gpt2(tokenizer: &Tokenizer) -> Result<Self> {
+        Self::causal(tokenizer, SpaceStyle::ByteLevel, "<|endoftext|>", None)
+    }
+
+    /// Checks the spec is usable for its objective.
+    pub fn validate(&self) -> Result<()> {
+        match self.objective {
+            Objective::Masked if self.mask_id.is_none() => Err(Error::NoMaskToken),
+            Objective::Causal if !self.suffix_ids.is_empty() => Err(Error::CausalSuffix),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn id(tokenizer: &Tokenizer, token: &str, role: &'static str) -> Result<u32> {
+    tokenizer
+        .token_to_id(token)
+        .ok_or_else(|| Error::MissingSpecialToken {
+            token: token.to_string(),
+            role,
+        })
+}

