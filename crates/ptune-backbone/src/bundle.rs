@@ -51,7 +51,16 @@ impl ModelBundle {
     }
 
     fn open_gguf(file: &Path) -> Result<Self> {
-        Err(BackboneError::Input(format!("{}: GGUF TODO", file.display())))
+        let gguf = source::GgufSource::open(file)?;
+        let config = ModelConfig::from_value(gguf.hf_config())?;
+        let (tokenizer, special) = gguf.tokenizer()?;
+        Ok(Self {
+            path: file.to_path_buf(),
+            config,
+            weights: Box::new(gguf),
+            tokenizer,
+            special,
+        })
     }
 
     /// Builds the frozen backbone on `device`.

@@ -4,36 +4,23 @@
 mod common;
 
 use burn::tensor::Device;
-use common::{fixture, int_tensor, max_err_valid, read_ref, to_vec};
-use ptune_backbone::{Backbone, ModelBundle};
+use common::{fixture, reference_errors};
+use ptune_backbone::ModelBundle;
 
 const TOL: f32 = 1e-4;
 
 /// Runs the fixture's reference batch and returns (hidden error, logits error).
 fn parity(name: &str) -> (f32, f32) {
     let dir = fixture(name);
-    let bundle = ModelBundle::open(dir.to_str().unwrap()).expect("fixture opens");
+    let model_path = match dir.join("model.gguf") {
+        gguf if gguf.is_file() => gguf,
+        _ => dir.clone(),
+    };
+    let bundle = ModelBundle::open(model_path.to_str().unwrap()).expect("fixture opens");
     let device = Device::flex();
     let model = bundle.backbone(&device).expect("fixture loads");
-    let reference = dir.join("reference.safetensors");
-    let ids = read_ref(&reference, "input_ids");
-    let mask = read_ref(&reference, "attention_mask");
-    let hidden_ref = read_ref(&reference, "hidden");
-    let logits_ref = read_ref(&reference, "logits");
-    let (b, t) = (ids.shape[0], ids.shape[1]);
-
-    let embeds = model.embed_tokens(int_tensor(&ids, &device));
-    let hidden = model.forward_embeds(embeds, int_tensor(&mask, &device));
-    let h = hidden.dims()[2];
-    let rows: Vec<(usize, usize)> = (0..b).flat_map(|e| (0..t).map(move |p| (e, p))).collect();
-    let logits = model
-        .lm_logits(Backbone::gather_rows(hidden.clone(), &rows))
-        .expect("has a head");
-    let v = logits.dims()[1];
-    (
-        max_err_valid(&to_vec(hidden), &hidden_ref.f32s, &mask.i64s, h),
-        max_err_valid(&to_vec(logits), &logits_ref.f32s, &mask.i64s, v),
-    )
+    let (hidden, logits) = reference_errors(&model, &dir.join("reference.safetensors"), &device);
+    (hidden, logits.expect("fixture references have logits"))
 }
 
 fn assert_parity(name: &str) {
@@ -75,4 +62,9 @@ fn llama_untied_sharded_matches_transformers() {
 #[test]
 fn qwen2_matches_transformers() {
     assert_parity("qwen2");
+}
+
+#[test]
+fn llama_from_gguf_matches_transformers() {
+    assert_parity("llama_gguf");
 }

@@ -203,3 +203,125 @@ fn epoch_seeds(seed: u64, epoch: u64) -> (u64, u64) {
     let mut epoch_rng = SplitMix64::new(base ^ epoch.wrapping_mul(0xD1B5_4A32_D192_ED03));
     (epoch_rng.next_u64(), epoch_rng.next_u64())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(ids: &[u32], prompts: &[usize], target: usize, object: u32) -> Query {
+        Query {
+            input_ids: ids.to_vec(),
+            prompt_positions: prompts.to_vec(),
+            target_position: target,
+            object_id: object,
+            fact_index: object as usize,
+        }
+    }
+
+    #[test]
+    fn collate_pads_right_and_masks_padding() {
+        let a = query(&[5, 0, 7, 9], &[1], 3, 11);
+        let b = query(&[5, 0, 8], &[1], 2, 12);
+        let batch = Batch::collate([&a, &b], 99).unwrap();
+        assert_eq!((batch.batch_size, batch.seq_len, batch.n_prompts), (2, 4, 1));
+        assert_eq!(batch.input_ids, [5, 0, 7, 9, 5, 0, 8, 99]);
+        assert_eq!(batch.attention_mask, [1, 1, 1, 1, 1, 1, 1, 0]);
+        assert_eq!(batch.row(1), [5, 0, 8, 99]);
+        assert_eq!(batch.target_positions, [3, 2]);
+        assert_eq!(batch.object_ids, [11, 12]);
+        assert_eq!(batch.fact_indices, [11, 12]);
+        assert_eq!(batch.prompt_flat_indices(), [1, 5]);
+        assert_eq!(batch.target_flat_indices(), [3, 6]);
+    }
+
+    #[test]
+    fn prompt_positions_are_per_example_in_slot_order() {
+        let a = query(&[1, 0, 0, 4, 0], &[1, 2, 4], 4, 3);
+        let b = query(&[0, 0, 3, 0], &[0, 1, 3], 2, 3);
+        let batch = Batch::collate([&a, &b], 0).unwrap();
+        assert_eq!(batch.prompt_positions, [1, 2, 4, 0, 1, 3]);
+        assert_eq!(batch.prompt_flat_indices(), [1, 2, 4, 5, 6, 8]);
+    }
+
+    #[test]
+    fn manual_template_batches_have_no_prompt_slots() {
+        let a = query(&[1, 2, 3], &[], 2, 4);
+        let batch = Batch::collate([&a], 0).unwrap();
+        assert_eq!(batch.n_prompts, 0);
+        assert!(batch.prompt_flat_indices().is_empty());
+    }
+
+    #[test]
+    fn collate_refuses_empty_and_mixed_batches() {
+        let none: [&Query; 0] = [];
+        assert!(matches!(Batch::collate(none, 0), Err(Error::EmptyBatch)));
+        let a = query(&[1, 0], &[1], 1, 2);
+        let b = query(&[1, 2], &[], 1, 2);
+        let e = Batch::collate([&a, &b], 0).unwrap_err();
+        assert!(e.to_string().contains("1 and 0 prompt slots"), "{e}");
+    }
+
+    fn config(batch_size: usize, seed: Option<u64>, bucket: bool) -> BatchConfig {
+        BatchConfig {
+            batch_size,
+            shuffle_seed: seed,
+            bucket_by_length: bucket,
+            drop_last: false,
+        }
+    }
+
+    #[test]
+    fn unshuffled_plans_keep_query_order() {
+        let plan = BatchPlan::new(&[3; 5], &config(2, None, false), 0).unwrap();
+        assert_eq!(plan.batches(), [vec![0, 1], vec![2, 3], vec![4]]);
+        let mut drop = config(2, None, false);
+        drop.drop_last = true;
+        assert_eq!(BatchPlan::new(&[3; 5], &drop, 0).unwrap().len(), 2);
+        let e = BatchPlan::new(&[3; 5], &config(0, None, false), 0).unwrap_err();
+        assert!(matches!(e, Error::ZeroBatchSize));
+    }
+
+    #[test]
+    fn shuffled_plans_are_reproducible_and_vary_by_epoch() {
+        let lengths = [4; 10];
+        let cfg = config(4, Some(7), false);
+        let e0 = BatchPlan::new(&lengths, &cfg, 0).unwrap();
+        assert_eq!(e0, BatchPlan::new(&lengths, &cfg, 0).unwrap());
+        assert_ne!(e0, BatchPlan::new(&lengths, &cfg, 1).unwrap());
+        // Pinned: the plan must not change across platforms or releases.
+        assert_eq!(
+            e0.batches(),
+            [vec![9, 5, 4, 1], vec![8, 0, 2, 7], vec![3, 6]]
+        );
+        let mut all: Vec<usize> = e0.batches().concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn bucketing_groups_similar_lengths() {
+        let lengths = [9, 1, 8, 2, 7, 3, 6, 4];
+        let plan = BatchPlan::new(&lengths, &config(2, Some(3), true), 0).unwrap();
+        let mut groups: Vec<Vec<usize>> = plan
+            .batches()
+            .iter()
+            .map(|b| {
+                let mut l: Vec<usize> = b.iter().map(|&i| lengths[i]).collect();
+                l.sort_unstable();
+                l
+            })
+            .collect();
+        groups.sort();
+        assert_eq!(groups, [[1, 2], [3, 4], [6, 7], [8, 9]]);
+    }
+
+    #[test]
+    fn plan_collates_its_batches() {
+        let qs = [query(&[1, 2], &[], 1, 5), query(&[1], &[], 0, 6)];
+        let plan = BatchPlan::for_queries(&qs, &config(2, None, false), 0).unwrap();
+        let batches = plan.collate_all(&qs, 0).unwrap();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].input_ids, [1, 2, 1, 0]);
+        assert!(plan.batch(1, &qs, 0).is_err());
+    }
+}

@@ -162,3 +162,80 @@ impl MetricsTable {
         all.summary()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROW: [f32; 4] = [0.1, 0.5, 0.3, 0.5];
+
+    #[test]
+    fn rank_counts_higher_scores_and_lower_id_ties() {
+        // id 1 and id 3 tie at 0.5: the lower id (1) ranks first, as argmax would pick it.
+        assert_eq!(rank(&ROW, 1, None).unwrap(), 1);
+        assert_eq!(rank(&ROW, 3, None).unwrap(), 2);
+        assert_eq!(rank(&ROW, 2, None).unwrap(), 3);
+        assert_eq!(rank(&ROW, 0, None).unwrap(), 4);
+    }
+
+    #[test]
+    fn rank_ignores_ids_outside_the_allowed_set() {
+        let allowed = AllowedVocab::from_ids([0, 2, 3]);
+        assert_eq!(rank(&ROW, 3, Some(&allowed)).unwrap(), 1);
+        assert_eq!(rank(&ROW, 2, Some(&allowed)).unwrap(), 2);
+        assert_eq!(rank(&ROW, 0, Some(&allowed)).unwrap(), 3);
+        let e = rank(&ROW, 1, Some(&allowed)).unwrap_err();
+        assert!(e.to_string().contains("not in the allowed vocabulary"), "{e}");
+        let e = rank(&ROW, 4, None).unwrap_err();
+        assert!(e.to_string().contains("outside the score row of length 4"), "{e}");
+    }
+
+    #[test]
+    fn nan_scores_sink_to_the_bottom() {
+        let row = [f32::NAN, 0.2, 0.1];
+        assert_eq!(rank(&row, 1, None).unwrap(), 1);
+        assert_eq!(rank(&row, 0, None).unwrap(), 3);
+        let allowed = AllowedVocab::from_ids([0, 2]);
+        assert_eq!(rank(&row, 0, Some(&allowed)).unwrap(), 2);
+    }
+
+    #[test]
+    fn ranks_reads_a_flat_matrix_and_checks_its_shape() {
+        let scores = [0.9, 0.1, 0.0, 0.2, 0.7, 0.4];
+        assert_eq!(ranks(&scores, 3, &[0, 2], None).unwrap(), [1, 2]);
+        let e = ranks(&scores, 4, &[0, 2], None).unwrap_err();
+        assert!(e.to_string().contains("not 2 rows of 4"), "{e}");
+    }
+
+    #[test]
+    fn stats_give_p_at_1_p_at_10_and_mrr() {
+        let mut s = RankStats::default();
+        for r in [1, 2, 11, 1] {
+            s.add(r);
+        }
+        let m = s.summary();
+        assert_eq!(m.n, 4);
+        assert_eq!(m.p_at_1, 0.5);
+        assert_eq!(m.p_at_10, 0.75);
+        let mrr = (1.0 + 0.5 + 1.0 / 11.0 + 1.0) / 4.0;
+        assert!((m.mrr - mrr).abs() < 1e-12);
+        assert_eq!(RankStats::default().summary().p_at_1, 0.0);
+    }
+
+    #[test]
+    fn macro_average_weighs_relations_equally_micro_weighs_examples() {
+        let mut table = MetricsTable::new();
+        table.add_ranks("P36", &[1, 1, 2]);
+        table.add("P17", 3);
+        let p36 = table.relation("P36").unwrap();
+        assert!((p36.p_at_1 - 2.0 / 3.0).abs() < 1e-12);
+        let macro_avg = table.macro_average();
+        assert_eq!(macro_avg.n, 4);
+        assert!((macro_avg.p_at_1 - 1.0 / 3.0).abs() < 1e-12);
+        let mrr = ((1.0 + 1.0 + 0.5) / 3.0 + 1.0 / 3.0) / 2.0;
+        assert!((macro_avg.mrr - mrr).abs() < 1e-12);
+        assert_eq!(table.micro_average().p_at_1, 0.5);
+        assert_eq!(table.per_relation().len(), 2);
+        assert!(table.relation("P19").is_none());
+    }
+}

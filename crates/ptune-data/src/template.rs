@@ -327,3 +327,141 @@ fn parse_slot(token: &str, source: &str) -> Result<Part> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(t: &Template) -> Vec<Part> {
+        t.pieces().iter().map(|p| p.part.clone()).collect()
+    }
+
+    fn text(s: &str) -> Part {
+        Part::Text(s.to_string())
+    }
+
+    fn err(source: &str) -> String {
+        Template::parse(source).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn paper_template_and_its_shorthand_are_the_same() {
+        let full = Template::parse("[P:3] [X] [P:3] [Y] [P:3]").unwrap();
+        assert_eq!(Template::parse("3,3,3").unwrap(), full);
+        assert_eq!(Template::parse("(3, 3, 3)").unwrap(), full);
+        assert_eq!(Template::ptuning(3, 3, 3), full);
+        assert_eq!(full.n_prompts(), 9);
+        let expected = [
+            Part::Prompt(3),
+            Part::Subject,
+            Part::Prompt(3),
+            Part::Object,
+            Part::Prompt(3),
+        ];
+        assert_eq!(parts(&full), expected);
+    }
+
+    #[test]
+    fn zero_counts_in_the_shorthand_leave_out_the_prompt_run() {
+        let t = Template::parse("3,3,0").unwrap();
+        assert_eq!(t.n_prompts(), 6);
+        assert_eq!(t.to_string(), "[P:3] [X] [P:3] [Y]");
+        assert_eq!(Template::parse("0,0,0").unwrap().to_string(), "[X] [Y]");
+    }
+
+    #[test]
+    fn anchor_words_are_kept_between_slots() {
+        let t = Template::parse("[P:2] [X] 's capital is [Y] [P]").unwrap();
+        let expected = [
+            Part::Prompt(2),
+            Part::Subject,
+            text("'s capital is"),
+            Part::Object,
+            Part::Prompt(1),
+        ];
+        assert_eq!(parts(&t), expected);
+        assert_eq!(t.n_prompts(), 3);
+        assert_eq!(t.to_string(), "[P:2] [X] 's capital is [Y] [P]");
+    }
+
+    #[test]
+    fn adjacent_prompt_slots_merge_into_one_run() {
+        let t = Template::parse("[P][P][P:2] [X] [Y]").unwrap();
+        assert_eq!(parts(&t)[0], Part::Prompt(4));
+        assert_eq!(t.n_prompts(), 4);
+    }
+
+    #[test]
+    fn whitespace_before_each_piece_is_recorded() {
+        let t = Template::parse("[X]'s capital:[Y] .").unwrap();
+        let spaces: Vec<bool> = t.pieces().iter().map(|p| p.space_before).collect();
+        assert_eq!(spaces, [false, false, false, true]);
+        assert!(!t.object_space_before());
+        assert!(Template::parse("[X] is [Y]").unwrap().object_space_before());
+    }
+
+    #[test]
+    fn manual_lama_templates_have_zero_prompts() {
+        let t = Template::parse("[X] is located in [Y] .").unwrap();
+        assert_eq!(t.n_prompts(), 0);
+        assert_eq!(t.to_string(), "[X] is located in [Y] .");
+        t.validate(Objective::Masked, PromptMode::Manual).unwrap();
+        let e = t.validate(Objective::Masked, PromptMode::PTuning).unwrap_err();
+        assert!(e.to_string().contains("has no prompt slots"), "{e}");
+        let p = Template::parse("3,3,3").unwrap();
+        let e = p.validate(Objective::Masked, PromptMode::Manual).unwrap_err();
+        assert!(e.to_string().contains("must not"), "{e}");
+    }
+
+    #[test]
+    fn missing_or_repeated_slots_are_refused() {
+        assert!(err("[P:3] is the capital of [Y]").contains("has no [X]"));
+        assert!(err("The capital of [X] is").contains("has no [Y]"));
+        assert!(err("[X] and [X] are [Y]").contains("more than one [X]"));
+        assert!(err("[X] is [Y] or [Y]").contains("more than one [Y]"));
+    }
+
+    #[test]
+    fn malformed_prompt_slots_are_refused() {
+        for bad in ["[P:0]", "[P:x]", "[P3]", "[P:]", "[P:-1]"] {
+            let e = err(&format!("{bad} [X] [Y]"));
+            assert!(e.contains(&format!("{bad} is not a prompt slot")), "{e}");
+        }
+        assert!(err("[Z] [X] [Y]").contains("unknown slot [Z]"));
+        assert!(err("[X] is [Y").contains("never closed"));
+    }
+
+    #[test]
+    fn causal_lms_refuse_prompts_or_subject_after_the_object() {
+        let t = Template::parse("3,3,3").unwrap();
+        let e = t.validate(Objective::Causal, PromptMode::PTuning).unwrap_err();
+        assert!(e.to_string().contains("puts 3 prompt slot(s) after [Y]"), "{e}");
+        t.validate(Objective::Masked, PromptMode::PTuning).unwrap();
+        let t = Template::parse("[Y] participated in the [X] .").unwrap();
+        let e = t.validate(Objective::Causal, PromptMode::Manual).unwrap_err();
+        assert!(e.to_string().contains("the subject [X]"), "{e}");
+        Template::parse("3,3,0")
+            .unwrap()
+            .validate(Objective::Causal, PromptMode::PTuning)
+            .unwrap();
+    }
+
+    #[test]
+    fn causal_lms_drop_literal_text_after_the_object() {
+        let t = Template::parse("[X] is [Y] citizen .").unwrap();
+        t.validate(Objective::Causal, PromptMode::Manual).unwrap();
+        assert_eq!(t.text_after_object().as_deref(), Some("citizen ."));
+        let before: Vec<Part> = t.before_object().iter().map(|p| p.part.clone()).collect();
+        assert_eq!(before, [Part::Subject, text("is")]);
+        assert_eq!(Template::parse("3,3,0").unwrap().text_after_object(), None);
+    }
+
+    #[test]
+    fn serializes_as_its_canonical_string() {
+        let t = Template::parse("[P][P] [X] 's capital is [Y] [P]").unwrap();
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, r#""[P:2] [X] 's capital is [Y] [P]""#);
+        assert_eq!(serde_json::from_str::<Template>(&json).unwrap(), t);
+        assert!(serde_json::from_str::<Template>(r#""[Y] only""#).is_err());
+    }
+}

@@ -8,6 +8,7 @@ mod ggml_type;
 mod header;
 pub mod hf;
 mod tensor;
+pub mod tokenizer;
 pub mod value;
 
 pub use error::{GgufError, Result};
@@ -16,3 +17,4 @@ pub use ggml_type::GgmlType;
 pub use tensor::TensorInfo;
 pub use value::{Metadata, Value};
 pub use hf::{HfView, hf_config};
+pub use tokenizer::{SpecialTokens, special_tokens, tokenizer};

@@ -111,7 +111,7 @@ pub fn predict(
     positions: &[usize],
     top_k: usize,
 ) -> Result<Vec<Prediction>> {
-    let device = model.devices()[0].clone();
+    let device = model.device();
     let n = ids.len();
     let data: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
     let input = Tensor::<2, Int>::from_data(TensorData::new(data, [1, n]), &device);
@@ -120,7 +120,7 @@ pub fn predict(
     let rows: Vec<(usize, usize)> = positions.iter().map(|&p| (0, p)).collect();
     let logprobs = log_softmax(model.lm_logits(Backbone::gather_rows(hidden, &rows))?, 1);
     let vocab = logprobs.dims()[1];
-    let values = logprobs.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let values = logprobs.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     Ok(positions
         .iter()
         .zip(values.chunks(vocab))

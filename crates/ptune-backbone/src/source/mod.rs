@@ -1,8 +1,10 @@
 //! Readers of checkpoint files, each exposing its tensors through [`TensorSource`].
 
+mod gguf;
 mod pickle;
 mod safetensors;
 
+pub use self::gguf::GgufSource;
 pub use self::pickle::PickleSource;
 pub use self::safetensors::{SafetensorsSource, ShardedSafetensors};
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use ptune_backbone::Backbone;
 use safetensors::{Dtype, SafeTensors};
 use std::path::PathBuf;
 
@@ -26,9 +27,13 @@ pub struct Ref {
 }
 
 pub fn read_ref(path: &std::path::Path, name: &str) -> Ref {
+    try_read_ref(path, name).unwrap_or_else(|| panic!("{name} in {}", path.display()))
+}
+
+pub fn try_read_ref(path: &std::path::Path, name: &str) -> Option<Ref> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let st = SafeTensors::deserialize(&bytes).expect("reference safetensors");
-    let view = st.tensor(name).unwrap_or_else(|_| panic!("{name} in {}", path.display()));
+    let view = st.tensor(name).ok()?;
     let data = view.data();
     let (f32s, i64s) = match view.dtype() {
         Dtype::F32 => (
@@ -41,7 +46,27 @@ pub fn read_ref(path: &std::path::Path, name: &str) -> Ref {
         ),
         other => panic!("unexpected dtype {other:?}"),
     };
-    Ref { shape: view.shape().to_vec(), f32s, i64s }
+    Some(Ref { shape: view.shape().to_vec(), f32s, i64s })
+}
+
+/// Runs `model` on a reference batch (`input_ids`, `attention_mask`) and returns the largest
+/// error of the hidden states and, when the reference has them, of the logits, on real tokens.
+pub fn reference_errors(model: &Backbone, reference: &std::path::Path, device: &Device) -> (f32, Option<f32>) {
+    let ids = read_ref(reference, "input_ids");
+    let mask = read_ref(reference, "attention_mask");
+    let hidden_ref = read_ref(reference, "hidden");
+    let (b, t) = (ids.shape[0], ids.shape[1]);
+    let embeds = model.embed_tokens(int_tensor(&ids, device));
+    let hidden = model.forward_embeds(embeds, int_tensor(&mask, device));
+    let h = hidden.dims()[2];
+    let hidden_err = max_err_valid(&to_vec(hidden.clone()), &hidden_ref.f32s, &mask.i64s, h);
+    let logits_err = try_read_ref(reference, "logits").map(|logits_ref| {
+        let rows: Vec<(usize, usize)> = (0..b).flat_map(|e| (0..t).map(move |p| (e, p))).collect();
+        let logits = model.lm_logits(Backbone::gather_rows(hidden, &rows)).expect("has a head");
+        let v = logits.dims()[1];
+        max_err_valid(&to_vec(logits), &logits_ref.f32s, &mask.i64s, v)
+    });
+    (hidden_err, logits_err)
 }
 
 pub fn int_tensor(r: &Ref, device: &Device) -> Tensor<2, Int> {
@@ -49,7 +74,7 @@ pub fn int_tensor(r: &Ref, device: &Device) -> Tensor<2, Int> {
 }
 
 pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().into_vec::<f32>().expect("f32 data")
+    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data")
 }
 
 /// Largest |a - b| over the rows of `[B, T, W]` data whose attention mask is 1.
