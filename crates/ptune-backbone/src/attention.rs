@@ -22,7 +22,9 @@ pub fn merge_heads(x: Tensor<4>) -> Tensor<3> {
 pub fn mask_bias(attention_mask: Tensor<2, Int>, causal: bool) -> Tensor<4> {
     let [b, t] = attention_mask.dims();
     let device = attention_mask.device();
-    let pad = (attention_mask.float().neg() + 1.0).mul_scalar(MASKED).reshape([b, 1, 1, t]);
+    let pad = (attention_mask.float().neg() + 1.0)
+        .mul_scalar(MASKED)
+        .reshape([b, 1, 1, t]);
     if causal {
         pad + causal_bias(t, &device)
     } else {

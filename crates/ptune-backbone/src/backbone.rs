@@ -126,10 +126,8 @@ impl Backbone {
         let [b, t, h] = hidden.dims();
         let device = hidden.device();
         let flat: Vec<i64> = rows.iter().map(|&(e, p)| (e * t + p) as i64).collect();
-        let index = Tensor::<1, Int>::from_data(
-            burn::tensor::TensorData::new(flat, [rows.len()]),
-            &device,
-        );
+        let index =
+            Tensor::<1, Int>::from_data(burn::tensor::TensorData::new(flat, [rows.len()]), &device);
         hidden.reshape([b * t, h]).select(0, index)
     }
 }

@@ -25,7 +25,11 @@ impl BertEmbeddings {
     fn load(vb: Loader, p: &str, c: &BertConfig) -> Result<Self> {
         let h = c.hidden_size;
         Ok(Self {
-            word_embeddings: vb.embedding(&format!("{p}word_embeddings.weight"), c.vocab_size, h)?,
+            word_embeddings: vb.embedding(
+                &format!("{p}word_embeddings.weight"),
+                c.vocab_size,
+                h,
+            )?,
             position_embeddings: vb.embedding(
                 &format!("{p}position_embeddings.weight"),
                 c.max_position_embeddings,
@@ -49,7 +53,11 @@ impl BertEmbeddings {
     fn forward(&self, inputs_embeds: Tensor<3>) -> Tensor<3> {
         let [_, t, h] = inputs_embeds.dims();
         let start = self.position_offset;
-        let positions = self.position_embeddings.weight.val().slice([start..start + t]);
+        let positions = self
+            .position_embeddings
+            .weight
+            .val()
+            .slice([start..start + t]);
         let token_type = self.token_type_embeddings.weight.val().slice([0..1]);
         let x = inputs_embeds + positions.reshape([1, t, h]) + token_type.reshape([1, 1, h]);
         self.LayerNorm.forward(x)
@@ -128,8 +136,13 @@ impl BertLayer {
         let context = merge_heads(attend(q, k, v, bias, scale));
         let o = &self.attention.output;
         let x = o.LayerNorm.forward(o.dense.forward(context) + x);
-        let inner = self.intermediate.act.forward(self.intermediate.dense.forward(x.clone()));
-        self.output.LayerNorm.forward(self.output.dense.forward(inner) + x)
+        let inner = self
+            .intermediate
+            .act
+            .forward(self.intermediate.dense.forward(x.clone()));
+        self.output
+            .LayerNorm
+            .forward(self.output.dense.forward(inner) + x)
     }
 }
 
@@ -163,7 +176,13 @@ impl BertLmHead {
                 c.hidden_act.as_str(),
             ),
             // transformers' RobertaLMHead always uses exact GELU.
-            BertFlavor::Roberta => ("lm_head.dense", "lm_head.layer_norm", "lm_head.decoder.weight", "lm_head.bias", "gelu"),
+            BertFlavor::Roberta => (
+                "lm_head.dense",
+                "lm_head.layer_norm",
+                "lm_head.decoder.weight",
+                "lm_head.bias",
+                "gelu",
+            ),
         };
         if !vb.contains(&format!("{dense}.weight")) {
             return Ok(None);
@@ -194,7 +213,9 @@ pub struct Bert {
 impl Bert {
     pub fn load(vb: Loader, c: &BertConfig) -> Result<Self> {
         let root = match c.flavor {
-            BertFlavor::Bert => vb.prefix_with(&["bert.", ""], "embeddings.word_embeddings.weight")?,
+            BertFlavor::Bert => {
+                vb.prefix_with(&["bert.", ""], "embeddings.word_embeddings.weight")?
+            }
             BertFlavor::Roberta => {
                 vb.prefix_with(&["roberta.", ""], "embeddings.word_embeddings.weight")?
             }
@@ -227,10 +248,13 @@ impl Bert {
     pub fn lm_logits(&self, rows: Tensor<2>) -> Result<Tensor<2>> {
         let head = self.head.as_ref().ok_or_else(|| {
             BackboneError::Input(
-                "this checkpoint has no masked-LM head (it is an encoder only, like BertModel)".into(),
+                "this checkpoint has no masked-LM head (it is an encoder only, like BertModel)"
+                    .into(),
             )
         })?;
-        let x = head.LayerNorm.forward(head.act.forward(head.dense.forward(rows)));
+        let x = head
+            .LayerNorm
+            .forward(head.act.forward(head.dense.forward(rows)));
         let decoder = match &head.decoder {
             Some(w) => w.val(),
             None => self.embeddings.word_embeddings.weight.val(),

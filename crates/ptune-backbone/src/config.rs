@@ -202,10 +202,12 @@ impl ModelConfig {
             })
         };
         match self {
-            ModelConfig::Bert(c) if c.position_embedding_type != "absolute" => unsupported(format!(
-                "position_embedding_type `{}` is not supported (only `absolute`)",
-                c.position_embedding_type
-            )),
+            ModelConfig::Bert(c) if c.position_embedding_type != "absolute" => {
+                unsupported(format!(
+                    "position_embedding_type `{}` is not supported (only `absolute`)",
+                    c.position_embedding_type
+                ))
+            }
             ModelConfig::Bert(c) if c.hidden_size % c.num_attention_heads != 0 => {
                 unsupported("hidden_size is not a multiple of num_attention_heads".into())
             }
@@ -226,7 +228,15 @@ impl ModelConfig {
 
 /// Architectures ptune implements for each model type; anything else would load wrongly.
 const KNOWN_ARCHITECTURES: &[(&str, &[&str])] = &[
-    ("bert", &["BertForMaskedLM", "BertModel", "BertForPreTraining", "BertLMHeadModel"]),
+    (
+        "bert",
+        &[
+            "BertForMaskedLM",
+            "BertModel",
+            "BertForPreTraining",
+            "BertLMHeadModel",
+        ],
+    ),
     ("roberta", &["RobertaForMaskedLM", "RobertaModel"]),
     ("gpt2", &["GPT2LMHeadModel", "GPT2Model"]),
     ("llama", &["LlamaForCausalLM", "LlamaModel"]),
@@ -241,7 +251,10 @@ fn check_architectures(model_type: &str, architectures: &[String]) -> Result<()>
     match architectures.iter().find(|a| !known.contains(&a.as_str())) {
         Some(arch) => Err(BackboneError::UnknownArchitecture(
             arch.clone(),
-            format!("for model_type `{model_type}` ptune knows {}", known.join(", ")),
+            format!(
+                "for model_type `{model_type}` ptune knows {}",
+                known.join(", ")
+            ),
         )),
         None => Ok(()),
     }

@@ -66,7 +66,9 @@ impl Gpt2Block {
         let a = &self.attn;
         let qkv = a.c_attn.forward(self.ln_1.forward(x.clone())).chunk(3, 2);
         let [q, k, v] = [0, 1, 2].map(|i| split_heads(qkv[i].clone(), a.num_heads));
-        let x = x + a.c_proj.forward(merge_heads(attend(q, k, v, bias, a.scale)));
+        let x = x + a
+            .c_proj
+            .forward(merge_heads(attend(q, k, v, bias, a.scale)));
         let m = &self.mlp;
         let hidden = m.act.forward(m.c_fc.forward(self.ln_2.forward(x.clone())));
         x + m.c_proj.forward(hidden)
@@ -88,7 +90,9 @@ impl Gpt2 {
         let p = vb.prefix_with(&["transformer.", ""], "wte.weight")?;
         let h = c.n_embd;
         let lm_head = match vb.contains("lm_head.weight") {
-            true => Some(Param::from_tensor(vb.tensor("lm_head.weight", [c.vocab_size, h])?)),
+            true => Some(Param::from_tensor(
+                vb.tensor("lm_head.weight", [c.vocab_size, h])?,
+            )),
             false => None,
         };
         Ok(Self {
@@ -114,10 +118,9 @@ impl Gpt2 {
         let [_, t, h] = embeds.dims();
         let positions = self.wpe.weight.val().slice([0..t]).reshape([1, t, h]);
         let bias = mask_bias(attention_mask, true);
-        let x = self
-            .h
-            .iter()
-            .fold(embeds + positions, |x, block| block.forward(x, bias.clone()));
+        let x = self.h.iter().fold(embeds + positions, |x, block| {
+            block.forward(x, bias.clone())
+        });
         self.ln_f.forward(x)
     }
 

@@ -4,8 +4,16 @@ use crate::error::{BackboneError, Result};
 use std::path::PathBuf;
 
 /// Files fetched by id, in order of preference; the first weights/tokenizer found wins.
-const WEIGHTS: &[&str] = &["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"];
-const TOKENIZERS: &[&[&str]] = &[&["tokenizer.json"], &["vocab.txt"], &["vocab.json", "merges.txt"]];
+const WEIGHTS: &[&str] = &[
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+];
+const TOKENIZERS: &[&[&str]] = &[
+    &["tokenizer.json"],
+    &["vocab.txt"],
+    &["vocab.json", "merges.txt"],
+];
 
 /// Whether `s` reads as `owner/name` or a bare legacy id rather than a path.
 pub fn looks_like_id(s: &str) -> bool {
@@ -13,7 +21,8 @@ pub fn looks_like_id(s: &str) -> bool {
         && !s.starts_with(['.', '/', '~'])
         && !s.ends_with(".gguf")
         && s.matches('/').count() <= 1
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
 }
 
 /// Fetches config, weights and tokenizer of `id`; returns the snapshot directory.
@@ -27,12 +36,22 @@ pub fn download(id: &str) -> Result<PathBuf> {
         .build()
         .map_err(|e| hub_err(e.to_string()))?;
     let repo = api.model(id.to_string());
-    let config = repo.get("config.json").map_err(|e| hub_err(e.to_string()))?;
-    let weights = WEIGHTS.iter().find_map(|f| repo.get(f).ok().map(|p| (*f, p)));
+    let config = repo
+        .get("config.json")
+        .map_err(|e| hub_err(e.to_string()))?;
+    let weights = WEIGHTS
+        .iter()
+        .find_map(|f| repo.get(f).ok().map(|p| (*f, p)));
     match weights {
-        Some(("model.safetensors.index.json", index)) => fetch_shards(&repo, &index).map_err(hub_err)?,
+        Some(("model.safetensors.index.json", index)) => {
+            fetch_shards(&repo, &index).map_err(hub_err)?
+        }
         Some(_) => {}
-        None => return Err(hub_err("the repository has no safetensors or pytorch_model.bin weights".into())),
+        None => {
+            return Err(hub_err(
+                "the repository has no safetensors or pytorch_model.bin weights".into(),
+            ));
+        }
     }
     let _ = repo.get("tokenizer_config.json");
     let found = TOKENIZERS
@@ -44,7 +63,10 @@ pub fn download(id: &str) -> Result<PathBuf> {
     Ok(config.parent().expect("a file in a snapshot").to_path_buf())
 }
 
-fn fetch_shards(repo: &hf_hub::api::sync::ApiRepo, index: &std::path::Path) -> std::result::Result<(), String> {
+fn fetch_shards(
+    repo: &hf_hub::api::sync::ApiRepo,
+    index: &std::path::Path,
+) -> std::result::Result<(), String> {
     let text = std::fs::read_to_string(index).map_err(|e| e.to_string())?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     let mut files: Vec<&str> = value["weight_map"]

@@ -16,6 +16,7 @@ pub mod hub;
 pub mod llama;
 mod loader;
 pub mod source;
+pub mod synthetic;
 pub mod tokenizer;
 pub mod weights;
 

@@ -42,7 +42,8 @@ impl LlamaDecoderLayer {
         let (h, d, i) = (c.hidden_size, c.head_dim(), c.intermediate_size);
         let (q, kv) = (c.num_attention_heads * d, c.kv_heads() * d);
         let bias = c.qkv_bias();
-        let proj = |name: &str, d_in, d_out, bias| vb.linear(&format!("{p}{name}"), d_in, d_out, bias);
+        let proj =
+            |name: &str, d_in, d_out, bias| vb.linear(&format!("{p}{name}"), d_in, d_out, bias);
         Ok(Self {
             input_layernorm: vb.rms_norm(&format!("{p}input_layernorm"), h, c.rms_norm_eps)?,
             self_attn: LlamaAttention {
@@ -71,7 +72,10 @@ impl LlamaDecoderLayer {
         let a = &self.self_attn;
         let normed = self.input_layernorm.forward(x.clone());
         let q = rope.apply(split_heads(a.q_proj.forward(normed.clone()), a.num_heads));
-        let k = rope.apply(split_heads(a.k_proj.forward(normed.clone()), a.num_kv_heads));
+        let k = rope.apply(split_heads(
+            a.k_proj.forward(normed.clone()),
+            a.num_kv_heads,
+        ));
         let v = split_heads(a.v_proj.forward(normed), a.num_kv_heads);
         let scale = 1.0 / (q.dims()[3] as f64).sqrt();
         let x = x + a.o_proj.forward(merge_heads(attend(q, k, v, bias, scale)));

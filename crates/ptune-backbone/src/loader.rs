@@ -1,7 +1,7 @@
 //! Builds burn modules from checkpoint tensors named as in Hugging Face, checking every shape.
 
 use crate::error::{BackboneError, Result};
-use crate::weights::{HostTensor, TensorSource, read_expect};
+use crate::weights::{HostTensor, TensorSource};
 use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::nn::{RmsNorm, RmsNormConfig};
@@ -29,7 +29,7 @@ impl<'a> Loader<'a> {
 
     /// A tensor of exactly `shape`.
     pub fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
-        let host = read_expect(self.src, name, &shape)?;
+        let host = self.src.read_expect(name, &shape)?;
         Ok(self.upload(host, shape))
     }
 
@@ -39,7 +39,9 @@ impl<'a> Loader<'a> {
 
     /// `nn.Linear`: weight stored `[out, in]`, transposed once here to burn's `[in, out]`.
     pub fn linear(&self, prefix: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
-        let w = read_expect(self.src, &format!("{prefix}.weight"), &[d_out, d_in])?;
+        let w = self
+            .src
+            .read_expect(&format!("{prefix}.weight"), &[d_out, d_in])?;
         let weight = self.upload(
             HostTensor {
                 shape: vec![d_in, d_out],
@@ -56,12 +58,22 @@ impl<'a> Loader<'a> {
         self.linear_from(prefix, weight, d_out, true)
     }
 
-    fn linear_from(&self, prefix: &str, weight: Tensor<2>, d_out: usize, bias: bool) -> Result<Linear> {
+    fn linear_from(
+        &self,
+        prefix: &str,
+        weight: Tensor<2>,
+        d_out: usize,
+        bias: bool,
+    ) -> Result<Linear> {
         let [d_in, _] = weight.dims();
-        let mut linear = LinearConfig::new(d_in, d_out).with_bias(false).init(self.device);
+        let mut linear = LinearConfig::new(d_in, d_out)
+            .with_bias(false)
+            .init(self.device);
         linear.weight = Param::from_tensor(weight);
         if bias {
-            linear.bias = Some(Param::from_tensor(self.tensor(&format!("{prefix}.bias"), [d_out])?));
+            linear.bias = Some(Param::from_tensor(
+                self.tensor(&format!("{prefix}.bias"), [d_out])?,
+            ));
         }
         Ok(linear)
     }
@@ -81,7 +93,9 @@ impl<'a> Loader<'a> {
         };
         let mut norm = LayerNormConfig::new(1).with_epsilon(eps).init(self.device);
         norm.gamma = Param::from_tensor(self.tensor(&format!("{prefix}.{w}"), [d])?);
-        norm.beta = Some(Param::from_tensor(self.tensor(&format!("{prefix}.{b}"), [d])?));
+        norm.beta = Some(Param::from_tensor(
+            self.tensor(&format!("{prefix}.{b}"), [d])?,
+        ));
         Ok(norm)
     }
 

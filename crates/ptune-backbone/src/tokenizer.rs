@@ -90,7 +90,10 @@ pub fn wordpiece(vocab: &Path, lowercase: bool) -> Result<Tokenizer> {
         .with_normalizer(Some(BertNormalizer::new(true, true, None, lowercase)))
         .map_err(|e| tok_error(vocab, e))?
         .with_pre_tokenizer(Some(BertPreTokenizer))
-        .with_post_processor(Some(BertProcessing::new(("[SEP]".into(), sep), ("[CLS]".into(), cls))))
+        .with_post_processor(Some(BertProcessing::new(
+            ("[SEP]".into(), sep),
+            ("[CLS]".into(), cls),
+        )))
         .with_decoder(Some(WordPieceDecoder::default()));
     let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
         .iter()
@@ -128,7 +131,10 @@ pub fn byte_level_bpe(vocab: &Path, merges: &Path, roberta: bool) -> Result<Toke
     if roberta {
         let id = |t: &str| tokenizer.token_to_id(t).unwrap_or(0);
         let (cls, sep) = (id("<s>"), id("</s>"));
-        tokenizer.with_post_processor(Some(RobertaProcessing::new(("</s>".into(), sep), ("<s>".into(), cls))));
+        tokenizer.with_post_processor(Some(RobertaProcessing::new(
+            ("</s>".into(), sep),
+            ("<s>".into(), cls),
+        )));
     }
     Ok(tokenizer)
 }

@@ -20,16 +20,23 @@ pub trait TensorSource: Send + Sync {
     fn read(&self, name: &str) -> Result<Option<HostTensor>>;
     /// What to call this source in error messages (usually its path).
     fn describe(&self) -> String;
+
+    /// Reads `name` and checks its shape against what the config implies.
+    fn read_expect(&self, name: &str, expected: &[usize]) -> Result<HostTensor> {
+        read_checked(self.read(name)?, name, expected, || self.describe())
+    }
 }
 
-/// Reads `name` and checks its shape against what the config implies.
-pub fn read_expect(src: &dyn TensorSource, name: &str, expected: &[usize]) -> Result<HostTensor> {
-    let tensor = src
-        .read(name)?
-        .ok_or_else(|| BackboneError::MissingTensor {
-            name: name.to_string(),
-            source_desc: src.describe(),
-        })?;
+fn read_checked(
+    tensor: Option<HostTensor>,
+    name: &str,
+    expected: &[usize],
+    describe: impl FnOnce() -> String,
+) -> Result<HostTensor> {
+    let tensor = tensor.ok_or_else(|| BackboneError::MissingTensor {
+        name: name.to_string(),
+        source_desc: describe(),
+    })?;
     if tensor.shape != expected {
         return Err(BackboneError::ShapeMismatch {
             name: name.to_string(),

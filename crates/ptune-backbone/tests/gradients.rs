@@ -8,13 +8,24 @@ use common::{fixture, int_tensor, read_ref, to_vec};
 use ptune_backbone::{Backbone, ModelBundle};
 
 /// A scalar of the logits at the last valid position of each example, like a P-tuning loss.
-fn loss(model: &Backbone, embeds: Tensor<3>, mask: Tensor<2, Int>, rows: &[(usize, usize)]) -> Tensor<1> {
+fn loss(
+    model: &Backbone,
+    embeds: Tensor<3>,
+    mask: Tensor<2, Int>,
+    rows: &[(usize, usize)],
+) -> Tensor<1> {
     let hidden = model.forward_embeds(embeds, mask);
-    let logits = model.lm_logits(Backbone::gather_rows(hidden, rows)).unwrap();
+    let logits = model
+        .lm_logits(Backbone::gather_rows(hidden, rows))
+        .unwrap();
     let [n, v] = logits.dims();
-    let weights: Vec<f32> = (0..n * v).map(|i| ((i * 7919) % 13) as f32 / 13.0 - 0.5).collect();
+    let weights: Vec<f32> = (0..n * v)
+        .map(|i| ((i * 7919) % 13) as f32 / 13.0 - 0.5)
+        .collect();
     let w = Tensor::<2>::from_data(TensorData::new(weights, [n, v]), &logits.device());
-    burn::tensor::activation::log_softmax(logits, 1).mul(w).sum()
+    burn::tensor::activation::log_softmax(logits, 1)
+        .mul(w)
+        .sum()
 }
 
 struct GradProbe<'a> {
@@ -42,7 +53,12 @@ fn check(name: &str) {
     let mask_ref = read_ref(&reference, "attention_mask");
     let t = ids.shape[1];
     let rows: Vec<(usize, usize)> = (0..ids.shape[0])
-        .map(|e| (e, mask_ref.i64s[e * t..(e + 1) * t].iter().sum::<i64>() as usize - 1))
+        .map(|e| {
+            (
+                e,
+                mask_ref.i64s[e * t..(e + 1) * t].iter().sum::<i64>() as usize - 1,
+            )
+        })
         .collect();
     let mask = int_tensor(&mask_ref, &device);
     let base = model.embed_tokens(int_tensor(&ids, &device)).detach();
@@ -50,13 +66,31 @@ fn check(name: &str) {
     let embeds = base.clone().require_grad();
     let value = loss(&model, embeds.clone(), mask.clone(), &rows);
     let grads = value.backward();
-    let grad = to_vec(embeds.grad(&grads).expect("input embeddings get a gradient"));
-    assert!(grad.iter().any(|g| g.abs() > 1e-6), "{name}: gradient is all zero");
+    let grad = to_vec(
+        embeds
+            .grad(&grads)
+            .expect("input embeddings get a gradient"),
+    );
+    assert!(
+        grad.iter().any(|g| g.abs() > 1e-6),
+        "{name}: gradient is all zero"
+    );
 
-    let mut probe = GradProbe { grads: &grads, params: 0, with_grad: 0 };
+    let mut probe = GradProbe {
+        grads: &grads,
+        params: 0,
+        with_grad: 0,
+    };
     model.visit(&mut probe);
-    assert!(probe.params > 10, "{name}: visited {} parameters", probe.params);
-    assert_eq!(probe.with_grad, 0, "{name}: frozen parameters received gradients");
+    assert!(
+        probe.params > 10,
+        "{name}: visited {} parameters",
+        probe.params
+    );
+    assert_eq!(
+        probe.with_grad, 0,
+        "{name}: frozen parameters received gradients"
+    );
 
     // Central differences on a few coordinates, including a padded row's first token.
     let flat = to_vec(base.clone());

@@ -9,7 +9,9 @@ use ptune_backbone::{ModelBundle, Objective};
 use std::path::PathBuf;
 
 fn reference(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/reference")
+        .join(name)
 }
 
 fn open(model: &str) -> ModelBundle {
@@ -35,9 +37,20 @@ fn assert_same_ids(bundle: &ModelBundle, texts: &[String], reference: &PathBuf) 
     let mask = read_ref(reference, "attention_mask");
     let t = ids.shape[1];
     for (row, text) in texts.iter().enumerate() {
-        let ours: Vec<i64> = bundle.tokenizer.encode(text.as_str(), true).unwrap().get_ids().iter().map(|&i| i as i64).collect();
+        let ours: Vec<i64> = bundle
+            .tokenizer
+            .encode(text.as_str(), true)
+            .unwrap()
+            .get_ids()
+            .iter()
+            .map(|&i| i as i64)
+            .collect();
         let len = mask.i64s[row * t..(row + 1) * t].iter().sum::<i64>() as usize;
-        assert_eq!(ours, ids.i64s[row * t..row * t + len], "token ids of {text:?}");
+        assert_eq!(
+            ours,
+            ids.i64s[row * t..row * t + len],
+            "token ids of {text:?}"
+        );
     }
 }
 
@@ -76,7 +89,8 @@ fn minilm_encoder_matches_transformers() {
 #[ignore = "needs the SmolLM2 GGUF: cargo xtask fetch smollm2"]
 fn smollm2_next_token_matches_transformers() {
     let path = models_dir().join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-    let bundle = ModelBundle::open(path.to_str().unwrap()).expect("run `cargo xtask fetch smollm2`");
+    let bundle =
+        ModelBundle::open(path.to_str().unwrap()).expect("run `cargo xtask fetch smollm2`");
     let device = Device::flex();
     let model = bundle.backbone(&device).unwrap();
     assert_eq!(model.objective(), Objective::Causal);
@@ -84,8 +98,18 @@ fn smollm2_next_token_matches_transformers() {
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     for case in json["prompts"].as_array().unwrap() {
         let prompt = case["prompt"].as_str().unwrap();
-        let ids: Vec<u32> = bundle.tokenizer.encode(prompt, true).unwrap().get_ids().to_vec();
-        let expected_ids: Vec<u32> = case["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let ids: Vec<u32> = bundle
+            .tokenizer
+            .encode(prompt, true)
+            .unwrap()
+            .get_ids()
+            .to_vec();
+        let expected_ids: Vec<u32> = case["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
         assert_eq!(ids, expected_ids, "token ids of {prompt:?}");
         let logprobs = next_token_logprobs(&model, &ids, &device);
         let mut ranked: Vec<usize> = (0..logprobs.len()).collect();
@@ -96,7 +120,8 @@ fn smollm2_next_token_matches_transformers() {
             assert!(
                 (logprobs[id] - expected).abs() <= 1e-3,
                 "{prompt:?}: log-prob of {:?} is {} but transformers gives {expected}",
-                top["text"], logprobs[id]
+                top["text"],
+                logprobs[id]
             );
             if rank < 3 {
                 assert_eq!(ranked[rank], id, "{prompt:?}: rank {} differs", rank + 1);
@@ -108,8 +133,13 @@ fn smollm2_next_token_matches_transformers() {
 fn next_token_logprobs(model: &ptune_backbone::Backbone, ids: &[u32], device: &Device) -> Vec<f32> {
     use burn::tensor::{Int, Tensor, TensorData, activation::log_softmax};
     let n = ids.len();
-    let input = Tensor::<2, Int>::from_data(TensorData::new(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), [1, n]), device);
+    let input = Tensor::<2, Int>::from_data(
+        TensorData::new(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), [1, n]),
+        device,
+    );
     let hidden = model.forward_embeds(model.embed_tokens(input), Tensor::ones([1, n], device));
-    let logits = model.lm_logits(ptune_backbone::Backbone::gather_rows(hidden, &[(0, n - 1)])).unwrap();
+    let logits = model
+        .lm_logits(ptune_backbone::Backbone::gather_rows(hidden, &[(0, n - 1)]))
+        .unwrap();
     common::to_vec(log_softmax(logits, 1))
 }

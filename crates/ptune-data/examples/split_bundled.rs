@@ -33,7 +33,12 @@ fn read_tsv(path: &Path) -> Result<Vec<Fact>, Box<dyn std::error::Error>> {
     let mut facts = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let Some((subject, object)) = line.split_once('\t') else {
-            return Err(format!("{}, line {}: expected subject<TAB>object", path.display(), i + 1).into());
+            return Err(format!(
+                "{}, line {}: expected subject<TAB>object",
+                path.display(),
+                i + 1
+            )
+            .into());
         };
         facts.push(Fact::new(subject, object));
     }

@@ -43,7 +43,11 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     tokenizer.train(&mut TrainerWrapper::BpeTrainer(trainer), corpus.iter())?;
     let out = crate_dir.join("tests/fixtures/tokenizers/tiny-bpe.json");
     tokenizer.save(&out, false)?;
-    println!("{} ({} tokens)", out.display(), tokenizer.get_vocab_size(true));
+    println!(
+        "{} ({} tokens)",
+        out.display(),
+        tokenizer.get_vocab_size(true)
+    );
     Ok(())
 }
 
@@ -59,7 +63,10 @@ fn sentences(root: &Path) -> Result<Vec<String>, Box<dyn std::error::Error + Sen
             for fact in data.facts(&relation.id, split)? {
                 let sentence = relation.template.replace("[X]", &fact.subject);
                 out.push(sentence.replace("[Y]", &fact.object));
-                out.extend(std::iter::repeat_n(format!(" {}", fact.object), OBJECT_WEIGHT));
+                out.extend(std::iter::repeat_n(
+                    format!(" {}", fact.object),
+                    OBJECT_WEIGHT,
+                ));
             }
         }
     }

@@ -30,7 +30,11 @@ pub fn rank(scores: &[f32], object_id: u32, allowed: Option<&AllowedVocab>) -> R
         None if s.is_nan() => scores.len(),
         None => (0..scores.len()).filter(|&j| ahead(j)).count() + 1,
         Some(a) => {
-            let ids = a.ids().iter().map(|&j| j as usize).filter(|&j| j < scores.len());
+            let ids = a
+                .ids()
+                .iter()
+                .map(|&j| j as usize)
+                .filter(|&j| j < scores.len());
             if s.is_nan() {
                 ids.count()
             } else {
@@ -185,9 +189,15 @@ mod tests {
         assert_eq!(rank(&ROW, 2, Some(&allowed)).unwrap(), 2);
         assert_eq!(rank(&ROW, 0, Some(&allowed)).unwrap(), 3);
         let e = rank(&ROW, 1, Some(&allowed)).unwrap_err();
-        assert!(e.to_string().contains("not in the allowed vocabulary"), "{e}");
+        assert!(
+            e.to_string().contains("not in the allowed vocabulary"),
+            "{e}"
+        );
         let e = rank(&ROW, 4, None).unwrap_err();
-        assert!(e.to_string().contains("outside the score row of length 4"), "{e}");
+        assert!(
+            e.to_string().contains("outside the score row of length 4"),
+            "{e}"
+        );
     }
 
     #[test]

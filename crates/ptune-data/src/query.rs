@@ -223,7 +223,11 @@ impl<'a> QueryBuilder<'a> {
     /// Builds the query of one fact (`fact_index` 0), or says why it cannot be built.
     pub fn build_one(&self, fact: &Fact) -> Result<Query, DropReason> {
         let object_id = self.object_token(&fact.object)?;
-        if self.allowed.as_ref().is_some_and(|a| !a.contains(object_id)) {
+        if self
+            .allowed
+            .as_ref()
+            .is_some_and(|a| !a.contains(object_id))
+        {
             return Err(DropReason::ObjectNotInVocab);
         }
         let query = self.assemble(&fact.subject, object_id)?;
@@ -286,12 +290,12 @@ impl<'a> QueryBuilder<'a> {
             },
             Part::Object => Slot::Object,
             Part::Text(text) => {
-                let ids = self
-                    .encode_raw(text, piece.space_before)
-                    .map_err(|e| Error::TemplateText {
-                        text: text.clone(),
-                        msg: e.to_string(),
-                    })?;
+                let ids =
+                    self.encode_raw(text, piece.space_before)
+                        .map_err(|e| Error::TemplateText {
+                            text: text.clone(),
+                            msg: e.to_string(),
+                        })?;
                 Slot::Ids(ids)
             }
         })

@@ -47,7 +47,11 @@ mod tests {
         let got: Vec<u64> = (0..3).map(|_| rng.next_u64()).collect();
         assert_eq!(
             got,
-            [6457827717110365317, 3203168211198807973, 9817491932198370423]
+            [
+                6457827717110365317,
+                3203168211198807973,
+                9817491932198370423
+            ]
         );
     }
 
@@ -58,6 +62,8 @@ mod tests {
         let mut b: Vec<u32> = (0..10).collect();
         shuffle(&mut b, 42);
         assert_eq!(a, b);
+        // Pinned (checked against an independent Python implementation).
+        assert_eq!(a, [8, 3, 6, 5, 4, 0, 9, 2, 1, 7]);
         let mut sorted = a.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..10).collect::<Vec<_>>());

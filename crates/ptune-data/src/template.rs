@@ -406,10 +406,14 @@ mod tests {
         assert_eq!(t.n_prompts(), 0);
         assert_eq!(t.to_string(), "[X] is located in [Y] .");
         t.validate(Objective::Masked, PromptMode::Manual).unwrap();
-        let e = t.validate(Objective::Masked, PromptMode::PTuning).unwrap_err();
+        let e = t
+            .validate(Objective::Masked, PromptMode::PTuning)
+            .unwrap_err();
         assert!(e.to_string().contains("has no prompt slots"), "{e}");
         let p = Template::parse("3,3,3").unwrap();
-        let e = p.validate(Objective::Masked, PromptMode::Manual).unwrap_err();
+        let e = p
+            .validate(Objective::Masked, PromptMode::Manual)
+            .unwrap_err();
         assert!(e.to_string().contains("must not"), "{e}");
     }
 
@@ -434,11 +438,18 @@ mod tests {
     #[test]
     fn causal_lms_refuse_prompts_or_subject_after_the_object() {
         let t = Template::parse("3,3,3").unwrap();
-        let e = t.validate(Objective::Causal, PromptMode::PTuning).unwrap_err();
-        assert!(e.to_string().contains("puts 3 prompt slot(s) after [Y]"), "{e}");
+        let e = t
+            .validate(Objective::Causal, PromptMode::PTuning)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("puts 3 prompt slot(s) after [Y]"),
+            "{e}"
+        );
         t.validate(Objective::Masked, PromptMode::PTuning).unwrap();
         let t = Template::parse("[Y] participated in the [X] .").unwrap();
-        let e = t.validate(Objective::Causal, PromptMode::Manual).unwrap_err();
+        let e = t
+            .validate(Objective::Causal, PromptMode::Manual)
+            .unwrap_err();
         assert!(e.to_string().contains("the subject [X]"), "{e}");
         Template::parse("3,3,0")
             .unwrap()

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// Which tokens objects and predictions may be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VocabStrategy {
     /// The model's whole vocabulary.

@@ -8,7 +8,9 @@ use std::time::Instant;
 use ptune_gguf::{GgufFile, HfView};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).ok_or("usage: gguf_info <file.gguf>")?;
+    let path = std::env::args()
+        .nth(1)
+        .ok_or("usage: gguf_info <file.gguf>")?;
     let start = Instant::now();
     let file = GgufFile::open(&path)?;
     let opened = start.elapsed();
@@ -16,7 +18,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for t in file.tensors() {
         *types.entry(t.ggml_type.name()).or_insert(0usize) += 1;
     }
-    println!("GGUF v{}, {} tensors {types:?}", file.version(), file.tensors().len());
+    println!(
+        "GGUF v{}, {} tensors {types:?}",
+        file.version(),
+        file.tensors().len()
+    );
     let view = HfView::new(file)?;
     println!("{}", serde_json::to_string_pretty(view.config())?);
     let tokenizer_start = Instant::now();

@@ -75,7 +75,11 @@ fn q4_1(b: &[u8], o: &mut [f32]) {
 
 /// The 5-bit value `j` of a Q5 block: a nibble from `qs` plus one high bit from `qh`.
 fn q5_value(qh: u32, qs: &[u8], j: usize) -> u8 {
-    let low = if j < 16 { qs[j] & 0x0F } else { qs[j - 16] >> 4 };
+    let low = if j < 16 {
+        qs[j] & 0x0F
+    } else {
+        qs[j - 16] >> 4
+    };
     low | ((((qh >> j) & 1) as u8) << 4)
 }
 

@@ -131,7 +131,10 @@ fn read_tensor_info(cur: &mut Cursor, index: usize) -> Result<TensorInfo> {
     let what = || format!("the info of tensor {name:?}");
     let n_dims = cur.u32(&what)? as usize;
     if n_dims > MAX_DIMS {
-        return Err(invalid(&name, format!("{n_dims} dimensions, ggml allows at most {MAX_DIMS}")));
+        return Err(invalid(
+            &name,
+            format!("{n_dims} dimensions, ggml allows at most {MAX_DIMS}"),
+        ));
     }
     let dims = (0..n_dims)
         .map(|_| cur.u64(&what))
@@ -170,10 +173,13 @@ fn validate_tensors(header: &Header, file_len: usize) -> Result<()> {
         if !seen.insert(t.name.as_str()) {
             return Err(invalid(&t.name, "the name appears twice".into()));
         }
-        if t.offset % header.alignment != 0 {
+        if !t.offset.is_multiple_of(header.alignment) {
             return Err(invalid(
                 &t.name,
-                format!("offset {} is not a multiple of the alignment {}", t.offset, header.alignment),
+                format!(
+                    "offset {} is not a multiple of the alignment {}",
+                    t.offset, header.alignment
+                ),
             ));
         }
         let n_bytes = tensor_bytes(t)?;
@@ -204,10 +210,13 @@ pub(crate) fn tensor_bytes(t: &TensorInfo) -> Result<Option<u64>> {
         return Ok(None);
     };
     let row = t.dims.first().copied().unwrap_or(1);
-    if row % block as u64 != 0 {
+    if !row.is_multiple_of(block as u64) {
         return Err(invalid(
             &t.name,
-            format!("its rows of {row} values are not whole {} blocks of {block}", t.ggml_type),
+            format!(
+                "its rows of {row} values are not whole {} blocks of {block}",
+                t.ggml_type
+            ),
         ));
     }
     (n / block as u64)

@@ -178,10 +178,14 @@ impl HfView {
             Family::Llama if hf_name.contains(".self_attn.k_proj.") => self.n_head_kv,
             _ => return Ok(Some((shape, data))),
         };
-        let data = unpermute_rows(&data, &shape, heads).ok_or_else(|| GgufError::InvalidTensor {
-            tensor: gguf.to_string(),
-            reason: format!("{} rows cannot be split into {heads} heads of even size", shape[0]),
-        })?;
+        let data =
+            unpermute_rows(&data, &shape, heads).ok_or_else(|| GgufError::InvalidTensor {
+                tensor: gguf.to_string(),
+                reason: format!(
+                    "{} rows cannot be split into {heads} heads of even size",
+                    shape[0]
+                ),
+            })?;
         Ok(Some((shape, data)))
     }
 }
@@ -193,7 +197,11 @@ impl HfView {
 pub fn unpermute_rows(data: &[f32], shape: &[usize], heads: usize) -> Option<Vec<f32>> {
     let rows = *shape.first()?;
     let cols: usize = shape[1..].iter().product();
-    if heads == 0 || rows % heads != 0 || (rows / heads) % 2 != 0 || data.len() != rows * cols {
+    if heads == 0
+        || !rows.is_multiple_of(heads)
+        || !(rows / heads).is_multiple_of(2)
+        || data.len() != rows * cols
+    {
         return None;
     }
     let (head_dim, half) = (rows / heads, rows / heads / 2);
@@ -202,7 +210,8 @@ pub fn unpermute_rows(data: &[f32], shape: &[usize], heads: usize) -> Option<Vec
         let (head, within) = (hf_row / head_dim, hf_row % head_dim);
         let (k, j) = (within / half, within % half);
         let src = head * head_dim + 2 * j + k;
-        out[hf_row * cols..(hf_row + 1) * cols].copy_from_slice(&data[src * cols..(src + 1) * cols]);
+        out[hf_row * cols..(hf_row + 1) * cols]
+            .copy_from_slice(&data[src * cols..(src + 1) * cols]);
     }
     Some(out)
 }
@@ -228,10 +237,14 @@ pub fn hf_config(file: &GgufFile) -> Result<Json> {
             found: "0".into(),
         });
     }
-    let n_head_kv = md.get_usize(&key("attention.head_count_kv"))?.unwrap_or(n_head);
+    let n_head_kv = md
+        .get_usize(&key("attention.head_count_kv"))?
+        .unwrap_or(n_head);
     let head_dim = match md.get_usize(&key("attention.key_length"))? {
         Some(d) => d,
-        None => md.get_usize(&key("rope.dimension_count"))?.unwrap_or(hidden / n_head),
+        None => md
+            .get_usize(&key("rope.dimension_count"))?
+            .unwrap_or(hidden / n_head),
     };
     if file.tensor_info("rope_freqs.weight").is_some() {
         return Err(GgufError::Unsupported(

@@ -89,13 +89,19 @@ pub fn special_tokens(file: &GgufFile) -> Result<SpecialTokens> {
 /// `tokenizer.ggml.pre`, and BOS/EOS added only when the metadata asks for it.
 pub fn tokenizer(file: &GgufFile) -> Result<Tokenizer> {
     let md = file.metadata();
-    let model = md.get_str("tokenizer.ggml.model")?.ok_or_else(|| missing("tokenizer.ggml.model"))?;
+    let model = md
+        .get_str("tokenizer.ggml.model")?
+        .ok_or_else(|| missing("tokenizer.ggml.model"))?;
     if model != "gpt2" {
         return Err(GgufError::UnsupportedTokenizer(model.to_string()));
     }
-    let tokens = md.get_str_array("tokenizer.ggml.tokens")?.ok_or_else(|| missing("tokenizer.ggml.tokens"))?;
+    let tokens = md
+        .get_str_array("tokenizer.ggml.tokens")?
+        .ok_or_else(|| missing("tokenizer.ggml.tokens"))?;
     let pre = md.get_str("tokenizer.ggml.pre")?.unwrap_or("default");
-    let add_prefix_space = md.get_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(false);
+    let add_prefix_space = md
+        .get_bool("tokenizer.ggml.add_space_prefix")?
+        .unwrap_or(false);
     let specials = SpecialTokens::from_metadata(md)?;
 
     let bpe = BPE::builder()
@@ -112,13 +118,19 @@ pub fn tokenizer(file: &GgufFile) -> Result<Tokenizer> {
 }
 
 fn vocab(tokens: &[&str]) -> Vocab {
-    tokens.iter().enumerate().map(|(i, t)| (t.to_string(), i as u32)).collect()
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.to_string(), i as u32))
+        .collect()
 }
 
 /// Merges are stored as "left right"; like llama.cpp, split at the first space after the first
 /// character, so a left part that is itself a space survives.
 fn merges(md: &Metadata) -> Result<Vec<(String, String)>> {
-    let merges = md.get_str_array("tokenizer.ggml.merges")?.ok_or_else(|| missing("tokenizer.ggml.merges"))?;
+    let merges = md
+        .get_str_array("tokenizer.ggml.merges")?
+        .ok_or_else(|| missing("tokenizer.ggml.merges"))?;
     merges
         .iter()
         .enumerate()
@@ -127,7 +139,9 @@ fn merges(md: &Metadata) -> Result<Vec<(String, String)>> {
                 .skip(1)
                 .find(|&(_, c)| c == ' ')
                 .map(|(at, _)| (m[..at].to_string(), m[at + 1..].to_string()))
-                .ok_or_else(|| GgufError::Tokenizer(format!("merge {i} ({m:?}) has no separating space")))
+                .ok_or_else(|| {
+                    GgufError::Tokenizer(format!("merge {i} ({m:?}) has no separating space"))
+                })
         })
         .collect()
 }
@@ -135,8 +149,12 @@ fn merges(md: &Metadata) -> Result<Vec<(String, String)>> {
 fn pre_tokenizer(pre: &str, add_prefix_space: bool) -> Result<PreTokenizerWrapper> {
     let byte_level = |use_regex| ByteLevel::new(add_prefix_space, true, use_regex).into();
     let split = |regex: &str| -> Result<PreTokenizerWrapper> {
-        let split = Split::new(SplitPattern::Regex(regex.into()), SplitDelimiterBehavior::Isolated, false)
-            .map_err(tok_err)?;
+        let split = Split::new(
+            SplitPattern::Regex(regex.into()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(tok_err)?;
         Ok(Sequence::new(vec![split.into(), byte_level(false)]).into())
     };
     if GPT2_PRES.contains(&pre) {
@@ -170,14 +188,20 @@ fn add_tokens(tok: &mut Tokenizer, md: &Metadata, tokens: &[&str]) -> Result<()>
             .map(|(&content, _)| AddedToken::from(content, special).normalized(false))
             .collect()
     };
-    tok.add_special_tokens(of_type(TOKEN_CONTROL, true)).map_err(tok_err)?;
-    tok.add_tokens(of_type(TOKEN_USER_DEFINED, false)).map_err(tok_err)?;
+    tok.add_special_tokens(of_type(TOKEN_CONTROL, true))
+        .map_err(tok_err)?;
+    tok.add_tokens(of_type(TOKEN_USER_DEFINED, false))
+        .map_err(tok_err)?;
     Ok(())
 }
 
 /// BOS/EOS around each sequence when the metadata asks for them; otherwise GPT-2's byte-level
 /// post-processor, which only fixes offsets.
-fn set_post_processor(tok: &mut Tokenizer, tokens: &[&str], specials: &SpecialTokens) -> Result<()> {
+fn set_post_processor(
+    tok: &mut Tokenizer,
+    tokens: &[&str],
+    specials: &SpecialTokens,
+) -> Result<()> {
     let token = |flag: bool, id: Option<u32>| {
         id.filter(|_| flag)
             .and_then(|id| tokens.get(id as usize).map(|t| (t.to_string(), id)))
@@ -189,18 +213,35 @@ fn set_post_processor(tok: &mut Tokenizer, tokens: &[&str], specials: &SpecialTo
         return Ok(());
     }
     let piece = |t: &Option<(String, u32)>, type_id: u32| {
-        t.as_ref().map(|(name, _)| json!({ "SpecialToken": { "id": name, "type_id": type_id } }))
+        t.as_ref()
+            .map(|(name, _)| json!({ "SpecialToken": { "id": name, "type_id": type_id } }))
     };
-    let seq = |id: &str, type_id: u32| Some(json!({ "Sequence": { "id": id, "type_id": type_id } }));
-    let single: Vec<_> = [piece(&bos, 0), seq("A", 0), piece(&eos, 0)].into_iter().flatten().collect();
-    let pair: Vec<_> = [piece(&bos, 0), seq("A", 0), piece(&eos, 0), piece(&bos, 1), seq("B", 1), piece(&eos, 1)]
+    let seq =
+        |id: &str, type_id: u32| Some(json!({ "Sequence": { "id": id, "type_id": type_id } }));
+    let single: Vec<_> = [piece(&bos, 0), seq("A", 0), piece(&eos, 0)]
         .into_iter()
         .flatten()
         .collect();
+    let pair: Vec<_> = [
+        piece(&bos, 0),
+        seq("A", 0),
+        piece(&eos, 0),
+        piece(&bos, 1),
+        seq("B", 1),
+        piece(&eos, 1),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let special_tokens: serde_json::Map<_, _> = [bos, eos]
         .into_iter()
         .flatten()
-        .map(|(name, id)| (name.clone(), json!({ "id": name, "ids": [id], "tokens": [name] })))
+        .map(|(name, id)| {
+            (
+                name.clone(),
+                json!({ "id": name, "ids": [id], "tokens": [name] }),
+            )
+        })
         .collect();
     // Built through serde because the string template syntax breaks on token names with ':'.
     let processor: TemplateProcessing = serde_json::from_value(json!({
@@ -215,7 +256,9 @@ fn set_post_processor(tok: &mut Tokenizer, tokens: &[&str], specials: &SpecialTo
 }
 
 fn missing(key: &str) -> GgufError {
-    GgufError::MissingKey { key: key.to_string() }
+    GgufError::MissingKey {
+        key: key.to_string(),
+    }
 }
 
 fn tok_err(e: impl std::fmt::Display) -> GgufError {

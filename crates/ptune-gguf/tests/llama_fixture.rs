@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{first_difference, llama_fixture, read_safetensors};
+use common::{GgufBuilder, first_difference, llama_fixture, read_safetensors};
 use ptune_gguf::hf::Family;
-use ptune_gguf::{HfView, special_tokens, tokenizer};
+use ptune_gguf::{GgufFile, HfView, special_tokens, tokenizer};
 
 fn view() -> HfView {
     HfView::open(llama_fixture("model.gguf")).unwrap()
@@ -40,7 +40,11 @@ fn every_weight_equals_transformers() {
     let view = view();
     let expected = read_safetensors(&llama_fixture("hf_weights.safetensors"));
     let names: Vec<&str> = expected.iter().map(|(n, _, _)| n.as_str()).collect();
-    assert_eq!(view.names(), names, "same tensor names (tied: no lm_head.weight)");
+    assert_eq!(
+        view.names(),
+        names,
+        "same tensor names (tied: no lm_head.weight)"
+    );
     assert!(view.unmapped().is_empty());
     for (name, shape, values) in &expected {
         assert_eq!(view.shape(name).as_ref(), Some(shape), "{name}: shape");
@@ -55,26 +59,61 @@ fn every_weight_equals_transformers() {
     assert!(view.read("lm_head.weight").unwrap().is_none());
 }
 
-#[test]
-fn tokenizer_matches_transformers_and_adds_bos() {
-    let view = view();
-    let specials = special_tokens(view.gguf()).unwrap();
-    assert_eq!((specials.bos, specials.eos, specials.pad), (Some(1), Some(2), Some(2)));
-    assert!(specials.add_bos);
-    let tok = tokenizer(view.gguf()).unwrap();
-    let reference: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(llama_fixture("tokens.json")).unwrap(),
-    )
-    .unwrap();
+fn token_reference() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(llama_fixture("tokens.json")).unwrap()).unwrap()
+}
+
+/// Checks `tok` against the expected ids of every reference text.
+fn assert_ids(tok: &tokenizers::Tokenizer, reference: &serde_json::Value, pre: &str) {
     let texts = reference["texts"].as_array().unwrap();
-    for (text, ids) in texts.iter().zip(reference["ids"].as_array().unwrap()) {
+    for (text, ids) in texts.iter().zip(reference["ids"][pre].as_array().unwrap()) {
         let text = text.as_str().unwrap();
         let expected: Vec<u32> = serde_json::from_value(ids.clone()).unwrap();
         let got = tok.encode(text, true).unwrap();
-        assert_eq!(got.get_ids(), expected, "{text:?}");
-        let decoded = tok.decode(&got.get_ids()[1..], false).unwrap();
-        assert_eq!(decoded, text, "decoding round-trips");
+        assert_eq!(got.get_ids(), expected, "pre {pre}: {text:?}");
+    }
+}
+
+#[test]
+fn tokenizer_matches_the_reference_and_adds_bos() {
+    let view = view();
+    let specials = special_tokens(view.gguf()).unwrap();
+    assert_eq!(
+        (specials.bos, specials.eos, specials.pad),
+        (Some(1), Some(2), Some(2))
+    );
+    assert!(specials.add_bos);
+    let tok = tokenizer(view.gguf()).unwrap();
+    let reference = token_reference();
+    assert_ids(&tok, &reference, "smollm");
+    for text in reference["texts"].as_array().unwrap() {
+        let text = text.as_str().unwrap();
+        let ids = tok.encode(text, true).unwrap();
+        assert_eq!(ids.get_ids()[0], 1, "BOS first");
+        assert_eq!(
+            tok.decode(&ids.get_ids()[1..], false).unwrap(),
+            text,
+            "decoding round-trips"
+        );
     }
     let plain = tok.encode("Hello", false).unwrap();
     assert_ne!(plain.get_ids()[0], 1, "no BOS without special tokens");
+}
+
+/// The fixture's vocabulary under other pre-tokenizers, against transformers' GGUF tokenizer.
+#[test]
+fn pre_tokenizers_match_transformers() {
+    let source = view();
+    let reference = token_reference();
+    for pre in ["default", "llama-bpe", "qwen2"] {
+        let mut b = GgufBuilder::default().kv_str("tokenizer.ggml.pre", pre);
+        for (key, value) in source.gguf().metadata().iter() {
+            let skip = ["tokenizer.ggml.pre", "tokenizer.ggml.add_bos_token"];
+            if key.starts_with("tokenizer.") && !skip.contains(&key) {
+                b = b.kv_value(key, value);
+            }
+        }
+        let file = GgufFile::from_bytes(b.build()).unwrap();
+        assert_ids(&tokenizer(&file).unwrap(), &reference, pre);
+    }
 }

@@ -9,7 +9,11 @@ use ptune_gguf::{GgmlType, GgufFile};
 fn every_type_matches_gguf_py() {
     let file = GgufFile::open(fixture("quants.gguf")).unwrap();
     let expected = read_safetensors(&fixture("quants_expected.safetensors"));
-    assert_eq!(expected.len(), file.tensors().len(), "one expectation per tensor");
+    assert_eq!(
+        expected.len(),
+        file.tensors().len(),
+        "one expectation per tensor"
+    );
     for (name, shape, values) in expected {
         let (got_shape, got) = file.read_f32(&name).unwrap().expect("tensor present");
         assert_eq!(got_shape, shape, "{name}: shape");

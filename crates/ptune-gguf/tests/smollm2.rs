@@ -9,9 +9,11 @@ use ptune_gguf::{HfView, special_tokens, tokenizer};
 use serde_json::Value;
 
 fn model_path() -> PathBuf {
-    let models = std::env::var_os("PTUNE_MODELS").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ptune/models")
-    });
+    let models = std::env::var_os("PTUNE_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/ptune/models")
+        });
     models.join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
@@ -21,7 +23,11 @@ fn reference() -> Value {
 }
 
 fn values(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 /// `rows x cols` starting at (`row`, `col`) of a row-major matrix with `width` columns.
@@ -57,29 +63,69 @@ fn smollm2_config_weights_and_tokens() {
     assert_eq!(c["tie_word_embeddings"], true);
 
     let names = view.names();
-    assert_eq!(names.len(), 2 + 30 * 9, "embedding, final norm, 9 tensors per layer");
+    assert_eq!(
+        names.len(),
+        2 + 30 * 9,
+        "embedding, final norm, 9 tensors per layer"
+    );
     for name in &names {
         let shape = view.shape(name).unwrap();
         let (read_shape, data) = view.read(name).unwrap().unwrap();
         assert_eq!(read_shape, shape);
         assert_eq!(data.len(), shape.iter().product::<usize>());
-        assert!(data.iter().all(|v| v.is_finite()), "{name} has non-finite values");
+        assert!(
+            data.iter().all(|v| v.is_finite()),
+            "{name} has non-finite values"
+        );
     }
-    assert_eq!(view.shape("model.layers.0.self_attn.k_proj.weight"), Some(vec![192, 576]));
-    assert_eq!(view.shape("model.embed_tokens.weight"), Some(vec![49152, 576]));
+    assert_eq!(
+        view.shape("model.layers.0.self_attn.k_proj.weight"),
+        Some(vec![192, 576])
+    );
+    assert_eq!(
+        view.shape("model.embed_tokens.weight"),
+        Some(vec![49152, 576])
+    );
 
     let r = reference();
     let w = &r["weights"];
     let embed = view.read("model.embed_tokens.weight").unwrap().unwrap().1;
     assert_eq!(slice(&embed, 576, 0, 1, 0, 32), values(&w["embed_row0"]));
-    assert_eq!(slice(&embed, 576, 1000, 1, 0, 32), values(&w["embed_row1000"]));
-    let q = view.read("model.layers.0.self_attn.q_proj.weight").unwrap().unwrap().1;
-    assert_eq!(slice(&q, 576, 0, 4, 0, 8), values(&w["q_proj0_rows0_4_cols0_8"]));
-    assert_eq!(slice(&q, 576, 32, 4, 0, 8), values(&w["q_proj0_rows32_36_cols0_8"]));
-    let k = view.read("model.layers.5.self_attn.k_proj.weight").unwrap().unwrap().1;
-    assert_eq!(slice(&k, 576, 60, 4, 100, 8), values(&w["k_proj5_rows60_64_cols100_108"]));
-    let down = view.read("model.layers.29.mlp.down_proj.weight").unwrap().unwrap().1;
-    assert_eq!(slice(&down, 1536, 7, 1, 0, 16), values(&w["down_proj29_row7_cols0_16"]));
+    assert_eq!(
+        slice(&embed, 576, 1000, 1, 0, 32),
+        values(&w["embed_row1000"])
+    );
+    let q = view
+        .read("model.layers.0.self_attn.q_proj.weight")
+        .unwrap()
+        .unwrap()
+        .1;
+    assert_eq!(
+        slice(&q, 576, 0, 4, 0, 8),
+        values(&w["q_proj0_rows0_4_cols0_8"])
+    );
+    assert_eq!(
+        slice(&q, 576, 32, 4, 0, 8),
+        values(&w["q_proj0_rows32_36_cols0_8"])
+    );
+    let k = view
+        .read("model.layers.5.self_attn.k_proj.weight")
+        .unwrap()
+        .unwrap()
+        .1;
+    assert_eq!(
+        slice(&k, 576, 60, 4, 100, 8),
+        values(&w["k_proj5_rows60_64_cols100_108"])
+    );
+    let down = view
+        .read("model.layers.29.mlp.down_proj.weight")
+        .unwrap()
+        .unwrap()
+        .1;
+    assert_eq!(
+        slice(&down, 1536, 7, 1, 0, 16),
+        values(&w["down_proj29_row7_cols0_16"])
+    );
     let norm = view.read("model.norm.weight").unwrap().unwrap().1;
     assert_eq!(norm[..16].to_vec(), values(&w["norm_0_16"]));
 
@@ -90,6 +136,10 @@ fn smollm2_config_weights_and_tokens() {
     for (text, ids) in texts.iter().zip(r["ids"].as_array().unwrap()) {
         let text = text.as_str().unwrap();
         let expected: Vec<u32> = serde_json::from_value(ids.clone()).unwrap();
-        assert_eq!(tok.encode(text, true).unwrap().get_ids(), expected, "{text:?}");
+        assert_eq!(
+            tok.encode(text, true).unwrap().get_ids(),
+            expected,
+            "{text:?}"
+        );
     }
 }

@@ -31,7 +31,9 @@ fn tch_device() -> Result<Device> {
 
 #[cfg(not(feature = "tch"))]
 fn tch_device() -> Result<Device> {
-    bail!("the tch backend is not built into this binary: rebuild with `cargo build --release -p ptune-train --features tch` (see docs/backends.md)")
+    bail!(
+        "the tch backend is not built into this binary: rebuild with `cargo build --release -p ptune-train --features tch` (see docs/backends.md)"
+    )
 }
 
 #[cfg(feature = "wgpu")]
@@ -41,5 +43,7 @@ fn wgpu_device() -> Result<Device> {
 
 #[cfg(not(feature = "wgpu"))]
 fn wgpu_device() -> Result<Device> {
-    bail!("the wgpu backend is not built into this binary: rebuild with `cargo build --release -p ptune-train --features wgpu`")
+    bail!(
+        "the wgpu backend is not built into this binary: rebuild with `cargo build --release -p ptune-train --features wgpu`"
+    )
 }

@@ -84,7 +84,10 @@ fn target_positions(bundle: &ModelBundle, model: &Backbone, ids: &[u32]) -> Resu
     }
     model.check_length(ids.len())?;
     if !model.has_lm_head() {
-        bail!("{} has no language-model head (an encoder only), so it cannot predict tokens", bundle.path.display());
+        bail!(
+            "{} has no language-model head (an encoder only), so it cannot predict tokens",
+            bundle.path.display()
+        );
     }
     match model.objective() {
         Objective::Causal => Ok(vec![ids.len() - 1]),
@@ -96,7 +99,9 @@ fn target_positions(bundle: &ModelBundle, model: &Backbone, ids: &[u32]) -> Resu
             let spelled = bundle.tokenizer.id_to_token(mask).unwrap_or_default();
             let found: Vec<usize> = (0..ids.len()).filter(|&i| ids[i] == mask).collect();
             if found.is_empty() {
-                bail!("the text has no {spelled}: a masked LM fills masks, e.g. \"Paris is the capital of {spelled}.\"");
+                bail!(
+                    "the text has no {spelled}: a masked LM fills masks, e.g. \"Paris is the capital of {spelled}.\""
+                );
             }
             Ok(found)
         }
@@ -120,7 +125,11 @@ pub fn predict(
     let rows: Vec<(usize, usize)> = positions.iter().map(|&p| (0, p)).collect();
     let logprobs = log_softmax(model.lm_logits(Backbone::gather_rows(hidden, &rows))?, 1);
     let vocab = logprobs.dims()[1];
-    let values = logprobs.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let values = logprobs
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     Ok(positions
         .iter()
         .zip(values.chunks(vocab))
@@ -138,7 +147,10 @@ fn top_candidates(bundle: &ModelBundle, logprobs: &[f32], k: usize) -> Vec<Candi
         .into_iter()
         .take(k)
         .map(|id| Candidate {
-            token: bundle.tokenizer.decode(&[id as u32], false).unwrap_or_default(),
+            token: bundle
+                .tokenizer
+                .decode(&[id as u32], false)
+                .unwrap_or_default(),
             id: id as u32,
             logprob: logprobs[id],
             prob: logprobs[id].exp(),
@@ -153,10 +165,20 @@ fn print_table(report: &Report) {
             Objective::Causal => "next token".to_string(),
         };
         println!("{what}:");
-        println!("  {:>4}  {:<20} {:>8} {:>9} {:>8}", "rank", "token", "id", "log-prob", "prob");
+        println!(
+            "  {:>4}  {:<20} {:>8} {:>9} {:>8}",
+            "rank", "token", "id", "log-prob", "prob"
+        );
         for (rank, c) in p.top.iter().enumerate() {
             let shown = format!("{:?}", c.token);
-            println!("  {:>4}  {:<20} {:>8} {:>9.4} {:>8.4}", rank + 1, shown, c.id, c.logprob, c.prob);
+            println!(
+                "  {:>4}  {:<20} {:>8} {:>9.4} {:>8.4}",
+                rank + 1,
+                shown,
+                c.id,
+                c.logprob,
+                c.prob
+            );
         }
     }
 }

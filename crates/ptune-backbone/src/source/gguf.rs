@@ -54,7 +54,10 @@ impl TensorSource for GgufSource {
     }
 
     fn read(&self, name: &str) -> Result<Option<HostTensor>> {
-        let tensor = self.view.read(name).map_err(|e| gguf_error(&self.path, e))?;
+        let tensor = self
+            .view
+            .read(name)
+            .map_err(|e| gguf_error(&self.path, e))?;
         Ok(tensor.map(|(shape, data)| HostTensor { shape, data }))
     }
 

@@ -76,7 +76,10 @@ impl TensorSource for SafetensorsSource {
         if bytes.len() != expected {
             return Err(corrupt(
                 &self.path,
-                format!("tensor `{name}` holds {} bytes, expected {expected}", bytes.len()),
+                format!(
+                    "tensor `{name}` holds {} bytes, expected {expected}",
+                    bytes.len()
+                ),
             ));
         }
         Ok(Some(HostTensor {
@@ -118,7 +121,12 @@ impl ShardedSafetensors {
         let shard_of = index
             .weight_map
             .iter()
-            .map(|(name, file)| (name.clone(), files.binary_search(&file).expect("listed file")))
+            .map(|(name, file)| {
+                (
+                    name.clone(),
+                    files.binary_search(&file).expect("listed file"),
+                )
+            })
             .collect();
         Ok(Self {
             index_path: index_path.to_path_buf(),

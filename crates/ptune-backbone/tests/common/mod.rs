@@ -8,7 +8,9 @@ use safetensors::{Dtype, SafeTensors};
 use std::path::PathBuf;
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// Directory of the real models fetched by `cargo xtask fetch` (CI-only tests).
@@ -37,21 +39,33 @@ pub fn try_read_ref(path: &std::path::Path, name: &str) -> Option<Ref> {
     let data = view.data();
     let (f32s, i64s) = match view.dtype() {
         Dtype::F32 => (
-            data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+            data.chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
             vec![],
         ),
         Dtype::I64 => (
             vec![],
-            data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect(),
+            data.chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
         ),
         other => panic!("unexpected dtype {other:?}"),
     };
-    Some(Ref { shape: view.shape().to_vec(), f32s, i64s })
+    Some(Ref {
+        shape: view.shape().to_vec(),
+        f32s,
+        i64s,
+    })
 }
 
 /// Runs `model` on a reference batch (`input_ids`, `attention_mask`) and returns the largest
 /// error of the hidden states and, when the reference has them, of the logits, on real tokens.
-pub fn reference_errors(model: &Backbone, reference: &std::path::Path, device: &Device) -> (f32, Option<f32>) {
+pub fn reference_errors(
+    model: &Backbone,
+    reference: &std::path::Path,
+    device: &Device,
+) -> (f32, Option<f32>) {
     let ids = read_ref(reference, "input_ids");
     let mask = read_ref(reference, "attention_mask");
     let hidden_ref = read_ref(reference, "hidden");
@@ -62,7 +76,9 @@ pub fn reference_errors(model: &Backbone, reference: &std::path::Path, device: &
     let hidden_err = max_err_valid(&to_vec(hidden.clone()), &hidden_ref.f32s, &mask.i64s, h);
     let logits_err = try_read_ref(reference, "logits").map(|logits_ref| {
         let rows: Vec<(usize, usize)> = (0..b).flat_map(|e| (0..t).map(move |p| (e, p))).collect();
-        let logits = model.lm_logits(Backbone::gather_rows(hidden, &rows)).expect("has a head");
+        let logits = model
+            .lm_logits(Backbone::gather_rows(hidden, &rows))
+            .expect("has a head");
         let v = logits.dims()[1];
         max_err_valid(&to_vec(logits), &logits_ref.f32s, &mask.i64s, v)
     });
@@ -70,11 +86,17 @@ pub fn reference_errors(model: &Backbone, reference: &std::path::Path, device: &
 }
 
 pub fn int_tensor(r: &Ref, device: &Device) -> Tensor<2, Int> {
-    Tensor::from_data(TensorData::new(r.i64s.clone(), [r.shape[0], r.shape[1]]), device)
+    Tensor::from_data(
+        TensorData::new(r.i64s.clone(), [r.shape[0], r.shape[1]]),
+        device,
+    )
 }
 
 pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data")
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 data")
 }
 
 /// Largest |a - b| over the rows of `[B, T, W]` data whose attention mask is 1.

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use ptune_gguf::Value;
 use safetensors::{Dtype, SafeTensors};
 
 pub fn crate_dir() -> PathBuf {
@@ -17,7 +18,9 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// The tiny Llama GGUF shared with ptune-backbone's tests.
 pub fn llama_fixture(name: &str) -> PathBuf {
-    crate_dir().join("../ptune-backbone/tests/fixtures/llama_gguf").join(name)
+    crate_dir()
+        .join("../ptune-backbone/tests/fixtures/llama_gguf")
+        .join(name)
 }
 
 /// Every F32 tensor of a safetensors file, as (shape, values).
@@ -90,6 +93,13 @@ impl GgufBuilder {
         self
     }
 
+    /// Any metadata value, e.g. one copied from another file.
+    pub fn kv_value(self, key: &str, value: &Value) -> Self {
+        let mut v = Vec::new();
+        let type_id = encode(&mut v, value);
+        self.kv_raw(key, type_id, &v)
+    }
+
     pub fn kv_str(self, key: &str, value: &str) -> Self {
         let mut v = Vec::new();
         string(&mut v, value);
@@ -121,7 +131,14 @@ impl GgufBuilder {
     }
 
     /// Like `tensor` but with an explicit offset, to write broken files.
-    pub fn tensor_at(mut self, name: &str, dims: &[u64], type_id: u32, offset: u64, data: &[u8]) -> Self {
+    pub fn tensor_at(
+        mut self,
+        name: &str,
+        dims: &[u64],
+        type_id: u32,
+        offset: u64,
+        data: &[u8],
+    ) -> Self {
         string(&mut self.infos, name);
         self.infos.extend((dims.len() as u32).to_le_bytes());
         for d in dims {
@@ -131,6 +148,9 @@ impl GgufBuilder {
         self.infos.extend(offset.to_le_bytes());
         self.n_tensors += 1;
         let start = offset as usize;
+        if data.is_empty() {
+            return self;
+        }
         if self.data.len() < start + data.len() {
             self.data.resize(start + data.len(), 0);
         }
@@ -155,4 +175,34 @@ impl GgufBuilder {
 /// f32 values as little-endian bytes.
 pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Appends `value`'s GGUF encoding (without its type) and returns its value type id.
+fn encode(out: &mut Vec<u8>, value: &Value) -> u32 {
+    match value {
+        Value::U8(v) => (out.push(*v), 0).1,
+        Value::I8(v) => (out.extend(v.to_le_bytes()), 1).1,
+        Value::U16(v) => (out.extend(v.to_le_bytes()), 2).1,
+        Value::I16(v) => (out.extend(v.to_le_bytes()), 3).1,
+        Value::U32(v) => (out.extend(v.to_le_bytes()), 4).1,
+        Value::I32(v) => (out.extend(v.to_le_bytes()), 5).1,
+        Value::F32(v) => (out.extend(v.to_le_bytes()), 6).1,
+        Value::Bool(v) => (out.push(u8::from(*v)), 7).1,
+        Value::String(s) => (string(out, s), 8).1,
+        Value::U64(v) => (out.extend(v.to_le_bytes()), 10).1,
+        Value::I64(v) => (out.extend(v.to_le_bytes()), 11).1,
+        Value::F64(v) => (out.extend(v.to_le_bytes()), 12).1,
+        Value::Array(items) => {
+            let mut body = Vec::new();
+            let elem_type = items
+                .iter()
+                .map(|i| encode(&mut body, i))
+                .last()
+                .unwrap_or(4);
+            out.extend(elem_type.to_le_bytes());
+            out.extend((items.len() as u64).to_le_bytes());
+            out.extend(body);
+            9
+        }
+    }
 }

@@ -1,0 +1,114 @@
+//! Checks against the LAMA T-REx copy beside the workspace (`../shared/data/lama`, or
+//! `PTUNE_LAMA_DIR`), and real tokenizers (`PTUNE_MODELS`). Ignored by default; CI runs them with
+//! `cargo test -p ptune-data -- --ignored`.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{gpt2, lama_dir, minilm};
+use ptune_data::{
+    LamaDataset, QueryBuilder, Split, Template, TokenizerSpec, VocabList, VocabStrategy,
+};
+use tokenizers::Tokenizer;
+
+/// Facts and relations per split, summed over the relations that have the split.
+fn split_counts(data: &LamaDataset) -> BTreeMap<Split, (usize, usize)> {
+    Split::ALL
+        .iter()
+        .map(|&split| {
+            let relations = data.relations_with(split);
+            let facts: usize = relations
+                .iter()
+                .map(|r| data.facts(&r.id, split).unwrap().len())
+                .sum();
+            (split, (facts, relations.len()))
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs ../shared/data/lama (CI only)"]
+fn lama_split_counts_are_stable() {
+    let data = LamaDataset::open(lama_dir()).unwrap();
+    assert_eq!(data.relations().len(), 46);
+    let counts = split_counts(&data);
+    println!("{counts:?}");
+    assert_eq!(counts[&Split::Train], (26_772, 39));
+    assert_eq!(counts[&Split::Dev], (7_055, 40));
+    assert_eq!(counts[&Split::Test], (22_881, 28));
+}
+
+#[test]
+#[ignore = "needs ../shared/data/lama (CI only)"]
+fn every_lama_template_parses_for_both_objectives() {
+    let data = LamaDataset::open(lama_dir()).unwrap();
+    for r in data.relations() {
+        let t = Template::parse(&r.template).unwrap();
+        assert_eq!(t.n_prompts(), 0, "{}", r.id);
+        let causal = t.validate(
+            ptune_data::Objective::Causal,
+            ptune_data::PromptMode::Manual,
+        );
+        // P1923 is "[Y] participated in the [X] .": a causal LM would never see the subject.
+        assert_eq!(causal.is_err(), r.id == "P1923", "{}", r.id);
+    }
+}
+
+/// Facts kept per split for each vocabulary strategy.
+fn survivors(
+    tokenizer: &Tokenizer,
+    spec: &TokenizerSpec,
+    key: &str,
+) -> BTreeMap<VocabStrategy, [usize; 3]> {
+    let data = LamaDataset::open(lama_dir()).unwrap();
+    let template = Template::parse("[P:3] [X] [P:3] [Y]").unwrap();
+    let strategies = [
+        VocabStrategy::Original,
+        VocabStrategy::Shared,
+        VocabStrategy::Lama,
+    ];
+    let mut out = BTreeMap::new();
+    for strategy in strategies {
+        let list: Option<VocabList> = data.vocab_list(strategy, key).unwrap();
+        let builder = QueryBuilder::new(tokenizer, spec, &template)
+            .unwrap()
+            .with_vocab(list.as_ref());
+        let kept = Split::ALL.map(|split| {
+            data.relations_with(split)
+                .iter()
+                .map(|r| {
+                    builder
+                        .build(&data.facts(&r.id, split).unwrap())
+                        .report
+                        .kept
+                })
+                .sum()
+        });
+        println!("{key} {strategy}: train/dev/test kept {kept:?}");
+        out.insert(strategy, kept);
+    }
+    out
+}
+
+#[test]
+#[ignore = "needs ../shared/data/lama and $PTUNE_MODELS/gpt2-bpe (CI only)"]
+fn gpt2_survivors_per_vocab_strategy() {
+    let tokenizer = gpt2();
+    let spec = TokenizerSpec::gpt2(&tokenizer).unwrap();
+    let kept = survivors(&tokenizer, &spec, "gpt2-xl");
+    assert_eq!(kept[&VocabStrategy::Original], [0, 0, 0]);
+    assert_eq!(kept[&VocabStrategy::Shared], [0, 0, 0]);
+    assert_eq!(kept[&VocabStrategy::Lama], [0, 0, 0]);
+}
+
+#[test]
+#[ignore = "needs ../shared/data/lama and $PTUNE_MODELS/minilm (CI only)"]
+fn minilm_survivors_per_vocab_strategy() {
+    let tokenizer = minilm();
+    let spec = TokenizerSpec::bert(&tokenizer).unwrap();
+    let kept = survivors(&tokenizer, &spec, "bert-base-cased");
+    assert_eq!(kept[&VocabStrategy::Original], [0, 0, 0]);
+    assert_eq!(kept[&VocabStrategy::Shared], [0, 0, 0]);
+    assert_eq!(kept[&VocabStrategy::Lama], [0, 0, 0]);
+}

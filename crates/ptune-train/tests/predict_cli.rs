@@ -1,0 +1,346 @@
+//! `ptune predict` as a user runs it: the output on tiny fixtures, and one clear sentence with a
+//! non-zero exit (never a panic) for each kind of bad input.
+
+use assert_cmd::Command;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../ptune-backbone/tests/fixtures")
+        .join(name)
+}
+
+fn ptune(args: &[&str]) -> (bool, String, String) {
+    let out = Command::cargo_bin("ptune")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs predict, expects failure with exactly one `error:` line containing `needle`.
+fn fails_with(model: &Path, text: &str, needle: &str) {
+    let (ok, _, err) = ptune(&["predict", "--model", model.to_str().unwrap(), text]);
+    assert!(!ok, "expected failure for {}", model.display());
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "one sentence expected, got: {err}"
+    );
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+}
+
+/// A private copy of a fixture to damage.
+fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(fixture(name)).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn masked_lm_prints_top_k_per_mask() {
+    let model = fixture("bert");
+    let (ok, out, err) = ptune(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--top-k",
+        "3",
+        "paris is the capital of [MASK] .",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("mask 1 (token 6):"), "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.trim_start().starts_with(char::is_numeric))
+            .count(),
+        3,
+        "{out}"
+    );
+}
+
+#[test]
+fn causal_lm_json_has_ids_and_logprobs() {
+    let model = fixture("gpt2");
+    let (ok, out, err) = ptune(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        "--top-k",
+        "4",
+        "the capital of france is",
+    ]);
+    assert!(ok, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["objective"], "causal");
+    let top = json["predictions"][0]["top"].as_array().unwrap();
+    assert_eq!(top.len(), 4);
+    let logprobs: Vec<f64> = top.iter().map(|c| c["logprob"].as_f64().unwrap()).collect();
+    assert!(
+        logprobs.windows(2).all(|w| w[0] >= w[1]),
+        "sorted: {logprobs:?}"
+    );
+    assert!(logprobs.iter().all(|&l| l < 0.0));
+    let prob = top[0]["prob"].as_f64().unwrap();
+    assert!((prob - logprobs[0].exp()).abs() < 1e-6);
+}
+
+#[test]
+fn missing_model_path() {
+    fails_with(
+        Path::new("/nonexistent/model-dir"),
+        "x",
+        "no such file or directory",
+    );
+}
+
+#[test]
+fn directory_without_config() {
+    let dir = copy_fixture("bert");
+    fs::remove_file(dir.path().join("config.json")).unwrap();
+    fails_with(
+        dir.path(),
+        "x [MASK]",
+        "config.json: no such file or directory",
+    );
+}
+
+#[test]
+fn directory_without_weights() {
+    let dir = copy_fixture("bert");
+    fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    fails_with(dir.path(), "x [MASK]", "no weights found");
+}
+
+#[test]
+fn unknown_model_type() {
+    let dir = copy_fixture("bert");
+    let config = fs::read_to_string(dir.path().join("config.json")).unwrap();
+    fs::write(
+        dir.path().join("config.json"),
+        config.replace("\"bert\"", "\"t5\""),
+    )
+    .unwrap();
+    fails_with(dir.path(), "x [MASK]", "unsupported model_type `t5`");
+}
+
+#[test]
+fn unknown_architecture() {
+    let dir = copy_fixture("bert");
+    let config = fs::read_to_string(dir.path().join("config.json")).unwrap();
+    fs::write(
+        dir.path().join("config.json"),
+        config.replace("BertForMaskedLM", "BertForQuestionAnswering"),
+    )
+    .unwrap();
+    fails_with(
+        dir.path(),
+        "x [MASK]",
+        "unsupported architecture `BertForQuestionAnswering`",
+    );
+}
+
+#[test]
+fn tensor_of_the_wrong_shape() {
+    let dir = copy_fixture("bert");
+    let config = fs::read_to_string(dir.path().join("config.json")).unwrap();
+    fs::write(
+        dir.path().join("config.json"),
+        config.replace("\"intermediate_size\": 64", "\"intermediate_size\": 65"),
+    )
+    .unwrap();
+    fails_with(
+        dir.path(),
+        "x [MASK]",
+        "has shape [64, 32] but the config implies [65, 32]",
+    );
+}
+
+#[test]
+fn tensor_missing() {
+    let dir = copy_fixture("bert");
+    let config = fs::read_to_string(dir.path().join("config.json")).unwrap();
+    fs::write(
+        dir.path().join("config.json"),
+        config.replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 3"),
+    )
+    .unwrap();
+    fails_with(
+        dir.path(),
+        "x [MASK]",
+        "has no tensor `bert.encoder.layer.2.",
+    );
+}
+
+#[test]
+fn truncated_safetensors() {
+    let dir = copy_fixture("bert");
+    let weights = dir.path().join("model.safetensors");
+    let bytes = fs::read(&weights).unwrap();
+    fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(dir.path(), "x [MASK]", "corrupt or truncated");
+}
+
+#[test]
+fn garbage_safetensors() {
+    let dir = copy_fixture("bert");
+    fs::write(
+        dir.path().join("model.safetensors"),
+        b"this is not a checkpoint",
+    )
+    .unwrap();
+    fails_with(dir.path(), "x [MASK]", "corrupt or truncated");
+}
+
+#[test]
+fn corrupt_pytorch_pickle() {
+    let dir = copy_fixture("bert_bin");
+    let weights = dir.path().join("pytorch_model.bin");
+    let bytes = fs::read(&weights).unwrap();
+    fs::write(&weights, &bytes[..bytes.len() / 3]).unwrap();
+    fails_with(dir.path(), "x [MASK]", "corrupt or truncated");
+}
+
+#[test]
+fn truncated_gguf() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("model.gguf");
+    let bytes = fs::read(fixture("llama_gguf").join("model.gguf")).unwrap();
+    fs::write(&file, &bytes[..bytes.len() - 1000]).unwrap();
+    fails_with(&file, "hello", "truncated");
+}
+
+#[test]
+fn not_a_gguf() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("model.gguf");
+    fs::write(&file, b"GGML and then nothing useful at all").unwrap();
+    fails_with(&file, "hello", "not a GGUF file");
+}
+
+#[test]
+fn masked_lm_without_mask() {
+    fails_with(
+        &fixture("bert"),
+        "paris is the capital of france .",
+        "the text has no [MASK]",
+    );
+}
+
+#[test]
+fn input_longer_than_positions() {
+    let long = "the capital ".repeat(100);
+    fails_with(
+        &fixture("gpt2"),
+        &long,
+        "but the model takes at most 64 positions",
+    );
+}
+
+#[test]
+fn encoder_only_checkpoint_cannot_predict() {
+    let dir = copy_fixture("bert");
+    let config = fs::read_to_string(dir.path().join("config.json")).unwrap();
+    fs::write(
+        dir.path().join("config.json"),
+        config.replace("BertForMaskedLM", "BertModel"),
+    )
+    .unwrap();
+    // Strip the MLM head tensors by rewriting the safetensors without `cls.*`.
+    let path = dir.path().join("model.safetensors");
+    let bytes = fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let kept: Vec<(String, safetensors::tensor::TensorView)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("cls."))
+        .collect();
+    safetensors::serialize_to_file(kept, None, &path).unwrap();
+    fails_with(dir.path(), "x [MASK]", "has no language-model head");
+}
+
+#[test]
+fn unavailable_backend_names_the_feature() {
+    let model = fixture("bert");
+    let (ok, _, err) = ptune(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--backend",
+        "tch",
+        "x [MASK]",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--features tch"), "{err}");
+}
+
+#[test]
+fn hub_id_offline_says_so_in_one_sentence() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("ptune")
+        .unwrap()
+        .env("HF_HOME", home.path())
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .args(["predict", "--model", "someone/some-model", "x [MASK]"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("could not download `someone/some-model`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pass a local directory or .gguf file to --model instead"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hub_id_resolves_from_the_standard_cache() {
+    // The layout hub clients share: hub/models--OWNER--NAME/{refs/main, snapshots/REV/...}.
+    let home = tempfile::tempdir().unwrap();
+    let repo = home.path().join("hub/models--tiny--gpt2");
+    let snapshot = repo.join("snapshots/0123456789abcdef");
+    fs::create_dir_all(&snapshot).unwrap();
+    fs::create_dir_all(repo.join("refs")).unwrap();
+    fs::write(repo.join("refs/main"), "0123456789abcdef").unwrap();
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "vocab.json",
+        "merges.txt",
+    ] {
+        fs::copy(fixture("gpt2").join(file), snapshot.join(file)).unwrap();
+    }
+    let out = Command::cargo_bin("ptune")
+        .unwrap()
+        .env("HF_HOME", home.path())
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .args([
+            "predict",
+            "--model",
+            "tiny/gpt2",
+            "--top-k",
+            "2",
+            "the capital of",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("next token:"));
+}
