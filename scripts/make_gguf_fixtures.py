@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -297,7 +296,7 @@ def make_llama_fixture() -> None:
         {
             "input_ids": input_ids.contiguous(),
             "attention_mask": attention_mask.contiguous(),
-            "hidden": out.hidden_states[-1].contiguous(),
+            "hidden": out.hidden_states[-1].contiguous(),  # after the final norm
             "logits": out.logits.contiguous(),
         },
         str(LLAMA_DIR / "reference.safetensors"),

@@ -21,6 +21,7 @@ pub enum Objective {
 /// A pretrained language model whose parameters never require gradients; gradients still flow
 /// to the input embeddings passed to [`Backbone::forward_embeds`].
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one per process; boxing would hide the module tree
 pub enum Backbone {
     Bert(Bert),
     Gpt2(Gpt2),

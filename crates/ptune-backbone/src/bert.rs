@@ -53,12 +53,8 @@ impl BertEmbeddings {
     fn forward(&self, inputs_embeds: Tensor<3>) -> Tensor<3> {
         let [_, t, h] = inputs_embeds.dims();
         let start = self.position_offset;
-        let positions = self
-            .position_embeddings
-            .weight
-            .val()
-            .slice([start..start + t]);
-        let token_type = self.token_type_embeddings.weight.val().slice([0..1]);
+        let positions = self.position_embeddings.weight.val().narrow(0, start, t);
+        let token_type = self.token_type_embeddings.weight.val().narrow(0, 0, 1);
         let x = inputs_embeds + positions.reshape([1, t, h]) + token_type.reshape([1, 1, h]);
         self.LayerNorm.forward(x)
     }

@@ -116,7 +116,7 @@ impl Gpt2 {
 
     pub fn forward_embeds(&self, embeds: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
         let [_, t, h] = embeds.dims();
-        let positions = self.wpe.weight.val().slice([0..t]).reshape([1, t, h]);
+        let positions = self.wpe.weight.val().narrow(0, 0, t).reshape([1, t, h]);
         let bias = mask_bias(attention_mask, true);
         let x = self.h.iter().fold(embeds + positions, |x, block| {
             block.forward(x, bias.clone())

@@ -32,7 +32,7 @@ fn reference_texts(name: &str) -> Vec<String> {
 }
 
 /// Our tokenizer gives the reference's ids for each text (before padding).
-fn assert_same_ids(bundle: &ModelBundle, texts: &[String], reference: &PathBuf) {
+fn assert_same_ids(bundle: &ModelBundle, texts: &[String], reference: &std::path::Path) {
     let ids = read_ref(reference, "input_ids");
     let mask = read_ref(reference, "attention_mask");
     let t = ids.shape[1];

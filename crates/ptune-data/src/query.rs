@@ -32,8 +32,9 @@ pub struct Query {
     pub fact_index: usize,
 }
 
-/// Why a fact produced no query. Checked in this order; a fact is counted under the first that
-/// applies.
+/// Why a fact produced no query. A fact is counted once, under the first reason found: the
+/// object is checked first (tokenizer, single token, unknown, vocabulary list), then the subject,
+/// then the length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DropReason {

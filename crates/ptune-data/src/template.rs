@@ -72,8 +72,14 @@ impl Template {
         }
     }
 
+    /// The pieces in order, each with its whitespace flag.
     pub fn pieces(&self) -> &[Piece] {
         &self.pieces
+    }
+
+    /// The parts in order, without whitespace flags.
+    pub fn parts(&self) -> impl Iterator<Item = &Part> {
+        self.pieces.iter().map(|p| &p.part)
     }
 
     /// Total number of prompt vectors, i.e. the rows the prompt encoder must produce.
@@ -333,7 +339,7 @@ mod tests {
     use super::*;
 
     fn parts(t: &Template) -> Vec<Part> {
-        t.pieces().iter().map(|p| p.part.clone()).collect()
+        t.parts().cloned().collect()
     }
 
     fn text(s: &str) -> Part {

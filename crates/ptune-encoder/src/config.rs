@@ -1,8 +1,10 @@
 //! What encoder to build, and building it: seeded, from PyTorch-named tensors, or from a file.
+//! (Return types spell out `Result<T, EncoderError>`: burn's `Config` derive expands to code that
+//! names `Result` with two parameters.)
 
 use crate::embedding::EmbeddingEncoder;
 use crate::encoder::PromptEncoder;
-use crate::error::{EncoderError, Result};
+use crate::error::EncoderError;
 use crate::io::read_safetensors;
 use crate::lstm::{LstmEncoder, LstmEncoderDims};
 use crate::mlp::MlpEncoder;
@@ -40,7 +42,7 @@ impl EncoderKind {
 impl FromStr for EncoderKind {
     type Err = EncoderError;
 
-    fn from_str(s: &str) -> Result<Self> {
+    fn from_str(s: &str) -> Result<Self, EncoderError> {
         [Self::Lstm, Self::PeftLstm, Self::Mlp, Self::Embedding]
             .into_iter()
             .find(|k| k.as_str() == s)
@@ -74,12 +76,12 @@ pub struct PromptEncoderConfig {
 
 impl PromptEncoderConfig {
     /// A new encoder with seeded initial weights (PyTorch's default distributions).
-    pub fn init(&self, device: &Device) -> Result<PromptEncoder> {
+    pub fn init(&self, device: &Device) -> Result<PromptEncoder, EncoderError> {
         self.from_tensors(&self.init_tensors()?, device)
     }
 
     /// The seeded initial weights under PyTorch names, as `init` uses them.
-    pub fn init_tensors(&self) -> Result<NamedTensors> {
+    pub fn init_tensors(&self) -> Result<NamedTensors, EncoderError> {
         self.validate()?;
         let (seed, n, h) = (self.seed, self.n_prompt, self.hidden);
         Ok(match self.kind {
@@ -93,7 +95,7 @@ impl PromptEncoderConfig {
 
     /// An encoder holding `tensors` (PyTorch names, e.g. THUDM's `lstm_head.weight_ih_l0`);
     /// every tensor must be present with the right shape and none may be left over.
-    pub fn from_tensors(&self, tensors: &NamedTensors, device: &Device) -> Result<PromptEncoder> {
+    pub fn from_tensors(&self, tensors: &NamedTensors, device: &Device) -> Result<PromptEncoder, EncoderError> {
         self.validate()?;
         let mut taker = TensorTaker::new(tensors, device);
         let (n, h) = (self.n_prompt, self.hidden);
@@ -121,7 +123,7 @@ impl PromptEncoderConfig {
 
     /// An encoder from a safetensors file with PyTorch names (a PyTorch `state_dict` saved with
     /// `safetensors.torch.save_file`, or a checkpoint [`PromptEncoder::save`] wrote).
-    pub fn load_torch(&self, path: &Path, device: &Device) -> Result<PromptEncoder> {
+    pub fn load_torch(&self, path: &Path, device: &Device) -> Result<PromptEncoder, EncoderError> {
         let file = read_safetensors(path)?;
         self.from_tensors(&file.tensors, device)
             .map_err(|e| EncoderError::Format {
@@ -131,7 +133,7 @@ impl PromptEncoderConfig {
     }
 
     /// Checks sizes and dropout so that building never panics.
-    pub fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<(), EncoderError> {
         let bad = |m: String| Err(EncoderError::Config(m));
         if self.n_prompt == 0 || self.hidden == 0 {
             return bad("n_prompt and hidden must both be at least 1".into());

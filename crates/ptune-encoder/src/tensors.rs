@@ -28,8 +28,7 @@ impl HostTensor {
         let shape = tensor.dims().to_vec();
         let data = tensor
             .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
+            .try_into_vec_as::<f32>()
             .unwrap_or_default();
         Self { shape, data }
     }

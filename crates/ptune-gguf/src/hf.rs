@@ -178,13 +178,11 @@ impl HfView {
             Family::Llama if hf_name.contains(".self_attn.k_proj.") => self.n_head_kv,
             _ => return Ok(Some((shape, data))),
         };
+        let rows = shape.first().copied().unwrap_or(0);
         let data =
             unpermute_rows(&data, &shape, heads).ok_or_else(|| GgufError::InvalidTensor {
                 tensor: gguf.to_string(),
-                reason: format!(
-                    "{} rows cannot be split into {heads} heads of even size",
-                    shape[0]
-                ),
+                reason: format!("{rows} rows cannot be split into {heads} heads of even size"),
             })?;
         Ok(Some((shape, data)))
     }
@@ -225,32 +223,15 @@ pub fn unpermute_rows(data: &[f32], shape: &[usize], heads: usize) -> Option<Vec
 pub fn hf_config(file: &GgufFile) -> Result<Json> {
     let arch = file.architecture()?;
     let family = Family::from_architecture(arch)?;
-    let md = file.metadata();
-    let key = |name: &str| format!("{arch}.{name}");
-    let req = |name: &str| required(md, &key(name));
-    let hidden = req("embedding_length")?;
-    let n_head = req("attention.head_count")?;
-    if n_head == 0 {
-        return Err(GgufError::WrongType {
-            key: key("attention.head_count"),
-            expected: "a positive head count",
-            found: "0".into(),
-        });
-    }
-    let n_head_kv = md
-        .get_usize(&key("attention.head_count_kv"))?
-        .unwrap_or(n_head);
-    let head_dim = match md.get_usize(&key("attention.key_length"))? {
-        Some(d) => d,
-        None => md
-            .get_usize(&key("rope.dimension_count"))?
-            .unwrap_or(hidden / n_head),
-    };
     if file.tensor_info("rope_freqs.weight").is_some() {
         return Err(GgufError::Unsupported(
             "per-frequency RoPE factors (rope_freqs.weight, Llama 3.1-style scaling) are not supported".into(),
         ));
     }
+    let md = file.metadata();
+    let key = |name: &str| format!("{arch}.{name}");
+    let req = |name: &str| required(md, &key(name));
+    let (hidden, n_head, n_head_kv, head_dim) = attention_shape(md, arch)?;
     let mut config = json!({
         "architectures": [family.class()],
         "model_type": family.model_type(),
@@ -276,6 +257,31 @@ pub fn hf_config(file: &GgufFile) -> Result<Json> {
     Ok(config)
 }
 
+/// (hidden size, heads, KV heads, head dim). The head dim is `key_length` when stated, else
+/// the RoPE width (equal for Llama, as transformers assumes too), else hidden / heads.
+fn attention_shape(md: &Metadata, arch: &str) -> Result<(usize, usize, usize, usize)> {
+    let key = |name: &str| format!("{arch}.{name}");
+    let hidden = required(md, &key("embedding_length"))?;
+    let n_head = required(md, &key("attention.head_count"))?;
+    if n_head == 0 {
+        return Err(GgufError::WrongType {
+            key: key("attention.head_count"),
+            expected: "a positive head count",
+            found: "0".into(),
+        });
+    }
+    let n_head_kv = md
+        .get_usize(&key("attention.head_count_kv"))?
+        .unwrap_or(n_head);
+    let head_dim = match md.get_usize(&key("attention.key_length"))? {
+        Some(d) => d,
+        None => md
+            .get_usize(&key("rope.dimension_count"))?
+            .unwrap_or(hidden / n_head),
+    };
+    Ok((hidden, n_head, n_head_kv, head_dim))
+}
+
 fn required(md: &Metadata, key: &str) -> Result<usize> {
     md.get_usize(key)?.ok_or_else(|| missing(key))
 }
@@ -298,8 +304,9 @@ fn decimal(v: f32) -> f64 {
 
 /// The embedding's row count, else the metadata's vocabulary size, else the token count.
 fn vocab_size(file: &GgufFile, key: &str) -> Result<usize> {
-    if let Some(info) = file.tensor_info("token_embd.weight") {
-        return Ok(info.shape()[0]);
+    let embedding = file.tensor_info("token_embd.weight");
+    if let Some(rows) = embedding.and_then(|t| t.shape().first().copied()) {
+        return Ok(rows);
     }
     if let Some(n) = file.metadata().get_usize(key)? {
         return Ok(n);

@@ -110,6 +110,7 @@ fn q_rows_that_do_not_split_into_heads_are_an_error() {
         .kv_u32("llama.feed_forward_length", 16)
         .kv_u32("llama.block_count", 1)
         .kv_u32("llama.attention.head_count", 4)
+        .kv_u32("llama.vocab_size", 10)
         .kv_u32("llama.context_length", 32)
         .kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-6)
         .tensor(

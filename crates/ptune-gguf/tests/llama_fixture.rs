@@ -27,7 +27,7 @@ fn config_matches_the_model() {
     assert_eq!(c["rms_norm_eps"], 1e-5);
     assert_eq!(c["rope_theta"], 100000.0);
     assert_eq!(c["max_position_embeddings"], 64);
-    assert_eq!(c["vocab_size"], 320);
+    assert_eq!(c["vocab_size"], 380);
     assert_eq!(c["tie_word_embeddings"], true);
     assert_eq!(c["attention_bias"], false);
     assert_eq!(c["bos_token_id"], 1);

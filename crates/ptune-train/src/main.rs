@@ -1,7 +1,6 @@
 //! `ptune`: P-tuning on frozen language models.
 
-mod device;
-mod predict;
+use ptune_train::predict;
 
 use clap::{Parser, Subcommand};
 

@@ -1,0 +1,88 @@
+//! The P-tuning forward pass: frozen word embeddings, prompt vectors spliced into their slots,
+//! the frozen backbone, and the LM head at each example's target position only.
+
+use anyhow::Result;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use ptune_backbone::Backbone;
+use ptune_data::Batch;
+
+/// A batch as tensors on one device, with the index maps the splice and gather need.
+pub struct BatchTensors {
+    pub ids: Tensor<2, Int>,
+    pub mask: Tensor<2, Int>,
+    /// `[B*T]`: which prompt row each position takes (0 where it is not a slot).
+    slot_rows: Tensor<1, Int>,
+    /// `[B, T, 1]`: 1.0 at prompt slots, 0.0 elsewhere.
+    slot_mask: Tensor<3>,
+    /// `(example, position)` of each target.
+    pub targets: Vec<(usize, usize)>,
+    pub labels: Tensor<1, Int>,
+}
+
+impl BatchTensors {
+    pub fn new(batch: &Batch, device: &Device) -> Self {
+        let (b, t) = (batch.batch_size, batch.seq_len);
+        let ints = |v: Vec<i64>, shape: [usize; 2]| {
+            Tensor::<2, Int>::from_data(TensorData::new(v, shape), device)
+        };
+        let mut slot_rows = vec![0i64; b * t];
+        let mut slot_mask = vec![0f32; b * t];
+        for (k, flat) in batch.prompt_flat_indices().into_iter().enumerate() {
+            slot_rows[flat] = (k % batch.n_prompts.max(1)) as i64;
+            slot_mask[flat] = 1.0;
+        }
+        Self {
+            ids: ints(batch.input_ids.iter().map(|&i| i as i64).collect(), [b, t]),
+            mask: ints(
+                batch.attention_mask.iter().map(|&m| m as i64).collect(),
+                [b, t],
+            ),
+            slot_rows: Tensor::from_data(TensorData::new(slot_rows, [b * t]), device),
+            slot_mask: Tensor::from_data(TensorData::new(slot_mask, [b, t, 1]), device),
+            targets: batch.target_positions.iter().copied().enumerate().collect(),
+            labels: Tensor::from_data(
+                TensorData::new(
+                    batch
+                        .object_ids
+                        .iter()
+                        .map(|&i| i as i64)
+                        .collect::<Vec<_>>(),
+                    [b],
+                ),
+                device,
+            ),
+        }
+    }
+
+    /// Puts prompt row `k` at every example's `k`-th slot, in one gather and one blend, so
+    /// gradients reach the prompts through the gather.
+    pub fn splice(&self, embeds: Tensor<3>, prompts: Tensor<2>) -> Tensor<3> {
+        let [b, t, h] = embeds.dims();
+        let spread = prompts.select(0, self.slot_rows.clone()).reshape([b, t, h]);
+        let keep = self.slot_mask.clone().neg() + 1.0;
+        embeds * keep + spread * self.slot_mask.clone()
+    }
+}
+
+/// Logits `[B, vocab]` at each example's target; `prompts` is `None` for a manual template.
+pub fn target_logits(
+    backbone: &Backbone,
+    prompts: Option<Tensor<2>>,
+    batch: &BatchTensors,
+) -> Result<Tensor<2>> {
+    let embeds = backbone.embed_tokens(batch.ids.clone());
+    let embeds = match prompts {
+        Some(p) => batch.splice(embeds, p),
+        None => embeds,
+    };
+    let hidden = backbone.forward_embeds(embeds, batch.mask.clone());
+    Ok(backbone.lm_logits(Backbone::gather_rows(hidden, &batch.targets))?)
+}
+
+/// Mean cross-entropy of the target logits against the objects.
+pub fn loss(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    CrossEntropyLossConfig::new()
+        .init(&logits.device())
+        .forward(logits, labels)
+}
