@@ -2,5 +2,10 @@
 //! template, tied together from `ptune-backbone`, `ptune-encoder` and `ptune-data`.
 
 pub mod device;
+pub mod eval;
 pub mod model;
+pub mod output;
+pub mod plot;
 pub mod predict;
+pub mod spec;
+pub mod train;

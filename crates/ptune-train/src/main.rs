@@ -1,6 +1,6 @@
 //! `ptune`: P-tuning on frozen language models.
 
-use ptune_train::predict;
+use ptune_train::{predict, train};
 
 use clap::{Parser, Subcommand};
 
@@ -25,12 +25,23 @@ enum Command {
     ///   ptune predict --model ./bert-base-cased "Paris is the capital of [MASK]." --top-k 10 --json
     #[command(verbatim_doc_comment)]
     Predict(predict::PredictArgs),
+    /// P-tune prompts for one or more relations and compare them with the manual prompt.
+    ///
+    /// Writes into --out: run.json, summary.{md,csv,json}, and per relation a prompt pack
+    /// (prompt.safetensors + prompt.json), history.json and curves.svg.
+    ///
+    /// Example:
+    ///   ptune train --model ~/.cache/ptune/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
+    ///     --data datasets/facts --all-relations --out runs/smollm2
+    #[command(verbatim_doc_comment)]
+    Train(train::TrainArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Predict(args) => predict::run(args),
+        Command::Train(args) => train::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

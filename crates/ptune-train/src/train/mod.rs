@@ -1,0 +1,227 @@
+//! `ptune train`: P-tune one relation or many, and report against the manual prompt.
+
+mod hparams;
+mod relation;
+mod report;
+
+pub use hparams::{Hparams, Preset};
+pub use relation::{EpochRecord, RelationData, RelationResult, Trainer};
+
+use crate::device::{Backend, device};
+use crate::output::write_json;
+use crate::spec::tokenizer_spec;
+use anyhow::{Context, Result, bail};
+use ptune_backbone::{Backbone, ModelBundle};
+use ptune_data::{
+    LamaDataset, PromptMode, QueryBuilder, Relation, Split, Template, TokenizerSpec, VocabStrategy,
+    vocab_key_for_model,
+};
+use ptune_encoder::{EncoderKind, PromptEncoderConfig};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// A model directory, a .gguf file, or a hub id (see `ptune predict --help`).
+    #[arg(long)]
+    pub model: String,
+    /// Facts in the P-tuning LAMA layout: DIR/relations.jsonl and
+    /// DIR/fact-retrieval/original/<relation>/{train,dev,test}.jsonl.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Relation id to train (repeatable), e.g. --relation P36 --relation P30.
+    #[arg(long = "relation", conflicts_with = "all_relations")]
+    pub relations: Vec<String>,
+    /// Train every relation that has train, dev and test splits.
+    #[arg(long)]
+    pub all_relations: bool,
+    /// Template: `[P:n]` prompts, `[X]` subject, `[Y]` object, other text literal; `3,3,3` is the
+    /// paper's (3, sub, 3, obj, 3). Default: `3,3,3` for a masked LM, `[P:3] [X] [P:3] [Y]` for
+    /// a causal LM (the object must come last).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Prompt encoder: lstm (the paper's), peft-lstm, mlp (PEFT's), embedding (plain prompt tuning).
+    #[arg(long, default_value = "lstm")]
+    pub encoder: String,
+    /// Candidate objects: original (the model's vocabulary), shared (LAMA 29k list), lama (34k).
+    #[arg(long, default_value = "original")]
+    pub vocab: String,
+    /// Hyperparameter defaults; every one can be overridden below.
+    #[arg(long, value_enum, default_value = "fast")]
+    pub preset: Preset,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Learning-rate factor applied after each epoch.
+    #[arg(long)]
+    pub lr_decay: Option<f64>,
+    #[arg(long)]
+    pub warmup_steps: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Early stop after this many epochs without a better dev P@1.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Seeds encoder initialisation and shuffling: the same seed gives the same run.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Use at most this many training facts per relation (quick experiments, smoke tests).
+    #[arg(long)]
+    pub max_train: Option<usize>,
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: Backend,
+    /// Run directory (summary, log, one folder per relation with its prompt pack).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing run directory.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+impl TrainArgs {
+    fn hparams(&self) -> Hparams {
+        let mut h = self.preset.hparams();
+        let set = |slot: &mut f64, v: Option<f64>| *slot = v.unwrap_or(*slot);
+        set(&mut h.lr, self.lr);
+        set(&mut h.weight_decay, self.weight_decay);
+        set(&mut h.lr_decay, self.lr_decay);
+        h.warmup_steps = self.warmup_steps.unwrap_or(h.warmup_steps);
+        h.batch_size = self.batch_size.unwrap_or(h.batch_size);
+        h.max_epochs = self.epochs.unwrap_or(h.max_epochs);
+        h.patience = self.patience.unwrap_or(h.patience);
+        h.seed = self.seed.unwrap_or(h.seed);
+        h
+    }
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let hparams = args.hparams();
+    if hparams.batch_size == 0 || !(hparams.lr > 0.0) {
+        bail!("--batch-size and --lr must be positive");
+    }
+    let kind: EncoderKind = args.encoder.parse()?;
+    let vocab: VocabStrategy = args.vocab.parse()?;
+    prepare_out_dir(&args.out, args.overwrite)?;
+    let dataset = LamaDataset::open(&args.data)?;
+    let relations = pick_relations(&dataset, args)?;
+    let device = device(args.backend)?.autodiff();
+    let bundle = ModelBundle::open(&args.model)?;
+    let backbone = bundle.backbone(&device)?;
+    let spec = tokenizer_spec(&bundle, &backbone)?;
+    let template = Template::parse(args.template.as_deref().unwrap_or(default_template(&spec)))?;
+    template.validate(spec.objective, PromptMode::PTuning)?;
+    let identity = report::identity(&bundle, &backbone);
+    let encoder = PromptEncoderConfig::new(kind, template.n_prompts(), backbone.hidden_size()).with_seed(hparams.seed);
+    write_json(&args.out.join("run.json"), &report::RunInfo::new(args, &hparams, &template, &identity))?;
+    let progress = indicatif::MultiProgress::new();
+    let mut rows = Vec::new();
+    for relation in &relations {
+        let data = relation_data(&dataset, relation, &bundle, &backbone, &spec, &template, vocab, args)?;
+        let trainer = Trainer {
+            backbone: &backbone,
+            device: &device,
+            hparams: &hparams,
+            encoder: encoder.clone(),
+            progress: &progress,
+            label: relation.id.clone(),
+        };
+        let result = trainer.run(&data)?;
+        let row = report::write_relation(&args.out, relation, &template, &identity, &data, &result)?;
+        progress.println(row.line())?;
+        rows.push(row);
+    }
+    report::write_summary(&args.out, &rows)
+}
+
+fn default_template(spec: &TokenizerSpec) -> &'static str {
+    match spec.objective {
+        ptune_data::Objective::Masked => "3,3,3",
+        ptune_data::Objective::Causal => "[P:3] [X] [P:3] [Y]",
+    }
+}
+
+/// Refuses to mix a new run into an old one unless asked to replace it.
+fn prepare_out_dir(out: &Path, overwrite: bool) -> Result<()> {
+    if out.exists() {
+        if !overwrite {
+            bail!("{} already exists: pass --overwrite to replace it, or choose another --out", out.display());
+        }
+        std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
+}
+
+fn pick_relations(dataset: &LamaDataset, args: &TrainArgs) -> Result<Vec<Relation>> {
+    let complete = |r: &Relation| [Split::Train, Split::Dev, Split::Test].iter().all(|&s| dataset.has_split(&r.id, s));
+    if args.all_relations {
+        let all: Vec<Relation> = dataset.relations().iter().filter(|r| complete(r)).cloned().collect();
+        if all.is_empty() {
+            bail!("{} has no relation with train, dev and test splits", args.data.display());
+        }
+        return Ok(all);
+    }
+    if args.relations.is_empty() {
+        bail!("name the relations to train with --relation ID (repeatable) or pass --all-relations");
+    }
+    args.relations.iter().map(|id| Ok(dataset.relation(id)?.clone())).collect()
+}
+
+/// Tokenizes one relation's splits (P-tuning template, and the manual one for the baseline).
+#[allow(clippy::too_many_arguments)]
+fn relation_data(
+    dataset: &LamaDataset,
+    relation: &Relation,
+    bundle: &ModelBundle,
+    backbone: &Backbone,
+    spec: &TokenizerSpec,
+    template: &Template,
+    vocab: VocabStrategy,
+    args: &TrainArgs,
+) -> Result<RelationData> {
+    let list = match vocab {
+        VocabStrategy::Original => None,
+        strategy => {
+            let key = vocab_key_for_model(&args.model).with_context(|| {
+                format!("no {} vocabulary list is known for {}; use --vocab original", strategy.as_str(), args.model)
+            })?;
+            dataset.vocab_list(strategy, key)?
+        }
+    };
+    let max_len = backbone.max_positions();
+    let builder = QueryBuilder::new(&bundle.tokenizer, spec, template)?.max_len(max_len).with_vocab(list.as_ref());
+    let manual_template = Template::parse(&relation.template)?;
+    let manual = QueryBuilder::new(&bundle.tokenizer, spec, &manual_template)?.max_len(max_len).with_vocab(list.as_ref());
+    let facts = |split| dataset.facts(&relation.id, split);
+    let mut train_facts = facts(Split::Train)?;
+    if let Some(cap) = args.max_train {
+        train_facts.truncate(cap);
+    }
+    let test_facts = facts(Split::Test)?;
+    let train = builder.build(&train_facts);
+    let dev = builder.build(&facts(Split::Dev)?);
+    let test = builder.build(&test_facts);
+    for (name, set) in [("train", &train), ("dev", &dev), ("test", &test)] {
+        if set.queries.is_empty() {
+            bail!(
+                "{} has no usable {name} facts: {} of {} were dropped ({})",
+                relation.id,
+                set.report.dropped_total(),
+                set.report.total,
+                report::drop_reasons(&set.report)
+            );
+        }
+    }
+    // The baseline sees exactly the facts P-tuning is tested on.
+    let kept: Vec<_> = test.queries.iter().map(|q| test_facts[q.fact_index].clone()).collect();
+    let manual_test = manual.build(&kept);
+    Ok(RelationData {
+        train: train.queries,
+        dev: dev.queries,
+        test: test.queries,
+        manual_test: manual_test.queries,
+        allowed: builder.allowed_vocab(),
+        pad_id: spec.pad_id,
+    })
+}

@@ -1,0 +1,201 @@
+//! What a run leaves behind: `run.json`, per relation a prompt pack, `history.json` and
+//! `curves.svg`, and the summary as a terminal table, `summary.md`, `summary.csv`, `summary.json`.
+
+use super::{Hparams, RelationData, RelationResult, TrainArgs};
+use crate::output::{atomic_write, write_json};
+use crate::plot::{Series, svg};
+use anyhow::Result;
+use ptune_backbone::{Backbone, ModelBundle, ModelConfig};
+use ptune_data::{DropReport, Relation, Template};
+use ptune_encoder::{BackboneIdentity, PromptPack};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fmt::Write;
+use std::path::Path;
+
+/// Architecture, hidden size and a hash of the vocabulary: what a prompt pack is only valid for.
+pub fn identity(bundle: &ModelBundle, backbone: &Backbone) -> BackboneIdentity {
+    let architecture = match &bundle.config {
+        ModelConfig::Bert(c) => format!("{:?}", c.flavor).to_lowercase(),
+        ModelConfig::Gpt2(_) => "gpt2".into(),
+        ModelConfig::Llama(c) if c.qwen2 => "qwen2".into(),
+        ModelConfig::Llama(_) => "llama".into(),
+    };
+    let mut vocab: Vec<(String, u32)> = bundle.tokenizer.get_vocab(true).into_iter().collect();
+    vocab.sort_by_key(|(_, id)| *id);
+    let mut hasher = Sha256::new();
+    for (token, id) in vocab {
+        hasher.update(format!("{id}\t{token}\n"));
+    }
+    BackboneIdentity::new(architecture, backbone.hidden_size(), format!("{:x}", hasher.finalize()))
+}
+
+#[derive(Serialize)]
+pub struct RunInfo<'a> {
+    model: &'a str,
+    data: String,
+    template: String,
+    encoder: &'a str,
+    vocab: &'a str,
+    hparams: &'a Hparams,
+    backbone: &'a BackboneIdentity,
+}
+
+impl<'a> RunInfo<'a> {
+    pub fn new(args: &'a TrainArgs, hparams: &'a Hparams, template: &Template, backbone: &'a BackboneIdentity) -> Self {
+        Self {
+            model: &args.model,
+            data: args.data.display().to_string(),
+            template: template.to_string(),
+            encoder: &args.encoder,
+            vocab: &args.vocab,
+            hparams,
+            backbone,
+        }
+    }
+}
+
+/// One line of the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub relation: String,
+    pub label: String,
+    pub train: usize,
+    pub dev: usize,
+    pub test: usize,
+    pub manual_p1: f64,
+    pub dev_p1: f64,
+    pub test_p1: f64,
+    pub test_p10: f64,
+    pub test_mrr: f64,
+    pub best_epoch: usize,
+    pub epochs: usize,
+    pub seconds: f64,
+}
+
+impl Row {
+    /// A one-line report printed as each relation finishes.
+    pub fn line(&self) -> String {
+        format!(
+            "{:>6} {:<20} manual P@1 {:.3}  P-tuned test P@1 {:.3} (dev {:.3}, epoch {}/{}, {:.0}s)",
+            self.relation, self.label, self.manual_p1, self.test_p1, self.dev_p1, self.best_epoch, self.epochs, self.seconds
+        )
+    }
+}
+
+/// Writes a relation's pack, history and curves; returns its summary row.
+pub fn write_relation(
+    out: &Path,
+    relation: &Relation,
+    template: &Template,
+    identity: &BackboneIdentity,
+    data: &RelationData,
+    result: &RelationResult,
+) -> Result<Row> {
+    let dir = out.join(&relation.id);
+    let row = Row {
+        relation: relation.id.clone(),
+        label: relation.label.clone(),
+        train: data.train.len(),
+        dev: data.dev.len(),
+        test: data.test.len(),
+        manual_p1: result.manual_test.p_at_1,
+        dev_p1: result.best_dev.p_at_1,
+        test_p1: result.test.p_at_1,
+        test_p10: result.test.p_at_10,
+        test_mrr: result.test.mrr,
+        best_epoch: result.best_epoch,
+        epochs: result.epochs_run,
+        seconds: result.seconds,
+    };
+    PromptPack::new(result.best_prompts.clone(), template.to_string(), identity.clone(), relation.id.clone())?
+        .with_metric("test_p_at_1", row.test_p1)
+        .with_metric("test_p_at_10", row.test_p10)
+        .with_metric("test_mrr", row.test_mrr)
+        .with_metric("dev_p_at_1", row.dev_p1)
+        .with_metric("manual_test_p_at_1", row.manual_p1)
+        .with_metric("best_epoch", row.best_epoch as u64)
+        .save(&dir)?;
+    write_json(&dir.join("history.json"), &result.history)?;
+    let loss: Vec<f64> = result.history.iter().map(|e| e.train_loss).collect();
+    let dev: Vec<f64> = result.history.iter().map(|e| e.dev.p_at_1).collect();
+    let plot = svg(
+        &format!("{} {}: P-tuning", relation.id, relation.label),
+        &[
+            Series { title: "train loss", values: &loss, colour: "#c0392b" },
+            Series { title: "dev P@1", values: &dev, colour: "#2471a3" },
+        ],
+    );
+    atomic_write(&dir.join("curves.svg"), plot.as_bytes())?;
+    Ok(row)
+}
+
+/// "12 multi-token object, 3 too long".
+pub fn drop_reasons(report: &DropReport) -> String {
+    let parts: Vec<String> = report.dropped.iter().map(|(reason, n)| format!("{n} {}", reason.describe())).collect();
+    if parts.is_empty() { "none dropped".into() } else { parts.join(", ") }
+}
+
+/// Prints the table and writes `summary.md`, `summary.csv` and `summary.json`.
+pub fn write_summary(out: &Path, rows: &[Row]) -> Result<()> {
+    let n = rows.len().max(1) as f64;
+    let mean = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / n;
+    let macro_row = Row {
+        relation: "macro".into(),
+        label: "average".into(),
+        train: rows.iter().map(|r| r.train).sum(),
+        dev: rows.iter().map(|r| r.dev).sum(),
+        test: rows.iter().map(|r| r.test).sum(),
+        manual_p1: mean(|r| r.manual_p1),
+        dev_p1: mean(|r| r.dev_p1),
+        test_p1: mean(|r| r.test_p1),
+        test_p10: mean(|r| r.test_p10),
+        test_mrr: mean(|r| r.test_mrr),
+        best_epoch: 0,
+        epochs: rows.iter().map(|r| r.epochs).sum(),
+        seconds: rows.iter().map(|r| r.seconds).sum(),
+    };
+    let table = markdown(rows, &macro_row);
+    println!("\n{table}");
+    atomic_write(&out.join("summary.md"), table.as_bytes())?;
+    atomic_write(&out.join("summary.csv"), csv(rows, &macro_row).as_bytes())?;
+    write_json(&out.join("summary.json"), &serde_json::json!({"relations": rows, "macro": macro_row}))
+}
+
+const HEADER: [&str; 12] = [
+    "relation", "label", "train", "dev", "test", "manual P@1", "dev P@1", "test P@1", "test P@10", "test MRR", "epochs", "seconds",
+];
+
+fn cells(r: &Row) -> [String; 12] {
+    [
+        r.relation.clone(),
+        r.label.clone(),
+        r.train.to_string(),
+        r.dev.to_string(),
+        r.test.to_string(),
+        format!("{:.3}", r.manual_p1),
+        format!("{:.3}", r.dev_p1),
+        format!("{:.3}", r.test_p1),
+        format!("{:.3}", r.test_p10),
+        format!("{:.3}", r.test_mrr),
+        r.epochs.to_string(),
+        format!("{:.0}", r.seconds),
+    ]
+}
+
+fn markdown(rows: &[Row], macro_row: &Row) -> String {
+    let mut s = format!("| {} |\n|{}\n", HEADER.join(" | "), "---|".repeat(HEADER.len()));
+    for r in rows.iter().chain([macro_row]) {
+        let _ = writeln!(s, "| {} |", cells(r).join(" | "));
+    }
+    s
+}
+
+fn csv(rows: &[Row], macro_row: &Row) -> String {
+    let mut s = HEADER.join(",") + "\n";
+    for r in rows.iter().chain([macro_row]) {
+        let quoted: Vec<String> = cells(r).iter().map(|c| if c.contains(',') { format!("\"{c}\"") } else { c.clone() }).collect();
+        s += &(quoted.join(",") + "\n");
+    }
+    s
+}
