@@ -170,6 +170,12 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Fetches a model by name into the models directory unless it is already there.
+pub fn fetch_named(name: &str) -> Result<PathBuf> {
+    let model = MODELS.iter().find(|m| m.name == name).with_context(|| format!("unknown model `{name}`"))?;
+    fetch(model, &models_dir()?)
+}
+
 /// Fetches one model unless it is already complete; returns its directory.
 fn fetch(model: &Model, root: &Path) -> Result<PathBuf> {
     let dir = root.join(model.name);

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's runner. It drives cargo, pip and npm; it holds no model code.
 
 mod fetch;
+mod train;
 
 use anyhow::{Result, bail};
 
@@ -8,6 +9,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  train [ARGS]       the main job: with no ARGS, fetch SmolLM2-135M if needed, P-tune it on
+                     the bundled fact set (datasets/facts, all relations) into
+                     runs/smollm2-facts and print the summary table; ARGS are passed to
+                     `ptune train` (see `cargo run -p ptune-train -- train --help`)
   fetch <model>...   download the real offline test models into $PTUNE_MODELS
                      (default ~/.cache/ptune/models) and verify their SHA-256:
                      smollm2 (SmolLM2-135M-Instruct, GGUF Q4_1, causal LM)
@@ -26,6 +31,7 @@ fn main() {
 fn run(args: Vec<String>) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("fetch") => fetch::run(&args[1..]),
+        Some("train") => train::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())

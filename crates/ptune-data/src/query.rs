@@ -238,6 +238,15 @@ impl<'a> QueryBuilder<'a> {
         }
     }
 
+    /// The query for a new subject whose object is unknown (`object_id` 0): what `predict` ranks.
+    pub fn query_for_subject(&self, subject: &str) -> Result<Query, DropReason> {
+        let query = self.assemble(subject, 0)?;
+        match self.max_len {
+            Some(max) if query.input_ids.len() > max => Err(DropReason::TooLong),
+            _ => Ok(query),
+        }
+    }
+
     /// The single token an object becomes in a query, or why it is not one usable token.
     pub fn object_token(&self, object: &str) -> Result<u32, DropReason> {
         let ids = self.encode(object, self.object_space)?;

@@ -95,7 +95,11 @@ impl PromptEncoderConfig {
 
     /// An encoder holding `tensors` (PyTorch names, e.g. THUDM's `lstm_head.weight_ih_l0`);
     /// every tensor must be present with the right shape and none may be left over.
-    pub fn from_tensors(&self, tensors: &NamedTensors, device: &Device) -> Result<PromptEncoder, EncoderError> {
+    pub fn from_tensors(
+        &self,
+        tensors: &NamedTensors,
+        device: &Device,
+    ) -> Result<PromptEncoder, EncoderError> {
         self.validate()?;
         let mut taker = TensorTaker::new(tensors, device);
         let (n, h) = (self.n_prompt, self.hidden);
@@ -138,7 +142,7 @@ impl PromptEncoderConfig {
         if self.n_prompt == 0 || self.hidden == 0 {
             return bad("n_prompt and hidden must both be at least 1".into());
         }
-        if self.kind == EncoderKind::Lstm && self.hidden % 2 != 0 {
+        if self.kind == EncoderKind::Lstm && !self.hidden.is_multiple_of(2) {
             return bad(format!(
                 "the lstm encoder splits hidden {} into two directions, so it must be even",
                 self.hidden

@@ -26,7 +26,12 @@ fn init_is_reproducible_per_seed() {
         let config = PromptEncoderConfig::new(kind, 4, 16).with_seed(42);
         let a = config.init(&device).unwrap().state_dict();
         let b = config.init(&device).unwrap().state_dict();
-        let c = config.clone().with_seed(43).init(&device).unwrap().state_dict();
+        let c = config
+            .clone()
+            .with_seed(43)
+            .init(&device)
+            .unwrap()
+            .state_dict();
         assert_eq!(a, b, "{kind:?}: same seed");
         assert_ne!(a, c, "{kind:?}: other seed");
     }
@@ -36,9 +41,15 @@ fn init_is_reproducible_per_seed() {
 fn every_kind_gives_n_prompt_by_hidden() {
     let device = Device::flex();
     for kind in KINDS {
-        let encoder = PromptEncoderConfig::new(kind, 5, 12).with_mlp_hidden(Some(7)).init(&device).unwrap();
+        let encoder = PromptEncoderConfig::new(kind, 5, 12)
+            .with_mlp_hidden(Some(7))
+            .init(&device)
+            .unwrap();
         assert_eq!(encoder.forward().dims(), [5, 12], "{kind:?}");
-        assert_eq!((encoder.kind(), encoder.n_prompt(), encoder.hidden()), (kind, 5, 12));
+        assert_eq!(
+            (encoder.kind(), encoder.n_prompt(), encoder.hidden()),
+            (kind, 5, 12)
+        );
     }
 }
 
@@ -48,12 +59,18 @@ fn num_params_follow_the_pytorch_formulas() {
     let (n, h, m) = (9usize, 32usize, 16usize);
     let lstm = |d_in: usize, hid: usize| 2 * (4 * hid * (d_in + hid) + 8 * hid);
     let expect = [
-        (EncoderKind::Lstm, n * h + lstm(h, h / 2) + lstm(h, h / 2) + 2 * (h * h + h)),
+        (
+            EncoderKind::Lstm,
+            n * h + lstm(h, h / 2) + lstm(h, h / 2) + 2 * (h * h + h),
+        ),
         (
             EncoderKind::PeftLstm,
             n * h + lstm(h, m) + lstm(2 * m, m) + (2 * m * 2 * m + 2 * m) + (2 * m * h + h),
         ),
-        (EncoderKind::Mlp, n * h + (h * m + m) + (m * m + m) + (m * h + h)),
+        (
+            EncoderKind::Mlp,
+            n * h + (h * m + m) + (m * m + m) + (m * h + h),
+        ),
         (EncoderKind::Embedding, n * h),
     ];
     for (kind, want) in expect {
@@ -67,14 +84,19 @@ fn checkpoint_round_trips_with_its_config() {
     let device = Device::flex();
     let dir = scratch("checkpoint");
     for kind in KINDS {
-        let config = PromptEncoderConfig::new(kind, 3, 8).with_mlp_hidden(Some(6)).with_dropout(0.25);
+        let config = PromptEncoderConfig::new(kind, 3, 8)
+            .with_mlp_hidden(Some(6))
+            .with_dropout(0.25);
         let encoder = config.with_seed(9).init(&device).unwrap();
         let path = dir.join(format!("{}.safetensors", kind.as_str()));
         encoder.save(&path).unwrap();
         let loaded = PromptEncoder::load(&path, &device).unwrap();
         assert_eq!(loaded.state_dict(), encoder.state_dict(), "{kind:?}");
         assert_eq!(loaded.config().to_string(), encoder.config().to_string());
-        let (a, b) = (HostTensor::from_tensor(encoder.forward()), HostTensor::from_tensor(loaded.forward()));
+        let (a, b) = (
+            HostTensor::from_tensor(encoder.forward()),
+            HostTensor::from_tensor(loaded.forward()),
+        );
         assert_eq!(a, b, "{kind:?}: forward");
     }
     std::fs::remove_dir_all(dir).unwrap();
@@ -85,7 +107,13 @@ fn pytorch_state_dict_file_loads() {
     let device = Device::flex();
     let path = fixture("thudm_lstm/weights.safetensors");
     let encoder = thudm().load_torch(&path, &device).unwrap();
-    assert_all_close("thudm", &encoder.state_dict(), &tensors("thudm_lstm/weights.safetensors"), 0.0, 0.0);
+    assert_all_close(
+        "thudm",
+        &encoder.state_dict(),
+        &tensors("thudm_lstm/weights.safetensors"),
+        0.0,
+        0.0,
+    );
     // No ptune metadata: the config must come from the caller, and the error says so.
     let err = PromptEncoder::load(&path, &device).unwrap_err().to_string();
     assert!(err.contains("load_torch"), "{err}");
@@ -97,9 +125,14 @@ fn dropout_is_active_only_on_an_autodiff_device() {
     let config = thudm().with_dropout(0.5);
     let plain = config.from_tensors(&weights, &Device::flex()).unwrap();
     let reference = thudm().from_tensors(&weights, &Device::flex()).unwrap();
-    let (a, b) = (HostTensor::from_tensor(plain.forward()), HostTensor::from_tensor(reference.forward()));
+    let (a, b) = (
+        HostTensor::from_tensor(plain.forward()),
+        HostTensor::from_tensor(reference.forward()),
+    );
     assert_eq!(a, b, "no dropout at inference");
-    let train = config.from_tensors(&weights, &Device::flex().autodiff()).unwrap();
+    let train = config
+        .from_tensors(&weights, &Device::flex().autodiff())
+        .unwrap();
     let c = HostTensor::from_tensor(train.forward());
     assert!(c.max_abs_diff(&b) > 1e-3, "dropout when training");
 }
@@ -112,18 +145,39 @@ fn wrong_weights_are_refused_with_one_sentence() {
     let mut missing = weights.clone();
     missing.remove("lstm_head.weight_hh_l1_reverse");
     let err = thudm().from_tensors(&missing, &device).unwrap_err();
-    assert!(matches!(err, EncoderError::MissingTensor(ref n) if n == "lstm_head.weight_hh_l1_reverse"));
+    assert!(
+        matches!(err, EncoderError::MissingTensor(ref n) if n == "lstm_head.weight_hh_l1_reverse")
+    );
 
-    let err = PromptEncoderConfig::new(EncoderKind::Lstm, 9, 16).from_tensors(&weights, &device).unwrap_err();
+    let err = PromptEncoderConfig::new(EncoderKind::Lstm, 9, 16)
+        .from_tensors(&weights, &device)
+        .unwrap_err();
     assert!(matches!(err, EncoderError::Shape { .. }), "{err}");
 
     let mut extra = weights.clone();
-    extra.insert("mlp_head.4.weight".into(), HostTensor::new(vec![1], vec![0.0]));
-    let err = thudm().from_tensors(&extra, &device).unwrap_err().to_string();
-    assert_eq!(err, "the weights hold tensors a lstm encoder does not have: mlp_head.4.weight");
+    extra.insert(
+        "mlp_head.4.weight".into(),
+        HostTensor::new(vec![1], vec![0.0]),
+    );
+    let err = thudm()
+        .from_tensors(&extra, &device)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "the weights hold tensors a lstm encoder does not have: mlp_head.4.weight"
+    );
 
-    let err = PromptEncoderConfig::new(EncoderKind::Mlp, 9, 32).from_tensors(&weights, &device).unwrap_err();
-    assert!(matches!(err, EncoderError::MissingTensor(_) | EncoderError::Shape { .. }), "{err}");
+    let err = PromptEncoderConfig::new(EncoderKind::Mlp, 9, 32)
+        .from_tensors(&weights, &device)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EncoderError::MissingTensor(_) | EncoderError::Shape { .. }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -157,7 +211,8 @@ fn unreadable_files_are_refused() {
 
     let ints = dir.join("ints.safetensors");
     let bytes = [0u8; 8];
-    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::I64, vec![1], &bytes).unwrap();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::I64, vec![1], &bytes).unwrap();
     std::fs::write(&ints, safetensors::serialize([("x", view)], None).unwrap()).unwrap();
     let err = thudm().load_torch(&ints, &device).unwrap_err();
     assert!(matches!(err, EncoderError::Dtype { .. }), "{err}");

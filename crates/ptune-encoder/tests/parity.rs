@@ -71,8 +71,13 @@ fn adam_steps_match_torch_adam_with_l2_weight_decay() {
     let device = Device::flex().autodiff();
     for case in CASES {
         let m = meta(case);
-        let (lr, wd) = (m["adam"]["lr"].as_f64().unwrap(), m["adam"]["weight_decay"].as_f64().unwrap());
-        let r = tensors(&format!("{case}/forward.safetensors")).remove("r").unwrap();
+        let (lr, wd) = (
+            m["adam"]["lr"].as_f64().unwrap(),
+            m["adam"]["weight_decay"].as_f64().unwrap(),
+        );
+        let r = tensors(&format!("{case}/forward.safetensors"))
+            .remove("r")
+            .unwrap();
         let mut enc = encoder(case, &device);
         let mut optim = torch_adam(wd as f32).init();
         for _ in 0..m["adam"]["steps"].as_u64().unwrap() {
@@ -99,7 +104,13 @@ fn state_dict_round_trips_pytorch_names() {
     let device = Device::flex();
     for case in CASES {
         let weights = tensors(&format!("{case}/weights.safetensors"));
-        assert_all_close(case, &encoder(case, &device).state_dict(), &weights, 0.0, 0.0);
+        assert_all_close(
+            case,
+            &encoder(case, &device).state_dict(),
+            &weights,
+            0.0,
+            0.0,
+        );
     }
 }
 
@@ -109,7 +120,9 @@ fn seeded_init_has_pytorch_names_and_shapes() {
         let want = tensors(&format!("{case}/weights.safetensors"));
         let got = config(case).with_seed(5).init_tensors().unwrap();
         let shapes = |t: &ptune_encoder::NamedTensors| {
-            t.iter().map(|(k, v)| (k.clone(), v.shape.clone())).collect::<Vec<_>>()
+            t.iter()
+                .map(|(k, v)| (k.clone(), v.shape.clone()))
+                .collect::<Vec<_>>()
         };
         assert_eq!(shapes(&got), shapes(&want), "{case}");
     }
@@ -118,7 +131,9 @@ fn seeded_init_has_pytorch_names_and_shapes() {
 /// Parameters after 3 steps of `config` on `case`, and their largest distance to torch's.
 fn adam_distance(case: &str, config: AdamConfig) -> f32 {
     let device = Device::flex().autodiff();
-    let r = tensors(&format!("{case}/forward.safetensors")).remove("r").unwrap();
+    let r = tensors(&format!("{case}/forward.safetensors"))
+        .remove("r")
+        .unwrap();
     let mut enc = encoder(case, &device);
     let mut optim = config.init();
     for _ in 0..3 {
@@ -127,7 +142,9 @@ fn adam_distance(case: &str, config: AdamConfig) -> f32 {
     }
     let got = enc.state_dict();
     let want = tensors(&format!("{case}/adam3.safetensors"));
-    want.iter().map(|(k, w)| got[k].max_abs_diff(w)).fold(0.0, f32::max)
+    want.iter()
+        .map(|(k, w)| got[k].max_abs_diff(w))
+        .fold(0.0, f32::max)
 }
 
 /// burn's Adam defaults differ from torch's: epsilon 1e-5 (torch 1e-8), and weight decay must
@@ -140,6 +157,9 @@ fn burn_adam_defaults_do_not_reproduce_torch() {
         assert!(adam_distance(case, default_eps) > 1e-3, "{case}: epsilon");
         let no_decay = AdamConfig::new().with_epsilon(1e-8);
         assert!(adam_distance(case, no_decay) > 1e-3, "{case}: weight decay");
-        assert!(adam_distance(case, torch_adam(5e-4)) < 1e-5, "{case}: torch config");
+        assert!(
+            adam_distance(case, torch_adam(5e-4)) < 1e-5,
+            "{case}: torch config"
+        );
     }
 }

@@ -27,7 +27,10 @@ fn adapter_written_by_peft_reads_back_with_peft_values() {
     assert_eq!(&adapter.prompts, want);
     assert_eq!(adapter.config.task_type.as_deref(), Some("CAUSAL_LM"));
     assert_eq!(adapter.config.num_virtual_tokens, 5);
-    assert!(adapter.config.extra.contains_key("peft_version"), "unknown fields are kept");
+    assert!(
+        adapter.config.extra.contains_key("peft_version"),
+        "unknown fields are kept"
+    );
 }
 
 /// The adapters the Python script loads into PEFT: gpt2 (causal) and bert (masked).
@@ -41,8 +44,12 @@ fn write_rust_adapters(root: &Path) {
     let identity = BackboneIdentity::new("BertForMaskedLM", H, "fixture-vocab");
     let pack = PromptPack::from_host(formula(3), "[P] [X] [P] [Y] [P]", identity, "P17").unwrap();
     let dir = root.join("rust_adapter_bert");
-    pack.write_peft(&dir, PeftTaskType::FeatureExtraction, Some("bert-tiny-fixture"))
-        .unwrap();
+    pack.write_peft(
+        &dir,
+        PeftTaskType::FeatureExtraction,
+        Some("bert-tiny-fixture"),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -57,7 +64,10 @@ fn rust_adapters_match_the_fixtures_peft_loads() {
         for file in [ADAPTER_CONFIG, ADAPTER_WEIGHTS] {
             let got = fs::read(dir.join(name).join(file)).unwrap();
             let want = fs::read(fixture(name).join(file)).unwrap();
-            assert!(got == want, "{name}/{file} differs from the committed fixture");
+            assert!(
+                got == want,
+                "{name}/{file} differs from the committed fixture"
+            );
         }
         let back = read_adapter(&dir.join(name), H).unwrap();
         assert_eq!(back.prompts, formula(back.config.num_virtual_tokens));
@@ -72,13 +82,29 @@ fn other_adapters_are_refused_in_one_sentence() {
     write_adapter(&dir, &formula(2), &config).unwrap();
 
     let err = read_adapter(&dir, 768).unwrap_err();
-    assert!(matches!(err, EncoderError::TokenDim { found: 32, expected: 768, .. }), "{err}");
-    assert!(err.to_string().ends_with("token_dim is 32, but the backbone's hidden size is 768"));
+    assert!(
+        matches!(
+            err,
+            EncoderError::TokenDim {
+                found: 32,
+                expected: 768,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("token_dim is 32, but the backbone's hidden size is 768")
+    );
 
     let text = fs::read_to_string(dir.join(ADAPTER_CONFIG)).unwrap();
     fs::write(dir.join(ADAPTER_CONFIG), text.replace("P_TUNING", "LORA")).unwrap();
     let err = read_adapter(&dir, H).unwrap_err();
-    assert!(err.to_string().ends_with("peft_type is `LORA`, but only P_TUNING adapters can be read"));
+    assert!(
+        err.to_string()
+            .ends_with("peft_type is `LORA`, but only P_TUNING adapters can be read")
+    );
 
     let mut wrong_rows = config.clone();
     wrong_rows.num_virtual_tokens = 3;

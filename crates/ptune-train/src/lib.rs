@@ -5,6 +5,7 @@ pub mod device;
 pub mod eval;
 pub mod model;
 pub mod output;
+pub mod pack_use;
 pub mod plot;
 pub mod predict;
 pub mod spec;

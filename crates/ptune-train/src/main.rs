@@ -1,6 +1,6 @@
 //! `ptune`: P-tuning on frozen language models.
 
-use ptune_train::{predict, train};
+use ptune_train::{pack_use, predict, train};
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +35,12 @@ enum Command {
     ///     --data datasets/facts --all-relations --out runs/smollm2
     #[command(verbatim_doc_comment)]
     Train(train::TrainArgs),
+    /// Score a prompt pack on a split of a data set (P@1, P@10, MRR over its vocabulary).
+    ///
+    /// Example:
+    ///   ptune eval --pack runs/smollm2-facts/P36 --data datasets/facts
+    #[command(verbatim_doc_comment)]
+    Eval(pack_use::EvalArgs),
 }
 
 fn main() {
@@ -42,6 +48,7 @@ fn main() {
     let result = match &cli.command {
         Command::Predict(args) => predict::run(args),
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => pack_use::eval(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

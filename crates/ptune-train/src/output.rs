@@ -30,3 +30,40 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     text.push('\n');
     atomic_write(path, text.as_bytes())
 }
+
+/// Lines for the user and for `train.log`: printed above any progress bars and appended to the log.
+pub struct RunLog {
+    file: std::sync::Mutex<fs::File>,
+    progress: indicatif::MultiProgress,
+}
+
+impl RunLog {
+    pub fn create(path: &Path, progress: indicatif::MultiProgress) -> Result<Self> {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(Self {
+            file: std::sync::Mutex::new(file),
+            progress,
+        })
+    }
+
+    pub fn progress(&self) -> &indicatif::MultiProgress {
+        &self.progress
+    }
+
+    /// Shows `line` on the terminal and records it in the log file.
+    pub fn line(&self, line: &str) {
+        self.progress.suspend(|| println!("{line}"));
+        self.quiet(line);
+    }
+
+    /// Records `line` in the log file only.
+    pub fn quiet(&self, line: &str) {
+        if let Ok(mut file) = self.file.lock() {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+}

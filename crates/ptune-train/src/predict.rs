@@ -9,8 +9,13 @@ use serde::Serialize;
 #[derive(Debug, clap::Args)]
 pub struct PredictArgs {
     /// A model directory (config.json + weights + tokenizer), a .gguf file, or a hub id.
+    /// With --pack it defaults to the model recorded in the pack's run.json.
+    #[arg(long, required_unless_present = "pack")]
+    pub model: Option<String>,
+    /// A prompt pack from `ptune train`: TEXT is then a subject, and the relation's object is
+    /// predicted with the pack's template and prompts (e.g. --pack runs/x/P36 "Peru").
     #[arg(long)]
-    pub model: String,
+    pub pack: Option<std::path::PathBuf>,
     /// How many candidates to show per position.
     #[arg(long, default_value_t = 5)]
     pub top_k: usize,
@@ -21,7 +26,7 @@ pub struct PredictArgs {
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: Backend,
     /// The text. A masked LM fills each mask token ("Paris is the capital of [MASK].");
-    /// a causal LM continues it ("The capital of France is").
+    /// a causal LM continues it ("The capital of France is"). With --pack: a subject.
     pub text: String,
 }
 
@@ -53,8 +58,12 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     if args.top_k == 0 {
         bail!("--top-k must be at least 1");
     }
+    if let Some(pack) = &args.pack {
+        return predict_with_pack(args, pack);
+    }
+    let model_arg = args.model.as_deref().expect("clap requires --model without --pack");
     let device = device(args.backend)?;
-    let bundle = ModelBundle::open(&args.model)?;
+    let bundle = ModelBundle::open(model_arg)?;
     let model = bundle.backbone(&device)?;
     let encoding = bundle
         .tokenizer
@@ -63,11 +72,15 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let ids = encoding.get_ids().to_vec();
     let positions = target_positions(&bundle, &model, &ids)?;
     let predictions = predict(&bundle, &model, &ids, &positions, args.top_k)?;
+    show(args, model_arg, model.objective(), &ids, &predictions)
+}
+
+fn show(args: &PredictArgs, model: &str, objective: Objective, ids: &[u32], predictions: &[Prediction]) -> Result<()> {
     let report = Report {
-        model: &args.model,
-        objective: model.objective(),
-        input_ids: &ids,
-        predictions: &predictions,
+        model,
+        objective,
+        input_ids: ids,
+        predictions,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -75,6 +88,30 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         print_table(&report);
     }
     Ok(())
+}
+
+/// The pack's template around the subject, its prompts in their slots, the top objects.
+fn predict_with_pack(args: &PredictArgs, pack: &std::path::Path) -> Result<()> {
+    let loaded = crate::pack_use::load(pack, args.model.as_deref(), args.backend)?;
+    let builder = ptune_data::QueryBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
+        .max_len(loaded.backbone.max_positions());
+    let query = builder
+        .query_for_subject(&args.text)
+        .map_err(|reason| anyhow::anyhow!("cannot build a query for {:?}: {}", args.text, reason.describe()))?;
+    let batch = ptune_data::Batch::collate([&query], loaded.spec.pad_id)?;
+    let tensors = crate::model::BatchTensors::new(&batch, &loaded.device);
+    let logits = crate::model::target_logits(&loaded.backbone, Some(loaded.prompts.clone()), &tensors)?;
+    let logprobs = host_rows(log_softmax(logits, 1))?;
+    let prediction = Prediction {
+        position: query.target_position,
+        top: top_candidates(&loaded.bundle, &logprobs, args.top_k),
+    };
+    let model = format!("{} + pack {}", loaded.bundle.path.display(), loaded.pack.relation);
+    show(args, &model, loaded.backbone.objective(), &query.input_ids, &[prediction])
+}
+
+fn host_rows(t: Tensor<2>) -> Result<Vec<f32>> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 
 /// The mask positions of a masked LM, or the last position of a causal LM.

@@ -4,11 +4,12 @@ mod hparams;
 mod relation;
 mod report;
 
+pub use report::identity;
 pub use hparams::{Hparams, Preset};
 pub use relation::{EpochRecord, RelationData, RelationResult, Trainer};
 
 use crate::device::{Backend, device};
-use crate::output::write_json;
+use crate::output::{RunLog, write_json};
 use crate::spec::tokenizer_spec;
 use anyhow::{Context, Result, bail};
 use ptune_backbone::{Backbone, ModelBundle};
@@ -115,7 +116,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let identity = report::identity(&bundle, &backbone);
     let encoder = PromptEncoderConfig::new(kind, template.n_prompts(), backbone.hidden_size()).with_seed(hparams.seed);
     write_json(&args.out.join("run.json"), &report::RunInfo::new(args, &hparams, &template, &identity))?;
-    let progress = indicatif::MultiProgress::new();
+    let log = RunLog::create(&args.out.join("train.log"), indicatif::MultiProgress::new())?;
+    log.quiet(&format!("ptune train {:?}", std::env::args().skip(2).collect::<Vec<_>>()));
     let mut rows = Vec::new();
     for relation in &relations {
         let data = relation_data(&dataset, relation, &bundle, &backbone, &spec, &template, vocab, args)?;
@@ -124,12 +126,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             device: &device,
             hparams: &hparams,
             encoder: encoder.clone(),
-            progress: &progress,
+            log: &log,
             label: relation.id.clone(),
         };
         let result = trainer.run(&data)?;
-        let row = report::write_relation(&args.out, relation, &template, &identity, &data, &result)?;
-        progress.println(row.line())?;
+        let row = report::write_relation(&args.out, &args.vocab, relation, &template, &identity, &data, &result)?;
+        log.line(&row.line());
         rows.push(row);
     }
     report::write_summary(&args.out, &rows)

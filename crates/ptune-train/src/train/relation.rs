@@ -52,7 +52,7 @@ pub struct Trainer<'a> {
     pub device: &'a Device,
     pub hparams: &'a Hparams,
     pub encoder: PromptEncoderConfig,
-    pub progress: &'a indicatif::MultiProgress,
+    pub log: &'a crate::output::RunLog,
     pub label: String,
 }
 
@@ -68,7 +68,7 @@ impl Trainer<'_> {
         let mut history = Vec::new();
         let mut best: Option<(Summary, usize, Tensor<2>)> = None;
         let mut step = 0;
-        let bar = self.progress.add(ProgressBar::new(self.hparams.max_epochs as u64));
+        let bar = self.log.progress().add(ProgressBar::new(self.hparams.max_epochs as u64));
         bar.set_style(ProgressStyle::with_template("{prefix:>12} [{bar:30}] epoch {pos}/{len} {msg}")?.progress_chars("=> "));
         bar.set_prefix(self.label.clone());
         for epoch in 0..=self.hparams.max_epochs {
@@ -82,6 +82,7 @@ impl Trainer<'_> {
                 let record: &mut EpochRecord = last;
                 record.dev = dev;
             }
+            self.log.quiet(&format!("{} dev P@1 after {epoch} epochs: {:.4}", self.label, dev.p_at_1));
             let since_best = epoch - best.as_ref().map_or(0, |b| b.1);
             if epoch == self.hparams.max_epochs || since_best >= self.hparams.patience {
                 break;
@@ -96,6 +97,13 @@ impl Trainer<'_> {
                 lr: self.hparams.lr_at(epoch, step.saturating_sub(1)),
                 seconds: epoch_start.elapsed().as_secs_f64(),
             });
+            self.log.quiet(&format!(
+                "{} epoch {} loss {train_loss:.4} lr {:.2e} {:.1}s",
+                self.label,
+                epoch + 1,
+                self.hparams.lr_at(epoch, step.saturating_sub(1)),
+                epoch_start.elapsed().as_secs_f64()
+            ));
             bar.inc(1);
             bar.set_message(format!("loss {train_loss:.3}  dev P@1 {:.3}", dev.p_at_1));
         }

