@@ -1,28 +1,51 @@
 //! The prompt encoder's cost per training step: THUDM's LSTM encoder, forward + backward on
 //! flex autodiff, at n_prompt 9 and the hidden sizes of BERT-base (768) and SmolLM2-135M (576).
+//!
+//! `burn_bilstm` runs the same LSTM shape with two stacked `burn::nn::BiLstm` layers (per-gate
+//! `Linear`s): the reason `StackedBiLstm` fuses its gates.
 
-use burn::tensor::Device;
+use burn::nn::{BiLstm, BiLstmConfig};
+use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ptune_encoder::{EncoderKind, PromptEncoderConfig};
 use std::hint::black_box;
 
-fn lstm_forward_backward(c: &mut Criterion) {
+const N_PROMPT: usize = 9;
+const HIDDEN: [usize; 2] = [768, 576];
+
+fn lstm_encoder(c: &mut Criterion) {
     let device = Device::flex().autodiff();
     let mut group = c.benchmark_group("lstm_encoder_fwd_bwd");
     group.sample_size(20);
-    for hidden in [768, 576] {
-        let encoder = PromptEncoderConfig::new(EncoderKind::Lstm, 9, hidden)
+    for hidden in HIDDEN {
+        let encoder = PromptEncoderConfig::new(EncoderKind::Lstm, N_PROMPT, hidden)
             .init(&device)
             .expect("valid config");
         group.bench_with_input(BenchmarkId::new("n9", hidden), &encoder, |b, enc| {
+            b.iter(|| black_box(enc.forward().sum().backward()))
+        });
+    }
+    group.finish();
+}
+
+fn burn_bilstm(c: &mut Criterion) {
+    let device = Device::flex().autodiff();
+    let mut group = c.benchmark_group("burn_bilstm_2_layers_fwd_bwd");
+    group.sample_size(10);
+    for hidden in HIDDEN {
+        let layer = || BiLstmConfig::new(hidden, hidden / 2, true).init(&device);
+        let layers: [BiLstm; 2] = [layer(), layer()];
+        let input = Tensor::<3>::random([1, N_PROMPT, hidden], Distribution::Default, &device)
+            .require_grad();
+        group.bench_with_input(BenchmarkId::new("n9", hidden), &layers, |b, layers| {
             b.iter(|| {
-                let grads = enc.forward().sum().backward();
-                black_box(grads);
+                let x = layers[0].forward(input.clone(), None).0;
+                black_box(layers[1].forward(x, None).0.sum().backward())
             })
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, lstm_forward_backward);
+criterion_group!(benches, lstm_encoder, burn_bilstm);
 criterion_main!(benches);

@@ -1,33 +1,118 @@
 //! The LSTM reparameterization of P-tuning: `Embedding` → 2-layer bidirectional LSTM → MLP.
 //!
-//! burn's [`BiLstm`] is one layer without dropout, so two are stacked with a [`Dropout`] between,
-//! which is what PyTorch's `nn.LSTM(num_layers=2, dropout=p, bidirectional=True)` computes.
+//! The LSTM is PyTorch's `nn.LSTM(num_layers=2, dropout=p, bidirectional=True, batch_first=True)`
+//! with its weights kept the way PyTorch keeps them: per layer and direction, the four gates fused
+//! in the order input, forget, cell (`g`), output — `weight_ih_l{k}[_reverse]` `[4h, in]`,
+//! `weight_hh_l{k}[_reverse]` `[4h, h]`, `bias_ih_…`, `bias_hh_…` `[4h]` — stored transposed
+//! (`[in, 4h]`, `[h, 4h]`). The cell is PyTorch's: `c' = f*c + i*g`, `h' = o*tanh(c')`, sigmoid
+//! gates, tanh candidate, zero initial state.
 //!
-//! Weight layout. PyTorch keeps the four gates of one direction fused, in the order input,
-//! forget, cell (`g`), output: `weight_ih_l{k}[_reverse]` `[4h, in]`, `weight_hh_l{k}[_reverse]`
-//! `[4h, h]`, `bias_ih_…` and `bias_hh_…` `[4h]`. burn keeps one [`GateController`] per gate, each
-//! two `Linear`s with `[in, out]` weights: `input_transform` (x, bias = `bias_ih` slice) and
-//! `hidden_transform` (h, bias = `bias_hh` slice). Gate `j` of PyTorch's rows `j*h..(j+1)*h`,
-//! transposed, is burn's gate j. The cell math is the same in both:
-//! `c' = f*c + i*g`, `h' = o*tanh(c')`, sigmoid gates, tanh candidate.
+//! Why not `burn::nn::BiLstm`: it computes the same function (one layer, no dropout; its gates
+//! are eight separate `Linear`s, gate j = PyTorch's rows `j*h..(j+1)*h` transposed), but runs
+//! eight matmuls per time step and, in backward, materialises a weight gradient per gate per
+//! step. Fusing the gates and projecting the whole input sequence in one matmul makes the
+//! encoder's forward+backward several times faster (see benches/encoder.rs).
 
 use crate::embedding::{embedding_param, embedding_tensors, export_embedding};
 use crate::error::Result;
 use crate::init;
 use crate::mlp::MlpHead;
-use crate::tensors::{HostTensor, NamedTensors, ParamReader, TensorTaker};
+use crate::tensors::{NamedTensors, ParamReader, TensorTaker};
 use burn::module::{Module, Param};
-use burn::nn::{BiLstm, Dropout, DropoutConfig, GateController, Linear, Lstm, LstmConfig};
-use burn::tensor::{Device, Tensor};
+use burn::nn::{Dropout, DropoutConfig};
+use burn::tensor::Tensor;
+use burn::tensor::activation::{sigmoid, tanh};
 
 /// PyTorch's `nn.LSTM` name suffixes of the two directions.
 const DIRECTIONS: [&str; 2] = ["", "_reverse"];
+
+/// One direction of one LSTM layer, gates fused in PyTorch's order i, f, g, o.
+#[derive(Module, Debug)]
+pub struct LstmDirection {
+    /// `[in, 4h]`: PyTorch's `weight_ih` transposed.
+    pub weight_ih: Param<Tensor<2>>,
+    /// `[h, 4h]`: PyTorch's `weight_hh` transposed.
+    pub weight_hh: Param<Tensor<2>>,
+    pub bias_ih: Param<Tensor<1>>,
+    pub bias_hh: Param<Tensor<1>>,
+    /// Runs from the last time step to the first.
+    pub reverse: bool,
+}
+
+impl LstmDirection {
+    /// `[batch, seq, in]` → `[batch, seq, h]`, the hidden state at every step.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, t, d_in] = x.dims();
+        let four_h = self.weight_hh.dims()[1];
+        let h_dim = four_h / 4;
+        // Input projections of every step in one matmul; both biases folded in.
+        let bias = (self.bias_ih.val() + self.bias_hh.val()).unsqueeze_dim(0);
+        let projected =
+            (x.reshape([b * t, d_in]).matmul(self.weight_ih.val()) + bias).reshape([b, t, four_h]);
+        let w_hh = self.weight_hh.val();
+        let mut state: Option<(Tensor<2>, Tensor<2>)> = None;
+        let mut outputs: Vec<Option<Tensor<2>>> = vec![None; t];
+        for step in self.order(t) {
+            let mut gates = projected
+                .clone()
+                .slice([0..b, step..step + 1, 0..four_h])
+                .reshape([b, four_h]);
+            if let Some((h, _)) = &state {
+                gates = gates + h.clone().matmul(w_hh.clone());
+            }
+            let (h, c) = cell(gates, state.map(|(_, c)| c), h_dim);
+            outputs[step] = Some(h.clone());
+            state = Some((h, c));
+        }
+        Tensor::stack(outputs.into_iter().flatten().collect(), 1)
+    }
+}
+
+impl LstmDirection {
+    /// The time steps in the order this direction visits them.
+    fn order(&self, t: usize) -> Vec<usize> {
+        match self.reverse {
+            true => (0..t).rev().collect(),
+            false => (0..t).collect(),
+        }
+    }
+}
+
+/// One LSTM step from the fused pre-activations `[batch, 4h]` and the previous cell state
+/// (`None`: zero) to the new hidden and cell states.
+fn cell(gates: Tensor<2>, c: Option<Tensor<2>>, h_dim: usize) -> (Tensor<2>, Tensor<2>) {
+    let [b, _] = gates.dims();
+    let gate = |j: usize| gates.clone().slice([0..b, j * h_dim..(j + 1) * h_dim]);
+    let (i, g, o) = (sigmoid(gate(0)), tanh(gate(2)), sigmoid(gate(3)));
+    let c = match c {
+        Some(c) => sigmoid(gate(1)) * c + i * g,
+        None => i * g,
+    };
+    (o * tanh(c.clone()), c)
+}
+
+/// One bidirectional layer: both directions over the same input, outputs concatenated.
+#[derive(Module, Debug)]
+pub struct BiLstmLayer {
+    pub forward: LstmDirection,
+    pub reverse: LstmDirection,
+}
+
+impl BiLstmLayer {
+    /// `[batch, seq, in]` → `[batch, seq, 2h]` (forward direction first, as PyTorch).
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        Tensor::cat(
+            vec![self.forward.forward(x.clone()), self.reverse.forward(x)],
+            2,
+        )
+    }
+}
 
 /// A `num_layers`-deep bidirectional LSTM (batch first) with dropout between layers, importable
 /// from and exportable to PyTorch's `nn.LSTM` names under a prefix.
 #[derive(Module, Debug)]
 pub struct StackedBiLstm {
-    pub layers: Vec<BiLstm>,
+    pub layers: Vec<BiLstmLayer>,
     pub dropout: Dropout,
 }
 
@@ -87,7 +172,12 @@ impl StackedBiLstm {
         dropout: f64,
     ) -> Result<Self> {
         let layers = (0..dims.n_layers)
-            .map(|k| import_layer(taker, prefix, dims, k))
+            .map(|k| {
+                Ok(BiLstmLayer {
+                    forward: import_direction(taker, prefix, dims, k, false)?,
+                    reverse: import_direction(taker, prefix, dims, k, true)?,
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             layers,
@@ -97,8 +187,23 @@ impl StackedBiLstm {
 
     pub(crate) fn export(&self, prefix: &str, reader: &impl ParamReader, out: &mut NamedTensors) {
         for (k, layer) in self.layers.iter().enumerate() {
-            for (lstm, d) in [&layer.forward, &layer.reverse].into_iter().zip(DIRECTIONS) {
-                export_direction(lstm, &format!("{prefix}.{{}}_l{k}{d}"), reader, out);
+            for (direction, d) in [&layer.forward, &layer.reverse].into_iter().zip(DIRECTIONS) {
+                let name = |kind: &str| format!("{prefix}.{kind}_l{k}{d}");
+                let mut put = |kind: &str, t: Option<crate::tensors::HostTensor>| {
+                    if let Some(t) = t {
+                        out.insert(name(kind), t);
+                    }
+                };
+                put(
+                    "weight_ih",
+                    reader.read(&direction.weight_ih).map(|w| w.transposed()),
+                );
+                put(
+                    "weight_hh",
+                    reader.read(&direction.weight_hh).map(|w| w.transposed()),
+                );
+                put("bias_ih", reader.read(&direction.bias_ih));
+                put("bias_hh", reader.read(&direction.bias_hh));
             }
         }
     }
@@ -109,87 +214,33 @@ impl StackedBiLstm {
             if k > 0 {
                 x = self.dropout.forward(x);
             }
-            x = layer.forward(x, None).0;
+            x = layer.forward(x);
         }
         x
     }
 }
 
-/// One bidirectional layer from PyTorch's tensors of layer `k`.
-fn import_layer(
+/// One direction of layer `k` from PyTorch's tensors (weights transposed here).
+fn import_direction(
     taker: &mut TensorTaker<'_>,
     prefix: &str,
     dims: LstmDims,
     k: usize,
-) -> Result<BiLstm> {
+    reverse: bool,
+) -> Result<LstmDirection> {
     let (d_in, h) = (dims.layer_input(k), dims.d_hidden);
-    let mut direction = |d: &str| {
-        let name = |kind: &str| format!("{prefix}.{kind}_l{k}{d}");
-        let w_ih = taker.host(&name("weight_ih"), &[4 * h, d_in])?;
-        let w_hh = taker.host(&name("weight_hh"), &[4 * h, h])?;
-        let b_ih = taker.host(&name("bias_ih"), &[4 * h])?;
-        let b_hh = taker.host(&name("bias_hh"), &[4 * h])?;
-        Ok(build_lstm(d_in, h, [w_ih, w_hh, b_ih, b_hh], taker.device))
-    };
-    let forward = direction(DIRECTIONS[0])?;
-    let reverse = direction(DIRECTIONS[1])?;
-    Ok(BiLstm {
-        forward,
+    let d = DIRECTIONS[usize::from(reverse)];
+    let name = |kind: &str| format!("{prefix}.{kind}_l{k}{d}");
+    let device = taker.device;
+    let weight =
+        |w: &crate::tensors::HostTensor| Param::from_tensor(w.transposed().to_tensor(device));
+    Ok(LstmDirection {
+        weight_ih: weight(taker.host(&name("weight_ih"), &[4 * h, d_in])?),
+        weight_hh: weight(taker.host(&name("weight_hh"), &[4 * h, h])?),
+        bias_ih: taker.param(&name("bias_ih"), [4 * h])?,
+        bias_hh: taker.param(&name("bias_hh"), [4 * h])?,
         reverse,
-        d_hidden: h,
-        batch_first: true,
     })
-}
-
-/// A burn `Lstm` whose gates hold PyTorch's fused `[w_ih, w_hh, b_ih, b_hh]`, split i, f, g, o.
-fn build_lstm(d_in: usize, h: usize, fused: [&HostTensor; 4], device: &Device) -> Lstm {
-    let [w_ih, w_hh, b_ih, b_hh] = fused;
-    let gate = |j: usize| {
-        let linear = |w: &HostTensor, b: &HostTensor| Linear {
-            weight: Param::from_tensor(w.rows(j * h, h).transposed().to_tensor(device)),
-            bias: Some(Param::from_tensor(b.rows(j * h, h).to_tensor(device))),
-        };
-        GateController {
-            input_transform: linear(w_ih, b_ih),
-            hidden_transform: linear(w_hh, b_hh),
-        }
-    };
-    // The config's own initialisers are lazy and never run: every gate is replaced here.
-    let mut lstm = LstmConfig::new(d_in, h, true).init(device);
-    lstm.input_gate = gate(0);
-    lstm.forget_gate = Some(gate(1));
-    lstm.cell_gate = gate(2);
-    lstm.output_gate = gate(3);
-    lstm
-}
-
-/// Writes one direction's gates fused in PyTorch's i, f, g, o order; `pattern` has a `{}` for
-/// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`.
-fn export_direction(lstm: &Lstm, pattern: &str, reader: &impl ParamReader, out: &mut NamedTensors) {
-    let gates = [
-        Some(&lstm.input_gate),
-        lstm.forget_gate.as_ref(),
-        Some(&lstm.cell_gate),
-        Some(&lstm.output_gate),
-    ];
-    let gates: Vec<&GateController> = gates.into_iter().flatten().collect();
-    let fuse = |pick: &dyn Fn(&GateController) -> Option<HostTensor>| {
-        let parts: Option<Vec<HostTensor>> = gates.iter().map(|g| pick(g)).collect();
-        parts.map(|p| HostTensor::concat_rows(&p))
-    };
-    let weight = |l: &Linear| reader.read(&l.weight).map(|w| w.transposed());
-    let bias = |l: &Linear| l.bias.as_ref().and_then(|b| reader.read(b));
-    let entries: [(&str, Option<HostTensor>); 4] = [
-        ("weight_ih", fuse(&|g| weight(&g.input_transform))),
-        ("weight_hh", fuse(&|g| weight(&g.hidden_transform))),
-        ("bias_ih", fuse(&|g| bias(&g.input_transform))),
-        ("bias_hh", fuse(&|g| bias(&g.hidden_transform))),
-    ];
-    for (kind, tensor) in entries {
-        if let Some(t) = tensor {
-            out.insert(pattern.replace("{}", kind), t);
-        }
-    }
 }
 
 /// The shape of an LSTM encoder. THUDM's reference: LSTM `H/2` per direction, MLP `H → H → H`.
@@ -260,7 +311,10 @@ impl LstmEncoder {
 
     /// Hidden width of one LSTM direction.
     pub fn lstm_hidden(&self) -> usize {
-        self.lstm_head.layers.first().map_or(0, |l| l.d_hidden)
+        self.lstm_head
+            .layers
+            .first()
+            .map_or(0, |l| l.forward.weight_hh.dims()[0])
     }
 
     /// Hidden width of the MLP head.
