@@ -1,8 +1,10 @@
 //! The P-tuning forward pass: frozen word embeddings, prompt vectors spliced into their slots,
 //! the frozen backbone, and the LM head at each example's target position only.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig};
+use ptune_encoder::PromptEncoder;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ptune_backbone::Backbone;
 use ptune_data::Batch;
@@ -85,4 +87,32 @@ pub fn loss(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     CrossEntropyLossConfig::new()
         .init(&logits.device())
         .forward(logits, labels)
+}
+
+/// Adam as the reference uses it (`torch.optim.Adam`: L2 weight decay added to the gradient,
+/// epsilon 1e-8 — burn's default epsilon is 1e-5).
+pub fn optimizer(weight_decay: f64) -> ModuleOptimizer {
+    AdamConfig::new()
+        .with_epsilon(1e-8)
+        .with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)))
+        .init()
+}
+
+/// One optimisation step: the prompt matrix is computed once and shared by the whole batch;
+/// only the encoder is updated. Returns the updated encoder and the batch loss.
+pub fn train_step(
+    backbone: &Backbone,
+    encoder: PromptEncoder,
+    optim: &mut ModuleOptimizer,
+    batch: &BatchTensors,
+    lr: f64,
+) -> Result<(PromptEncoder, f32)> {
+    let logits = target_logits(backbone, Some(encoder.forward()), batch)?;
+    let value = loss(logits, batch.labels.clone());
+    let scalar: f32 = value.clone().into_scalar();
+    if !scalar.is_finite() {
+        bail!("the training loss became {scalar}; try a smaller --lr");
+    }
+    let grads = GradientsParams::from_grads(value.backward(), &encoder);
+    Ok((optim.step(lr, encoder, grads), scalar))
 }

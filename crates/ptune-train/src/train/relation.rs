@@ -2,9 +2,8 @@
 
 use super::hparams::Hparams;
 use crate::eval::{rank_queries, stats};
-use crate::model::{BatchTensors, loss, target_logits};
-use anyhow::{Result, bail};
-use burn::optim::{AdamConfig, GradientsParams, decay::WeightDecayConfig};
+use crate::model::{BatchTensors, optimizer, train_step};
+use anyhow::Result;
 use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use ptune_backbone::Backbone;
@@ -61,10 +60,7 @@ impl Trainer<'_> {
         let start = Instant::now();
         let manual_test = self.evaluate(None, &data.manual_test, data)?;
         let mut encoder = self.encoder.init(self.device)?;
-        let mut optim = AdamConfig::new()
-            .with_epsilon(1e-8)
-            .with_weight_decay(Some(WeightDecayConfig::new(self.hparams.weight_decay as f32)))
-            .init();
+        let mut optim = optimizer(self.hparams.weight_decay);
         let mut history = Vec::new();
         let mut best: Option<(Summary, usize, Tensor<2>)> = None;
         let mut step = 0;
@@ -146,16 +142,11 @@ impl Trainer<'_> {
         let mut total = 0.0;
         for i in 0..plan.len() {
             let batch = BatchTensors::new(&plan.batch(i, &data.train, data.pad_id)?, self.device);
-            // The prompt matrix is computed once per step and shared by every example.
-            let logits = target_logits(self.backbone, Some(encoder.forward()), &batch)?;
-            let value = loss(logits, batch.labels.clone());
-            let scalar: f32 = value.clone().into_scalar();
-            if !scalar.is_finite() {
-                bail!("the training loss became {scalar} at epoch {}; try a smaller --lr", epoch + 1);
-            }
-            total += scalar as f64;
-            let grads = GradientsParams::from_grads(value.backward(), &encoder);
-            encoder = optim.step(self.hparams.lr_at(epoch, *step), encoder, grads);
+            let lr = self.hparams.lr_at(epoch, *step);
+            let (updated, loss) = train_step(self.backbone, encoder, optim, &batch, lr)
+                .map_err(|e| anyhow::anyhow!("{} epoch {}: {e}", self.label, epoch + 1))?;
+            encoder = updated;
+            total += loss as f64;
             *step += 1;
         }
         Ok((encoder, total / plan.len().max(1) as f64))
