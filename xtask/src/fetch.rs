@@ -172,7 +172,10 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Fetches a model by name into the models directory unless it is already there.
 pub fn fetch_named(name: &str) -> Result<PathBuf> {
-    let model = MODELS.iter().find(|m| m.name == name).with_context(|| format!("unknown model `{name}`"))?;
+    let model = MODELS
+        .iter()
+        .find(|m| m.name == name)
+        .with_context(|| format!("unknown model `{name}`"))?;
     fetch(model, &models_dir()?)
 }
 

@@ -7,10 +7,23 @@ use anyhow::{Context, Result, bail};
 use std::process::Command;
 
 pub fn run(args: &[String]) -> Result<()> {
-    let args = if args.is_empty() { default_args()? } else { args.to_vec() };
+    let args = if args.is_empty() {
+        default_args()?
+    } else {
+        args.to_vec()
+    };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["run", "-q", "-p", "ptune-train", "--bin", "ptune", "--", "train"])
+        .args([
+            "run",
+            "-q",
+            "-p",
+            "ptune-train",
+            "--bin",
+            "ptune",
+            "--",
+            "train",
+        ])
         .args(&args)
         .status()
         .context("could not run cargo")?;

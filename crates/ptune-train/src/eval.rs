@@ -30,7 +30,11 @@ pub fn rank_queries(
         let tensors = BatchTensors::new(&batch, device);
         let logits = target_logits(backbone, prompts.cloned(), &tensors)?;
         let width = logits.dims()[1];
-        let scores = logits.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let scores = logits
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let batch_ranks = metrics::ranks(&scores, width, &batch.object_ids, restrict)?;
         for (&query, rank) in plan.batches()[i].iter().zip(batch_ranks) {
             ranks[query] = rank;

@@ -34,7 +34,7 @@ enum Command {
     ///   ptune train --model ~/.cache/ptune/models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
     ///     --data datasets/facts --all-relations --out runs/smollm2
     #[command(verbatim_doc_comment)]
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Score a prompt pack on a split of a data set (P@1, P@10, MRR over its vocabulary).
     ///
     /// Example:

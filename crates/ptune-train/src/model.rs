@@ -4,10 +4,10 @@
 use anyhow::{Result, bail};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig};
-use ptune_encoder::PromptEncoder;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ptune_backbone::Backbone;
 use ptune_data::Batch;
+use ptune_encoder::PromptEncoder;
 
 /// A batch as tensors on one device, with the index maps the splice and gather need.
 pub struct BatchTensors {

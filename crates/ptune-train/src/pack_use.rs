@@ -8,7 +8,9 @@ use crate::train::identity;
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor};
 use ptune_backbone::{Backbone, ModelBundle};
-use ptune_data::{LamaDataset, QueryBuilder, Split, Template, TokenizerSpec, VocabStrategy, vocab_key_for_model};
+use ptune_data::{
+    LamaDataset, QueryBuilder, Split, Template, TokenizerSpec, VocabStrategy, vocab_key_for_model,
+};
 use ptune_encoder::PromptPack;
 use std::path::{Path, PathBuf};
 
@@ -36,11 +38,21 @@ fn model_for(dir: &Path, model: Option<&str>) -> Result<String> {
     if let Some(m) = model {
         return Ok(m.to_string());
     }
-    let run = dir.parent().map(|p| p.join("run.json")).filter(|p| p.is_file()).with_context(|| {
-        format!("{} has no run.json beside it to say which model it was trained for; pass --model", dir.display())
-    })?;
+    let run = dir
+        .parent()
+        .map(|p| p.join("run.json"))
+        .filter(|p| p.is_file())
+        .with_context(|| {
+            format!(
+                "{} has no run.json beside it to say which model it was trained for; pass --model",
+                dir.display()
+            )
+        })?;
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&run)?)?;
-    json["model"].as_str().map(str::to_string).with_context(|| format!("{} names no model; pass --model", run.display()))
+    json["model"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("{} names no model; pass --model", run.display()))
 }
 
 pub fn load(pack: &Path, model: Option<&str>, backend: Backend) -> Result<LoadedPack> {
@@ -54,7 +66,15 @@ pub fn load(pack: &Path, model: Option<&str>, backend: Backend) -> Result<Loaded
     let spec = tokenizer_spec(&bundle, &backbone)?;
     let template = Template::parse(&pack.template)?;
     let prompts = pack.prompt_tensor(&device);
-    Ok(LoadedPack { pack, bundle, backbone, spec, template, prompts, device })
+    Ok(LoadedPack {
+        pack,
+        bundle,
+        backbone,
+        spec,
+        template,
+        prompts,
+        device,
+    })
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,12 +104,19 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     let dataset = LamaDataset::open(&args.data)?;
     let relation = loaded.pack.relation.clone();
     let facts = dataset.facts(&relation, split)?;
-    let vocab: VocabStrategy = loaded.pack.metrics.get("vocab").and_then(|v| v.as_str()).unwrap_or("original").parse()?;
+    let vocab: VocabStrategy = loaded
+        .pack
+        .metrics
+        .get("vocab")
+        .and_then(|v| v.as_str())
+        .unwrap_or("original")
+        .parse()?;
     let list = match vocab {
         VocabStrategy::Original => None,
         strategy => {
             let model = model_for(&pack_dir(&args.pack), args.model.as_deref())?;
-            let key = vocab_key_for_model(&model).context("the pack's vocabulary list does not apply to this model")?;
+            let key = vocab_key_for_model(&model)
+                .context("the pack's vocabulary list does not apply to this model")?;
             dataset.vocab_list(strategy, key)?
         }
     };
@@ -98,16 +125,35 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         .with_vocab(list.as_ref());
     let set = builder.build(&facts);
     if set.queries.is_empty() {
-        bail!("{relation} has no usable {} facts ({} dropped)", split.as_str(), set.report.dropped_total());
+        bail!(
+            "{relation} has no usable {} facts ({} dropped)",
+            split.as_str(),
+            set.report.dropped_total()
+        );
     }
-    let ranks = rank_queries(&loaded.backbone, Some(&loaded.prompts), &set.queries, &builder.allowed_vocab(), loaded.spec.pad_id, &loaded.device)?;
+    let ranks = rank_queries(
+        &loaded.backbone,
+        Some(&loaded.prompts),
+        &set.queries,
+        &builder.allowed_vocab(),
+        loaded.spec.pad_id,
+        &loaded.device,
+    )?;
     let s = stats(&ranks).summary();
     if args.json {
-        println!("{}", serde_json::json!({"relation": relation, "split": split.as_str(), "n": s.n, "dropped": set.report.dropped_total(), "p_at_1": s.p_at_1, "p_at_10": s.p_at_10, "mrr": s.mrr}));
+        println!(
+            "{}",
+            serde_json::json!({"relation": relation, "split": split.as_str(), "n": s.n, "dropped": set.report.dropped_total(), "p_at_1": s.p_at_1, "p_at_10": s.p_at_10, "mrr": s.mrr})
+        );
     } else {
         println!(
             "{relation} {}: P@1 {:.4}  P@10 {:.4}  MRR {:.4}  ({} facts, {} dropped)",
-            split.as_str(), s.p_at_1, s.p_at_10, s.mrr, s.n, set.report.dropped_total()
+            split.as_str(),
+            s.p_at_1,
+            s.p_at_10,
+            s.mrr,
+            s.n,
+            set.report.dropped_total()
         );
     }
     Ok(())

@@ -22,7 +22,11 @@ pub fn svg(heading: &str, panels: &[Series]) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{}" font-family="sans-serif" font-size="11">"#,
         H + 24.0
     );
-    let _ = write!(out, r#"<text x="8" y="16" font-size="13">{}</text>"#, escape(heading));
+    let _ = write!(
+        out,
+        r#"<text x="8" y="16" font-size="13">{}</text>"#,
+        escape(heading)
+    );
     for (i, series) in panels.iter().enumerate() {
         panel(&mut out, i as f64 * W, 24.0, series);
     }
@@ -43,10 +47,31 @@ fn panel(out: &mut String, x0: f64, y0: f64, s: &Series) {
         W - 1.5 * PAD,
         H - 1.5 * PAD
     );
-    let _ = write!(out, r#"<text x="{}" y="{}">{}</text>"#, x0 + PAD, y0 + PAD / 2.0 - 4.0, escape(s.title));
-    let _ = write!(out, r#"<text x="{}" y="{}" text-anchor="end">{hi:.3}</text>"#, x0 + PAD - 4.0, py(hi) + 4.0);
-    let _ = write!(out, r#"<text x="{}" y="{}" text-anchor="end">{lo:.3}</text>"#, x0 + PAD - 4.0, py(lo));
-    let _ = write!(out, r#"<text x="{}" y="{}" text-anchor="middle">epoch</text>"#, x0 + W / 2.0, y0 + H - 8.0);
+    let _ = write!(
+        out,
+        r#"<text x="{}" y="{}">{}</text>"#,
+        x0 + PAD,
+        y0 + PAD / 2.0 - 4.0,
+        escape(s.title)
+    );
+    let _ = write!(
+        out,
+        r#"<text x="{}" y="{}" text-anchor="end">{hi:.3}</text>"#,
+        x0 + PAD - 4.0,
+        py(hi) + 4.0
+    );
+    let _ = write!(
+        out,
+        r#"<text x="{}" y="{}" text-anchor="end">{lo:.3}</text>"#,
+        x0 + PAD - 4.0,
+        py(lo)
+    );
+    let _ = write!(
+        out,
+        r#"<text x="{}" y="{}" text-anchor="middle">epoch</text>"#,
+        x0 + W / 2.0,
+        y0 + H - 8.0
+    );
     let points: Vec<String> = s
         .values
         .iter()
@@ -73,5 +98,7 @@ fn range(values: &[f64]) -> (f64, f64) {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

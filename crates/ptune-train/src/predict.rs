@@ -61,7 +61,10 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     if let Some(pack) = &args.pack {
         return predict_with_pack(args, pack);
     }
-    let model_arg = args.model.as_deref().expect("clap requires --model without --pack");
+    let model_arg = args
+        .model
+        .as_deref()
+        .expect("clap requires --model without --pack");
     let device = device(args.backend)?;
     let bundle = ModelBundle::open(model_arg)?;
     let model = bundle.backbone(&device)?;
@@ -75,7 +78,13 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     show(args, model_arg, model.objective(), &ids, &predictions)
 }
 
-fn show(args: &PredictArgs, model: &str, objective: Objective, ids: &[u32], predictions: &[Prediction]) -> Result<()> {
+fn show(
+    args: &PredictArgs,
+    model: &str,
+    objective: Objective,
+    ids: &[u32],
+    predictions: &[Prediction],
+) -> Result<()> {
     let report = Report {
         model,
         objective,
@@ -93,25 +102,44 @@ fn show(args: &PredictArgs, model: &str, objective: Objective, ids: &[u32], pred
 /// The pack's template around the subject, its prompts in their slots, the top objects.
 fn predict_with_pack(args: &PredictArgs, pack: &std::path::Path) -> Result<()> {
     let loaded = crate::pack_use::load(pack, args.model.as_deref(), args.backend)?;
-    let builder = ptune_data::QueryBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
-        .max_len(loaded.backbone.max_positions());
-    let query = builder
-        .query_for_subject(&args.text)
-        .map_err(|reason| anyhow::anyhow!("cannot build a query for {:?}: {}", args.text, reason.describe()))?;
+    let builder =
+        ptune_data::QueryBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
+            .max_len(loaded.backbone.max_positions());
+    let query = builder.query_for_subject(&args.text).map_err(|reason| {
+        anyhow::anyhow!(
+            "cannot build a query for {:?}: {}",
+            args.text,
+            reason.describe()
+        )
+    })?;
     let batch = ptune_data::Batch::collate([&query], loaded.spec.pad_id)?;
     let tensors = crate::model::BatchTensors::new(&batch, &loaded.device);
-    let logits = crate::model::target_logits(&loaded.backbone, Some(loaded.prompts.clone()), &tensors)?;
+    let logits =
+        crate::model::target_logits(&loaded.backbone, Some(loaded.prompts.clone()), &tensors)?;
     let logprobs = host_rows(log_softmax(logits, 1))?;
     let prediction = Prediction {
         position: query.target_position,
         top: top_candidates(&loaded.bundle, &logprobs, args.top_k),
     };
-    let model = format!("{} + pack {}", loaded.bundle.path.display(), loaded.pack.relation);
-    show(args, &model, loaded.backbone.objective(), &query.input_ids, &[prediction])
+    let model = format!(
+        "{} + pack {}",
+        loaded.bundle.path.display(),
+        loaded.pack.relation
+    );
+    show(
+        args,
+        &model,
+        loaded.backbone.objective(),
+        &query.input_ids,
+        &[prediction],
+    )
 }
 
 fn host_rows(t: Tensor<2>) -> Result<Vec<f32>> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 
 /// The mask positions of a masked LM, or the last position of a causal LM.

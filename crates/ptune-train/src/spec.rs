@@ -23,7 +23,11 @@ pub fn tokenizer_spec(bundle: &ModelBundle, backbone: &Backbone) -> Result<Token
             Objective::Causal => vec![],
         },
         mask_id: match objective {
-            Objective::Masked => Some(special.mask.context("this masked LM's tokenizer has no mask token")?),
+            Objective::Masked => Some(
+                special
+                    .mask
+                    .context("this masked LM's tokenizer has no mask token")?,
+            ),
             Objective::Causal => None,
         },
         pad_id,
@@ -44,7 +48,9 @@ fn added_specials(bundle: &ModelBundle) -> Result<(Vec<u32>, Vec<u32>)> {
         Ok(encoding.get_ids().to_vec())
     };
     let (with, plain) = (encode(true)?, encode(false)?);
-    let Some(start) = (0..=with.len().saturating_sub(plain.len())).find(|&i| with[i..].starts_with(&plain)) else {
+    let Some(start) =
+        (0..=with.len().saturating_sub(plain.len())).find(|&i| with[i..].starts_with(&plain))
+    else {
         bail!("the tokenizer's special-token template changes the text's own tokens");
     };
     Ok((with[..start].to_vec(), with[start + plain.len()..].to_vec()))

@@ -5,18 +5,25 @@
 use burn::tensor::Device;
 use ptune_backbone::ModelBundle;
 use ptune_data::Batch;
-use ptune_encoder::{EncoderKind, HostTensor, NamedTensors, PromptEncoderConfig};
 use ptune_encoder::io::read_safetensors;
+use ptune_encoder::{EncoderKind, HostTensor, NamedTensors, PromptEncoderConfig};
 use ptune_train::model::{BatchTensors, loss, optimizer, target_logits, train_step};
 use safetensors::SafeTensors;
 use std::path::PathBuf;
 
 fn dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ptuning_reference").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ptuning_reference")
+        .join(name)
 }
 
 fn ints(st: &SafeTensors, name: &str) -> Vec<i64> {
-    st.tensor(name).unwrap().data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+    st.tensor(name)
+        .unwrap()
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect()
 }
 
 fn batch(name: &str) -> Batch {
@@ -24,8 +31,18 @@ fn batch(name: &str) -> Batch {
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let shape = st.tensor("input_ids").unwrap().shape().to_vec();
     let positions = st.tensor("prompt_positions").unwrap().shape().to_vec();
-    let u32s = |n: &str| ints(&st, n).into_iter().map(|v| v as u32).collect::<Vec<_>>();
-    let usizes = |n: &str| ints(&st, n).into_iter().map(|v| v as usize).collect::<Vec<_>>();
+    let u32s = |n: &str| {
+        ints(&st, n)
+            .into_iter()
+            .map(|v| v as u32)
+            .collect::<Vec<_>>()
+    };
+    let usizes = |n: &str| {
+        ints(&st, n)
+            .into_iter()
+            .map(|v| v as usize)
+            .collect::<Vec<_>>()
+    };
     Batch {
         input_ids: u32s("input_ids"),
         attention_mask: u32s("attention_mask"),
@@ -44,24 +61,43 @@ fn tensors(name: &str, file: &str) -> NamedTensors {
 }
 
 fn assert_close(what: &str, ours: &HostTensor, theirs: &HostTensor, rel: f32) {
-    let scale = theirs.data.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-3);
+    let scale = theirs
+        .data
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(1e-3);
     let diff = ours.max_abs_diff(theirs);
-    assert!(diff <= rel * scale, "{what}: differs by {diff} (scale {scale})");
+    assert!(
+        diff <= rel * scale,
+        "{what}: differs by {diff} (scale {scale})"
+    );
 }
 
 fn check(name: &str) {
     let device = Device::flex().autodiff();
-    let backbone_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ptune-backbone/tests/fixtures").join(name);
-    let backbone = ModelBundle::open(backbone_dir.to_str().unwrap()).unwrap().backbone(&device).unwrap();
+    let backbone_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../ptune-backbone/tests/fixtures")
+        .join(name);
+    let backbone = ModelBundle::open(backbone_dir.to_str().unwrap())
+        .unwrap()
+        .backbone(&device)
+        .unwrap();
     let batch = batch(name);
     let hidden = backbone.hidden_size();
     let config = PromptEncoderConfig::new(EncoderKind::Lstm, batch.n_prompts, hidden);
-    let mut encoder = config.load_torch(&dir(name).join("encoder_init.safetensors"), &device).unwrap();
+    let mut encoder = config
+        .load_torch(&dir(name).join("encoder_init.safetensors"), &device)
+        .unwrap();
     let inputs = BatchTensors::new(&batch, &device);
     let forward = tensors(name, "forward.safetensors");
 
     let logits = target_logits(&backbone, Some(encoder.forward()), &inputs).unwrap();
-    assert_close("target logits", &HostTensor::from_tensor(logits.clone()), &forward["logits"], 1e-5);
+    assert_close(
+        "target logits",
+        &HostTensor::from_tensor(logits.clone()),
+        &forward["logits"],
+        1e-5,
+    );
     let value = loss(logits, inputs.labels.clone());
     let ours = HostTensor::from_tensor(value.clone());
     assert_close("loss", &ours, &forward["loss"], 1e-5);
@@ -69,16 +105,25 @@ fn check(name: &str) {
     let all_grads = value.backward();
     let grads = encoder.grads(&all_grads);
     let frozen = burn::optim::GradientsParams::from_grads(all_grads, &backbone);
-    assert!(frozen.is_empty(), "the frozen backbone received {} gradients", frozen.len());
+    assert!(
+        frozen.is_empty(),
+        "the frozen backbone received {} gradients",
+        frozen.len()
+    );
     let expected = tensors(name, "grads.safetensors");
-    assert_eq!(grads.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
+    assert_eq!(
+        grads.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
     for (param, g) in &grads {
         assert_close(&format!("d loss / d {param}"), g, &expected[param], 1e-5);
     }
 
     let mut optim = optimizer(5e-4);
     for _ in 0..3 {
-        encoder = train_step(&backbone, encoder, &mut optim, &inputs, 1e-3).unwrap().0;
+        encoder = train_step(&backbone, encoder, &mut optim, &inputs, 1e-3)
+            .unwrap()
+            .0;
     }
     let after = encoder.state_dict();
     for (param, expected) in tensors(name, "adam3.safetensors") {

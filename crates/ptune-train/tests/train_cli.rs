@@ -6,7 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ptune-backbone/tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../ptune-backbone/tests/fixtures")
+        .join(name)
 }
 
 /// A one-relation LAMA-layout data set whose objects are single tokens of the tiny GPT-2
@@ -16,7 +18,8 @@ fn write_dataset(root: &Path) {
     fs::create_dir_all(&dir).unwrap();
     fs::write(
         root.join("relations.jsonl"),
-        r#"{"relation": "P1", "template": "[X] is near the [Y] .", "label": "near"}"#.to_string() + "\n",
+        r#"{"relation": "P1", "template": "[X] is near the [Y] .", "label": "near"}"#.to_string()
+            + "\n",
     )
     .unwrap();
     let facts = |range: std::ops::Range<usize>| -> String {
@@ -39,11 +42,30 @@ fn train(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
 fn train_epochs(data: &Path, out: &Path, epochs: &str, extra: &[&str]) -> std::process::Output {
     let model = fixture("gpt2");
     let mut args = vec![
-        "train", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--relation", "P1",
-        "--out", out.to_str().unwrap(), "--lr", "0.01", "--epochs", epochs, "--patience", "8", "--seed", "3",
+        "train",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--relation",
+        "P1",
+        "--out",
+        out.to_str().unwrap(),
+        "--lr",
+        "0.01",
+        "--epochs",
+        epochs,
+        "--patience",
+        "8",
+        "--seed",
+        "3",
     ];
     args.extend_from_slice(extra);
-    Command::cargo_bin("ptune").unwrap().args(&args).output().unwrap()
+    Command::cargo_bin("ptune")
+        .unwrap()
+        .args(&args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -52,46 +74,106 @@ fn learns_and_writes_every_output() {
     let (data, out) = (tmp.path().join("data"), tmp.path().join("run"));
     write_dataset(&data);
     let output = train(&data, &out, &[]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
-    let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let row = &summary["relations"][0];
     assert_eq!(row["relation"], "P1");
     assert_eq!(row["train"], 24);
-    let (dev, test, manual) = (row["dev_p1"].as_f64().unwrap(), row["test_p1"].as_f64().unwrap(), row["manual_p1"].as_f64().unwrap());
-    assert!(dev >= 0.7, "dev P@1 {dev}: predicting the majority object gives 0.75");
+    let (dev, test, manual) = (
+        row["dev_p1"].as_f64().unwrap(),
+        row["test_p1"].as_f64().unwrap(),
+        row["manual_p1"].as_f64().unwrap(),
+    );
+    assert!(
+        dev >= 0.7,
+        "dev P@1 {dev}: predicting the majority object gives 0.75"
+    );
     assert!(test >= 0.7, "test P@1 {test}");
-    assert!(test > manual, "P-tuning {test} should beat the manual prompt {manual}");
+    assert!(
+        test > manual,
+        "P-tuning {test} should beat the manual prompt {manual}"
+    );
 
-    let history: Vec<serde_json::Value> = serde_json::from_str(&fs::read_to_string(out.join("P1/history.json")).unwrap()).unwrap();
-    let losses: Vec<f64> = history.iter().map(|e| e["train_loss"].as_f64().unwrap()).collect();
-    assert!(losses.last().unwrap() < &(losses[0] * 0.6), "loss should fall: {losses:?}");
+    let history: Vec<serde_json::Value> =
+        serde_json::from_str(&fs::read_to_string(out.join("P1/history.json")).unwrap()).unwrap();
+    let losses: Vec<f64> = history
+        .iter()
+        .map(|e| e["train_loss"].as_f64().unwrap())
+        .collect();
+    assert!(
+        losses.last().unwrap() < &(losses[0] * 0.6),
+        "loss should fall: {losses:?}"
+    );
 
-    for file in ["run.json", "summary.md", "summary.csv", "P1/prompt.safetensors", "P1/prompt.json", "P1/curves.svg"] {
+    for file in [
+        "run.json",
+        "summary.md",
+        "summary.csv",
+        "P1/prompt.safetensors",
+        "P1/prompt.json",
+        "P1/curves.svg",
+    ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
-    let pack: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("P1/prompt.json")).unwrap()).unwrap();
+    let pack: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("P1/prompt.json")).unwrap()).unwrap();
     assert_eq!(pack["n_prompt"], 6);
     assert_eq!(pack["template"], "[P:3] [X] [P:3] [Y]");
     let table = fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(table.contains("| P1 | near |") && table.contains("| macro | average |"), "{table}");
+    assert!(
+        table.contains("| P1 | near |") && table.contains("| macro | average |"),
+        "{table}"
+    );
 
     // The exported pack alone reproduces the run's test score, and predicts for new subjects.
     let eval = Command::cargo_bin("ptune")
         .unwrap()
-        .args(["eval", "--pack", out.join("P1/prompt.safetensors").to_str().unwrap(), "--data", data.to_str().unwrap(), "--json"])
+        .args([
+            "eval",
+            "--pack",
+            out.join("P1/prompt.safetensors").to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
     let scored: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
-    assert_eq!(scored["p_at_1"].as_f64().unwrap(), test, "eval must reproduce the run's test P@1");
+    assert_eq!(
+        scored["p_at_1"].as_f64().unwrap(),
+        test,
+        "eval must reproduce the run's test P@1"
+    );
     assert_eq!(scored["n"], row["test"]);
     let predict = Command::cargo_bin("ptune")
         .unwrap()
-        .args(["predict", "--pack", out.join("P1").to_str().unwrap(), "--json", "--top-k", "1", "town 99"])
+        .args([
+            "predict",
+            "--pack",
+            out.join("P1").to_str().unwrap(),
+            "--json",
+            "--top-k",
+            "1",
+            "town 99",
+        ])
         .output()
         .unwrap();
-    assert!(predict.status.success(), "{}", String::from_utf8_lossy(&predict.stderr));
+    assert!(
+        predict.status.success(),
+        "{}",
+        String::from_utf8_lossy(&predict.stderr)
+    );
     let predicted: serde_json::Value = serde_json::from_slice(&predict.stdout).unwrap();
     assert_eq!(predicted["predictions"][0]["top"][0]["token"], " sea");
 }
@@ -105,7 +187,13 @@ fn pack_for_another_model_is_refused() {
     let other = fixture("llama_gqa_tied");
     let eval = Command::cargo_bin("ptune")
         .unwrap()
-        .args(["eval", "--pack", out.join("P1").to_str().unwrap(), "--data", data.to_str().unwrap()])
+        .args([
+            "eval",
+            "--pack",
+            out.join("P1").to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
         .args(["--model", other.to_str().unwrap()])
         .output()
         .unwrap();
@@ -122,7 +210,11 @@ fn same_seed_same_result() {
         assert!(train_epochs(&data, &out, "2", &[]).status.success());
         fs::read(out.join("P1/prompt.safetensors")).unwrap()
     };
-    assert_eq!(run("a"), run("b"), "two runs with one seed must give the same prompts");
+    assert_eq!(
+        run("a"),
+        run("b"),
+        "two runs with one seed must give the same prompts"
+    );
 }
 
 fn fails_with(output: std::process::Output, needle: &str) {
@@ -149,8 +241,19 @@ fn unknown_relation_is_refused() {
     write_dataset(&data);
     let out = Command::cargo_bin("ptune")
         .unwrap()
-        .args(["train", "--model", fixture("gpt2").to_str().unwrap(), "--data", data.to_str().unwrap()])
-        .args(["--relation", "P999", "--out", tmp.path().join("run").to_str().unwrap()])
+        .args([
+            "train",
+            "--model",
+            fixture("gpt2").to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .args([
+            "--relation",
+            "P999",
+            "--out",
+            tmp.path().join("run").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     fails_with(out, "P999");
@@ -163,8 +266,15 @@ fn empty_split_after_filtering_says_why() {
     write_dataset(&data);
     // Objects the tiny tokenizer splits into several tokens.
     let dev = data.join("fact-retrieval/original/P1/dev.jsonl");
-    fs::write(&dev, "{\"sub_label\": \"x\", \"obj_label\": \"zebrafish\", \"predicate_id\": \"P1\"}\n").unwrap();
-    fails_with(train(&data, &tmp.path().join("run"), &[]), "has no usable dev facts: 1 of 1 were dropped");
+    fs::write(
+        &dev,
+        "{\"sub_label\": \"x\", \"obj_label\": \"zebrafish\", \"predicate_id\": \"P1\"}\n",
+    )
+    .unwrap();
+    fails_with(
+        train(&data, &tmp.path().join("run"), &[]),
+        "has no usable dev facts: 1 of 1 were dropped",
+    );
 }
 
 #[test]
@@ -172,5 +282,8 @@ fn causal_template_with_prompts_after_the_object_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     write_dataset(&data);
-    fails_with(train(&data, &tmp.path().join("run"), &["--template", "3,3,3"]), "[Y]");
+    fails_with(
+        train(&data, &tmp.path().join("run"), &["--template", "3,3,3"]),
+        "[Y]",
+    );
 }

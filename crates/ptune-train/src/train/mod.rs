@@ -4,9 +4,9 @@ mod hparams;
 mod relation;
 mod report;
 
-pub use report::identity;
 pub use hparams::{Hparams, Preset};
 pub use relation::{EpochRecord, RelationData, RelationResult, Trainer};
+pub use report::identity;
 
 use crate::device::{Backend, device};
 use crate::output::{RunLog, write_json};
@@ -99,7 +99,7 @@ impl TrainArgs {
 
 pub fn run(args: &TrainArgs) -> Result<()> {
     let hparams = args.hparams();
-    if hparams.batch_size == 0 || !(hparams.lr > 0.0) {
+    if hparams.batch_size == 0 || hparams.lr.is_nan() || hparams.lr <= 0.0 {
         bail!("--batch-size and --lr must be positive");
     }
     let kind: EncoderKind = args.encoder.parse()?;
@@ -114,13 +114,22 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let template = Template::parse(args.template.as_deref().unwrap_or(default_template(&spec)))?;
     template.validate(spec.objective, PromptMode::PTuning)?;
     let identity = report::identity(&bundle, &backbone);
-    let encoder = PromptEncoderConfig::new(kind, template.n_prompts(), backbone.hidden_size()).with_seed(hparams.seed);
-    write_json(&args.out.join("run.json"), &report::RunInfo::new(args, &hparams, &template, &identity))?;
+    let encoder = PromptEncoderConfig::new(kind, template.n_prompts(), backbone.hidden_size())
+        .with_seed(hparams.seed);
+    write_json(
+        &args.out.join("run.json"),
+        &report::RunInfo::new(args, &hparams, &template, &identity),
+    )?;
     let log = RunLog::create(&args.out.join("train.log"), indicatif::MultiProgress::new())?;
-    log.quiet(&format!("ptune train {:?}", std::env::args().skip(2).collect::<Vec<_>>()));
+    log.quiet(&format!(
+        "ptune train {:?}",
+        std::env::args().skip(2).collect::<Vec<_>>()
+    ));
     let mut rows = Vec::new();
     for relation in &relations {
-        let data = relation_data(&dataset, relation, &bundle, &backbone, &spec, &template, vocab, args)?;
+        let data = relation_data(
+            &dataset, relation, &bundle, &backbone, &spec, &template, vocab, args,
+        )?;
         let trainer = Trainer {
             backbone: &backbone,
             device: &device,
@@ -130,7 +139,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             label: relation.id.clone(),
         };
         let result = trainer.run(&data)?;
-        let row = report::write_relation(&args.out, &args.vocab, relation, &template, &identity, &data, &result)?;
+        let row = report::write_relation(
+            &args.out,
+            &args.vocab,
+            relation,
+            &template,
+            &identity,
+            &data,
+            &result,
+        )?;
         log.line(&row.line());
         rows.push(row);
     }
@@ -148,7 +165,10 @@ fn default_template(spec: &TokenizerSpec) -> &'static str {
 fn prepare_out_dir(out: &Path, overwrite: bool) -> Result<()> {
     if out.exists() {
         if !overwrite {
-            bail!("{} already exists: pass --overwrite to replace it, or choose another --out", out.display());
+            bail!(
+                "{} already exists: pass --overwrite to replace it, or choose another --out",
+                out.display()
+            );
         }
         std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
     }
@@ -156,18 +176,35 @@ fn prepare_out_dir(out: &Path, overwrite: bool) -> Result<()> {
 }
 
 fn pick_relations(dataset: &LamaDataset, args: &TrainArgs) -> Result<Vec<Relation>> {
-    let complete = |r: &Relation| [Split::Train, Split::Dev, Split::Test].iter().all(|&s| dataset.has_split(&r.id, s));
+    let complete = |r: &Relation| {
+        [Split::Train, Split::Dev, Split::Test]
+            .iter()
+            .all(|&s| dataset.has_split(&r.id, s))
+    };
     if args.all_relations {
-        let all: Vec<Relation> = dataset.relations().iter().filter(|r| complete(r)).cloned().collect();
+        let all: Vec<Relation> = dataset
+            .relations()
+            .iter()
+            .filter(|r| complete(r))
+            .cloned()
+            .collect();
         if all.is_empty() {
-            bail!("{} has no relation with train, dev and test splits", args.data.display());
+            bail!(
+                "{} has no relation with train, dev and test splits",
+                args.data.display()
+            );
         }
         return Ok(all);
     }
     if args.relations.is_empty() {
-        bail!("name the relations to train with --relation ID (repeatable) or pass --all-relations");
+        bail!(
+            "name the relations to train with --relation ID (repeatable) or pass --all-relations"
+        );
     }
-    args.relations.iter().map(|id| Ok(dataset.relation(id)?.clone())).collect()
+    args.relations
+        .iter()
+        .map(|id| Ok(dataset.relation(id)?.clone()))
+        .collect()
 }
 
 /// Tokenizes one relation's splits (P-tuning template, and the manual one for the baseline).
@@ -186,15 +223,23 @@ fn relation_data(
         VocabStrategy::Original => None,
         strategy => {
             let key = vocab_key_for_model(&args.model).with_context(|| {
-                format!("no {} vocabulary list is known for {}; use --vocab original", strategy.as_str(), args.model)
+                format!(
+                    "no {} vocabulary list is known for {}; use --vocab original",
+                    strategy.as_str(),
+                    args.model
+                )
             })?;
             dataset.vocab_list(strategy, key)?
         }
     };
     let max_len = backbone.max_positions();
-    let builder = QueryBuilder::new(&bundle.tokenizer, spec, template)?.max_len(max_len).with_vocab(list.as_ref());
+    let builder = QueryBuilder::new(&bundle.tokenizer, spec, template)?
+        .max_len(max_len)
+        .with_vocab(list.as_ref());
     let manual_template = Template::parse(&relation.template)?;
-    let manual = QueryBuilder::new(&bundle.tokenizer, spec, &manual_template)?.max_len(max_len).with_vocab(list.as_ref());
+    let manual = QueryBuilder::new(&bundle.tokenizer, spec, &manual_template)?
+        .max_len(max_len)
+        .with_vocab(list.as_ref());
     let facts = |split| dataset.facts(&relation.id, split);
     let mut train_facts = facts(Split::Train)?;
     if let Some(cap) = args.max_train {
@@ -216,7 +261,11 @@ fn relation_data(
         }
     }
     // The baseline sees exactly the facts P-tuning is tested on.
-    let kept: Vec<_> = test.queries.iter().map(|q| test_facts[q.fact_index].clone()).collect();
+    let kept: Vec<_> = test
+        .queries
+        .iter()
+        .map(|q| test_facts[q.fact_index].clone())
+        .collect();
     let manual_test = manual.build(&kept);
     Ok(RelationData {
         train: train.queries,

@@ -64,8 +64,14 @@ impl Trainer<'_> {
         let mut history = Vec::new();
         let mut best: Option<(Summary, usize, Tensor<2>)> = None;
         let mut step = 0;
-        let bar = self.log.progress().add(ProgressBar::new(self.hparams.max_epochs as u64));
-        bar.set_style(ProgressStyle::with_template("{prefix:>12} [{bar:30}] epoch {pos}/{len} {msg}")?.progress_chars("=> "));
+        let bar = self
+            .log
+            .progress()
+            .add(ProgressBar::new(self.hparams.max_epochs as u64));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] epoch {pos}/{len} {msg}")?
+                .progress_chars("=> "),
+        );
         bar.set_prefix(self.label.clone());
         for epoch in 0..=self.hparams.max_epochs {
             let prompts = encoder.forward().detach();
@@ -78,13 +84,17 @@ impl Trainer<'_> {
                 let record: &mut EpochRecord = last;
                 record.dev = dev;
             }
-            self.log.quiet(&format!("{} dev P@1 after {epoch} epochs: {:.4}", self.label, dev.p_at_1));
+            self.log.quiet(&format!(
+                "{} dev P@1 after {epoch} epochs: {:.4}",
+                self.label, dev.p_at_1
+            ));
             let since_best = epoch - best.as_ref().map_or(0, |b| b.1);
             if epoch == self.hparams.max_epochs || since_best >= self.hparams.patience {
                 break;
             }
             let epoch_start = Instant::now();
-            let (trained, train_loss) = self.train_epoch(encoder, &mut optim, data, epoch, &mut step)?;
+            let (trained, train_loss) =
+                self.train_epoch(encoder, &mut optim, data, epoch, &mut step)?;
             encoder = trained;
             history.push(EpochRecord {
                 epoch: epoch + 1,
@@ -105,7 +115,9 @@ impl Trainer<'_> {
         }
         bar.finish_and_clear();
         let (best_dev, best_epoch, best_prompts) = best.expect("at least one evaluation");
-        let test = self.evaluate(Some(&best_prompts), &data.test, data)?.summary();
+        let test = self
+            .evaluate(Some(&best_prompts), &data.test, data)?
+            .summary();
         Ok(RelationResult {
             manual_test: manual_test.summary(),
             best_dev,
@@ -118,8 +130,20 @@ impl Trainer<'_> {
         })
     }
 
-    fn evaluate(&self, prompts: Option<&Tensor<2>>, queries: &[Query], data: &RelationData) -> Result<ptune_data::RankStats> {
-        let ranks = rank_queries(self.backbone, prompts, queries, &data.allowed, data.pad_id, self.device)?;
+    fn evaluate(
+        &self,
+        prompts: Option<&Tensor<2>>,
+        queries: &[Query],
+        data: &RelationData,
+    ) -> Result<ptune_data::RankStats> {
+        let ranks = rank_queries(
+            self.backbone,
+            prompts,
+            queries,
+            &data.allowed,
+            data.pad_id,
+            self.device,
+        )?;
         Ok(stats(&ranks))
     }
 

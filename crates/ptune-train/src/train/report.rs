@@ -27,7 +27,11 @@ pub fn identity(bundle: &ModelBundle, backbone: &Backbone) -> BackboneIdentity {
     for (token, id) in vocab {
         hasher.update(format!("{id}\t{token}\n"));
     }
-    BackboneIdentity::new(architecture, backbone.hidden_size(), format!("{:x}", hasher.finalize()))
+    BackboneIdentity::new(
+        architecture,
+        backbone.hidden_size(),
+        format!("{:x}", hasher.finalize()),
+    )
 }
 
 #[derive(Serialize)]
@@ -42,7 +46,12 @@ pub struct RunInfo<'a> {
 }
 
 impl<'a> RunInfo<'a> {
-    pub fn new(args: &'a TrainArgs, hparams: &'a Hparams, template: &Template, backbone: &'a BackboneIdentity) -> Self {
+    pub fn new(
+        args: &'a TrainArgs,
+        hparams: &'a Hparams,
+        template: &Template,
+        backbone: &'a BackboneIdentity,
+    ) -> Self {
         Self {
             model: &args.model,
             data: args.data.display().to_string(),
@@ -78,7 +87,14 @@ impl Row {
     pub fn line(&self) -> String {
         format!(
             "{:>6} {:<20} manual P@1 {:.3}  P-tuned test P@1 {:.3} (dev {:.3}, epoch {}/{}, {:.0}s)",
-            self.relation, self.label, self.manual_p1, self.test_p1, self.dev_p1, self.best_epoch, self.epochs, self.seconds
+            self.relation,
+            self.label,
+            self.manual_p1,
+            self.test_p1,
+            self.dev_p1,
+            self.best_epoch,
+            self.epochs,
+            self.seconds
         )
     }
 }
@@ -109,23 +125,36 @@ pub fn write_relation(
         epochs: result.epochs_run,
         seconds: result.seconds,
     };
-    PromptPack::new(result.best_prompts.clone(), template.to_string(), identity.clone(), relation.id.clone())?
-        .with_metric("test_p_at_1", row.test_p1)
-        .with_metric("test_p_at_10", row.test_p10)
-        .with_metric("test_mrr", row.test_mrr)
-        .with_metric("dev_p_at_1", row.dev_p1)
-        .with_metric("manual_test_p_at_1", row.manual_p1)
-        .with_metric("best_epoch", row.best_epoch as u64)
-        .with_metric("vocab", vocab)
-        .save(&dir)?;
+    PromptPack::new(
+        result.best_prompts.clone(),
+        template.to_string(),
+        identity.clone(),
+        relation.id.clone(),
+    )?
+    .with_metric("test_p_at_1", row.test_p1)
+    .with_metric("test_p_at_10", row.test_p10)
+    .with_metric("test_mrr", row.test_mrr)
+    .with_metric("dev_p_at_1", row.dev_p1)
+    .with_metric("manual_test_p_at_1", row.manual_p1)
+    .with_metric("best_epoch", row.best_epoch as u64)
+    .with_metric("vocab", vocab)
+    .save(&dir)?;
     write_json(&dir.join("history.json"), &result.history)?;
     let loss: Vec<f64> = result.history.iter().map(|e| e.train_loss).collect();
     let dev: Vec<f64> = result.history.iter().map(|e| e.dev.p_at_1).collect();
     let plot = svg(
         &format!("{} {}: P-tuning", relation.id, relation.label),
         &[
-            Series { title: "train loss", values: &loss, colour: "#c0392b" },
-            Series { title: "dev P@1", values: &dev, colour: "#2471a3" },
+            Series {
+                title: "train loss",
+                values: &loss,
+                colour: "#c0392b",
+            },
+            Series {
+                title: "dev P@1",
+                values: &dev,
+                colour: "#2471a3",
+            },
         ],
     );
     atomic_write(&dir.join("curves.svg"), plot.as_bytes())?;
@@ -134,8 +163,16 @@ pub fn write_relation(
 
 /// "12 multi-token object, 3 too long".
 pub fn drop_reasons(report: &DropReport) -> String {
-    let parts: Vec<String> = report.dropped.iter().map(|(reason, n)| format!("{n} {}", reason.describe())).collect();
-    if parts.is_empty() { "none dropped".into() } else { parts.join(", ") }
+    let parts: Vec<String> = report
+        .dropped
+        .iter()
+        .map(|(reason, n)| format!("{n} {}", reason.describe()))
+        .collect();
+    if parts.is_empty() {
+        "none dropped".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// Prints the table and writes `summary.md`, `summary.csv` and `summary.json`.
@@ -161,11 +198,25 @@ pub fn write_summary(out: &Path, rows: &[Row]) -> Result<()> {
     println!("\n{table}");
     atomic_write(&out.join("summary.md"), table.as_bytes())?;
     atomic_write(&out.join("summary.csv"), csv(rows, &macro_row).as_bytes())?;
-    write_json(&out.join("summary.json"), &serde_json::json!({"relations": rows, "macro": macro_row}))
+    write_json(
+        &out.join("summary.json"),
+        &serde_json::json!({"relations": rows, "macro": macro_row}),
+    )
 }
 
 const HEADER: [&str; 12] = [
-    "relation", "label", "train", "dev", "test", "manual P@1", "dev P@1", "test P@1", "test P@10", "test MRR", "epochs", "seconds",
+    "relation",
+    "label",
+    "train",
+    "dev",
+    "test",
+    "manual P@1",
+    "dev P@1",
+    "test P@1",
+    "test P@10",
+    "test MRR",
+    "epochs",
+    "seconds",
 ];
 
 fn cells(r: &Row) -> [String; 12] {
@@ -186,7 +237,11 @@ fn cells(r: &Row) -> [String; 12] {
 }
 
 fn markdown(rows: &[Row], macro_row: &Row) -> String {
-    let mut s = format!("| {} |\n|{}\n", HEADER.join(" | "), "---|".repeat(HEADER.len()));
+    let mut s = format!(
+        "| {} |\n|{}\n",
+        HEADER.join(" | "),
+        "---|".repeat(HEADER.len())
+    );
     for r in rows.iter().chain([macro_row]) {
         let _ = writeln!(s, "| {} |", cells(r).join(" | "));
     }
@@ -196,7 +251,16 @@ fn markdown(rows: &[Row], macro_row: &Row) -> String {
 fn csv(rows: &[Row], macro_row: &Row) -> String {
     let mut s = HEADER.join(",") + "\n";
     for r in rows.iter().chain([macro_row]) {
-        let quoted: Vec<String> = cells(r).iter().map(|c| if c.contains(',') { format!("\"{c}\"") } else { c.clone() }).collect();
+        let quoted: Vec<String> = cells(r)
+            .iter()
+            .map(|c| {
+                if c.contains(',') {
+                    format!("\"{c}\"")
+                } else {
+                    c.clone()
+                }
+            })
+            .collect();
         s += &(quoted.join(",") + "\n");
     }
     s
