@@ -97,7 +97,7 @@ impl RankStats {
 }
 
 /// Metrics as fractions in `[0, 1]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub n: usize,
     pub p_at_1: f64,

@@ -4,7 +4,10 @@ use anyhow::{Result, bail};
 use burn::tensor::Device;
 
 /// Backends a user can name with `--backend`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// burn's pure-Rust CPU backend (always built).
     Flex,

@@ -287,3 +287,126 @@ fn causal_template_with_prompts_after_the_object_is_refused() {
         "[Y]",
     );
 }
+
+/// Adds a second relation with the same facts, so a run has a finished and an unfinished one.
+fn add_second_relation(data: &Path) {
+    let from = data.join("fact-retrieval/original/P1");
+    let to = data.join("fact-retrieval/original/P2");
+    fs::create_dir_all(&to).unwrap();
+    for split in ["train", "dev", "test"] {
+        let text = fs::read_to_string(from.join(format!("{split}.jsonl"))).unwrap();
+        fs::write(
+            to.join(format!("{split}.jsonl")),
+            text.replace("\"P1\"", "\"P2\""),
+        )
+        .unwrap();
+    }
+    let mut relations = fs::read_to_string(data.join("relations.jsonl")).unwrap();
+    relations.push_str(
+        "{\"relation\": \"P2\", \"template\": \"[X] is by the [Y] .\", \"label\": \"by\"}\n",
+    );
+    fs::write(data.join("relations.jsonl"), relations).unwrap();
+}
+
+#[test]
+fn resume_after_a_stop_reproduces_the_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    add_second_relation(&data);
+    let model = fixture("gpt2");
+    let run = |out: &Path, extra: &[&str]| {
+        Command::cargo_bin("ptune")
+            .unwrap()
+            .args([
+                "train",
+                "--model",
+                model.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+                "--all-relations",
+            ])
+            .args([
+                "--out",
+                out.to_str().unwrap(),
+                "--lr",
+                "0.01",
+                "--epochs",
+                "4",
+                "--patience",
+                "4",
+                "--seed",
+                "5",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let whole = tmp.path().join("whole");
+    assert!(run(&whole, &[]).status.success());
+
+    // Stop in the first relation after 2 of its epochs, then resume.
+    let broken = tmp.path().join("broken");
+    let first = run(&broken, &["--stop-after", "2"]);
+    assert!(!first.status.success());
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        err.contains("stopped after epoch 2") && err.contains("--resume"),
+        "{err}"
+    );
+    assert!(broken.join("P1/checkpoint/state.json").is_file());
+    let resumed = Command::cargo_bin("ptune")
+        .unwrap()
+        .args(["train", "--resume", broken.to_str().unwrap()])
+        .output()
+        .unwrap();
+    // Stopping again after 2 epochs is not asked for: the resumed run finishes both relations.
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+
+    for rel in ["P1", "P2"] {
+        let a = fs::read(whole.join(rel).join("prompt.safetensors")).unwrap();
+        let b = fs::read(broken.join(rel).join("prompt.safetensors")).unwrap();
+        assert_eq!(
+            a, b,
+            "{rel}: the resumed run's prompts differ from the uninterrupted run's"
+        );
+    }
+    let metrics = |dir: &Path| -> Vec<serde_json::Value> {
+        let s: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+        s["relations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                serde_json::json!([
+                    r["dev_p1"],
+                    r["test_p1"],
+                    r["test_mrr"],
+                    r["best_epoch"],
+                    r["epochs"]
+                ])
+            })
+            .collect()
+    };
+    assert_eq!(metrics(&whole), metrics(&broken));
+
+    // Resuming a finished run keeps every relation's result and rewrites the same summary.
+    let again = Command::cargo_bin("ptune")
+        .unwrap()
+        .args(["train", "--resume", broken.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout)
+            .matches("(finished before)")
+            .count(),
+        2
+    );
+    assert_eq!(metrics(&whole), metrics(&broken));
+}

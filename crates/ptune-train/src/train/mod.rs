@@ -1,5 +1,6 @@
 //! `ptune train`: P-tune one relation or many, and report against the manual prompt.
 
+mod checkpoint;
 mod hparams;
 mod relation;
 mod report;
@@ -20,15 +21,15 @@ use ptune_data::{
 use ptune_encoder::{EncoderKind, PromptEncoderConfig};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
 pub struct TrainArgs {
     /// A model directory, a .gguf file, or a hub id (see `ptune predict --help`).
-    #[arg(long)]
-    pub model: String,
+    #[arg(long, required_unless_present = "resume")]
+    pub model: Option<String>,
     /// Facts in the P-tuning LAMA layout: DIR/relations.jsonl and
     /// DIR/fact-retrieval/original/<relation>/{train,dev,test}.jsonl.
-    #[arg(long)]
-    pub data: PathBuf,
+    #[arg(long, required_unless_present = "resume")]
+    pub data: Option<PathBuf>,
     /// Relation id to train (repeatable), e.g. --relation P36 --relation P30.
     #[arg(long = "relation", conflicts_with = "all_relations")]
     pub relations: Vec<String>,
@@ -74,11 +75,21 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: Backend,
     /// Run directory (summary, log, one folder per relation with its prompt pack).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
     /// Replace an existing run directory.
     #[arg(long)]
     pub overwrite: bool,
+    /// Continue an interrupted run in DIR with the settings it was started with: finished
+    /// relations are kept, the current one restarts from its last epoch checkpoint, and the
+    /// final metrics equal an uninterrupted run's.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["model", "data", "out", "overwrite"])]
+    #[serde(skip)]
+    pub resume: Option<PathBuf>,
+    /// Stop (with an error) after this many epochs of a relation, as an interruption would.
+    #[arg(long, hide = true)]
+    #[serde(skip)]
+    pub stop_after: Option<usize>,
 }
 
 impl TrainArgs {
@@ -97,18 +108,46 @@ impl TrainArgs {
     }
 }
 
-pub fn run(args: &TrainArgs) -> Result<()> {
+/// The settings of a run being resumed, as its `run.json` recorded them.
+fn resumed_args(dir: &Path, cli: &TrainArgs) -> Result<TrainArgs> {
+    let path = dir.join("run.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} is not a ptune run directory (no run.json)",
+            dir.display()
+        )
+    })?;
+    let info: serde_json::Value = serde_json::from_str(&text)?;
+    let mut args: TrainArgs = serde_json::from_value(info["args"].clone())
+        .with_context(|| format!("{} does not record the run's settings", path.display()))?;
+    args.out = Some(dir.to_path_buf());
+    args.stop_after = cli.stop_after;
+    args.resume = Some(dir.to_path_buf());
+    Ok(args)
+}
+
+pub fn run(cli: &TrainArgs) -> Result<()> {
+    let args = match &cli.resume {
+        Some(dir) => &resumed_args(dir, cli)?,
+        None => cli,
+    };
+    let (model, data, out) = match (&args.model, &args.data, &args.out) {
+        (Some(m), Some(d), Some(o)) => (m.as_str(), d.as_path(), o.as_path()),
+        _ => bail!("--model, --data and --out are required (or --resume DIR)"),
+    };
     let hparams = args.hparams();
     if hparams.batch_size == 0 || hparams.lr.is_nan() || hparams.lr <= 0.0 {
         bail!("--batch-size and --lr must be positive");
     }
     let kind: EncoderKind = args.encoder.parse()?;
     let vocab: VocabStrategy = args.vocab.parse()?;
-    prepare_out_dir(&args.out, args.overwrite)?;
-    let dataset = LamaDataset::open(&args.data)?;
-    let relations = pick_relations(&dataset, args)?;
+    if args.resume.is_none() {
+        prepare_out_dir(out, args.overwrite)?;
+    }
+    let dataset = LamaDataset::open(data)?;
+    let relations = pick_relations(&dataset, args, data)?;
     let device = device(args.backend)?.autodiff();
-    let bundle = ModelBundle::open(&args.model)?;
+    let bundle = ModelBundle::open(model)?;
     let backbone = bundle.backbone(&device)?;
     let spec = tokenizer_spec(&bundle, &backbone)?;
     let template = Template::parse(args.template.as_deref().unwrap_or(default_template(&spec)))?;
@@ -116,19 +155,25 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let identity = report::identity(&bundle, &backbone);
     let encoder = PromptEncoderConfig::new(kind, template.n_prompts(), backbone.hidden_size())
         .with_seed(hparams.seed);
-    write_json(
-        &args.out.join("run.json"),
-        &report::RunInfo::new(args, &hparams, &template, &identity),
-    )?;
-    let log = RunLog::create(&args.out.join("train.log"), indicatif::MultiProgress::new())?;
+    if args.resume.is_none() {
+        let info = report::RunInfo::new(args, model, &hparams, &template, &identity);
+        write_json(&out.join("run.json"), &info)?;
+    }
+    let log = RunLog::create(&out.join("train.log"), indicatif::MultiProgress::new())?;
     log.quiet(&format!(
         "ptune train {:?}",
         std::env::args().skip(2).collect::<Vec<_>>()
     ));
     let mut rows = Vec::new();
     for relation in &relations {
+        let dir = out.join(&relation.id);
+        if let Some(row) = report::finished_row(&dir)? {
+            log.line(&format!("{} (finished before)", row.line()));
+            rows.push(row);
+            continue;
+        }
         let data = relation_data(
-            &dataset, relation, &bundle, &backbone, &spec, &template, vocab, args,
+            &dataset, relation, &bundle, &backbone, &spec, &template, vocab, args, model,
         )?;
         let trainer = Trainer {
             backbone: &backbone,
@@ -137,10 +182,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             encoder: encoder.clone(),
             log: &log,
             label: relation.id.clone(),
+            stop_after: args.stop_after,
         };
-        let result = trainer.run(&data)?;
+        let result = trainer.run(&data, &dir)?;
         let row = report::write_relation(
-            &args.out,
+            out,
             &args.vocab,
             relation,
             &template,
@@ -151,7 +197,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         log.line(&row.line());
         rows.push(row);
     }
-    report::write_summary(&args.out, &rows)
+    report::write_summary(out, &rows)
 }
 
 fn default_template(spec: &TokenizerSpec) -> &'static str {
@@ -175,7 +221,7 @@ fn prepare_out_dir(out: &Path, overwrite: bool) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
 }
 
-fn pick_relations(dataset: &LamaDataset, args: &TrainArgs) -> Result<Vec<Relation>> {
+fn pick_relations(dataset: &LamaDataset, args: &TrainArgs, data: &Path) -> Result<Vec<Relation>> {
     let complete = |r: &Relation| {
         [Split::Train, Split::Dev, Split::Test]
             .iter()
@@ -191,7 +237,7 @@ fn pick_relations(dataset: &LamaDataset, args: &TrainArgs) -> Result<Vec<Relatio
         if all.is_empty() {
             bail!(
                 "{} has no relation with train, dev and test splits",
-                args.data.display()
+                data.display()
             );
         }
         return Ok(all);
@@ -218,15 +264,16 @@ fn relation_data(
     template: &Template,
     vocab: VocabStrategy,
     args: &TrainArgs,
+    model: &str,
 ) -> Result<RelationData> {
     let list = match vocab {
         VocabStrategy::Original => None,
         strategy => {
-            let key = vocab_key_for_model(&args.model).with_context(|| {
+            let key = vocab_key_for_model(model).with_context(|| {
                 format!(
                     "no {} vocabulary list is known for {}; use --vocab original",
                     strategy.as_str(),
-                    args.model
+                    model
                 )
             })?;
             dataset.vocab_list(strategy, key)?

@@ -1,15 +1,18 @@
 //! One relation's run: baseline, P-tuning epochs with dev selection and early stopping, test.
 
+use super::checkpoint::{self, RunState};
 use super::hparams::Hparams;
 use crate::eval::{rank_queries, stats};
 use crate::model::{BatchTensors, optimizer, train_step};
-use anyhow::Result;
+use anyhow::{Result, bail};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use ptune_backbone::Backbone;
 use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, Query, Summary};
 use ptune_encoder::{PromptEncoder, PromptEncoderConfig};
 use serde::Serialize;
+use std::path::Path;
 use std::time::Instant;
 
 /// The queries of one relation, already tokenized and filtered.
@@ -24,7 +27,7 @@ pub struct RelationData {
 }
 
 /// One epoch's record, for the curves and `history.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
@@ -52,82 +55,125 @@ pub struct Trainer<'a> {
     pub hparams: &'a Hparams,
     pub encoder: PromptEncoderConfig,
     pub log: &'a crate::output::RunLog,
+    /// Stop with an error after this many epochs, as an interruption would (tests of --resume).
+    pub stop_after: Option<usize>,
     pub label: String,
 }
 
 impl Trainer<'_> {
-    pub fn run(&self, data: &RelationData) -> Result<RelationResult> {
+    /// Runs (or, from the checkpoint in `dir`, continues) the relation's training.
+    pub fn run(&self, data: &RelationData, dir: &Path) -> Result<RelationResult> {
         let start = Instant::now();
-        let manual_test = self.evaluate(None, &data.manual_test, data)?;
-        let mut encoder = self.encoder.init(self.device)?;
-        let mut optim = optimizer(self.hparams.weight_decay);
-        let mut history = Vec::new();
-        let mut best: Option<(Summary, usize, Tensor<2>)> = None;
-        let mut step = 0;
-        let bar = self
-            .log
-            .progress()
-            .add(ProgressBar::new(self.hparams.max_epochs as u64));
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>12} [{bar:30}] epoch {pos}/{len} {msg}")?
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(self.label.clone());
-        for epoch in 0..=self.hparams.max_epochs {
+        let (mut encoder, mut optim, mut best_prompts, mut state) =
+            match checkpoint::load(dir, self.device, optimizer(self.hparams.weight_decay))? {
+                Some(c) => {
+                    self.log.line(&format!(
+                        "{}: resuming after epoch {}",
+                        self.label, c.state.epochs_done
+                    ));
+                    (c.encoder, c.optim, c.best_prompts, c.state)
+                }
+                None => self.fresh(data)?,
+            };
+        let elapsed_before = state.seconds;
+        let bar = self.progress_bar(state.epochs_done);
+        for epoch in state.epochs_done..=self.hparams.max_epochs {
             let prompts = encoder.forward().detach();
             let dev = self.evaluate(Some(&prompts), &data.dev, data)?.summary();
-            let improved = best.as_ref().is_none_or(|(b, _, _)| dev.p_at_1 >= b.p_at_1);
-            if improved {
-                best = Some((dev, epoch, prompts));
-            }
-            if let Some(last) = history.last_mut() {
-                let record: &mut EpochRecord = last;
-                record.dev = dev;
-            }
             self.log.quiet(&format!(
                 "{} dev P@1 after {epoch} epochs: {:.4}",
                 self.label, dev.p_at_1
             ));
-            let since_best = epoch - best.as_ref().map_or(0, |b| b.1);
-            if epoch == self.hparams.max_epochs || since_best >= self.hparams.patience {
+            if let Some(last) = state.history.last_mut() {
+                last.dev = dev;
+            }
+            // Ties go to the later epoch, as in the reference.
+            if epoch == 0 || dev.p_at_1 >= state.best_dev.p_at_1 {
+                (state.best_dev, state.best_epoch, best_prompts) = (dev, epoch, prompts);
+            }
+            if epoch == self.hparams.max_epochs || epoch - state.best_epoch >= self.hparams.patience
+            {
                 break;
             }
             let epoch_start = Instant::now();
             let (trained, train_loss) =
-                self.train_epoch(encoder, &mut optim, data, epoch, &mut step)?;
+                self.train_epoch(encoder, &mut optim, data, epoch, &mut state.step)?;
             encoder = trained;
-            history.push(EpochRecord {
+            let lr = self.hparams.lr_at(epoch, state.step.saturating_sub(1));
+            // `dev` is filled in by the evaluation at the top of the next iteration.
+            state.history.push(EpochRecord {
                 epoch: epoch + 1,
                 train_loss,
                 dev,
-                lr: self.hparams.lr_at(epoch, step.saturating_sub(1)),
+                lr,
                 seconds: epoch_start.elapsed().as_secs_f64(),
             });
+            state.epochs_done = epoch + 1;
+            state.seconds = elapsed_before + start.elapsed().as_secs_f64();
+            checkpoint::save(dir, &encoder, &optim, &best_prompts, &state)?;
             self.log.quiet(&format!(
-                "{} epoch {} loss {train_loss:.4} lr {:.2e} {:.1}s",
+                "{} epoch {} loss {train_loss:.4} lr {lr:.2e}",
                 self.label,
-                epoch + 1,
-                self.hparams.lr_at(epoch, step.saturating_sub(1)),
-                epoch_start.elapsed().as_secs_f64()
+                epoch + 1
             ));
             bar.inc(1);
             bar.set_message(format!("loss {train_loss:.3}  dev P@1 {:.3}", dev.p_at_1));
+            if self.stop_after == Some(state.epochs_done) {
+                bar.abandon();
+                bail!(
+                    "stopped after epoch {} as asked; continue with --resume {}",
+                    state.epochs_done,
+                    dir.parent().unwrap_or(dir).display()
+                );
+            }
         }
         bar.finish_and_clear();
-        let (best_dev, best_epoch, best_prompts) = best.expect("at least one evaluation");
         let test = self
             .evaluate(Some(&best_prompts), &data.test, data)?
             .summary();
         Ok(RelationResult {
-            manual_test: manual_test.summary(),
-            best_dev,
+            manual_test: state.manual_test,
+            best_dev: state.best_dev,
             test,
-            best_epoch,
-            epochs_run: history.len(),
-            history,
+            best_epoch: state.best_epoch,
+            epochs_run: state.history.len(),
+            history: state.history,
             best_prompts,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: elapsed_before + start.elapsed().as_secs_f64(),
         })
+    }
+
+    /// A new encoder and optimizer, and the manual-prompt baseline computed once.
+    fn fresh(
+        &self,
+        data: &RelationData,
+    ) -> Result<(PromptEncoder, ModuleOptimizer, Tensor<2>, RunState)> {
+        let manual_test = self.evaluate(None, &data.manual_test, data)?.summary();
+        let encoder = self.encoder.init(self.device)?;
+        let prompts = encoder.forward().detach();
+        let state = RunState::new(manual_test);
+        Ok((
+            encoder,
+            optimizer(self.hparams.weight_decay),
+            prompts,
+            state,
+        ))
+    }
+
+    fn progress_bar(&self, done: usize) -> ProgressBar {
+        let bar = self
+            .log
+            .progress()
+            .add(ProgressBar::new(self.hparams.max_epochs as u64));
+        let style = ProgressStyle::with_template(
+            "{prefix:>8} [{bar:30}] epoch {pos}/{len} {elapsed} {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_prefix(self.label.clone());
+        bar.set_position(done as u64);
+        bar
     }
 
     fn evaluate(
@@ -151,7 +197,7 @@ impl Trainer<'_> {
     fn train_epoch(
         &self,
         mut encoder: PromptEncoder,
-        optim: &mut burn::optim::ModuleOptimizer,
+        optim: &mut ModuleOptimizer,
         data: &RelationData,
         epoch: usize,
         step: &mut usize,

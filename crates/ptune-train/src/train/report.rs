@@ -36,6 +36,8 @@ pub fn identity(bundle: &ModelBundle, backbone: &Backbone) -> BackboneIdentity {
 
 #[derive(Serialize)]
 pub struct RunInfo<'a> {
+    /// Everything needed to resume the run.
+    args: &'a TrainArgs,
     model: &'a str,
     data: String,
     template: String,
@@ -48,13 +50,19 @@ pub struct RunInfo<'a> {
 impl<'a> RunInfo<'a> {
     pub fn new(
         args: &'a TrainArgs,
+        model: &'a str,
         hparams: &'a Hparams,
         template: &Template,
         backbone: &'a BackboneIdentity,
     ) -> Self {
         Self {
-            model: &args.model,
-            data: args.data.display().to_string(),
+            args,
+            model,
+            data: args
+                .data
+                .as_deref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
             template: template.to_string(),
             encoder: &args.encoder,
             vocab: &args.vocab,
@@ -65,7 +73,7 @@ impl<'a> RunInfo<'a> {
 }
 
 /// One line of the summary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Row {
     pub relation: String,
     pub label: String,
@@ -140,6 +148,7 @@ pub fn write_relation(
     .with_metric("vocab", vocab)
     .save(&dir)?;
     write_json(&dir.join("history.json"), &result.history)?;
+    write_json(&dir.join(ROW), &row)?;
     let loss: Vec<f64> = result.history.iter().map(|e| e.train_loss).collect();
     let dev: Vec<f64> = result.history.iter().map(|e| e.dev.p_at_1).collect();
     let plot = svg(
@@ -159,6 +168,20 @@ pub fn write_relation(
     );
     atomic_write(&dir.join("curves.svg"), plot.as_bytes())?;
     Ok(row)
+}
+
+/// Marks a finished relation (written last) and holds its summary row.
+const ROW: &str = "row.json";
+
+/// The summary row of a relation a previous (resumed) run finished.
+pub fn finished_row(dir: &Path) -> Result<Option<Row>> {
+    let path = dir.join(ROW);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    Ok(Some(serde_json::from_str(&std::fs::read_to_string(
+        &path,
+    )?)?))
 }
 
 /// "12 multi-token object, 3 too long".
