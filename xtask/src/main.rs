@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's runner. It drives cargo, pip and npm; it holds no model code.
 
 mod fetch;
+mod lama;
 mod train;
 
 use anyhow::{Result, bail};
@@ -19,7 +20,12 @@ commands:
                      antiberty (AntiBERTy, BERT masked LM with its MLM head)
                      minilm (all-MiniLM-L6-v2, BERT encoder)
                      gpt2-bpe (GPT-2's encoder.json + vocab.bpe)
-                     all (every one of them)";
+                     all (every one of them)
+  fetch lama [FLAGS] download the P-tuning LAMA data pack (Zenodo record 5578210) into
+                     $PTUNE_DATA/lama (default ~/.cache/ptune/data/lama), checksum-verified:
+                     --url URL    download from a mirror instead of zenodo.org
+                     --from FILE  unpack a P-tune_LAMA.tar.gz you downloaded yourself
+                     --md5 HEX | --sha256 HEX  the checksum the archive must have";
 
 fn main() {
     if let Err(e) = run(std::env::args().skip(1).collect()) {

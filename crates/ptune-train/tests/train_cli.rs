@@ -410,3 +410,36 @@ fn resume_after_a_stop_reproduces_the_uninterrupted_run() {
     );
     assert_eq!(metrics(&whole), metrics(&broken));
 }
+
+#[test]
+fn leading_prompt_templates_also_export_a_peft_adapter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, out) = (tmp.path().join("data"), tmp.path().join("run"));
+    write_dataset(&data);
+    let output = train_epochs(
+        &data,
+        &out,
+        "1",
+        &["--template", "[P:4] [X] is near the [Y]"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("P1/peft/adapter_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["peft_type"], "P_TUNING");
+    assert_eq!(config["num_virtual_tokens"], 4);
+    let adapter = ptune_encoder::peft::read_adapter(&out.join("P1/peft"), 32).unwrap();
+    let pack = ptune_encoder::PromptPack::load(&out.join("P1")).unwrap();
+    assert_eq!(
+        adapter.prompts, pack.prompts,
+        "the adapter holds the pack's prompts"
+    );
+    // The default template has prompts after the subject: PEFT could not express it.
+    let plain = tmp.path().join("plain");
+    assert!(train_epochs(&data, &plain, "1", &[]).status.success());
+    assert!(!plain.join("P1/peft").exists());
+}

@@ -50,7 +50,9 @@ pub fn download(url: &str, dest: &Path, size_hint: Option<u64>) -> Result<Digest
     let mut buf = vec![0u8; 1 << 16];
     let mut total = 0u64;
     loop {
-        let n = reader.read(&mut buf).map_err(|e| broke_off(url, total, &e))?;
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| broke_off(url, total, &e))?;
         if n == 0 {
             break;
         }
@@ -64,7 +66,9 @@ pub fn download(url: &str, dest: &Path, size_hint: Option<u64>) -> Result<Digest
     file.sync_all()
         .with_context(|| format!("could not write {}", dest.display()))?;
     if let Some(expected) = length.filter(|&l| l != total) {
-        bail!("the download from {url} ended after {total} of {expected} bytes; re-run to try again");
+        bail!(
+            "the download from {url} ended after {total} of {expected} bytes; re-run to try again"
+        );
     }
     Ok(hasher.finish())
 }
@@ -113,10 +117,9 @@ fn progress_bar(length: Option<u64>) -> ProgressBar {
     let Some(length) = length else {
         return ProgressBar::new_spinner().with_message("downloading");
     };
-    let style = ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     ProgressBar::new(length).with_style(style)
 }
 
@@ -132,5 +135,8 @@ fn is_loopback(host: &str) -> bool {
         .strip_prefix('[')
         .and_then(|h| h.split_once(']'))
         .map_or_else(|| host.split(':').next().unwrap_or(host), |(h, _)| h);
-    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

@@ -26,7 +26,9 @@ pub fn unpack(archive: &Path, into: &Path) -> Result<PathBuf> {
     }
     for vocab in ["29k-vocab.json", "34k-vocab.json"] {
         if !root.join(vocab).is_file() {
-            eprintln!("note: the archive has no {vocab}; vocabulary strategies that need it will be unavailable");
+            eprintln!(
+                "note: the archive has no {vocab}; vocabulary strategies that need it will be unavailable"
+            );
         }
     }
     Ok(root)
@@ -38,8 +40,8 @@ pub fn is_lama_dir(dir: &Path) -> bool {
 }
 
 fn extract(archive: &Path, into: &Path) -> Result<()> {
-    let file = fs::File::open(archive)
-        .with_context(|| format!("could not open {}", archive.display()))?;
+    let file =
+        fs::File::open(archive).with_context(|| format!("could not open {}", archive.display()))?;
     let mut tar = tar::Archive::new(GzDecoder::new(BufReader::new(file)));
     // `unpack` refuses entries that would land outside `into`.
     tar.unpack(into).map_err(|e| {

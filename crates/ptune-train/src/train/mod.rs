@@ -155,6 +155,14 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     let identity = report::identity(&bundle, &backbone);
     let encoder = PromptEncoderConfig::new(kind, template.n_prompts(), backbone.hidden_size())
         .with_seed(hparams.seed);
+    let params = burn::module::Module::num_params(&encoder.init(&device)?);
+    println!(
+        "P-tuning {} ({} parameters, hidden {}) with a {} encoder of {params} trainable parameters; template {template}",
+        model,
+        burn::module::Module::num_params(&backbone),
+        backbone.hidden_size(),
+        kind.as_str()
+    );
     if args.resume.is_none() {
         let info = report::RunInfo::new(args, model, &hparams, &template, &identity);
         write_json(&out.join("run.json"), &info)?;

@@ -6,7 +6,8 @@ use crate::output::{atomic_write, write_json};
 use crate::plot::{Series, svg};
 use anyhow::Result;
 use ptune_backbone::{Backbone, ModelBundle, ModelConfig};
-use ptune_data::{DropReport, Relation, Template};
+use ptune_data::{DropReport, Part, Relation, Template};
+use ptune_encoder::peft::PeftTaskType;
 use ptune_encoder::{BackboneIdentity, PromptPack};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -133,7 +134,7 @@ pub fn write_relation(
         epochs: result.epochs_run,
         seconds: result.seconds,
     };
-    PromptPack::new(
+    let pack = PromptPack::new(
         result.best_prompts.clone(),
         template.to_string(),
         identity.clone(),
@@ -145,8 +146,16 @@ pub fn write_relation(
     .with_metric("dev_p_at_1", row.dev_p1)
     .with_metric("manual_test_p_at_1", row.manual_p1)
     .with_metric("best_epoch", row.best_epoch as u64)
-    .with_metric("vocab", vocab)
-    .save(&dir)?;
+    .with_metric("vocab", vocab);
+    pack.save(&dir)?;
+    if leading_prompts_only(template) {
+        // PEFT prepends its virtual tokens, so only such templates mean the same there.
+        let task = match identity.architecture.as_str() {
+            "bert" | "roberta" => PeftTaskType::FeatureExtraction,
+            _ => PeftTaskType::CausalLm,
+        };
+        pack.write_peft(&dir.join("peft"), task, None)?;
+    }
     write_json(&dir.join("history.json"), &result.history)?;
     write_json(&dir.join(ROW), &row)?;
     let loss: Vec<f64> = result.history.iter().map(|e| e.train_loss).collect();
@@ -168,6 +177,11 @@ pub fn write_relation(
     );
     atomic_write(&dir.join("curves.svg"), plot.as_bytes())?;
     Ok(row)
+}
+
+/// Whether every prompt slot comes first (`[P:n] ...`), the only layout PEFT's adapter expresses.
+fn leading_prompts_only(template: &Template) -> bool {
+    matches!(template.pieces().first().map(|p| &p.part), Some(Part::Prompt(n)) if *n == template.n_prompts())
 }
 
 /// Marks a finished relation (written last) and holds its summary row.
