@@ -1,0 +1,70 @@
+//! One P-tuning training step (prompt encoder forward, splice, frozen backbone forward and
+//! backward to the inputs, LM head at the targets, Adam on the encoder): batch 8 × 16 tokens,
+//! template `[P:3] [X] [P:3] [Y]`, paper's LSTM encoder. Tiny GPT-2 fixture and a
+//! SmolLM2-135M-shaped model with random weights.
+//!
+//! Run: `cargo bench -p ptune-train --bench train_step` (add `--profile dev` to reuse the test
+//! build of burn instead of a release build).
+
+use burn::tensor::Device;
+use criterion::{Criterion, criterion_group, criterion_main};
+use ptune_backbone::synthetic::RandomWeights;
+use ptune_backbone::{Backbone, ModelBundle, ModelConfig};
+use ptune_data::Batch;
+use ptune_encoder::{EncoderKind, PromptEncoderConfig};
+use ptune_train::model::{BatchTensors, optimizer, train_step};
+use serde_json::json;
+
+const BATCH: usize = 8;
+const SEQ: usize = 16;
+
+fn batch(vocab: usize) -> Batch {
+    let prompt = [0, 1, 2, 8, 9, 10];
+    Batch {
+        input_ids: (0..BATCH * SEQ).map(|i| ((i * 7919) % vocab) as u32).collect(),
+        attention_mask: vec![1; BATCH * SEQ],
+        batch_size: BATCH,
+        seq_len: SEQ,
+        n_prompts: prompt.len(),
+        prompt_positions: (0..BATCH).flat_map(|_| prompt).collect(),
+        target_positions: vec![SEQ - 1; BATCH],
+        object_ids: (0..BATCH).map(|i| ((i * 31) % vocab) as u32).collect(),
+        fact_indices: (0..BATCH).collect(),
+    }
+}
+
+fn models(device: &Device) -> Vec<(&'static str, Backbone)> {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../ptune-backbone/tests/fixtures/gpt2");
+    let tiny = ModelBundle::open(fixture).unwrap().backbone(device).unwrap();
+    let smollm2 = ModelConfig::from_value(json!({
+        "model_type": "llama", "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
+        "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+        "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "max_position_embeddings": 8192,
+        "tie_word_embeddings": true}))
+    .unwrap();
+    let smollm2 = Backbone::load(&smollm2, &RandomWeights::new(3), device).unwrap();
+    vec![("tiny-gpt2", tiny), ("smollm2-135m", smollm2)]
+}
+
+fn bench_train_step(c: &mut Criterion) {
+    let device = Device::flex().autodiff();
+    let mut group = c.benchmark_group("train_step");
+    group.sample_size(10);
+    for (name, backbone) in models(&device) {
+        let inputs = BatchTensors::new(&batch(backbone.vocab_size()), &device);
+        let config = PromptEncoderConfig::new(EncoderKind::Lstm, 6, backbone.hidden_size());
+        let mut encoder = Some(config.init(&device).unwrap());
+        let mut optim = optimizer(5e-4);
+        group.bench_function(format!("{name}/b{BATCH}x{SEQ}"), |b| {
+            b.iter(|| {
+                let (next, loss) = train_step(&backbone, encoder.take().unwrap(), &mut optim, &inputs, 1e-4).unwrap();
+                encoder = Some(next);
+                loss
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_train_step);
+criterion_main!(benches);
