@@ -126,13 +126,24 @@ pub fn fetch(root: &Path, request: &Request) -> Result<Outcome> {
             dest.display()
         );
     }
+    let created = !root.exists();
     fs::create_dir_all(root).with_context(|| format!("could not create {}", root.display()))?;
+    let result = fetch_into(root, &dest, request);
+    if result.is_err() && created {
+        // Only succeeds while empty: a failed first run leaves no trace at all.
+        let _ = fs::remove_dir(root);
+    }
+    result.map(|()| Outcome::Fetched(dest))
+}
+
+/// Stages, verifies and unpacks beside `dest`, then renames into it; the staging folder goes
+/// whatever happens.
+fn fetch_into(root: &Path, dest: &Path, request: &Request) -> Result<()> {
     let staging = Staging::create(root.join(format!(".lama.partial-{}", std::process::id())))?;
     let archive = obtain(request, &staging.0)?;
     eprintln!("unpacking {}", archive.display());
     let found = unpack::unpack(&archive, &staging.0.join("unpacked"))?;
-    fs::rename(&found, &dest).with_context(|| format!("could not move into {}", dest.display()))?;
-    Ok(Outcome::Fetched(dest))
+    fs::rename(&found, dest).with_context(|| format!("could not move into {}", dest.display()))
 }
 
 /// Returns the verified archive: the `--from` file itself, or a download into `work`.
@@ -179,7 +190,11 @@ fn verify(digests: &Digests, expected: Option<&Checksum>, what: &str) -> Result<
     match expected {
         Some(checksum) => {
             digests.check(checksum, what)?;
-            eprintln!("verified; SHA-256 {}", digests.sha256);
+            let kind = checksum.kind();
+            eprintln!(
+                "verified {kind}; the archive's SHA-256 is {}",
+                digests.sha256
+            );
         }
         None => eprintln!(
             "note: no checksum known for {what}, so it is not verified (pass --md5 or --sha256 to check it); SHA-256 {}",

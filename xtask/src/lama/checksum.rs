@@ -19,13 +19,17 @@ impl Checksum {
     /// Reads `--md5 HEX` / `--sha256 HEX`, refusing anything that is not a digest of that kind.
     pub fn parse(kind: &str, hex: &str) -> Result<Self> {
         let hex = hex.trim().to_ascii_lowercase();
-        let (want, checksum) = match kind {
+        let (want, checksum) = match kind.to_ascii_lowercase().as_str() {
             "md5" => (32, Checksum::Md5(hex.clone())),
-            "sha256" => (64, Checksum::Sha256(hex.clone())),
+            "sha256" | "sha-256" => (64, Checksum::Sha256(hex.clone())),
             other => bail!("unknown checksum kind `{other}`: use md5 or sha256"),
         };
         if hex.len() != want || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            bail!("`{hex}` is not a {kind} digest ({want} hex digits expected)");
+            bail!(
+                "`{hex}` is not {} {} digest ({want} hex digits expected)",
+                if want == 32 { "an" } else { "a" },
+                checksum.kind()
+            );
         }
         Ok(checksum)
     }
@@ -38,7 +42,7 @@ impl Checksum {
         Self::parse(kind, hex)
     }
 
-    fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match self {
             Checksum::Md5(_) => "MD5",
             Checksum::Sha256(_) => "SHA-256",

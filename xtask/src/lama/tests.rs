@@ -105,18 +105,9 @@ fn assert_layout(lama: &Path) {
     }
 }
 
-/// Nothing of a failed fetch may remain: no `lama/`, no staging folder.
+/// A failed first fetch leaves no trace: not even the data folder it created.
 fn assert_nothing_left(root: &Path) {
-    assert!(!root.join("lama").exists(), "lama/ was left behind");
-    let leftovers: Vec<_> = fs::read_dir(root)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
-        .unwrap_or_default();
-    assert!(
-        leftovers
-            .iter()
-            .all(|n| !n.to_string_lossy().contains("partial")),
-        "staging left behind: {leftovers:?}"
-    );
+    assert!(!root.exists(), "{} was left behind", root.display());
 }
 
 #[test]
@@ -222,6 +213,34 @@ fn an_unreachable_host_is_one_sentence_and_leaves_nothing() {
     );
     assert!(err.contains("pass --from FILE, or use --data"), "{err}");
     assert!(!err.contains('\n'), "{err}");
+    assert_nothing_left(&root);
+    // An existing data folder keeps what it had and gains nothing.
+    fs::create_dir_all(root.join("other")).unwrap();
+    fetch(&root, &req).unwrap_err();
+    let names: Vec<_> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["other"]);
+}
+
+#[test]
+fn a_download_cut_short_fails_and_leaves_nothing() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/{FILE_NAME}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let mut stream = listener.incoming().next().unwrap().unwrap();
+        read_request_path(&mut stream);
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n";
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&[0u8; 10]).unwrap();
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    let err = fetch(&root, &request(Source::Url(url), None)).unwrap_err();
+    server.join().unwrap();
+    let err = err.to_string();
+    assert!(err.contains("re-run to try again"), "{err}");
     assert_nothing_left(&root);
 }
 
