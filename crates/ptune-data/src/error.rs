@@ -50,7 +50,7 @@ pub enum Error {
     #[error("unknown split {0:?}; use train, dev or test")]
     UnknownSplit(String),
 
-    #[error("unknown vocabulary strategy {0:?}; use original, shared or lama")]
+    #[error("unknown vocabulary strategy {0:?}; use original, shared, lama or candidates")]
     UnknownVocabStrategy(String),
 
     #[error("template {template:?} has no [X] (the subject slot)")]

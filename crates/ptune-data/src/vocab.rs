@@ -23,13 +23,15 @@ pub enum VocabStrategy {
     Shared,
     /// LAMA's own list (`34k-vocab.json`).
     Lama,
+    /// Only the relation's own objects (every split): a closed-set ranking.
+    Candidates,
 }
 
 impl VocabStrategy {
     /// The list file the strategy reads, relative to the data root (`None` for `original`).
     pub fn file_name(self) -> Option<&'static str> {
         match self {
-            VocabStrategy::Original => None,
+            VocabStrategy::Original | VocabStrategy::Candidates => None,
             VocabStrategy::Shared => Some("29k-vocab.json"),
             VocabStrategy::Lama => Some("34k-vocab.json"),
         }
@@ -40,6 +42,7 @@ impl VocabStrategy {
             VocabStrategy::Original => "original",
             VocabStrategy::Shared => "shared",
             VocabStrategy::Lama => "lama",
+            VocabStrategy::Candidates => "candidates",
         }
     }
 }
@@ -58,6 +61,7 @@ impl FromStr for VocabStrategy {
             "original" => Ok(VocabStrategy::Original),
             "shared" => Ok(VocabStrategy::Shared),
             "lama" => Ok(VocabStrategy::Lama),
+            "candidates" => Ok(VocabStrategy::Candidates),
             _ => Err(Error::UnknownVocabStrategy(s.to_string())),
         }
     }

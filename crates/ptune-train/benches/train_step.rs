@@ -21,7 +21,9 @@ const SEQ: usize = 16;
 fn batch(vocab: usize) -> Batch {
     let prompt = [0, 1, 2, 8, 9, 10];
     Batch {
-        input_ids: (0..BATCH * SEQ).map(|i| ((i * 7919) % vocab) as u32).collect(),
+        input_ids: (0..BATCH * SEQ)
+            .map(|i| ((i * 7919) % vocab) as u32)
+            .collect(),
         attention_mask: vec![1; BATCH * SEQ],
         batch_size: BATCH,
         seq_len: SEQ,
@@ -34,8 +36,14 @@ fn batch(vocab: usize) -> Batch {
 }
 
 fn models(device: &Device) -> Vec<(&'static str, Backbone)> {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../ptune-backbone/tests/fixtures/gpt2");
-    let tiny = ModelBundle::open(fixture).unwrap().backbone(device).unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ptune-backbone/tests/fixtures/gpt2"
+    );
+    let tiny = ModelBundle::open(fixture)
+        .unwrap()
+        .backbone(device)
+        .unwrap();
     let smollm2 = ModelConfig::from_value(json!({
         "model_type": "llama", "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
         "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
@@ -57,7 +65,14 @@ fn bench_train_step(c: &mut Criterion) {
         let mut optim = optimizer(5e-4);
         group.bench_function(format!("{name}/b{BATCH}x{SEQ}"), |b| {
             b.iter(|| {
-                let (next, loss) = train_step(&backbone, encoder.take().unwrap(), &mut optim, &inputs, 1e-4).unwrap();
+                let (next, loss) = train_step(
+                    &backbone,
+                    encoder.take().unwrap(),
+                    &mut optim,
+                    &inputs,
+                    1e-4,
+                )
+                .unwrap();
                 encoder = Some(next);
                 loss
             })

@@ -10,3 +10,4 @@ pub mod plot;
 pub mod predict;
 pub mod spec;
 pub mod train;
+pub mod vocab;

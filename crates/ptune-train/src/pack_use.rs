@@ -8,9 +8,7 @@ use crate::train::identity;
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor};
 use ptune_backbone::{Backbone, ModelBundle};
-use ptune_data::{
-    LamaDataset, QueryBuilder, Split, Template, TokenizerSpec, VocabStrategy, vocab_key_for_model,
-};
+use ptune_data::{LamaDataset, QueryBuilder, Split, Template, TokenizerSpec, VocabStrategy};
 use ptune_encoder::PromptPack;
 use std::path::{Path, PathBuf};
 
@@ -111,15 +109,8 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         .and_then(|v| v.as_str())
         .unwrap_or("original")
         .parse()?;
-    let list = match vocab {
-        VocabStrategy::Original => None,
-        strategy => {
-            let model = model_for(&pack_dir(&args.pack), args.model.as_deref())?;
-            let key = vocab_key_for_model(&model)
-                .context("the pack's vocabulary list does not apply to this model")?;
-            dataset.vocab_list(strategy, key)?
-        }
-    };
+    let model = model_for(&pack_dir(&args.pack), args.model.as_deref())?;
+    let list = crate::vocab::word_list(&dataset, vocab, &model)?;
     let builder = QueryBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
         .max_len(loaded.backbone.max_positions())
         .with_vocab(list.as_ref());
@@ -135,7 +126,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         &loaded.backbone,
         Some(&loaded.prompts),
         &set.queries,
-        &builder.allowed_vocab(),
+        &crate::vocab::allowed(vocab, &builder, &dataset, &relation)?,
         loaded.spec.pad_id,
         &loaded.device,
     )?;

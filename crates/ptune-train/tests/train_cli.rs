@@ -443,3 +443,42 @@ fn leading_prompt_templates_also_export_a_peft_adapter() {
     assert!(train_epochs(&data, &plain, "1", &[]).status.success());
     assert!(!plain.join("P1/peft").exists());
 }
+
+#[test]
+fn candidate_ranking_is_recorded_and_reproduced_by_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, out) = (tmp.path().join("data"), tmp.path().join("run"));
+    write_dataset(&data);
+    assert!(
+        train_epochs(&data, &out, "2", &["--vocab", "candidates"])
+            .status
+            .success()
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let (test, manual) = (
+        &summary["relations"][0]["test_p1"],
+        &summary["relations"][0]["manual_p1"],
+    );
+    // Two candidates (" sea", " dog"): even the manual prompt's rank is 1 or 2.
+    let mrr = summary["relations"][0]["test_mrr"].as_f64().unwrap();
+    assert!(
+        mrr >= 0.5,
+        "MRR over two candidates is at least 0.5, got {mrr}"
+    );
+    let eval = Command::cargo_bin("ptune")
+        .unwrap()
+        .args([
+            "eval",
+            "--pack",
+            out.join("P1").to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let scored: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(&scored["p_at_1"], test, "manual {manual}");
+    assert!(scored["mrr"].as_f64().unwrap() >= 0.5);
+}

@@ -16,7 +16,6 @@ use anyhow::{Context, Result, bail};
 use ptune_backbone::{Backbone, ModelBundle};
 use ptune_data::{
     LamaDataset, PromptMode, QueryBuilder, Relation, Split, Template, TokenizerSpec, VocabStrategy,
-    vocab_key_for_model,
 };
 use ptune_encoder::{EncoderKind, PromptEncoderConfig};
 use std::path::{Path, PathBuf};
@@ -44,7 +43,8 @@ pub struct TrainArgs {
     /// Prompt encoder: lstm (the paper's), peft-lstm, mlp (PEFT's), embedding (plain prompt tuning).
     #[arg(long, default_value = "lstm")]
     pub encoder: String,
-    /// Candidate objects: original (the model's vocabulary), shared (LAMA 29k list), lama (34k).
+    /// Ranking vocabulary: original (the whole vocabulary), shared (LAMA 29k list), lama (34k),
+    /// candidates (only the relation's own objects).
     #[arg(long, default_value = "original")]
     pub vocab: String,
     /// Hyperparameter defaults; every one can be overridden below.
@@ -274,19 +274,7 @@ fn relation_data(
     args: &TrainArgs,
     model: &str,
 ) -> Result<RelationData> {
-    let list = match vocab {
-        VocabStrategy::Original => None,
-        strategy => {
-            let key = vocab_key_for_model(model).with_context(|| {
-                format!(
-                    "no {} vocabulary list is known for {}; use --vocab original",
-                    strategy.as_str(),
-                    model
-                )
-            })?;
-            dataset.vocab_list(strategy, key)?
-        }
-    };
+    let list = crate::vocab::word_list(dataset, vocab, model)?;
     let max_len = backbone.max_positions();
     let builder = QueryBuilder::new(&bundle.tokenizer, spec, template)?
         .max_len(max_len)
@@ -327,7 +315,7 @@ fn relation_data(
         dev: dev.queries,
         test: test.queries,
         manual_test: manual_test.queries,
-        allowed: builder.allowed_vocab(),
+        allowed: crate::vocab::allowed(vocab, &builder, dataset, &relation.id)?,
         pad_id: spec.pad_id,
     })
 }
