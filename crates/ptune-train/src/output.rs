@@ -6,26 +6,12 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically (same directory temp file + fsync + rename).
+/// Writes `bytes` to `path` atomically, creating its directory: the one atomic writer of the
+/// project (`ptune_encoder::io::write_atomic`) behind a directory check.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path.file_name().context("output path has no file name")?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
+    Ok(ptune_encoder::io::write_atomic(path, bytes)?)
 }
 
 /// JSON, pretty-printed, written atomically.

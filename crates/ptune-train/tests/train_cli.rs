@@ -35,6 +35,14 @@ fn write_dataset(root: &Path) {
     fs::write(dir.join("test.jsonl"), facts(36..48)).unwrap();
 }
 
+fn ptune<const N: usize>(args: [&str; N]) -> std::process::Output {
+    Command::cargo_bin("ptune")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn train(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     train_epochs(data, out, "8", extra)
 }
@@ -132,18 +140,14 @@ fn learns_and_writes_every_output() {
     );
 
     // The exported pack alone reproduces the run's test score, and predicts for new subjects.
-    let eval = Command::cargo_bin("ptune")
-        .unwrap()
-        .args([
-            "eval",
-            "--pack",
-            out.join("P1/prompt.safetensors").to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let eval = ptune([
+        "eval",
+        "--pack",
+        out.join("P1/prompt.safetensors").to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(
         eval.status.success(),
         "{}",
@@ -156,19 +160,15 @@ fn learns_and_writes_every_output() {
         "eval must reproduce the run's test P@1"
     );
     assert_eq!(scored["n"], row["test"]);
-    let predict = Command::cargo_bin("ptune")
-        .unwrap()
-        .args([
-            "predict",
-            "--pack",
-            out.join("P1").to_str().unwrap(),
-            "--json",
-            "--top-k",
-            "1",
-            "town 99",
-        ])
-        .output()
-        .unwrap();
+    let predict = ptune([
+        "predict",
+        "--pack",
+        out.join("P1").to_str().unwrap(),
+        "--json",
+        "--top-k",
+        "1",
+        "town 99",
+    ]);
     assert!(
         predict.status.success(),
         "{}",
@@ -355,11 +355,7 @@ fn resume_after_a_stop_reproduces_the_uninterrupted_run() {
         "{err}"
     );
     assert!(broken.join("P1/checkpoint/state.json").is_file());
-    let resumed = Command::cargo_bin("ptune")
-        .unwrap()
-        .args(["train", "--resume", broken.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let resumed = ptune(["train", "--resume", broken.to_str().unwrap()]);
     // Stopping again after 2 epochs is not asked for: the resumed run finishes both relations.
     assert!(
         resumed.status.success(),
@@ -396,11 +392,7 @@ fn resume_after_a_stop_reproduces_the_uninterrupted_run() {
     assert_eq!(metrics(&whole), metrics(&broken));
 
     // Resuming a finished run keeps every relation's result and rewrites the same summary.
-    let again = Command::cargo_bin("ptune")
-        .unwrap()
-        .args(["train", "--resume", broken.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let again = ptune(["train", "--resume", broken.to_str().unwrap()]);
     assert!(again.status.success());
     assert_eq!(
         String::from_utf8_lossy(&again.stdout)
@@ -466,18 +458,14 @@ fn candidate_ranking_is_recorded_and_reproduced_by_eval() {
         mrr >= 0.5,
         "MRR over two candidates is at least 0.5, got {mrr}"
     );
-    let eval = Command::cargo_bin("ptune")
-        .unwrap()
-        .args([
-            "eval",
-            "--pack",
-            out.join("P1").to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let eval = ptune([
+        "eval",
+        "--pack",
+        out.join("P1").to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+    ]);
     let scored: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     assert_eq!(&scored["p_at_1"], test, "manual {manual}");
     assert!(scored["mrr"].as_f64().unwrap() >= 0.5);
