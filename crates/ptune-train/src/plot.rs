@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 const W: f64 = 360.0;
 const H: f64 = 220.0;
-const PAD: f64 = 40.0;
+const PAD: f64 = 52.0;
 
 /// One panel's series: a title, y values per epoch (1-based), and a colour.
 pub struct Series<'a> {
@@ -101,4 +101,59 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_point_per_epoch_and_escaped_titles() {
+        let loss = [3.0, 2.0, 1.5];
+        let doc = svg(
+            "P36 <capital> & co",
+            &[Series {
+                title: "loss",
+                values: &loss,
+                colour: "red",
+            }],
+        );
+        assert!(doc.starts_with("<svg") && doc.trim_end().ends_with("</svg>"));
+        assert!(doc.contains("P36 &lt;capital&gt; &amp; co"));
+        let points = doc
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert_eq!(points.split(' ').count(), 3);
+    }
+
+    #[test]
+    fn flat_and_empty_series_still_render() {
+        let flat = [0.5, 0.5];
+        assert!(
+            svg(
+                "x",
+                &[Series {
+                    title: "dev",
+                    values: &flat,
+                    colour: "blue"
+                }]
+            )
+            .contains("polyline")
+        );
+        assert!(
+            svg(
+                "x",
+                &[Series {
+                    title: "dev",
+                    values: &[],
+                    colour: "blue"
+                }]
+            )
+            .contains("polyline")
+        );
+    }
 }
