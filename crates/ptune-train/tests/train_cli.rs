@@ -470,3 +470,74 @@ fn candidate_ranking_is_recorded_and_reproduced_by_eval() {
     assert_eq!(&scored["p_at_1"], test, "manual {manual}");
     assert!(scored["mrr"].as_f64().unwrap() >= 0.5);
 }
+
+#[test]
+fn ctrl_c_keeps_a_resumable_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    let out = tmp.path().join("run");
+    let model = fixture("gpt2");
+    let args = [
+        "train",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--relation",
+        "P1",
+        "--out",
+        out.to_str().unwrap(),
+        "--lr",
+        "0.01",
+        "--epochs",
+        "400",
+        "--patience",
+        "400",
+        "--seed",
+        "3",
+    ];
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ptune"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first checkpoint, then interrupt as a user would.
+    let state = out.join("P1/checkpoint/state.json");
+    for _ in 0..600 {
+        if state.is_file() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before it could be interrupted"
+    );
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("interrupted") && err.contains("--resume"),
+        "{err}"
+    );
+    assert!(
+        !out.join("P1/row.json").exists(),
+        "the relation must not look finished"
+    );
+    let epochs = |path: &Path| -> u64 {
+        let s: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+        s["epochs_done"].as_u64().unwrap()
+    };
+    assert!(epochs(&out.join("P1/checkpoint/state.json")) >= 1);
+}

@@ -144,6 +144,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     if args.resume.is_none() {
         prepare_out_dir(out, args.overwrite)?;
     }
+    on_interrupt(out);
     let dataset = LamaDataset::open(data)?;
     let relations = pick_relations(&dataset, args, data)?;
     let device = device(args.backend)?.autodiff();
@@ -206,6 +207,18 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         rows.push(row);
     }
     report::write_summary(out, &rows)
+}
+
+/// Ctrl-C ends the run at once: every file is written atomically and the last epoch's checkpoint
+/// is complete, so all that is left to say is how to continue.
+fn on_interrupt(out: &Path) {
+    let out = out.display().to_string();
+    let _ = ctrlc::set_handler(move || {
+        eprintln!(
+            "\ninterrupted: the last completed epoch is checkpointed; continue with `ptune train --resume {out}`"
+        );
+        std::process::exit(130);
+    });
 }
 
 fn default_template(spec: &TokenizerSpec) -> &'static str {

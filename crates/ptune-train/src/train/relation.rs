@@ -209,6 +209,11 @@ impl Trainer<'_> {
             drop_last: false,
         };
         let plan = BatchPlan::for_queries(&data.train, &config, epoch as u64)?;
+        let bar = self.log.progress().add(ProgressBar::new(plan.len() as u64));
+        let style = ProgressStyle::with_template("{prefix:>8}   step {pos}/{len} {msg}")
+            .expect("valid template");
+        bar.set_style(style);
+        bar.set_prefix(self.label.clone());
         let mut total = 0.0;
         for i in 0..plan.len() {
             let batch = BatchTensors::new(&plan.batch(i, &data.train, data.pad_id)?, self.device);
@@ -218,7 +223,10 @@ impl Trainer<'_> {
             encoder = updated;
             total += loss as f64;
             *step += 1;
+            bar.inc(1);
+            bar.set_message(format!("loss {loss:.3}"));
         }
+        bar.finish_and_clear();
         Ok((encoder, total / plan.len().max(1) as f64))
     }
 }
