@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's runner. It drives cargo, pip and npm; it holds no model code.
 
+mod bench;
 mod fetch;
 mod lama;
 mod train;
@@ -10,6 +11,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  bench [--short]    macro benchmark: load time, P-tuning train and eval examples/s and peak
+                     memory of bert-base (random weights) and SmolLM2-135M on flex, one JSON
+                     line per case and a table; --short times one step (CI)
   train [ARGS]       the main job: with no ARGS, fetch SmolLM2-135M if needed, P-tune it on
                      the bundled fact set (datasets/facts, all relations) into
                      runs/smollm2-facts and print the summary table; ARGS are passed to
@@ -38,6 +42,7 @@ fn run(args: Vec<String>) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("fetch") => fetch::run(&args[1..]),
         Some("train") => train::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())

@@ -5,35 +5,11 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
+use ptune_backbone::Backbone;
 use ptune_backbone::synthetic::RandomWeights;
-use ptune_backbone::{Backbone, ModelConfig};
-use serde_json::json;
 
 const BATCH: usize = 8;
 const SEQ: usize = 32;
-
-fn configs() -> Vec<(&'static str, serde_json::Value)> {
-    vec![
-        (
-            "bert-base",
-            json!({"model_type": "bert", "vocab_size": 28996, "hidden_size": 768,
-                   "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
-                   "max_position_embeddings": 512}),
-        ),
-        (
-            "gpt2-small",
-            json!({"model_type": "gpt2", "vocab_size": 50257, "n_embd": 768, "n_layer": 12,
-                   "n_head": 12, "n_positions": 1024}),
-        ),
-        (
-            "smollm2-135m",
-            json!({"model_type": "llama", "vocab_size": 49152, "hidden_size": 576,
-                   "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
-                   "num_key_value_heads": 3, "rms_norm_eps": 1e-5, "rope_theta": 100000.0,
-                   "max_position_embeddings": 8192, "tie_word_embeddings": true}),
-        ),
-    ]
-}
 
 fn forward(
     model: &Backbone,
@@ -51,8 +27,8 @@ fn bench_forward(c: &mut Criterion) {
     let device = Device::flex();
     let mut group = c.benchmark_group("backbone_forward");
     group.sample_size(10);
-    for (name, config) in configs() {
-        let config = ModelConfig::from_value(config).expect("valid config");
+    for &name in ptune_backbone::synthetic::SHAPES {
+        let config = ptune_backbone::synthetic::shape(name).expect("known shape");
         let model = Backbone::load(&config, &RandomWeights::new(7), &device).expect("loads");
         let vocab = model.vocab_size() as i64;
         let data: Vec<i64> = (0..BATCH * SEQ)

@@ -1,8 +1,31 @@
 //! Random weights of any configured shape, for benchmarks of realistic sizes without
 //! downloading a checkpoint. Every optional tensor "exists", so heads come out untied.
 
+use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::weights::{HostTensor, TensorSource};
+use serde_json::json;
+
+/// Names of the realistic shapes [`shape`] knows.
+pub const SHAPES: &[&str] = &["bert-base", "gpt2-small", "smollm2-135m"];
+
+/// The config of a well-known model shape, for random-weight benchmarks: `bert-base` (12 layers,
+/// hidden 768, vocab 28996, as bert-base-cased), `gpt2-small` (GPT-2 124M), `smollm2-135m`.
+pub fn shape(name: &str) -> Option<ModelConfig> {
+    let value = match name {
+        "bert-base" => json!({"model_type": "bert", "vocab_size": 28996, "hidden_size": 768,
+            "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+            "max_position_embeddings": 512}),
+        "gpt2-small" => json!({"model_type": "gpt2", "vocab_size": 50257, "n_embd": 768,
+            "n_layer": 12, "n_head": 12, "n_positions": 1024}),
+        "smollm2-135m" => json!({"model_type": "llama", "vocab_size": 49152, "hidden_size": 576,
+            "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
+            "num_key_value_heads": 3, "rms_norm_eps": 1e-5, "rope_theta": 100000.0,
+            "max_position_embeddings": 8192, "tie_word_embeddings": true}),
+        _ => return None,
+    };
+    Some(ModelConfig::from_value(value).expect("the built-in shapes are valid"))
+}
 
 /// A checkpoint that invents each tensor, seeded, in whatever shape the model asks for.
 pub struct RandomWeights {

@@ -9,11 +9,10 @@
 use burn::tensor::Device;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ptune_backbone::synthetic::RandomWeights;
-use ptune_backbone::{Backbone, ModelBundle, ModelConfig};
+use ptune_backbone::{Backbone, ModelBundle};
 use ptune_data::Batch;
 use ptune_encoder::{EncoderKind, PromptEncoderConfig};
 use ptune_train::model::{BatchTensors, optimizer, train_step};
-use serde_json::json;
 
 const BATCH: usize = 8;
 const SEQ: usize = 16;
@@ -44,12 +43,7 @@ fn models(device: &Device) -> Vec<(&'static str, Backbone)> {
         .unwrap()
         .backbone(device)
         .unwrap();
-    let smollm2 = ModelConfig::from_value(json!({
-        "model_type": "llama", "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
-        "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
-        "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "max_position_embeddings": 8192,
-        "tie_word_embeddings": true}))
-    .unwrap();
+    let smollm2 = ptune_backbone::synthetic::shape("smollm2-135m").unwrap();
     let smollm2 = Backbone::load(&smollm2, &RandomWeights::new(3), device).unwrap();
     vec![("tiny-gpt2", tiny), ("smollm2-135m", smollm2)]
 }

@@ -1,0 +1,163 @@
+//! `ptune bench`: one macro-benchmark case in its own process (so peak memory is its own):
+//! model load time, P-tuning training and cached-prompt evaluation throughput, peak RSS. Prints
+//! one JSON line; `cargo xtask bench` runs the cases and tabulates them.
+
+use crate::device::{Backend, device};
+use crate::model::{BatchTensors, optimizer, target_logits, train_step};
+use anyhow::{Context, Result, bail};
+use burn::tensor::Tensor;
+use ptune_backbone::synthetic::{RandomWeights, shape};
+use ptune_backbone::{Backbone, ModelBundle};
+use ptune_data::{Batch, Template};
+use ptune_encoder::{EncoderKind, PromptEncoderConfig};
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// A model path or id, or `random:SHAPE` (bert-base, gpt2-small, smollm2-135m) for random
+    /// weights of that shape.
+    #[arg(long)]
+    pub model: String,
+    /// The template whose prompt slots the batch has (its literal words are not tokenized).
+    #[arg(long, default_value = "3,3,3")]
+    pub template: String,
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Tokens per example.
+    #[arg(long, default_value_t = 24)]
+    pub seq_len: usize,
+    /// Timed steps (after one warm-up step) for training and for evaluation.
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: Backend,
+}
+
+#[derive(Debug, Serialize)]
+struct Measurement {
+    model: String,
+    backend: String,
+    threads: usize,
+    batch_size: usize,
+    seq_len: usize,
+    n_prompts: usize,
+    load_seconds: f64,
+    train_examples_per_s: f64,
+    eval_examples_per_s: f64,
+    peak_rss_mb: f64,
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.steps == 0 || args.batch_size == 0 {
+        bail!("--steps and --batch-size must be at least 1");
+    }
+    let device = device(args.backend)?.autodiff();
+    let start = Instant::now();
+    let backbone = match args.model.strip_prefix("random:") {
+        Some(name) => {
+            let config = shape(name).with_context(|| {
+                format!("unknown shape `{name}`: use bert-base, gpt2-small or smollm2-135m")
+            })?;
+            Backbone::load(&config, &RandomWeights::new(1), &device)?
+        }
+        None => ModelBundle::open(&args.model)?.backbone(&device)?,
+    };
+    let load_seconds = start.elapsed().as_secs_f64();
+    let template = Template::parse(&args.template)?;
+    let batch = synthetic_batch(&template, args, &backbone)?;
+    let inputs = BatchTensors::new(&batch, &device);
+    let config = PromptEncoderConfig::new(
+        EncoderKind::Lstm,
+        template.n_prompts(),
+        backbone.hidden_size(),
+    );
+    let mut encoder = config.init(&device)?;
+    let mut optim = optimizer(5e-4);
+    let mut timed = None;
+    for i in 0..=args.steps {
+        if i == 1 {
+            timed = Some(Instant::now());
+        }
+        encoder = train_step(&backbone, encoder, &mut optim, &inputs, 1e-4)?.0;
+    }
+    let train = timed
+        .expect("at least one timed step")
+        .elapsed()
+        .as_secs_f64();
+    let prompts: Tensor<2> = encoder.forward().detach();
+    let mut timed = None;
+    for i in 0..=args.steps {
+        if i == 1 {
+            timed = Some(Instant::now());
+        }
+        let _ = target_logits(&backbone, Some(prompts.clone()), &inputs)?.into_data();
+    }
+    let eval = timed
+        .expect("at least one timed step")
+        .elapsed()
+        .as_secs_f64();
+    let examples = (args.steps * args.batch_size) as f64;
+    let m = Measurement {
+        model: args.model.clone(),
+        backend: format!("{:?}", args.backend).to_lowercase(),
+        threads: threads(),
+        batch_size: args.batch_size,
+        seq_len: args.seq_len,
+        n_prompts: template.n_prompts(),
+        load_seconds,
+        train_examples_per_s: examples / train,
+        eval_examples_per_s: examples / eval,
+        peak_rss_mb: peak_rss_mb(),
+    };
+    println!("{}", serde_json::to_string(&m)?);
+    Ok(())
+}
+
+/// A batch with the template's prompt slots at the front of a fixed-length sequence of ids.
+fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -> Result<Batch> {
+    let (b, t, n) = (args.batch_size, args.seq_len, template.n_prompts());
+    if n + 1 >= t {
+        bail!("--seq-len {t} leaves no room for {n} prompts and a target");
+    }
+    backbone.check_length(t)?;
+    let vocab = backbone.vocab_size();
+    Ok(Batch {
+        input_ids: (0..b * t)
+            .map(|i| ((i * 7919 + 13) % vocab) as u32)
+            .collect(),
+        attention_mask: vec![1; b * t],
+        batch_size: b,
+        seq_len: t,
+        n_prompts: n,
+        prompt_positions: (0..b).flat_map(|_| 1..=n).collect(),
+        target_positions: vec![t - 1; b],
+        object_ids: (0..b).map(|i| ((i * 31 + 5) % vocab) as u32).collect(),
+        fact_indices: (0..b).collect(),
+    })
+}
+
+/// Worker threads: `RAYON_NUM_THREADS` when set, else the cores available.
+fn threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The process's peak resident memory (`VmHWM`), in MiB; 0 where /proc is unavailable.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
