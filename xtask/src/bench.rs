@@ -3,7 +3,6 @@
 
 use crate::fetch;
 use anyhow::{Context, Result, bail};
-use std::process::Command;
 
 /// One case: what model, which template.
 struct Case {
@@ -44,18 +43,7 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 fn run_case(model: &str, template: &str, steps: &str) -> Result<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "run",
-            "-q",
-            "-p",
-            "ptune-train",
-            "--bin",
-            "ptune",
-            "--",
-            "bench",
-        ])
+    let out = crate::ptune(&["bench"])
         .args(["--model", model, "--template", template, "--steps", steps])
         .output()
         .context("could not run cargo")?;

@@ -31,6 +31,16 @@ commands:
                      --from FILE  unpack a P-tune_LAMA.tar.gz you downloaded yourself
                      --md5 HEX | --sha256 HEX  the checksum the archive must have";
 
+/// `cargo run -q -p ptune-train --bin ptune -- ARGS`: how xtask runs the project's binary.
+pub fn ptune(args: &[&str]) -> std::process::Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command
+        .args(["run", "-q", "-p", "ptune-train", "--bin", "ptune", "--"])
+        .args(args);
+    command
+}
+
 fn main() {
     if let Err(e) = run(std::env::args().skip(1).collect()) {
         eprintln!("error: {e:#}");

@@ -4,7 +4,6 @@
 
 use crate::fetch;
 use anyhow::{Context, Result, bail};
-use std::process::Command;
 
 pub fn run(args: &[String]) -> Result<()> {
     let args = if args.is_empty() {
@@ -12,18 +11,7 @@ pub fn run(args: &[String]) -> Result<()> {
     } else {
         args.to_vec()
     };
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "run",
-            "-q",
-            "-p",
-            "ptune-train",
-            "--bin",
-            "ptune",
-            "--",
-            "train",
-        ])
+    let status = crate::ptune(&["train"])
         .args(&args)
         .status()
         .context("could not run cargo")?;

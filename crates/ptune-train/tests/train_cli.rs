@@ -48,32 +48,40 @@ fn train(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
 }
 
 fn train_epochs(data: &Path, out: &Path, epochs: &str, extra: &[&str]) -> std::process::Output {
-    let model = fixture("gpt2");
-    let mut args = vec![
-        "train",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--relation",
-        "P1",
-        "--out",
-        out.to_str().unwrap(),
-        "--lr",
-        "0.01",
-        "--epochs",
-        epochs,
-        "--patience",
-        "8",
-        "--seed",
-        "3",
-    ];
-    args.extend_from_slice(extra);
-    Command::cargo_bin("ptune")
-        .unwrap()
-        .args(&args)
+    train_command(data, out, epochs, "8", extra)
         .output()
         .unwrap()
+}
+
+/// `ptune train` on the tiny GPT-2 fixture and relation P1 of `data`.
+fn train_command(
+    data: &Path,
+    out: &Path,
+    epochs: &str,
+    patience: &str,
+    extra: &[&str],
+) -> std::process::Command {
+    let model = fixture("gpt2");
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("ptune"));
+    command
+        .args([
+            "train",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .args([
+            "--relation",
+            "P1",
+            "--out",
+            out.to_str().unwrap(),
+            "--lr",
+            "0.01",
+        ])
+        .args(["--epochs", epochs, "--patience", patience, "--seed", "3"])
+        .args(extra);
+    command
 }
 
 #[test]
@@ -477,28 +485,7 @@ fn ctrl_c_keeps_a_resumable_run() {
     let data = tmp.path().join("data");
     write_dataset(&data);
     let out = tmp.path().join("run");
-    let model = fixture("gpt2");
-    let args = [
-        "train",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--relation",
-        "P1",
-        "--out",
-        out.to_str().unwrap(),
-        "--lr",
-        "0.01",
-        "--epochs",
-        "400",
-        "--patience",
-        "400",
-        "--seed",
-        "3",
-    ];
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ptune"))
-        .args(args)
+    let mut child = train_command(&data, &out, "400", "400", &[])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
