@@ -43,6 +43,24 @@ fn ptune<const N: usize>(args: [&str; N]) -> std::process::Output {
         .unwrap()
 }
 
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `ptune eval --json` of a pack on `data`'s test split; the command's output and its JSON.
+fn eval_json(pack: &Path, data: &Path) -> (std::process::Output, serde_json::Value) {
+    let out = ptune([
+        "eval",
+        "--pack",
+        pack.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+    ]);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out, json)
+}
+
 fn train(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     train_epochs(data, out, "8", extra)
 }
@@ -96,8 +114,7 @@ fn learns_and_writes_every_output() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let summary: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = read_json(&out.join("summary.json"));
     let row = &summary["relations"][0];
     assert_eq!(row["relation"], "P1");
     assert_eq!(row["train"], 24);
@@ -116,8 +133,8 @@ fn learns_and_writes_every_output() {
         "P-tuning {test} should beat the manual prompt {manual}"
     );
 
-    let history: Vec<serde_json::Value> =
-        serde_json::from_str(&fs::read_to_string(out.join("P1/history.json")).unwrap()).unwrap();
+    let history = read_json(&out.join("P1/history.json"));
+    let history = history.as_array().unwrap();
     let losses: Vec<f64> = history
         .iter()
         .map(|e| e["train_loss"].as_f64().unwrap())
@@ -137,8 +154,7 @@ fn learns_and_writes_every_output() {
     ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
-    let pack: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.join("P1/prompt.json")).unwrap()).unwrap();
+    let pack: serde_json::Value = read_json(&out.join("P1/prompt.json"));
     assert_eq!(pack["n_prompt"], 6);
     assert_eq!(pack["template"], "[P:3] [X] [P:3] [Y]");
     let table = fs::read_to_string(out.join("summary.md")).unwrap();
@@ -148,20 +164,12 @@ fn learns_and_writes_every_output() {
     );
 
     // The exported pack alone reproduces the run's test score, and predicts for new subjects.
-    let eval = ptune([
-        "eval",
-        "--pack",
-        out.join("P1/prompt.safetensors").to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--json",
-    ]);
+    let (eval, scored) = eval_json(&out.join("P1/prompt.safetensors"), &data);
     assert!(
         eval.status.success(),
         "{}",
         String::from_utf8_lossy(&eval.stderr)
     );
-    let scored: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     assert_eq!(
         scored["p_at_1"].as_f64().unwrap(),
         test,
@@ -380,8 +388,7 @@ fn resume_after_a_stop_reproduces_the_uninterrupted_run() {
         );
     }
     let metrics = |dir: &Path| -> Vec<serde_json::Value> {
-        let s: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+        let s: serde_json::Value = read_json(&dir.join("summary.json"));
         s["relations"]
             .as_array()
             .unwrap()
@@ -427,9 +434,7 @@ fn leading_prompt_templates_also_export_a_peft_adapter() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let config: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.join("P1/peft/adapter_config.json")).unwrap())
-            .unwrap();
+    let config: serde_json::Value = read_json(&out.join("P1/peft/adapter_config.json"));
     assert_eq!(config["peft_type"], "P_TUNING");
     assert_eq!(config["num_virtual_tokens"], 4);
     let adapter = ptune_encoder::peft::read_adapter(&out.join("P1/peft"), 32).unwrap();
@@ -454,8 +459,7 @@ fn candidate_ranking_is_recorded_and_reproduced_by_eval() {
             .status
             .success()
     );
-    let summary: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = read_json(&out.join("summary.json"));
     let (test, manual) = (
         &summary["relations"][0]["test_p1"],
         &summary["relations"][0]["manual_p1"],
@@ -466,15 +470,12 @@ fn candidate_ranking_is_recorded_and_reproduced_by_eval() {
         mrr >= 0.5,
         "MRR over two candidates is at least 0.5, got {mrr}"
     );
-    let eval = ptune([
-        "eval",
-        "--pack",
-        out.join("P1").to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--json",
-    ]);
-    let scored: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let (eval, scored) = eval_json(&out.join("P1"), &data);
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
     assert_eq!(&scored["p_at_1"], test, "manual {manual}");
     assert!(scored["mrr"].as_f64().unwrap() >= 0.5);
 }
@@ -522,8 +523,7 @@ fn ctrl_c_keeps_a_resumable_run() {
         "the relation must not look finished"
     );
     let epochs = |path: &Path| -> u64 {
-        let s: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+        let s = read_json(path);
         s["epochs_done"].as_u64().unwrap()
     };
     assert!(epochs(&out.join("P1/checkpoint/state.json")) >= 1);
