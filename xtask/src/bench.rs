@@ -1,8 +1,25 @@
-//! `cargo xtask bench`: the macro benchmark. Each case runs `ptune bench` in its own process and
-//! prints one JSON line; a markdown table follows. `--short` (CI) times one step per case.
+//! `cargo xtask bench`: the macro benchmark. Each case runs `ptune bench` in its own process (per
+//! backend) and, with `--peer`, `scripts/peer_bench.py` for the PyTorch reference and PEFT on the
+//! same model file, batch, template, steps and threads. One JSON line per run, then a table and
+//! ptune's ratios to each peer.
 
 use crate::fetch;
 use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const USAGE: &str =
+    "  bench [FLAGS]      macro benchmark: load time, P-tuning train and eval examples/s and peak
+                     memory of bert-base (random weights) and SmolLM2-135M, one JSON line per
+                     run, a table, and ptune's ratio to each PyTorch peer:
+                     --short          one timed step per run (CI; nothing asserted on time)
+                     --backend LIST   ptune backends, comma-separated (default flex; tch needs
+                                      LIBTORCH or LIBTORCH_USE_PYTORCH=1, see docs/backends.md)
+                     --threads N      threads for every run (default 2)
+                     --peer[=PYTHON]  also run scripts/peer_bench.py (THUDM's PTuneForLAMA
+                                      re-implemented, and PEFT p-tuning) with PYTHON
+                                      (default python3), which needs torch, transformers, peft";
 
 /// One case: what model, which template.
 struct Case {
@@ -21,12 +38,56 @@ const CASES: &[Case] = &[
     },
 ];
 
-pub fn run(args: &[String]) -> Result<()> {
-    let steps = match args.first().map(String::as_str) {
-        None => "5",
-        Some("--short") => "1",
-        Some(other) => bail!("unknown argument `{other}`: cargo xtask bench [--short]"),
+const PEERS: &[&str] = &["reference", "peft"];
+
+struct Options {
+    steps: &'static str,
+    backends: Vec<String>,
+    threads: String,
+    peer: Option<String>,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        steps: "5",
+        backends: vec!["flex".into()],
+        threads: "2".into(),
+        peer: None,
     };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{flag} needs a value"))
+        };
+        match arg.as_str() {
+            "--short" => o.steps = "1",
+            "--backend" => {
+                o.backends = value("--backend")?.split(',').map(str::to_string).collect()
+            }
+            "--threads" => o.threads = value("--threads")?,
+            "--peer" => o.peer = Some("python3".into()),
+            other => match other.strip_prefix("--peer=") {
+                Some(python) => o.peer = Some(python.into()),
+                None => bail!("unknown argument `{other}`: see cargo xtask --help"),
+            },
+        }
+    }
+    if o.threads.parse::<usize>().map_or(true, |n| n == 0) {
+        bail!("--threads must be a positive number, got `{}`", o.threads);
+    }
+    for b in &o.backends {
+        if !matches!(b.as_str(), "flex" | "tch" | "wgpu") {
+            bail!("unknown backend `{b}`: flex, tch or wgpu");
+        }
+    }
+    Ok(o)
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    let peer = o.peer.as_deref().and_then(usable_peer);
     let smollm2 = fetch::fetch_named("smollm2")?.join("SmolLM2-135M-Instruct.Q4_1.gguf");
     let models = [
         "random:bert-base".to_string(),
@@ -34,50 +95,156 @@ pub fn run(args: &[String]) -> Result<()> {
     ];
     let mut rows = Vec::new();
     for (case, model) in CASES.iter().zip(&models) {
-        let line = run_case(model, case.template, steps)?;
-        println!("{line}");
-        rows.push((case.name, serde_json::from_str::<serde_json::Value>(&line)?));
+        for backend in &o.backends {
+            let mut command = ptune_bench(backend)?;
+            command.args(["--backend", backend]);
+            rows.push((case.name, measure(command, model, case.template, &o)?));
+        }
+        if let Some(python) = &peer {
+            for impl_ in PEERS {
+                let mut command = Command::new(python);
+                command.arg(root().join("scripts/peer_bench.py"));
+                command.args(["--impl", impl_, "--threads", &o.threads]);
+                rows.push((case.name, measure(command, model, case.template, &o)?));
+            }
+        }
     }
     println!("\n{}", table(&rows));
+    if peer.is_some() {
+        println!("{}", ratios(&rows));
+    }
     Ok(())
 }
 
-fn run_case(model: &str, template: &str, steps: &str) -> Result<String> {
-    let out = crate::ptune(&["bench"])
-        .args(["--model", model, "--template", template, "--steps", steps])
+/// The workspace root (xtask sits one level below it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `python` when it imports torch, transformers and peft; otherwise says so and returns `None`.
+fn usable_peer(python: &str) -> Option<String> {
+    let ok = Command::new(python)
+        .args(["-c", "import torch, transformers, peft"])
         .output()
-        .context("could not run cargo")?;
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!(
+            "no peer: `{python}` cannot import torch, transformers and peft \
+             (pip install torch transformers peft); ptune's numbers only"
+        );
+    }
+    ok.then(|| python.to_string())
+}
+
+/// `ptune bench`, built with the backend's cargo feature; tch also gets libtorch's library path.
+fn ptune_bench(backend: &str) -> Result<Command> {
+    let features = (backend != "flex").then_some(backend);
+    let mut command = crate::ptune_with(features, &["bench"]);
+    if backend == "tch" {
+        let lib = libtorch_lib()?;
+        let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+        command.env("LD_LIBRARY_PATH", format!("{}:{path}", lib.display()));
+    }
+    Ok(command)
+}
+
+/// Where libtorch's shared libraries are: `$LIBTORCH/lib`, or the active Python's `torch/lib`
+/// when `LIBTORCH_USE_PYTORCH` is set (how burn's tch build finds libtorch).
+fn libtorch_lib() -> Result<PathBuf> {
+    if let Ok(dir) = std::env::var("LIBTORCH") {
+        return Ok(PathBuf::from(dir).join("lib"));
+    }
+    if std::env::var_os("LIBTORCH_USE_PYTORCH").is_none() {
+        bail!(
+            "the tch backend builds against libtorch: set LIBTORCH to an unpacked libtorch 2.9.0, \
+             or LIBTORCH_USE_PYTORCH=1 with torch 2.9.0 in the active Python (docs/backends.md)"
+        );
+    }
+    let python = std::env::var("PYTHON_SYS_EXECUTABLE").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))",
+        ])
+        .output()
+        .with_context(|| format!("could not run `{python}`"))?;
+    if !out.status.success() {
+        bail!("`{python}` cannot import torch, which LIBTORCH_USE_PYTORCH=1 builds against");
+    }
+    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
+}
+
+/// Runs one bench process with the case's arguments and fixed threads; its last line, parsed.
+fn measure(mut command: Command, model: &str, template: &str, o: &Options) -> Result<Value> {
+    command
+        .args(["--model", model, "--template", template, "--steps", o.steps])
+        .envs(["RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"].map(|k| (k, &o.threads)));
+    let out = command
+        .output()
+        .context("could not start a bench process")?;
     if !out.status.success() {
         bail!(
-            "ptune bench failed for {model}: {}",
+            "bench failed for {model}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
     let stdout = String::from_utf8(out.stdout)?;
-    stdout
-        .lines()
-        .last()
-        .map(str::to_string)
-        .context("ptune bench printed nothing")
+    let line = stdout.lines().last().context("the bench printed nothing")?;
+    println!("{line}");
+    Ok(serde_json::from_str(line)?)
 }
 
-fn table(rows: &[(&str, serde_json::Value)]) -> String {
+fn f(m: &Value, k: &str) -> f64 {
+    m[k].as_f64().unwrap_or(f64::NAN)
+}
+
+/// Peak resident memory above the process's own baseline (runtime loaded, no model yet).
+fn rss_over_base(m: &Value) -> f64 {
+    f(m, "peak_rss_mb") - f(m, "base_rss_mb")
+}
+
+fn table(rows: &[(&str, Value)]) -> String {
     let mut s = String::from(
-        "| case | backend | threads | batch × tokens | load s | train ex/s | eval ex/s | peak RSS MiB |\n|---|---|---|---|---|---|---|---|\n",
+        "| case | backend | threads | batch × tokens | load s | train ex/s | eval ex/s | peak RSS MiB | above baseline MiB |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for (name, m) in rows {
-        let f = |k: &str| m[k].as_f64().unwrap_or(f64::NAN);
         s += &format!(
-            "| {name} | {} | {} | {} × {} | {:.2} | {:.2} | {:.2} | {:.0} |\n",
+            "| {name} | {} | {} | {} × {} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} |\n",
             m["backend"].as_str().unwrap_or("?"),
             m["threads"],
             m["batch_size"],
             m["seq_len"],
-            f("load_seconds"),
-            f("train_examples_per_s"),
-            f("eval_examples_per_s"),
-            f("peak_rss_mb"),
+            f(m, "load_seconds"),
+            f(m, "train_examples_per_s"),
+            f(m, "eval_examples_per_s"),
+            f(m, "peak_rss_mb"),
+            rss_over_base(m),
         );
+    }
+    s
+}
+
+/// ptune's ratio to each peer of the same case: throughput ×, memory above baseline ÷.
+fn ratios(rows: &[(&str, Value)]) -> String {
+    let mut s = String::from(
+        "| case | ptune backend | vs | train × | eval × | RSS above baseline, share |\n|---|---|---|---|---|---|\n",
+    );
+    let is_peer = |m: &Value| {
+        m["backend"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("pytorch-"))
+    };
+    for (name, ours) in rows.iter().filter(|(_, m)| !is_peer(m)) {
+        for (_, peer) in rows.iter().filter(|(n, m)| n == name && is_peer(m)) {
+            s += &format!(
+                "| {name} | {} | {} | {:.2} | {:.2} | {:.2} |\n",
+                ours["backend"].as_str().unwrap_or("?"),
+                peer["backend"].as_str().unwrap_or("?"),
+                f(ours, "train_examples_per_s") / f(peer, "train_examples_per_s"),
+                f(ours, "eval_examples_per_s") / f(peer, "eval_examples_per_s"),
+                rss_over_base(ours) / rss_over_base(peer),
+            );
+        }
     }
     s
 }

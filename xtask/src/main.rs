@@ -11,9 +11,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  bench [--short]    macro benchmark: load time, P-tuning train and eval examples/s and peak
-                     memory of bert-base (random weights) and SmolLM2-135M on flex, one JSON
-                     line per case and a table; --short times one step (CI)
+{bench}
   train [ARGS]       the main job: with no ARGS, fetch SmolLM2-135M if needed, P-tune it on
                      the bundled fact set (datasets/facts, all relations) into
                      runs/smollm2-facts and print the summary table; ARGS are passed to
@@ -31,13 +29,24 @@ commands:
                      --from FILE  unpack a P-tune_LAMA.tar.gz you downloaded yourself
                      --md5 HEX | --sha256 HEX  the checksum the archive must have";
 
+fn usage() -> String {
+    USAGE.replace("{bench}", bench::USAGE)
+}
+
 /// `cargo run -q -p ptune-train --bin ptune -- ARGS`: how xtask runs the project's binary.
 pub fn ptune(args: &[&str]) -> std::process::Command {
+    ptune_with(None, args)
+}
+
+/// [`ptune`] built with extra cargo features (a backend: `tch`, `wgpu`).
+pub fn ptune_with(features: Option<&str>, args: &[&str]) -> std::process::Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = std::process::Command::new(cargo);
-    command
-        .args(["run", "-q", "-p", "ptune-train", "--bin", "ptune", "--"])
-        .args(args);
+    command.args(["run", "-q", "-p", "ptune-train", "--bin", "ptune"]);
+    if let Some(features) = features {
+        command.args(["--features", features]);
+    }
+    command.arg("--").args(args);
     command
 }
 
@@ -54,9 +63,9 @@ fn run(args: Vec<String>) -> Result<()> {
         Some("train") => train::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
-            println!("{USAGE}");
+            println!("{}", usage());
             Ok(())
         }
-        Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
+        Some(other) => bail!("unknown command `{other}`\n\n{}", usage()),
     }
 }

@@ -57,3 +57,76 @@ fn repeat_kv(x: Tensor<4>, heads: usize) -> Tensor<4> {
         .repeat_dim(2, heads / kv)
         .reshape([b, heads, t, d])
 }
+
+/// One query row per example: the position its prediction is read at. The last layer only needs
+/// these rows (its keys and values still come from every position), so it skips the query,
+/// output and feed-forward work of all other positions.
+#[derive(Clone, Debug)]
+pub struct Rows {
+    /// `b * T + positions[b]`.
+    flat: Tensor<1, Int>,
+    positions: Tensor<1, Int>,
+}
+
+impl Rows {
+    /// `positions[b]` is example `b`'s row in sequences of `seq_len`.
+    pub fn new(positions: &[usize], seq_len: usize, device: &Device) -> Self {
+        let n = positions.len();
+        let ints = |v: Vec<i64>| Tensor::from_data(TensorData::new(v, [n]), device);
+        Self {
+            flat: ints(
+                positions
+                    .iter()
+                    .enumerate()
+                    .map(|(b, &p)| (b * seq_len + p) as i64)
+                    .collect(),
+            ),
+            positions: ints(positions.iter().map(|&p| p as i64).collect()),
+        }
+    }
+
+    /// `[B, T, W]` → `[B, 1, W]`.
+    pub fn take(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, t, w] = x.dims();
+        x.reshape([b * t, w])
+            .select(0, self.flat.clone())
+            .reshape([b, 1, w])
+    }
+
+    /// The attention bias of these queries: `[B, 1, T_q, T]` → `[B, 1, 1, T]`.
+    pub fn take_bias(&self, bias: Tensor<4>) -> Tensor<4> {
+        let [b, _, tq, t] = bias.dims();
+        if tq == 1 {
+            return bias;
+        }
+        bias.reshape([b * tq, t])
+            .select(0, self.flat.clone())
+            .reshape([b, 1, 1, t])
+    }
+
+    /// Rows of a per-position table `[1, 1, T, d]` (RoPE's cos/sin) → `[B, 1, 1, d]`.
+    pub fn take_positions(&self, table: Tensor<4>) -> Tensor<4> {
+        let [_, _, t, d] = table.dims();
+        let b = self.positions.dims()[0];
+        table
+            .reshape([t, d])
+            .select(0, self.positions.clone())
+            .reshape([b, 1, 1, d])
+    }
+}
+
+/// `x` at `rows`, or all of it.
+pub fn at_rows(x: Tensor<3>, rows: Option<&Rows>) -> Tensor<3> {
+    match rows {
+        Some(r) => r.take(x),
+        None => x,
+    }
+}
+
+/// The query side of a layer, every position or only `rows`: `(x_q, bias_q)`.
+pub fn query_side(x: &Tensor<3>, bias: Tensor<4>, rows: Option<&Rows>) -> (Tensor<3>, Tensor<4>) {
+    match rows {
+        Some(r) => (r.take(x.clone()), r.take_bias(bias)),
+        None => (x.clone(), bias),
+    }
+}

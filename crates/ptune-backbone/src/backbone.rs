@@ -1,5 +1,6 @@
 //! The frozen backbone: one type over every family, exposing exactly what P-tuning needs.
 
+use crate::attention::Rows;
 use crate::bert::Bert;
 use crate::config::ModelConfig;
 use crate::error::{BackboneError, Result};
@@ -106,10 +107,36 @@ impl Backbone {
     /// Runs the model on `[B, T, H]` input embeddings with a `[B, T]` 1/0 attention mask
     /// (right padding) and returns the final hidden states `[B, T, H]`, the LM head's input.
     pub fn forward_embeds(&self, embeds: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
+        self.run(embeds, attention_mask, None)
+    }
+
+    /// The final hidden states `[B, H]` at one row per example (`positions[b]`, the target it
+    /// is scored at): what [`forward_embeds`](Self::forward_embeds) then a gather gives, but the
+    /// last layer computes only those rows.
+    pub fn forward_rows(
+        &self,
+        embeds: Tensor<3>,
+        attention_mask: Tensor<2, Int>,
+        positions: &[usize],
+    ) -> Tensor<2> {
+        let [b, t, h] = embeds.dims();
+        assert_eq!(positions.len(), b, "one row per example");
+        let rows = Rows::new(positions, t, &embeds.device());
+        let out = self.run(embeds, attention_mask, Some(&rows));
+        // A model without layers never reached the row selection.
+        let out = if out.dims()[1] == 1 {
+            out
+        } else {
+            rows.take(out)
+        };
+        out.reshape([b, h])
+    }
+
+    fn run(&self, embeds: Tensor<3>, mask: Tensor<2, Int>, rows: Option<&Rows>) -> Tensor<3> {
         match self {
-            Backbone::Bert(m) => m.forward_embeds(embeds, attention_mask),
-            Backbone::Gpt2(m) => m.forward_embeds(embeds, attention_mask),
-            Backbone::Llama(m) => m.forward_embeds(embeds, attention_mask),
+            Backbone::Bert(m) => m.forward_embeds(embeds, mask, rows),
+            Backbone::Gpt2(m) => m.forward_embeds(embeds, mask, rows),
+            Backbone::Llama(m) => m.forward_embeds(embeds, mask, rows),
         }
     }
 

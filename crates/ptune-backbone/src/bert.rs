@@ -3,7 +3,7 @@
 #![allow(non_snake_case)]
 
 use crate::activation::Activation;
-use crate::attention::{attend, mask_bias, merge_heads, split_heads};
+use crate::attention::{Rows, attend, mask_bias, merge_heads, query_side, split_heads};
 use crate::config::{BertConfig, BertFlavor};
 use crate::error::{BackboneError, Result};
 use crate::loader::Loader;
@@ -122,16 +122,18 @@ impl BertLayer {
         })
     }
 
-    fn forward(&self, x: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+    /// `[B, T, H]` → `[B, T, H]`, or `[B, 1, H]` at `rows` only.
+    fn forward(&self, x: Tensor<3>, bias: Tensor<4>, rows: Option<&Rows>) -> Tensor<3> {
         let sa = &self.attention.self_attention;
         let heads = sa.num_heads;
-        let q = split_heads(sa.query.forward(x.clone()), heads);
+        let (x_q, bias) = query_side(&x, bias, rows);
+        let q = split_heads(sa.query.forward(x_q.clone()), heads);
         let k = split_heads(sa.key.forward(x.clone()), heads);
-        let v = split_heads(sa.value.forward(x.clone()), heads);
+        let v = split_heads(sa.value.forward(x), heads);
         let scale = 1.0 / (q.dims()[3] as f64).sqrt();
         let context = merge_heads(attend(q, k, v, bias, scale));
         let o = &self.attention.output;
-        let x = o.LayerNorm.forward(o.dense.forward(context) + x);
+        let x = o.LayerNorm.forward(o.dense.forward(context) + x_q);
         let inner = self
             .intermediate
             .act
@@ -232,13 +234,23 @@ impl Bert {
         self.embeddings.word_embeddings.forward(ids)
     }
 
-    pub fn forward_embeds(&self, embeds: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
+    /// Final hidden states `[B, T, H]`, or `[B, 1, H]` at `rows` (see [`Rows`]).
+    pub fn forward_embeds(
+        &self,
+        embeds: Tensor<3>,
+        attention_mask: Tensor<2, Int>,
+        rows: Option<&Rows>,
+    ) -> Tensor<3> {
         let bias = mask_bias(attention_mask, false);
         let x = self.embeddings.forward(embeds);
+        let n = self.encoder.layer.len();
         self.encoder
             .layer
             .iter()
-            .fold(x, |x, layer| layer.forward(x, bias.clone()))
+            .enumerate()
+            .fold(x, |x, (i, layer)| {
+                layer.forward(x, bias.clone(), rows.filter(|_| i + 1 == n))
+            })
     }
 
     pub fn lm_logits(&self, rows: Tensor<2>) -> Result<Tensor<2>> {

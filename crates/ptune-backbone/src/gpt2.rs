@@ -1,7 +1,7 @@
 //! GPT-2 (`GPT2LMHeadModel`): learned positions, pre-LN blocks, `Conv1D` weights stored `[in, out]`.
 
 use crate::activation::Activation;
-use crate::attention::{attend, mask_bias, merge_heads, split_heads};
+use crate::attention::{Rows, at_rows, attend, mask_bias, merge_heads, query_side, split_heads};
 use crate::config::Gpt2Config;
 use crate::error::Result;
 use crate::loader::Loader;
@@ -62,10 +62,14 @@ impl Gpt2Block {
         })
     }
 
-    fn forward(&self, x: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+    /// `[B, T, H]` → `[B, T, H]`, or `[B, 1, H]` at `rows` only.
+    fn forward(&self, x: Tensor<3>, bias: Tensor<4>, rows: Option<&Rows>) -> Tensor<3> {
         let a = &self.attn;
         let qkv = a.c_attn.forward(self.ln_1.forward(x.clone())).chunk(3, 2);
-        let [q, k, v] = [0, 1, 2].map(|i| split_heads(qkv[i].clone(), a.num_heads));
+        let (q, bias) = query_side(&qkv[0], bias, rows);
+        let x = at_rows(x, rows);
+        let q = split_heads(q, a.num_heads);
+        let [k, v] = [1, 2].map(|i| split_heads(qkv[i].clone(), a.num_heads));
         let x = x + a
             .c_proj
             .forward(merge_heads(attend(q, k, v, bias, a.scale)));
@@ -114,13 +118,24 @@ impl Gpt2 {
         self.wte.forward(ids)
     }
 
-    pub fn forward_embeds(&self, embeds: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
+    /// Final hidden states `[B, T, H]`, or `[B, 1, H]` at `rows` (see [`Rows`]).
+    pub fn forward_embeds(
+        &self,
+        embeds: Tensor<3>,
+        attention_mask: Tensor<2, Int>,
+        rows: Option<&Rows>,
+    ) -> Tensor<3> {
         let [_, t, h] = embeds.dims();
         let positions = self.wpe.weight.val().narrow(0, 0, t).reshape([1, t, h]);
         let bias = mask_bias(attention_mask, true);
-        let x = self.h.iter().fold(embeds + positions, |x, block| {
-            block.forward(x, bias.clone())
-        });
+        let n = self.h.len();
+        let x = self
+            .h
+            .iter()
+            .enumerate()
+            .fold(embeds + positions, |x, (i, block)| {
+                block.forward(x, bias.clone(), rows.filter(|_| i + 1 == n))
+            });
         self.ln_f.forward(x)
     }
 

@@ -2,7 +2,7 @@
 //! grouped-query attention, SwiGLU MLP, tied or untied head.
 
 use crate::activation::Activation;
-use crate::attention::{attend, mask_bias, merge_heads, split_heads};
+use crate::attention::{Rows, at_rows, attend, mask_bias, merge_heads, query_side, split_heads};
 use crate::config::LlamaConfig;
 use crate::error::Result;
 use crate::loader::Loader;
@@ -68,10 +68,23 @@ impl LlamaDecoderLayer {
         })
     }
 
-    fn forward(&self, x: Tensor<3>, rope: &Rope, bias: Tensor<4>) -> Tensor<3> {
+    /// `[B, T, H]` → `[B, T, H]`, or `[B, 1, H]` at `rows` only.
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &Rope,
+        bias: Tensor<4>,
+        rows: Option<&Rows>,
+    ) -> Tensor<3> {
         let a = &self.self_attn;
         let normed = self.input_layernorm.forward(x.clone());
-        let q = rope.apply(split_heads(a.q_proj.forward(normed.clone()), a.num_heads));
+        let (normed_q, bias) = query_side(&normed, bias, rows);
+        let q = split_heads(a.q_proj.forward(normed_q), a.num_heads);
+        let q = match rows {
+            Some(r) => rope.apply_at(q, r),
+            None => rope.apply(q),
+        };
+        let x = at_rows(x, rows);
         let k = rope.apply(split_heads(
             a.k_proj.forward(normed.clone()),
             a.num_kv_heads,
@@ -129,15 +142,25 @@ impl Llama {
         self.model.embed_tokens.forward(ids)
     }
 
-    pub fn forward_embeds(&self, embeds: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
+    /// Final hidden states `[B, T, H]`, or `[B, 1, H]` at `rows` (see [`Rows`]).
+    pub fn forward_embeds(
+        &self,
+        embeds: Tensor<3>,
+        attention_mask: Tensor<2, Int>,
+        rows: Option<&Rows>,
+    ) -> Tensor<3> {
         let t = embeds.dims()[1];
         let rope = Rope::new(t, self.head_dim, self.rope_theta, &embeds.device());
         let bias = mask_bias(attention_mask, true);
+        let n = self.model.layers.len();
         let x = self
             .model
             .layers
             .iter()
-            .fold(embeds, |x, layer| layer.forward(x, &rope, bias.clone()));
+            .enumerate()
+            .fold(embeds, |x, (i, layer)| {
+                layer.forward(x, &rope, bias.clone(), rows.filter(|_| i + 1 == n))
+            });
         self.model.norm.forward(x)
     }
 
@@ -171,10 +194,18 @@ impl Rope {
 
     /// `x * cos + rotate_half(x) * sin` on `[B, h, T, d]`.
     fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        let d = x.dims()[3];
-        let halves = x.clone().chunk(2, 3);
-        let rotated = Tensor::cat(vec![halves[1].clone().neg(), halves[0].clone()], 3);
-        debug_assert_eq!(rotated.dims()[3], d);
-        x * self.cos.clone() + rotated * self.sin.clone()
+        rotate(x, self.cos.clone(), self.sin.clone())
     }
+
+    /// [`Rope::apply`] on `[B, h, 1, d]` queries at each example's row.
+    fn apply_at(&self, x: Tensor<4>, rows: &Rows) -> Tensor<4> {
+        let cos = rows.take_positions(self.cos.clone());
+        rotate(x, cos, rows.take_positions(self.sin.clone()))
+    }
+}
+
+fn rotate(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
+    let halves = x.clone().chunk(2, 3);
+    let rotated = Tensor::cat(vec![halves[1].clone().neg(), halves[0].clone()], 3);
+    x * cos + rotated * sin
 }

@@ -45,6 +45,8 @@ struct Measurement {
     load_seconds: f64,
     train_examples_per_s: f64,
     eval_examples_per_s: f64,
+    /// Resident memory when the run starts (runtime loaded, no model yet).
+    base_rss_mb: f64,
     peak_rss_mb: f64,
 }
 
@@ -52,6 +54,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.steps == 0 || args.batch_size == 0 {
         bail!("--steps and --batch-size must be at least 1");
     }
+    let base_rss_mb = proc_status_mb("VmRSS");
     let device = device(args.backend)?.autodiff();
     let start = Instant::now();
     let backbone = match args.model.strip_prefix("random:") {
@@ -101,14 +104,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let m = Measurement {
         model: args.model.clone(),
         backend: format!("{:?}", args.backend).to_lowercase(),
-        threads: threads(),
+        threads: threads(args.backend),
         batch_size: args.batch_size,
         seq_len: args.seq_len,
         n_prompts: template.n_prompts(),
         load_seconds,
         train_examples_per_s: examples / train,
         eval_examples_per_s: examples / eval,
-        peak_rss_mb: peak_rss_mb(),
+        base_rss_mb,
+        peak_rss_mb: proc_status_mb("VmHWM"),
     };
     println!("{}", serde_json::to_string(&m)?);
     Ok(())
@@ -137,27 +141,25 @@ fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -
     })
 }
 
-/// Worker threads: `RAYON_NUM_THREADS` when set, else the cores available.
-fn threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
+/// Worker threads: the variable the backend's thread pool reads (`RAYON_NUM_THREADS`, or
+/// `OMP_NUM_THREADS` for libtorch) when set, else the cores available.
+fn threads(backend: Backend) -> usize {
+    let var = match backend {
+        Backend::Tch | Backend::TchCuda => "OMP_NUM_THREADS",
+        _ => "RAYON_NUM_THREADS",
+    };
+    std::env::var(var)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// The process's peak resident memory (`VmHWM`), in MiB; 0 where /proc is unavailable.
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(str::to_string)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
+/// A memory line of /proc/self/status (`VmRSS`, `VmHWM`) in MiB; 0 where /proc is unavailable.
+fn proc_status_mb(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }

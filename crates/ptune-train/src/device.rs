@@ -11,8 +11,10 @@ use burn::tensor::Device;
 pub enum Backend {
     /// burn's pure-Rust CPU backend (always built).
     Flex,
-    /// libtorch: the fastest CPU path, and CUDA (cargo feature `tch`).
+    /// libtorch on the CPU: the fastest CPU path (cargo feature `tch`).
     Tch,
+    /// libtorch on the first CUDA GPU (cargo feature `tch`, a CUDA build of libtorch).
+    TchCuda,
     /// GPUs via Vulkan/Metal/DX12 (cargo feature `wgpu`).
     Wgpu,
 }
@@ -21,19 +23,24 @@ pub enum Backend {
 pub fn device(backend: Backend) -> Result<Device> {
     match backend {
         Backend::Flex => Ok(Device::flex()),
-        Backend::Tch => tch_device(),
+        Backend::Tch => tch_device(false),
+        Backend::TchCuda => tch_device(true),
         Backend::Wgpu => wgpu_device(),
     }
 }
 
 #[cfg(feature = "tch")]
 #[allow(deprecated)]
-fn tch_device() -> Result<Device> {
-    Ok(Device::libtorch())
+fn tch_device(cuda: bool) -> Result<Device> {
+    Ok(if cuda {
+        Device::libtorch_cuda(0)
+    } else {
+        Device::libtorch()
+    })
 }
 
 #[cfg(not(feature = "tch"))]
-fn tch_device() -> Result<Device> {
+fn tch_device(_cuda: bool) -> Result<Device> {
     bail!(
         "the tch backend is not built into this binary: rebuild with `cargo build --release -p ptune-train --features tch` (see docs/backends.md)"
     )

@@ -17,8 +17,8 @@ pub struct BatchTensors {
     slot_rows: Tensor<1, Int>,
     /// `[B, T, 1]`: 1.0 at prompt slots, 0.0 elsewhere.
     slot_mask: Tensor<3>,
-    /// `(example, position)` of each target.
-    pub targets: Vec<(usize, usize)>,
+    /// Each example's target position.
+    pub targets: Vec<usize>,
     pub labels: Tensor<1, Int>,
 }
 
@@ -42,7 +42,7 @@ impl BatchTensors {
             ),
             slot_rows: Tensor::from_data(TensorData::new(slot_rows, [b * t]), device),
             slot_mask: Tensor::from_data(TensorData::new(slot_mask, [b, t, 1]), device),
-            targets: batch.target_positions.iter().copied().enumerate().collect(),
+            targets: batch.target_positions.clone(),
             labels: Tensor::from_data(
                 TensorData::new(
                     batch
@@ -78,8 +78,8 @@ pub fn target_logits(
         Some(p) => batch.splice(embeds, p),
         None => embeds,
     };
-    let hidden = backbone.forward_embeds(embeds, batch.mask.clone());
-    Ok(backbone.lm_logits(Backbone::gather_rows(hidden, &batch.targets))?)
+    let hidden = backbone.forward_rows(embeds, batch.mask.clone(), &batch.targets);
+    Ok(backbone.lm_logits(hidden)?)
 }
 
 /// Mean cross-entropy of the target logits against the objects.

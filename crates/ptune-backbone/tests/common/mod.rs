@@ -74,6 +74,7 @@ pub fn reference_errors(
     let hidden = model.forward_embeds(embeds, int_tensor(&mask, device));
     let h = hidden.dims()[2];
     let hidden_err = max_err_valid(&to_vec(hidden.clone()), &hidden_ref.f32s, &mask.i64s, h);
+    let hidden_err = hidden_err.max(rows_error(model, &ids, &mask, &hidden_ref, device));
     let logits_err = try_read_ref(reference, "logits").map(|logits_ref| {
         let rows: Vec<(usize, usize)> = (0..b).flat_map(|e| (0..t).map(move |p| (e, p))).collect();
         let logits = model
@@ -83,6 +84,30 @@ pub fn reference_errors(
         max_err_valid(&to_vec(logits), &logits_ref.f32s, &mask.i64s, v)
     });
     (hidden_err, logits_err)
+}
+
+/// Largest error of `forward_rows` (the last layer at one row per example) against the
+/// reference hidden states, at each example's first and last real token.
+fn rows_error(model: &Backbone, ids: &Ref, mask: &Ref, hidden_ref: &Ref, device: &Device) -> f32 {
+    let (b, t, h) = (ids.shape[0], ids.shape[1], hidden_ref.shape[2]);
+    let last: Vec<usize> = mask
+        .i64s
+        .chunks(t)
+        .map(|m| m.iter().sum::<i64>() as usize - 1)
+        .collect();
+    [vec![0; b], last]
+        .iter()
+        .map(|positions| {
+            let embeds = model.embed_tokens(int_tensor(ids, device));
+            let out = to_vec(model.forward_rows(embeds, int_tensor(mask, device), positions));
+            (0..b * h)
+                .map(|i| {
+                    let (e, j) = (i / h, i % h);
+                    (out[i] - hidden_ref.f32s[(e * t + positions[e]) * h + j]).abs()
+                })
+                .fold(0.0, f32::max)
+        })
+        .fold(0.0, f32::max)
 }
 
 pub fn int_tensor(r: &Ref, device: &Device) -> Tensor<2, Int> {

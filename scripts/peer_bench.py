@@ -1,0 +1,216 @@
+"""The PyTorch peers of `ptune bench`: one case, one process, one JSON line.
+
+`cargo xtask bench --peer` runs this next to `ptune bench` on the same model file, batch shape,
+template, thread count and step counts, and prints ptune's ratio to each peer. Two peers:
+
+* ``reference``: THUDM's ``PTuneForLAMA`` as its code runs it (re-implemented here): the LSTM
+  ``PromptEncoder`` (Embedding → 2-layer BiLSTM with H/2 per direction → MLP) once per batch, its
+  rows written into the prompt slots of the word embeddings one slot at a time, then the frozen
+  model with transformers' ``labels`` (-100 except at the target), so logits for every position.
+  Evaluation runs the same forward under ``torch.no_grad()``.
+* ``peft``: PEFT's p-tuning (``PromptEncoderConfig``, LSTM reparameterization) as a user sets it
+  up: ``get_peft_model`` on the frozen model; the virtual tokens go in front of the input, so the
+  sequence has the same length as ptune's (``seq_len`` tokens including the prompts). Masked LMs
+  use the feature-extraction wrapper (PEFT has no masked-LM task) and the loss at the [MASK].
+
+Both use Adam (lr 1e-4, weight decay 5e-4) like ptune's bench, fp32 on the CPU, the default
+(SDPA) attention, and ``torch.set_num_threads(threads)``. Token ids, prompt slots, targets and
+labels follow ``synthetic_batch`` in crates/ptune-train/src/bench.rs. ``random:bert-base`` is a
+``BertForMaskedLM`` with bert-base-cased's shapes and random weights (ptune builds the same
+shape from its own random weights), so its load time is initialisation time on both sides.
+
+    python scripts/peer_bench.py --impl reference --model PATH.gguf --template "[P:3] [X] [P:3] [Y]"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def rss_mb(field: str) -> float:
+    """A field of /proc/self/status (VmRSS, VmHWM) in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def n_prompts(template: str) -> int:
+    """Prompt slots in a ptune template: `3,3,3` or `[P:3] [X] [P:3] [Y]`."""
+    if re.fullmatch(r"\d+(,\d+)*", template):
+        return sum(int(n) for n in template.split(","))
+    return sum(int(n) for n in re.findall(r"\[P:(\d+)\]", template)) + len(re.findall(r"\[P\]", template))
+
+
+def load_model(spec: str):
+    """(model, causal?) from `random:bert-base`, a GGUF file, or a transformers directory."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, BertConfig, BertForMaskedLM
+
+    if spec == "random:bert-base":
+        torch.manual_seed(1)
+        config = BertConfig(vocab_size=28996, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                            intermediate_size=3072, max_position_embeddings=512)
+        return BertForMaskedLM(config), False
+    path = Path(spec)
+    if path.suffix == ".gguf":
+        return AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32), True
+    config = AutoConfig.from_pretrained(path)
+    causal = not config.model_type.startswith(("bert", "roberta"))
+    cls = AutoModelForCausalLM if causal else AutoModelForMaskedLM
+    return cls.from_pretrained(path, dtype=torch.float32), causal
+
+
+def synthetic_ids(b: int, t: int, n: int, vocab: int):
+    """The ids, prompt slots (1..=n), targets (t-1) and labels of ptune bench's batch."""
+    import torch
+
+    ids = torch.tensor([(i * 7919 + 13) % vocab for i in range(b * t)], dtype=torch.int64).reshape(b, t)
+    slots = torch.arange(1, n + 1).repeat(b, 1)
+    labels = torch.tensor([(i * 31 + 5) % vocab for i in range(b)], dtype=torch.int64)
+    return ids, slots, labels
+
+
+class Reference:
+    """THUDM's PTuneForLAMA forward: encoder, per-slot embedding writes, full-vocabulary logits."""
+
+    def __init__(self, model, causal: bool, n: int, b: int, t: int):
+        import torch
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from make_encoder_fixtures import ThudmPromptEncoder
+
+        self.model, self.causal = model, causal
+        hidden = model.config.hidden_size
+        self.encoder = ThudmPromptEncoder(n, hidden)
+        self.ids, self.slots, labels = synthetic_ids(b, t, n, model.config.vocab_size)
+        self.mask = torch.ones(b, t, dtype=torch.int64)
+        # THUDM: [MASK] label at the target for BERT; for GPT the last real position is labelled.
+        self.labels = torch.full((b, t), -100, dtype=torch.int64)
+        self.labels[:, t - 1] = labels
+
+    def parameters(self):
+        return self.encoder.parameters()
+
+    def loss(self):
+        embeds = self.model.get_input_embeddings()(self.ids).clone()
+        prompts = self.encoder()
+        for bidx in range(self.slots.shape[0]):
+            for i in range(self.slots.shape[1]):
+                embeds[bidx, self.slots[bidx, i], :] = prompts[i, :]
+        return self.model(inputs_embeds=embeds, attention_mask=self.mask, labels=self.labels).loss
+
+
+class Peft:
+    """PEFT p-tuning: virtual tokens in front, then the `t - n` real tokens."""
+
+    def __init__(self, model, causal: bool, n: int, b: int, t: int):
+        import torch
+        from peft import PromptEncoderConfig, get_peft_model
+
+        hidden = model.config.hidden_size
+        config = PromptEncoderConfig(
+            task_type="CAUSAL_LM" if causal else "FEATURE_EXTRACTION",
+            num_virtual_tokens=n,
+            encoder_reparameterization_type="LSTM",
+            encoder_hidden_size=hidden,
+        )
+        self.model, self.causal, self.n = get_peft_model(model, config), causal, n
+        ids, _, self.targets = synthetic_ids(b, t, n, model.config.vocab_size)
+        self.ids = ids[:, n:]
+        self.mask = torch.ones_like(self.ids)
+        self.labels = torch.full_like(self.ids, -100)
+        self.labels[:, -1] = self.targets
+
+    def parameters(self):
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def loss(self):
+        import torch.nn.functional as F
+
+        if self.causal:
+            return self.model(input_ids=self.ids, attention_mask=self.mask, labels=self.labels).loss
+        logits = self.model(input_ids=self.ids, attention_mask=self.mask).logits
+        return F.cross_entropy(logits[:, -1, :], self.targets)
+
+
+def timed(steps: int, step) -> float:
+    """Seconds for `steps` calls of `step` after one warm-up call."""
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--impl", choices=["reference", "peft"], required=True)
+    parser.add_argument("--model", required=True, help="random:bert-base, a .gguf file or a transformers directory")
+    parser.add_argument("--template", default="3,3,3")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seq-len", type=int, default=24)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+
+    import peft  # noqa: F401  (imported before the baseline, like torch and transformers)
+    import torch
+    import transformers  # noqa: F401
+
+    torch.set_num_threads(args.threads)
+    base_rss = rss_mb("VmRSS")
+    start = time.perf_counter()
+    model, causal = load_model(args.model)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    load_seconds = time.perf_counter() - start
+
+    n, b = n_prompts(args.template), args.batch_size
+    case = (Reference if args.impl == "reference" else Peft)(model, causal, n, b, args.seq_len)
+    optim = torch.optim.Adam(case.parameters(), lr=1e-4, weight_decay=5e-4)
+
+    def train_step():
+        optim.zero_grad()
+        case.loss().backward()
+        optim.step()
+
+    def eval_step():
+        with torch.no_grad():
+            case.loss()
+
+    train = timed(args.steps, train_step)
+    if args.impl == "peft":
+        case.model.eval()
+    evaluate = timed(args.steps, eval_step)
+    examples = args.steps * b
+    print(json.dumps({
+        "model": args.model,
+        "backend": f"pytorch-{args.impl}",
+        "threads": torch.get_num_threads(),
+        "batch_size": b,
+        "seq_len": args.seq_len,
+        "n_prompts": n,
+        "load_seconds": load_seconds,
+        "train_examples_per_s": examples / train,
+        "eval_examples_per_s": examples / evaluate,
+        "base_rss_mb": base_rss,
+        "peak_rss_mb": max(rss_mb("VmHWM"), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0),
+        "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__,
+                     "peft": __import__("peft").__version__},
+    }))
+
+
+if __name__ == "__main__":
+    main()
