@@ -14,8 +14,10 @@ template, thread count and step counts, and prints ptune's ratio to each peer. T
   use the feature-extraction wrapper (PEFT has no masked-LM task) and the loss at the [MASK].
 
 Both use Adam (lr 1e-4, weight decay 5e-4) like ptune's bench, fp32 on the CPU, the default
-(SDPA) attention, and ``torch.set_num_threads(threads)``. Token ids, prompt slots, targets and
-labels follow ``synthetic_batch`` in crates/ptune-train/src/bench.rs. ``random:bert-base`` is a
+(SDPA) attention, and ``torch.set_num_threads(threads)``. The batch has the shape of ptune's
+(``synthetic_batch`` in crates/ptune-train/src/bench.rs: batch × seq_len ids, all real tokens);
+the reference's prompt slots are positions 1..=n and its target the last position (where they
+sit does not change its cost: it computes every position and the full vocabulary there). ``random:bert-base`` is a
 ``BertForMaskedLM`` with bert-base-cased's shapes and random weights (ptune builds the same
 shape from its own random weights), so its load time is initialisation time on both sides.
 
@@ -102,6 +104,11 @@ class Reference:
     def parameters(self):
         return self.encoder.parameters()
 
+    def to(self, device: str) -> None:
+        self.encoder.to(device)
+        self.encoder.seq_indices = self.encoder.seq_indices.to(device)
+        self.ids, self.mask, self.labels = (x.to(device) for x in (self.ids, self.mask, self.labels))
+
     def loss(self):
         embeds = self.model.get_input_embeddings()(self.ids).clone()
         prompts = self.encoder()
@@ -135,6 +142,12 @@ class Peft:
     def parameters(self):
         return [p for p in self.model.parameters() if p.requires_grad]
 
+    def to(self, device: str) -> None:
+        self.model.to(device)
+        self.ids, self.mask, self.labels, self.targets = (
+            x.to(device) for x in (self.ids, self.mask, self.labels, self.targets)
+        )
+
     def loss(self):
         import torch.nn.functional as F
 
@@ -145,11 +158,16 @@ class Peft:
 
 
 def timed(steps: int, step) -> float:
-    """Seconds for `steps` calls of `step` after one warm-up call."""
+    """Seconds for `steps` calls of `step` after one warm-up call (GPU work included)."""
+    import torch
+
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     step()
+    sync()
     start = time.perf_counter()
     for _ in range(steps):
         step()
+    sync()
     return time.perf_counter() - start
 
 
@@ -162,6 +180,7 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=24)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU comparison")
     args = parser.parse_args()
 
     import peft  # noqa: F401  (imported before the baseline, like torch and transformers)
@@ -172,13 +191,14 @@ def main() -> None:
     base_rss = rss_mb("VmRSS")
     start = time.perf_counter()
     model, causal = load_model(args.model)
-    model.eval()
+    model.to(args.device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
     load_seconds = time.perf_counter() - start
 
     n, b = n_prompts(args.template), args.batch_size
     case = (Reference if args.impl == "reference" else Peft)(model, causal, n, b, args.seq_len)
+    case.to(args.device)
     optim = torch.optim.Adam(case.parameters(), lr=1e-4, weight_decay=5e-4)
 
     def train_step():
@@ -199,6 +219,7 @@ def main() -> None:
         "model": args.model,
         "backend": f"pytorch-{args.impl}",
         "threads": torch.get_num_threads(),
+        "device": args.device,
         "batch_size": b,
         "seq_len": args.seq_len,
         "n_prompts": n,

@@ -96,7 +96,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut rows = Vec::new();
     for (case, model) in CASES.iter().zip(&models) {
         for backend in &o.backends {
-            let mut command = ptune_bench(backend)?;
+            let mut command = ptune_bench(&o.backends)?;
             command.args(["--backend", backend]);
             rows.push((case.name, measure(command, model, case.template, &o)?));
         }
@@ -136,11 +136,17 @@ fn usable_peer(python: &str) -> Option<String> {
     ok.then(|| python.to_string())
 }
 
-/// `ptune bench`, built with the backend's cargo feature; tch also gets libtorch's library path.
-fn ptune_bench(backend: &str) -> Result<Command> {
-    let features = (backend != "flex").then_some(backend);
-    let mut command = crate::ptune_with(features, &["bench"]);
-    if backend == "tch" {
+/// `ptune bench` from one binary built with the cargo feature of every backend asked for (flex is
+/// always in); a tch build also gets libtorch's library path.
+fn ptune_bench(backends: &[String]) -> Result<Command> {
+    let features: Vec<&str> = backends
+        .iter()
+        .map(|b| b.as_str())
+        .filter(|b| *b != "flex")
+        .collect();
+    let joined = features.join(",");
+    let mut command = crate::ptune_with((!joined.is_empty()).then_some(&joined), &["bench"]);
+    if features.contains(&"tch") {
         let lib = libtorch_lib()?;
         let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
         command.env("LD_LIBRARY_PATH", format!("{}:{path}", lib.display()));

@@ -42,6 +42,19 @@ pub fn ptune(args: &[&str]) -> std::process::Command {
 pub fn ptune_with(features: Option<&str>, args: &[&str]) -> std::process::Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = std::process::Command::new(cargo);
+    // `cargo run` gave xtask its own package's variables; build scripts that track them (ring's
+    // tracks CARGO_MANIFEST_DIR) would rebuild, and everything above them, on every call.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || matches!(
+                key.as_ref(),
+                "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            command.env_remove(key.as_ref());
+        }
+    }
     command.args(["run", "-q", "-p", "ptune-train", "--bin", "ptune"]);
     if let Some(features) = features {
         command.args(["--features", features]);

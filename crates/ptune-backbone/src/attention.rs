@@ -130,3 +130,49 @@ pub fn query_side(x: &Tensor<3>, bias: Tensor<4>, rows: Option<&Rows>) -> (Tenso
         None => (x.clone(), bias),
     }
 }
+
+/// Keys and values `[1, h_kv, P, d]` a layer computed for a prefix that every example of a
+/// causal batch shares (the leading prompt vectors): computed once, attended to by all.
+#[derive(Clone, Debug)]
+pub struct SharedKv {
+    k: Tensor<4>,
+    v: Tensor<4>,
+}
+
+impl SharedKv {
+    pub fn new(k: Tensor<4>, v: Tensor<4>) -> Self {
+        Self { k, v }
+    }
+
+    /// `k`, `v` `[B, h_kv, T, d]` with the shared prefix in front of every example's.
+    pub fn prepend(past: Option<&Self>, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let Some(past) = past else { return (k, v) };
+        let [b, h, _, d] = k.dims();
+        let p = past.k.dims()[2];
+        let spread = |x: Tensor<4>| x.expand([b, h, p, d]);
+        (
+            Tensor::cat(vec![spread(past.k.clone()), k], 2),
+            Tensor::cat(vec![spread(past.v.clone()), v], 2),
+        )
+    }
+}
+
+/// A causal batch split at `p`: example 0's first `p` positions `[1, p, W]` (the same in every
+/// example) and every example's rest `[B, T - p, W]`.
+pub fn split_prefix(x: Tensor<3>, p: usize) -> (Tensor<3>, Tensor<3>) {
+    let [_, t, _] = x.dims();
+    (
+        x.clone().narrow(0, 0, 1).narrow(1, 0, p),
+        x.narrow(1, p, t - p),
+    )
+}
+
+/// The attention bias `[B, 1, T, T]` of [`split_prefix`]'s parts: `[1, 1, p, p]` for the prefix
+/// and `[B, 1, T - p, T]` for the rest, whose keys are the prefix's followed by its own.
+pub fn split_bias(bias: Tensor<4>, p: usize) -> (Tensor<4>, Tensor<4>) {
+    let [_, _, t, _] = bias.dims();
+    (
+        bias.clone().narrow(0, 0, 1).narrow(2, 0, p).narrow(3, 0, p),
+        bias.narrow(2, p, t - p),
+    )
+}

@@ -7,8 +7,8 @@ use crate::model::{BatchTensors, optimizer, target_logits, train_step};
 use anyhow::{Context, Result, bail};
 use burn::tensor::Tensor;
 use ptune_backbone::synthetic::{RandomWeights, shape};
-use ptune_backbone::{Backbone, ModelBundle};
-use ptune_data::{Batch, Template};
+use ptune_backbone::{Backbone, ModelBundle, Objective};
+use ptune_data::{Batch, Part, Template};
 use ptune_encoder::{EncoderKind, PromptEncoderConfig};
 use serde::Serialize;
 use std::time::Instant;
@@ -118,24 +118,69 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// A batch with the template's prompt slots at the front of a fixed-length sequence of ids.
+/// A batch laid out as the template lays out a query (`[CLS]`/`[SEP]` around a masked LM's, one
+/// token per anchor text, the object as `[MASK]` or, for a causal LM, the end of the query), with
+/// the subject stretched so every example has `--seq-len` tokens. Prompt slots hold id 0.
 fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -> Result<Batch> {
-    let (b, t, n) = (args.batch_size, args.seq_len, template.n_prompts());
-    if n + 1 >= t {
-        bail!("--seq-len {t} leaves no room for {n} prompts and a target");
+    let (b, t) = (args.batch_size, args.seq_len);
+    let masked = backbone.objective() == Objective::Masked;
+    let fixed: usize = template
+        .parts()
+        .take_while(|p| masked || **p != Part::Object)
+        .map(|p| match p {
+            Part::Prompt(n) => *n,
+            Part::Subject => 0,
+            Part::Object | Part::Text(_) => 1,
+        })
+        .sum::<usize>()
+        + if masked { 2 } else { 0 };
+    if fixed >= t {
+        bail!("--seq-len {t} leaves no room for the subject: the template takes {fixed} tokens");
     }
     backbone.check_length(t)?;
     let vocab = backbone.vocab_size();
+    let (mut ids, mut prompts, mut targets) = (Vec::new(), Vec::new(), Vec::new());
+    for e in 0..b {
+        let token = |i: usize| ((e * t + i) * 7919 % (vocab - 1) + 1) as u32;
+        let mut row = Vec::with_capacity(t);
+        if masked {
+            row.push(token(0));
+        }
+        for part in template.parts() {
+            match part {
+                Part::Prompt(n) => {
+                    prompts.extend(row.len()..row.len() + n);
+                    row.extend(std::iter::repeat_n(0, *n));
+                }
+                Part::Subject => {
+                    let at = row.len();
+                    row.extend((at..at + t - fixed).map(token));
+                }
+                Part::Text(_) => row.push(token(row.len())),
+                Part::Object if masked => {
+                    targets.push(row.len());
+                    row.push(token(row.len()));
+                }
+                Part::Object => {
+                    targets.push(row.len() - 1);
+                    break;
+                }
+            }
+        }
+        if masked {
+            row.push(token(row.len()));
+        }
+        debug_assert_eq!(row.len(), t);
+        ids.extend(row);
+    }
     Ok(Batch {
-        input_ids: (0..b * t)
-            .map(|i| ((i * 7919 + 13) % vocab) as u32)
-            .collect(),
+        input_ids: ids,
         attention_mask: vec![1; b * t],
         batch_size: b,
         seq_len: t,
-        n_prompts: n,
-        prompt_positions: (0..b).flat_map(|_| 1..=n).collect(),
-        target_positions: vec![t - 1; b],
+        n_prompts: template.n_prompts(),
+        prompt_positions: prompts,
+        target_positions: targets,
         object_ids: (0..b).map(|i| ((i * 31 + 5) % vocab) as u32).collect(),
         fact_indices: (0..b).collect(),
     })
