@@ -55,15 +55,21 @@ def n_prompts(template: str) -> int:
 
 
 def load_model(spec: str):
-    """(model, causal?) from `random:bert-base`, a GGUF file, or a transformers directory."""
+    """(model, causal?) from `random:SHAPE`, a GGUF file, or a transformers directory."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, BertConfig, BertForMaskedLM
+    from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, BertConfig, BertForMaskedLM,
+                              LlamaConfig, LlamaForCausalLM)
 
-    if spec == "random:bert-base":
-        torch.manual_seed(1)
+    torch.manual_seed(1)
+    if spec == "random:bert-base":  # the shapes of ptune_backbone::synthetic::shape
         config = BertConfig(vocab_size=28996, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                             intermediate_size=3072, max_position_embeddings=512)
         return BertForMaskedLM(config), False
+    if spec == "random:smollm2-135m":
+        config = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                             num_attention_heads=9, num_key_value_heads=3, rms_norm_eps=1e-5, rope_theta=100000.0,
+                             max_position_embeddings=8192, tie_word_embeddings=True)
+        return LlamaForCausalLM(config), True
     path = Path(spec)
     if path.suffix == ".gguf":
         return AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32), True
@@ -174,7 +180,7 @@ def timed(steps: int, step) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--impl", choices=["reference", "peft"], required=True)
-    parser.add_argument("--model", required=True, help="random:bert-base, a .gguf file or a transformers directory")
+    parser.add_argument("--model", required=True, help="random:bert-base, random:smollm2-135m, a .gguf file or a transformers directory")
     parser.add_argument("--template", default="3,3,3")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seq-len", type=int, default=24)

@@ -14,8 +14,9 @@ pub const USAGE: &str =
                      memory of bert-base (random weights) and SmolLM2-135M, one JSON line per
                      run, a table, and ptune's ratio to each PyTorch peer:
                      --short          one timed step per run (CI; nothing asserted on time)
-                     --backend LIST   ptune backends, comma-separated (default flex; tch needs
-                                      LIBTORCH or LIBTORCH_USE_PYTORCH=1, see docs/backends.md)
+                     --backend LIST   ptune backends, comma-separated: flex (default), tch,
+                                      tch-cuda, wgpu; tch builds need LIBTORCH or
+                                      LIBTORCH_USE_PYTORCH=1 (docs/backends.md)
                      --threads N      threads for every run (default 2)
                      --peer[=PYTHON]  also run scripts/peer_bench.py (THUDM's PTuneForLAMA
                                       re-implemented, and PEFT p-tuning) with PYTHON
@@ -78,8 +79,8 @@ fn parse(args: &[String]) -> Result<Options> {
         bail!("--threads must be a positive number, got `{}`", o.threads);
     }
     for b in &o.backends {
-        if !matches!(b.as_str(), "flex" | "tch" | "wgpu") {
-            bail!("unknown backend `{b}`: flex, tch or wgpu");
+        if !matches!(b.as_str(), "flex" | "tch" | "tch-cuda" | "wgpu") {
+            bail!("unknown backend `{b}`: flex, tch, tch-cuda or wgpu");
         }
     }
     Ok(o)
@@ -139,11 +140,16 @@ fn usable_peer(python: &str) -> Option<String> {
 /// `ptune bench` from one binary built with the cargo feature of every backend asked for (flex is
 /// always in); a tch build also gets libtorch's library path.
 fn ptune_bench(backends: &[String]) -> Result<Command> {
-    let features: Vec<&str> = backends
+    let mut features: Vec<&str> = backends
         .iter()
-        .map(|b| b.as_str())
-        .filter(|b| *b != "flex")
+        .filter_map(|b| match b.as_str() {
+            "flex" => None,
+            "tch" | "tch-cuda" => Some("tch"),
+            other => Some(other),
+        })
         .collect();
+    features.sort_unstable();
+    features.dedup();
     let joined = features.join(",");
     let mut command = crate::ptune_with((!joined.is_empty()).then_some(&joined), &["bench"]);
     if features.contains(&"tch") {

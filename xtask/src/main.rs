@@ -49,7 +49,11 @@ pub fn ptune_with(features: Option<&str>, args: &[&str]) -> std::process::Comman
         if key.starts_with("CARGO_PKG_")
             || matches!(
                 key.as_ref(),
-                "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
             )
         {
             command.env_remove(key.as_ref());

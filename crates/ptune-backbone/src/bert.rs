@@ -6,6 +6,7 @@ use crate::activation::Activation;
 use crate::attention::{Rows, attend, mask_bias, merge_heads, query_side, split_heads};
 use crate::config::{BertConfig, BertFlavor};
 use crate::error::{BackboneError, Result};
+use crate::linear::RowsLinear;
 use crate::loader::Loader;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm, Linear};
@@ -127,20 +128,20 @@ impl BertLayer {
         let sa = &self.attention.self_attention;
         let heads = sa.num_heads;
         let (x_q, bias) = query_side(&x, bias, rows);
-        let q = split_heads(sa.query.forward(x_q.clone()), heads);
-        let k = split_heads(sa.key.forward(x.clone()), heads);
-        let v = split_heads(sa.value.forward(x), heads);
+        let q = split_heads(sa.query.forward_flat(x_q.clone()), heads);
+        let k = split_heads(sa.key.forward_flat(x.clone()), heads);
+        let v = split_heads(sa.value.forward_flat(x), heads);
         let scale = 1.0 / (q.dims()[3] as f64).sqrt();
         let context = merge_heads(attend(q, k, v, bias, scale));
         let o = &self.attention.output;
-        let x = o.LayerNorm.forward(o.dense.forward(context) + x_q);
+        let x = o.LayerNorm.forward(o.dense.forward_flat(context) + x_q);
         let inner = self
             .intermediate
             .act
-            .forward(self.intermediate.dense.forward(x.clone()));
+            .forward(self.intermediate.dense.forward_flat(x.clone()));
         self.output
             .LayerNorm
-            .forward(self.output.dense.forward(inner) + x)
+            .forward(self.output.dense.forward_flat(inner) + x)
     }
 }
 

@@ -7,6 +7,7 @@ use crate::attention::{
 };
 use crate::config::Gpt2Config;
 use crate::error::Result;
+use crate::linear::RowsLinear;
 use crate::loader::Loader;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm, Linear};
@@ -75,7 +76,10 @@ impl Gpt2Block {
         past: Option<&SharedKv>,
     ) -> (Tensor<3>, SharedKv) {
         let a = &self.attn;
-        let qkv = a.c_attn.forward(self.ln_1.forward(x.clone())).chunk(3, 2);
+        let qkv = a
+            .c_attn
+            .forward_flat(self.ln_1.forward(x.clone()))
+            .chunk(3, 2);
         let (q, bias) = query_side(&qkv[0], bias, rows);
         let x = at_rows(x, rows);
         let q = split_heads(q, a.num_heads);
@@ -84,10 +88,12 @@ impl Gpt2Block {
         let (k, v) = SharedKv::prepend(past, k, v);
         let x = x + a
             .c_proj
-            .forward(merge_heads(attend(q, k, v, bias, a.scale)));
+            .forward_flat(merge_heads(attend(q, k, v, bias, a.scale)));
         let m = &self.mlp;
-        let hidden = m.act.forward(m.c_fc.forward(self.ln_2.forward(x.clone())));
-        (x + m.c_proj.forward(hidden), own)
+        let hidden = m
+            .act
+            .forward(m.c_fc.forward_flat(self.ln_2.forward(x.clone())));
+        (x + m.c_proj.forward_flat(hidden), own)
     }
 }
 

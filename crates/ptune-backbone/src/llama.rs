@@ -8,6 +8,7 @@ use crate::attention::{
 };
 use crate::config::LlamaConfig;
 use crate::error::Result;
+use crate::linear::RowsLinear;
 use crate::loader::Loader;
 use burn::module::Module;
 use burn::nn::{Embedding, Linear, RmsNorm};
@@ -85,25 +86,28 @@ impl LlamaDecoderLayer {
         let a = &self.self_attn;
         let normed = self.input_layernorm.forward(x.clone());
         let (normed_q, bias) = query_side(&normed, bias, rows);
-        let q = split_heads(a.q_proj.forward(normed_q), a.num_heads);
+        let q = split_heads(a.q_proj.forward_flat(normed_q), a.num_heads);
         let q = match rows {
             Some(r) => rope.apply_at(q, r),
             None => rope.apply(q),
         };
         let x = at_rows(x, rows);
         let k = rope.apply(split_heads(
-            a.k_proj.forward(normed.clone()),
+            a.k_proj.forward_flat(normed.clone()),
             a.num_kv_heads,
         ));
-        let v = split_heads(a.v_proj.forward(normed), a.num_kv_heads);
+        let v = split_heads(a.v_proj.forward_flat(normed), a.num_kv_heads);
         let own = SharedKv::new(k.clone(), v.clone());
         let (k, v) = SharedKv::prepend(past, k, v);
         let scale = 1.0 / (q.dims()[3] as f64).sqrt();
-        let x = x + a.o_proj.forward(merge_heads(attend(q, k, v, bias, scale)));
+        let x = x + a
+            .o_proj
+            .forward_flat(merge_heads(attend(q, k, v, bias, scale)));
         let m = &self.mlp;
         let normed = self.post_attention_layernorm.forward(x.clone());
-        let gated = m.act.forward(m.gate_proj.forward(normed.clone())) * m.up_proj.forward(normed);
-        (x + m.down_proj.forward(gated), own)
+        let gated = m.act.forward(m.gate_proj.forward_flat(normed.clone()))
+            * m.up_proj.forward_flat(normed);
+        (x + m.down_proj.forward_flat(gated), own)
     }
 }
 

@@ -32,11 +32,30 @@ pub fn device(backend: Backend) -> Result<Device> {
 #[cfg(feature = "tch")]
 #[allow(deprecated)]
 fn tch_device(cuda: bool) -> Result<Device> {
-    Ok(if cuda {
-        Device::libtorch_cuda(0)
-    } else {
-        Device::libtorch()
+    if !cuda {
+        return Ok(Device::libtorch());
+    }
+    let device = Device::libtorch_cuda(0);
+    if !usable(&device) {
+        bail!(
+            "libtorch cannot use a CUDA GPU here (no GPU or driver, or a CPU-only libtorch): use --backend tch for the CPU"
+        );
+    }
+    Ok(device)
+}
+
+/// Whether a one-element tensor can be made and read back on `device`. libtorch reports a
+/// missing GPU by panicking inside the first operation, so the probe runs with a silent hook.
+#[cfg(feature = "tch")]
+fn usable(device: &Device) -> bool {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let ok = std::panic::catch_unwind(|| {
+        burn::tensor::Tensor::<1>::zeros([1], device).into_data();
     })
+    .is_ok();
+    std::panic::set_hook(hook);
+    ok
 }
 
 #[cfg(not(feature = "tch"))]
