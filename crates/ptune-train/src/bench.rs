@@ -47,6 +47,8 @@ struct Measurement {
     eval_examples_per_s: f64,
     /// Resident memory when the run starts (runtime loaded, no model yet).
     base_rss_mb: f64,
+    /// Peak resident memory once the model is loaded, before any step.
+    load_peak_rss_mb: f64,
     peak_rss_mb: f64,
 }
 
@@ -67,6 +69,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         None => ModelBundle::open(&args.model)?.backbone(&device)?,
     };
     let load_seconds = start.elapsed().as_secs_f64();
+    let load_peak_rss_mb = proc_status_mb("VmHWM");
     let template = Template::parse(&args.template)?;
     let batch = synthetic_batch(&template, args, &backbone)?;
     let inputs = BatchTensors::new(&batch, &device);
@@ -112,6 +115,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         train_examples_per_s: examples / train,
         eval_examples_per_s: examples / eval,
         base_rss_mb,
+        load_peak_rss_mb,
         peak_rss_mb: proc_status_mb("VmHWM"),
     };
     println!("{}", serde_json::to_string(&m)?);

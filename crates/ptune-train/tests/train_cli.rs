@@ -528,3 +528,62 @@ fn ctrl_c_keeps_a_resumable_run() {
     };
     assert!(epochs(&out.join("P1/checkpoint/state.json")) >= 1);
 }
+
+/// Every file and directory under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        }
+        found.push(path);
+    }
+    found
+}
+
+/// A full disk (here a file-size limit, which fails a write the same way) stops the run with one
+/// error line, leaves no half-written checkpoint, temp file or pack, and `--resume` finishes it.
+#[test]
+fn a_failed_write_leaves_nothing_half_written_and_the_run_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    let out = tmp.path().join("run");
+    let train = train_command(&data, &out, "2", "2", &[]);
+    // The shell ignores SIGXFSZ, so a write past the limit fails with EFBIG instead of killing.
+    // 100 blocks (50 or 100 KiB, by shell) is below the size of the first checkpoint's files.
+    let limited = std::process::Command::new("sh")
+        .args(["-c", r#"trap "" XFSZ; ulimit -f 100; exec "$0" "$@""#])
+        .arg(train.get_program())
+        .args(train.get_args())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&limited.stderr);
+    assert_eq!(limited.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("File too large") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+    let left: Vec<PathBuf> = files_under(&out)
+        .into_iter()
+        .filter(|p| {
+            let p = p.strip_prefix(&out).unwrap().to_string_lossy().into_owned();
+            p.contains(".tmp") || p.contains("checkpoint") || p.ends_with("prompt.safetensors")
+        })
+        .collect();
+    assert!(left.is_empty(), "half-written files left behind: {left:?}");
+
+    let resumed = ptune(["train", "--resume", out.to_str().unwrap()]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(out.join("P1/prompt.safetensors").is_file());
+}

@@ -58,7 +58,9 @@ pub fn dir(relation_dir: &Path) -> PathBuf {
     relation_dir.join("checkpoint")
 }
 
-/// Writes the checkpoint of `state` (its `param_ids` are filled in here).
+/// Writes the checkpoint of `state` (its `param_ids` are filled in here): into a fresh directory
+/// first, swapped in whole, so a failed write (a full disk) leaves the previous one untouched and
+/// nothing half-written behind.
 pub fn save(
     relation_dir: &Path,
     encoder: &PromptEncoder,
@@ -70,11 +72,31 @@ pub fn save(
     let tmp = relation_dir.join("checkpoint.tmp");
     let old = relation_dir.join("checkpoint.old");
     let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    if let Err(e) = write_files(&tmp, encoder, optim, best_prompts, state) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let _ = fs::remove_dir_all(&old);
+    if target.exists() {
+        fs::rename(&target, &old)?;
+    }
+    fs::rename(&tmp, &target).with_context(|| format!("replacing {}", target.display()))?;
+    let _ = fs::remove_dir_all(&old);
+    Ok(())
+}
+
+fn write_files(
+    tmp: &Path,
+    encoder: &PromptEncoder,
+    optim: &ModuleOptimizer,
+    best_prompts: &Tensor<2>,
+    state: &RunState,
+) -> Result<()> {
+    fs::create_dir_all(tmp).with_context(|| format!("creating {}", tmp.display()))?;
     encoder.save(&tmp.join("encoder.safetensors"))?;
     optim
         .save(tmp.join("optimizer.bpk"))
-        .map_err(|e| anyhow::anyhow!("saving the optimizer state: {e:?}"))?;
+        .map_err(|e| anyhow::anyhow!("saving the optimizer state: {e}"))?;
     let best = NamedTensors::from([(
         BEST.to_string(),
         HostTensor::from_tensor(best_prompts.clone()),
@@ -84,14 +106,7 @@ pub fn save(
         param_ids: param_ids(encoder),
         ..state.clone()
     };
-    crate::output::write_json(&tmp.join("state.json"), &state)?;
-    let _ = fs::remove_dir_all(&old);
-    if target.exists() {
-        fs::rename(&target, &old)?;
-    }
-    fs::rename(&tmp, &target).with_context(|| format!("replacing {}", target.display()))?;
-    let _ = fs::remove_dir_all(&old);
-    Ok(())
+    crate::output::write_json(&tmp.join("state.json"), &state)
 }
 
 /// Loads the relation's checkpoint, if a complete one exists.
