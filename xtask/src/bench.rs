@@ -13,6 +13,7 @@ pub const USAGE: &str =
     "  bench [FLAGS]      macro benchmark: load time, P-tuning train and eval examples/s and peak
                      memory of bert-base (random weights) and SmolLM2-135M, one JSON line per
                      run, a table, and ptune's ratio to each PyTorch peer:
+                     --steps N        timed steps per run, after one warm-up (default 10)
                      --short          one timed step per run (CI; nothing asserted on time)
                      --backend LIST   ptune backends, comma-separated: flex (default), tch,
                                       tch-cuda, wgpu; tch builds need LIBTORCH or
@@ -42,7 +43,7 @@ const CASES: &[Case] = &[
 const PEERS: &[&str] = &["reference", "peft"];
 
 struct Options {
-    steps: &'static str,
+    steps: String,
     backends: Vec<String>,
     threads: String,
     peer: Option<String>,
@@ -50,7 +51,7 @@ struct Options {
 
 fn parse(args: &[String]) -> Result<Options> {
     let mut o = Options {
-        steps: "5",
+        steps: "10".into(),
         backends: vec!["flex".into()],
         threads: "2".into(),
         peer: None,
@@ -63,7 +64,8 @@ fn parse(args: &[String]) -> Result<Options> {
                 .with_context(|| format!("{flag} needs a value"))
         };
         match arg.as_str() {
-            "--short" => o.steps = "1",
+            "--short" => o.steps = "1".into(),
+            "--steps" => o.steps = value("--steps")?,
             "--backend" => {
                 o.backends = value("--backend")?.split(',').map(str::to_string).collect()
             }
@@ -75,8 +77,10 @@ fn parse(args: &[String]) -> Result<Options> {
             },
         }
     }
-    if o.threads.parse::<usize>().map_or(true, |n| n == 0) {
-        bail!("--threads must be a positive number, got `{}`", o.threads);
+    for (flag, v) in [("--threads", &o.threads), ("--steps", &o.steps)] {
+        if v.parse::<usize>().map_or(true, |n| n == 0) {
+            bail!("{flag} must be a positive number, got `{v}`");
+        }
     }
     for b in &o.backends {
         if !matches!(b.as_str(), "flex" | "tch" | "tch-cuda" | "wgpu") {
@@ -189,7 +193,14 @@ fn libtorch_lib() -> Result<PathBuf> {
 /// Runs one bench process with the case's arguments and fixed threads; its last line, parsed.
 fn measure(mut command: Command, model: &str, template: &str, o: &Options) -> Result<Value> {
     command
-        .args(["--model", model, "--template", template, "--steps", o.steps])
+        .args([
+            "--model",
+            model,
+            "--template",
+            template,
+            "--steps",
+            &o.steps,
+        ])
         .envs(["RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"].map(|k| (k, &o.threads)));
     let out = command
         .output()
