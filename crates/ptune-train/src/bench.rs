@@ -32,6 +32,17 @@ pub struct BenchArgs {
     pub steps: usize,
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: Backend,
+    /// Turn optimizations off to measure what each gives: `shared-prefix` (a causal batch's
+    /// common leading positions computed once), `target-rows` (the last layer only at targets).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub ablate: Vec<Ablation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ablation {
+    SharedPrefix,
+    TargetRows,
 }
 
 #[derive(Debug, Serialize)]
@@ -42,6 +53,8 @@ struct Measurement {
     batch_size: usize,
     seq_len: usize,
     n_prompts: usize,
+    /// Optimizations turned off for this run.
+    ablated: Vec<Ablation>,
     load_seconds: f64,
     train_examples_per_s: f64,
     eval_examples_per_s: f64,
@@ -72,7 +85,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let load_peak_rss_mb = proc_status_mb("VmHWM");
     let template = Template::parse(&args.template)?;
     let batch = synthetic_batch(&template, args, &backbone)?;
-    let inputs = BatchTensors::new(&batch, &device);
+    let mut inputs = BatchTensors::new(&batch, &device);
+    if args.ablate.contains(&Ablation::SharedPrefix) {
+        inputs.shared_prefix = 0;
+    }
+    inputs.every_row = args.ablate.contains(&Ablation::TargetRows);
     let config = PromptEncoderConfig::new(
         EncoderKind::Lstm,
         template.n_prompts(),
@@ -111,6 +128,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         batch_size: args.batch_size,
         seq_len: args.seq_len,
         n_prompts: template.n_prompts(),
+        ablated: args.ablate.clone(),
         load_seconds,
         train_examples_per_s: examples / train,
         eval_examples_per_s: examples / eval,
