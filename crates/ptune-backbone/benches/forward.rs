@@ -1,5 +1,6 @@
 //! Forward pass per family at realistic sizes (random weights): batch 8 × 32 tokens, final
-//! hidden states plus the LM head at one target row per example — what a P-tuning eval step does.
+//! hidden states at one target row per example plus the LM head there — what a P-tuning eval
+//! step does (`forward_rows`: the last layer runs at the targets only).
 //!
 //! Run: `cargo bench -p ptune-backbone --bench forward` (flex backend, all cores).
 
@@ -15,12 +16,10 @@ fn forward(
     model: &Backbone,
     ids: &Tensor<2, Int>,
     mask: &Tensor<2, Int>,
-    rows: &[(usize, usize)],
+    rows: &[usize],
 ) -> Tensor<2> {
-    let hidden = model.forward_embeds(model.embed_tokens(ids.clone()), mask.clone());
-    model
-        .lm_logits(Backbone::gather_rows(hidden, rows))
-        .expect("head")
+    let hidden = model.forward_rows(model.embed_tokens(ids.clone()), mask.clone(), rows, 0);
+    model.lm_logits(hidden).expect("head")
 }
 
 fn bench_forward(c: &mut Criterion) {
@@ -36,7 +35,7 @@ fn bench_forward(c: &mut Criterion) {
             .collect();
         let ids = Tensor::<2, Int>::from_data(TensorData::new(data, [BATCH, SEQ]), &device);
         let mask = Tensor::<2, Int>::ones([BATCH, SEQ], &device);
-        let rows: Vec<(usize, usize)> = (0..BATCH).map(|b| (b, SEQ - 1)).collect();
+        let rows = vec![SEQ - 1; BATCH];
         group.bench_function(format!("{name}/b{BATCH}x{SEQ}"), |b| {
             b.iter(|| forward(&model, &ids, &mask, &rows).into_data())
         });

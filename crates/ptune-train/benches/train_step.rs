@@ -1,7 +1,8 @@
 //! One P-tuning training step (prompt encoder forward, splice, frozen backbone forward and
-//! backward to the inputs, LM head at the targets, Adam on the encoder): batch 8 × 16 tokens,
-//! template `[P:3] [X] [P:3] [Y]`, paper's LSTM encoder. Tiny GPT-2 fixture and a
-//! SmolLM2-135M-shaped model with random weights.
+//! backward to the inputs, LM head at the targets, Adam on the encoder), one evaluation step with
+//! the prompt matrix cached (splice, forward, LM head at the targets), and the splice alone:
+//! batch 8 × 16 tokens, template `[P:3] [X] [P:3] [Y]`, paper's LSTM encoder. Tiny GPT-2 fixture
+//! and a SmolLM2-135M-shaped model with random weights.
 //!
 //! Run: `cargo bench -p ptune-train --bench train_step` (add `--profile dev` to reuse the test
 //! build of burn instead of a release build).
@@ -12,7 +13,7 @@ use ptune_backbone::synthetic::RandomWeights;
 use ptune_backbone::{Backbone, ModelBundle};
 use ptune_data::Batch;
 use ptune_encoder::{EncoderKind, PromptEncoderConfig};
-use ptune_train::model::{BatchTensors, optimizer, train_step};
+use ptune_train::model::{BatchTensors, optimizer, target_logits, train_step};
 
 const BATCH: usize = 8;
 const SEQ: usize = 16;
@@ -75,5 +76,28 @@ fn bench_train_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_train_step);
+fn bench_eval_step_and_splice(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut group = c.benchmark_group("eval_step");
+    group.sample_size(10);
+    for (name, backbone) in models(&device) {
+        let inputs = BatchTensors::new(&batch(backbone.vocab_size()), &device);
+        let config = PromptEncoderConfig::new(EncoderKind::Lstm, 6, backbone.hidden_size());
+        let prompts = config.init(&device).unwrap().forward();
+        group.bench_function(format!("{name}/b{BATCH}x{SEQ}"), |b| {
+            b.iter(|| {
+                target_logits(&backbone, Some(prompts.clone()), &inputs)
+                    .unwrap()
+                    .into_data()
+            })
+        });
+        let embeds = backbone.embed_tokens(inputs.ids.clone());
+        group.bench_function(format!("splice/{name}/b{BATCH}x{SEQ}"), |b| {
+            b.iter(|| inputs.splice(embeds.clone(), prompts.clone()).into_data())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_train_step, bench_eval_step_and_splice);
 criterion_main!(benches);
