@@ -107,32 +107,22 @@ impl Backbone {
     /// Runs the model on `[B, T, H]` input embeddings with a `[B, T]` 1/0 attention mask
     /// (right padding) and returns the final hidden states `[B, T, H]`, the LM head's input.
     pub fn forward_embeds(&self, embeds: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
-        self.run(embeds, attention_mask, None, 0)
+        self.run(embeds, attention_mask, None)
     }
 
     /// The final hidden states `[B, H]` at one row per example (`positions[b]`, the target it
     /// is scored at): what [`forward_embeds`](Self::forward_embeds) then a gather gives, but the
-    /// last layer computes only those rows. `shared_prefix` is how many leading positions are
-    /// the same in every example (ids and prompt vectors alike, no padding); a causal LM
-    /// computes them once for the whole batch (bidirectional models ignore it).
+    /// last layer computes only those rows.
     pub fn forward_rows(
         &self,
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         positions: &[usize],
-        shared_prefix: usize,
     ) -> Tensor<2> {
         let [b, t, h] = embeds.dims();
         assert_eq!(positions.len(), b, "one row per example");
-        let prefix = match self.objective() {
-            Objective::Causal if b > 1 => {
-                shared_prefix.min(positions.iter().copied().min().unwrap_or(0))
-            }
-            _ => 0,
-        };
-        let after: Vec<usize> = positions.iter().map(|p| p - prefix).collect();
-        let rows = Rows::new(&after, t - prefix, &embeds.device());
-        let out = self.run(embeds, attention_mask, Some(&rows), prefix);
+        let rows = Rows::new(positions, t, &embeds.device());
+        let out = self.run(embeds, attention_mask, Some(&rows));
         // A model without layers never reached the row selection.
         let out = if out.dims()[1] == 1 {
             out
@@ -142,17 +132,11 @@ impl Backbone {
         out.reshape([b, h])
     }
 
-    fn run(
-        &self,
-        embeds: Tensor<3>,
-        mask: Tensor<2, Int>,
-        rows: Option<&Rows>,
-        prefix: usize,
-    ) -> Tensor<3> {
+    fn run(&self, embeds: Tensor<3>, mask: Tensor<2, Int>, rows: Option<&Rows>) -> Tensor<3> {
         match self {
             Backbone::Bert(m) => m.forward_embeds(embeds, mask, rows),
-            Backbone::Gpt2(m) => m.forward_embeds(embeds, mask, rows, prefix),
-            Backbone::Llama(m) => m.forward_embeds(embeds, mask, rows, prefix),
+            Backbone::Gpt2(m) => m.forward_embeds(embeds, mask, rows),
+            Backbone::Llama(m) => m.forward_embeds(embeds, mask, rows),
         }
     }
 

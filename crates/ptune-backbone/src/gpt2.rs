@@ -1,10 +1,7 @@
 //! GPT-2 (`GPT2LMHeadModel`): learned positions, pre-LN blocks, `Conv1D` weights stored `[in, out]`.
 
 use crate::activation::Activation;
-use crate::attention::{
-    Rows, SharedKv, at_rows, attend, mask_bias, merge_heads, query_side, split_bias, split_heads,
-    split_prefix,
-};
+use crate::attention::{Rows, at_rows, attend, mask_bias, merge_heads, query_side, split_heads};
 use crate::config::Gpt2Config;
 use crate::error::Result;
 use crate::linear::RowsLinear;
@@ -66,15 +63,8 @@ impl Gpt2Block {
         })
     }
 
-    /// `[B, T, H]` → `[B, T, H]`, or `[B, 1, H]` at `rows` only; after `past` when given.
-    /// Also returns this call's keys and values, for positions that come after it.
-    fn forward(
-        &self,
-        x: Tensor<3>,
-        bias: Tensor<4>,
-        rows: Option<&Rows>,
-        past: Option<&SharedKv>,
-    ) -> (Tensor<3>, SharedKv) {
+    /// `[B, T, H]` → `[B, T, H]`, or `[B, 1, H]` at `rows` only.
+    fn forward(&self, x: Tensor<3>, bias: Tensor<4>, rows: Option<&Rows>) -> Tensor<3> {
         let a = &self.attn;
         let qkv = a
             .c_attn
@@ -84,8 +74,6 @@ impl Gpt2Block {
         let x = at_rows(x, rows);
         let q = split_heads(q, a.num_heads);
         let [k, v] = [1, 2].map(|i| split_heads(qkv[i].clone(), a.num_heads));
-        let own = SharedKv::new(k.clone(), v.clone());
-        let (k, v) = SharedKv::prepend(past, k, v);
         let x = x + a
             .c_proj
             .forward_flat(merge_heads(attend(q, k, v, bias, a.scale)));
@@ -93,7 +81,7 @@ impl Gpt2Block {
         let hidden = m
             .act
             .forward(m.c_fc.forward_flat(self.ln_2.forward(x.clone())));
-        (x + m.c_proj.forward_flat(hidden), own)
+        x + m.c_proj.forward_flat(hidden)
     }
 }
 
@@ -136,36 +124,24 @@ impl Gpt2 {
         self.wte.forward(ids)
     }
 
-    /// Final hidden states `[B, T, H]`, or `[B, 1, H]` at `rows` (see [`Rows`]). With
-    /// `prefix > 0` the first `prefix` positions are the same in every example: they are
-    /// computed once, and the output and `rows` cover only the positions after them.
+    /// Final hidden states `[B, T, H]`, or `[B, 1, H]` at `rows` (see [`Rows`]).
     pub fn forward_embeds(
         &self,
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         rows: Option<&Rows>,
-        prefix: usize,
     ) -> Tensor<3> {
         let [_, t, h] = embeds.dims();
         let positions = self.wpe.weight.val().narrow(0, 0, t).reshape([1, t, h]);
         let bias = mask_bias(attention_mask, true);
         let n = self.h.len();
-        let last = |i: usize| rows.filter(|_| i + 1 == n);
-        let blocks = self.h.iter().enumerate();
-        let x = if prefix == 0 {
-            blocks.fold(embeds + positions, |x, (i, block)| {
-                block.forward(x, bias.clone(), last(i), None).0
-            })
-        } else {
-            let (bias_pre, bias_rest) = split_bias(bias, prefix);
-            let (pre, rest) = split_prefix(embeds + positions, prefix);
-            let (_, rest) = blocks.fold((pre, rest), |(pre, rest), (i, block)| {
-                let (pre, kv) = block.forward(pre, bias_pre.clone(), None, None);
-                let rest = block.forward(rest, bias_rest.clone(), last(i), Some(&kv));
-                (pre, rest.0)
+        let x = self
+            .h
+            .iter()
+            .enumerate()
+            .fold(embeds + positions, |x, (i, block)| {
+                block.forward(x, bias.clone(), rows.filter(|_| i + 1 == n))
             });
-            rest
-        };
         self.ln_f.forward(x)
     }
 

@@ -2,10 +2,7 @@
 //! grouped-query attention, SwiGLU MLP, tied or untied head.
 
 use crate::activation::Activation;
-use crate::attention::{
-    Rows, SharedKv, at_rows, attend, mask_bias, merge_heads, query_side, split_bias, split_heads,
-    split_prefix,
-};
+use crate::attention::{Rows, at_rows, attend, mask_bias, merge_heads, query_side, split_heads};
 use crate::config::LlamaConfig;
 use crate::error::Result;
 use crate::linear::RowsLinear;
@@ -72,17 +69,14 @@ impl LlamaDecoderLayer {
         })
     }
 
-    /// `[B, T, H]` → `[B, T, H]`, or `[B, 1, H]` at `rows` only; after `past` when given
-    /// (`rope` and `bias` then cover this call's positions). Also returns this call's keys and
-    /// values, for positions that come after it.
+    /// `[B, T, H]` → `[B, T, H]`, or `[B, 1, H]` at `rows` only.
     fn forward(
         &self,
         x: Tensor<3>,
         rope: &Rope,
         bias: Tensor<4>,
         rows: Option<&Rows>,
-        past: Option<&SharedKv>,
-    ) -> (Tensor<3>, SharedKv) {
+    ) -> Tensor<3> {
         let a = &self.self_attn;
         let normed = self.input_layernorm.forward(x.clone());
         let (normed_q, bias) = query_side(&normed, bias, rows);
@@ -97,8 +91,6 @@ impl LlamaDecoderLayer {
             a.num_kv_heads,
         ));
         let v = split_heads(a.v_proj.forward_flat(normed), a.num_kv_heads);
-        let own = SharedKv::new(k.clone(), v.clone());
-        let (k, v) = SharedKv::prepend(past, k, v);
         let scale = 1.0 / (q.dims()[3] as f64).sqrt();
         let x = x + a
             .o_proj
@@ -107,7 +99,7 @@ impl LlamaDecoderLayer {
         let normed = self.post_attention_layernorm.forward(x.clone());
         let gated = m.act.forward(m.gate_proj.forward_flat(normed.clone()))
             * m.up_proj.forward_flat(normed);
-        (x + m.down_proj.forward_flat(gated), own)
+        x + m.down_proj.forward_flat(gated)
     }
 }
 
@@ -154,37 +146,25 @@ impl Llama {
         self.model.embed_tokens.forward(ids)
     }
 
-    /// Final hidden states `[B, T, H]`, or `[B, 1, H]` at `rows` (see [`Rows`]). With
-    /// `prefix > 0` the first `prefix` positions are the same in every example: they are
-    /// computed once, and the output and `rows` cover only the positions after them.
+    /// Final hidden states `[B, T, H]`, or `[B, 1, H]` at `rows` (see [`Rows`]).
     pub fn forward_embeds(
         &self,
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         rows: Option<&Rows>,
-        prefix: usize,
     ) -> Tensor<3> {
         let t = embeds.dims()[1];
         let rope = Rope::new(t, self.head_dim, self.rope_theta, &embeds.device());
         let bias = mask_bias(attention_mask, true);
         let n = self.model.layers.len();
-        let last = |i: usize| rows.filter(|_| i + 1 == n);
-        let layers = self.model.layers.iter().enumerate();
-        let x = if prefix == 0 {
-            layers.fold(embeds, |x, (i, layer)| {
-                layer.forward(x, &rope, bias.clone(), last(i), None).0
-            })
-        } else {
-            let (rope_pre, rope_rest) = (rope.narrow(0, prefix), rope.narrow(prefix, t - prefix));
-            let (bias_pre, bias_rest) = split_bias(bias, prefix);
-            let (pre, rest) = split_prefix(embeds, prefix);
-            let (_, rest) = layers.fold((pre, rest), |(pre, rest), (i, layer)| {
-                let (pre, kv) = layer.forward(pre, &rope_pre, bias_pre.clone(), None, None);
-                let rest = layer.forward(rest, &rope_rest, bias_rest.clone(), last(i), Some(&kv));
-                (pre, rest.0)
+        let x = self
+            .model
+            .layers
+            .iter()
+            .enumerate()
+            .fold(embeds, |x, (i, layer)| {
+                layer.forward(x, &rope, bias.clone(), rows.filter(|_| i + 1 == n))
             });
-            rest
-        };
         self.model.norm.forward(x)
     }
 
@@ -213,14 +193,6 @@ impl Rope {
         Self {
             cos: table(f64::cos),
             sin: table(f64::sin),
-        }
-    }
-
-    /// The table of positions `start..start + len`.
-    fn narrow(&self, start: usize, len: usize) -> Self {
-        Self {
-            cos: self.cos.clone().narrow(2, start, len),
-            sin: self.sin.clone().narrow(2, start, len),
         }
     }
 
