@@ -3,7 +3,7 @@
 //! one JSON line; `cargo xtask bench` runs the cases and tabulates them.
 
 use crate::device::{Backend, device};
-use crate::model::{BatchTensors, optimizer, target_logits, train_step};
+use crate::model::{BatchTensors, optimizer, target_logits, to_host, train_step};
 use anyhow::{Context, Result, bail};
 use burn::tensor::Tensor;
 use ptune_backbone::synthetic::{RandomWeights, shape};
@@ -110,7 +110,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         if i == 1 {
             timed = Some(Instant::now());
         }
-        let _ = target_logits(&backbone, Some(prompts.clone()), &inputs)?.into_data();
+        to_host(target_logits(&backbone, Some(prompts.clone()), &inputs)?)?;
     }
     let eval = timed
         .expect("at least one timed step")

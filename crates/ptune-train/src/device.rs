@@ -44,9 +44,9 @@ fn tch_device(cuda: bool) -> Result<Device> {
     Ok(device)
 }
 
-/// Whether a one-element tensor can be made and read back on `device`. libtorch reports a
-/// missing GPU by panicking inside the first operation, so the probe runs with a silent hook.
-#[cfg(feature = "tch")]
+/// Whether a one-element tensor can be made and read back on `device`. libtorch and wgpu report
+/// a missing GPU by panicking inside the first operation, so the probe runs with a silent hook.
+#[cfg(any(feature = "tch", feature = "wgpu"))]
 fn usable(device: &Device) -> bool {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -67,7 +67,13 @@ fn tch_device(_cuda: bool) -> Result<Device> {
 
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<Device> {
-    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
+    let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+    if !usable(&device) {
+        bail!(
+            "wgpu found no usable GPU adapter (it needs a Vulkan, Metal or DX12 driver and its loader): use --backend flex"
+        );
+    }
+    Ok(device)
 }
 
 #[cfg(not(feature = "wgpu"))]

@@ -1,6 +1,6 @@
 //! Ranking the objects of a query set with a fixed prompt matrix (or none: the manual baseline).
 
-use crate::model::{BatchTensors, target_logits};
+use crate::model::{BatchTensors, target_logits, to_host};
 use anyhow::Result;
 use burn::tensor::{Device, Tensor};
 use ptune_backbone::Backbone;
@@ -30,11 +30,7 @@ pub fn rank_queries(
         let tensors = BatchTensors::new(&batch, device);
         let logits = target_logits(backbone, prompts.cloned(), &tensors)?;
         let width = logits.dims()[1];
-        let scores = logits
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let scores = to_host(logits)?;
         let batch_ranks = metrics::ranks(&scores, width, &batch.object_ids, restrict)?;
         for (&query, rank) in plan.batches()[i].iter().zip(batch_ranks) {
             ranks[query] = rank;

@@ -90,6 +90,27 @@ pub fn target_logits(
     Ok(backbone.lm_logits(hidden)?)
 }
 
+/// A tensor's values on the host as f32. A GPU that fails (out of memory, a buffer larger than
+/// the adapter allows) reports it here, as an error instead of a panic.
+pub fn to_host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.try_into_data()
+        .map_err(|e| device_failed("reading a result", e))?
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+}
+
+/// One sentence for a device failure: burn's report is a chain of causes, whose last line is
+/// the one a user can act on (e.g. `can't allocate buffer of size: 154389504`).
+fn device_failed(when: &str, error: impl std::fmt::Display) -> anyhow::Error {
+    let report = error.to_string();
+    let root = report
+        .rsplit_once("Caused by:")
+        .and_then(|(_, rest)| rest.lines().map(str::trim).find(|l| !l.is_empty()))
+        .unwrap_or_else(|| report.lines().next().unwrap_or_default());
+    anyhow::anyhow!("the device failed {when}: {root}")
+}
+
 /// Mean cross-entropy of the target logits against the objects.
 pub fn loss(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     CrossEntropyLossConfig::new()
@@ -117,7 +138,10 @@ pub fn train_step(
 ) -> Result<(PromptEncoder, f32)> {
     let logits = target_logits(backbone, Some(encoder.forward()), batch)?;
     let value = loss(logits, batch.labels.clone());
-    let scalar: f32 = value.clone().into_scalar();
+    let scalar: f32 = value
+        .clone()
+        .try_into_scalar()
+        .map_err(|e| device_failed("during the training step", e))?;
     if !scalar.is_finite() {
         bail!("the training loss became {scalar}; try a smaller --lr");
     }

@@ -1,6 +1,7 @@
 //! `ptune predict`: what a frozen backbone puts at each `[MASK]`, or as the next token.
 
 use crate::device::{Backend, device};
+use crate::model::to_host;
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Int, Tensor, TensorData, activation::log_softmax};
 use ptune_backbone::{Backbone, ModelBundle, Objective};
@@ -116,7 +117,7 @@ fn predict_with_pack(args: &PredictArgs, pack: &std::path::Path) -> Result<()> {
     let tensors = crate::model::BatchTensors::new(&batch, &loaded.device);
     let logits =
         crate::model::target_logits(&loaded.backbone, Some(loaded.prompts.clone()), &tensors)?;
-    let logprobs = host_rows(log_softmax(logits, 1))?;
+    let logprobs = to_host(log_softmax(logits, 1))?;
     let prediction = Prediction {
         position: query.target_position,
         top: top_candidates(&loaded.bundle, &logprobs, args.top_k),
@@ -133,13 +134,6 @@ fn predict_with_pack(args: &PredictArgs, pack: &std::path::Path) -> Result<()> {
         &query.input_ids,
         &[prediction],
     )
-}
-
-fn host_rows(t: Tensor<2>) -> Result<Vec<f32>> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 
 /// The mask positions of a masked LM, or the last position of a causal LM.
@@ -190,11 +184,7 @@ pub fn predict(
     let rows: Vec<(usize, usize)> = positions.iter().map(|&p| (0, p)).collect();
     let logprobs = log_softmax(model.lm_logits(Backbone::gather_rows(hidden, &rows))?, 1);
     let vocab = logprobs.dims()[1];
-    let values = logprobs
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let values = to_host(logprobs)?;
     Ok(positions
         .iter()
         .zip(values.chunks(vocab))
