@@ -48,13 +48,14 @@ fn smollm2_ptuning_steps_lower_the_loss() {
     let mut encoder = config.init(&device).unwrap();
     let mut optim = optimizer(5e-4);
     let mut losses = Vec::new();
-    for _ in 0..6 {
-        let (next, loss) = train_step(&backbone, encoder, &mut optim, &batch, 3e-3).unwrap();
+    // Adam without warm-up: 3e-3 (the fast preset's peak) overshoots in the first steps.
+    for _ in 0..10 {
+        let (next, loss) = train_step(&backbone, encoder, &mut optim, &batch, 1e-3).unwrap();
         encoder = next;
         losses.push(loss);
     }
     assert!(
-        losses[5] < 0.7 * losses[0],
-        "the loss should fall within 6 steps: {losses:?}"
+        losses[9] < 0.6 * losses[0],
+        "the loss should fall within 10 steps: {losses:?}"
     );
 }
