@@ -115,6 +115,11 @@ impl Rows {
     }
 }
 
+/// The rows layer `i` of `n` computes: only the last layer narrows to them.
+pub fn only_last(rows: Option<&Rows>, i: usize, n: usize) -> Option<&Rows> {
+    rows.filter(|_| i + 1 == n)
+}
+
 /// `x` at `rows`, or all of it.
 pub fn at_rows(x: Tensor<3>, rows: Option<&Rows>) -> Tensor<3> {
     match rows {

@@ -3,7 +3,7 @@
 #![allow(non_snake_case)]
 
 use crate::activation::Activation;
-use crate::attention::{Rows, attend, mask_bias, merge_heads, query_side, split_heads};
+use crate::attention::{Rows, attend, mask_bias, merge_heads, only_last, query_side, split_heads};
 use crate::config::{BertConfig, BertFlavor};
 use crate::error::{BackboneError, Result};
 use crate::linear::RowsLinear;
@@ -250,7 +250,7 @@ impl Bert {
             .iter()
             .enumerate()
             .fold(x, |x, (i, layer)| {
-                layer.forward(x, bias.clone(), rows.filter(|_| i + 1 == n))
+                layer.forward(x, bias.clone(), only_last(rows, i, n))
             })
     }
 

@@ -1,7 +1,9 @@
 //! GPT-2 (`GPT2LMHeadModel`): learned positions, pre-LN blocks, `Conv1D` weights stored `[in, out]`.
 
 use crate::activation::Activation;
-use crate::attention::{Rows, at_rows, attend, mask_bias, merge_heads, query_side, split_heads};
+use crate::attention::{
+    Rows, at_rows, attend, mask_bias, merge_heads, only_last, query_side, split_heads,
+};
 use crate::config::Gpt2Config;
 use crate::error::Result;
 use crate::linear::RowsLinear;
@@ -140,7 +142,7 @@ impl Gpt2 {
             .iter()
             .enumerate()
             .fold(embeds + positions, |x, (i, block)| {
-                block.forward(x, bias.clone(), rows.filter(|_| i + 1 == n))
+                block.forward(x, bias.clone(), only_last(rows, i, n))
             });
         self.ln_f.forward(x)
     }

@@ -2,7 +2,9 @@
 //! grouped-query attention, SwiGLU MLP, tied or untied head.
 
 use crate::activation::Activation;
-use crate::attention::{Rows, at_rows, attend, mask_bias, merge_heads, query_side, split_heads};
+use crate::attention::{
+    Rows, at_rows, attend, mask_bias, merge_heads, only_last, query_side, split_heads,
+};
 use crate::config::LlamaConfig;
 use crate::error::Result;
 use crate::linear::RowsLinear;
@@ -163,7 +165,7 @@ impl Llama {
             .iter()
             .enumerate()
             .fold(embeds, |x, (i, layer)| {
-                layer.forward(x, &rope, bias.clone(), rows.filter(|_| i + 1 == n))
+                layer.forward(x, &rope, bias.clone(), only_last(rows, i, n))
             });
         self.model.norm.forward(x)
     }
