@@ -18,7 +18,7 @@ fn forward(
     mask: &Tensor<2, Int>,
     rows: &[usize],
 ) -> Tensor<2> {
-    let hidden = model.forward_rows(model.embed_tokens(ids.clone()), mask.clone(), rows);
+    let hidden = model.forward_rows(model.embed_tokens(ids.clone()), mask.clone(), rows, 0);
     model.lm_logits(hidden).expect("head")
 }
 

@@ -112,15 +112,28 @@ impl Backbone {
 
     /// The final hidden states `[B, H]` at one row per example (`positions[b]`, the target it
     /// is scored at): what [`forward_embeds`](Self::forward_embeds) then a gather gives, but the
-    /// last layer computes only those rows.
+    /// last layer computes only those rows. `shared_prefix` is how many leading positions are
+    /// the same in every example (ids and prompt vectors alike, no padding): a Llama-family model
+    /// computes them once for the batch; other models ignore it.
     pub fn forward_rows(
         &self,
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         positions: &[usize],
+        shared_prefix: usize,
     ) -> Tensor<2> {
         let [b, t, h] = embeds.dims();
         assert_eq!(positions.len(), b, "one row per example");
+        let prefix = shared_prefix.min(positions.iter().copied().min().unwrap_or(0));
+        if let Backbone::Llama(m) = self
+            && prefix > 0
+            && b > 1
+            && !m.model.layers.is_empty()
+        {
+            let after: Vec<usize> = positions.iter().map(|p| p - prefix).collect();
+            let rows = Rows::new(&after, t - prefix, &embeds.device());
+            return m.forward_shared_prefix(embeds, attention_mask, &rows, prefix);
+        }
         let rows = Rows::new(positions, t, &embeds.device());
         let out = self.run(embeds, attention_mask, Some(&rows));
         // A model without layers never reached the row selection.

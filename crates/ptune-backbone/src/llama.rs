@@ -105,6 +105,89 @@ impl LlamaDecoderLayer {
     }
 }
 
+impl LlamaDecoderLayer {
+    /// The layer on a [`Packed`] batch: rows `[N, H]` → `[N, H]`, or `[B, H]` at `rows` (which
+    /// index the rest). Every projection is one matmul over all rows.
+    fn forward_packed(&self, x: Tensor<2>, pk: &Packed, rows: Option<&Rows>) -> Tensor<2> {
+        let a = &self.self_attn;
+        let (h, kv) = (a.num_heads, a.num_kv_heads);
+        let normed = self.input_layernorm.forward(x.clone());
+        let (k_pre, k_rest) = pk.split(a.k_proj.forward(normed.clone()));
+        let (v_pre, v_rest) = pk.split(a.v_proj.forward(normed.clone()));
+        let k_pre = pk.rope_pre.apply(split_heads(k_pre, kv));
+        let k_rest = pk.rope_rest.apply(split_heads(k_rest, kv));
+        let (v_pre, v_rest) = (split_heads(v_pre, kv), split_heads(v_rest, kv));
+        let k_all = pk.prepend(k_pre.clone(), k_rest);
+        let v_all = pk.prepend(v_pre.clone(), v_rest);
+        let (x, context) = match rows {
+            None => {
+                let (q_pre, q_rest) = pk.split(a.q_proj.forward(normed));
+                let q_pre = pk.rope_pre.apply(split_heads(q_pre, h));
+                let q_rest = pk.rope_rest.apply(split_heads(q_rest, h));
+                let scale = 1.0 / (q_pre.dims()[3] as f64).sqrt();
+                let pre = attend(q_pre, k_pre, v_pre, pk.bias_pre.clone(), scale);
+                let rest = attend(q_rest, k_all, v_all, pk.bias_rest.clone(), scale);
+                (x, pk.join(merge_heads(pre), merge_heads(rest)))
+            }
+            Some(r) => {
+                let normed_q = r.take(pk.split(normed).1);
+                let q = split_heads(a.q_proj.forward_flat(normed_q), h);
+                let q = pk.rope_rest.apply_at(q, r);
+                let scale = 1.0 / (q.dims()[3] as f64).sqrt();
+                let bias = r.take_bias(pk.bias_rest.clone());
+                let context = merge_heads(attend(q, k_all, v_all, bias, scale));
+                let [b, _, w] = context.dims();
+                let x = r.take(pk.split(x).1).reshape([b, w]);
+                (x, context.reshape([b, w]))
+            }
+        };
+        let x = x + a.o_proj.forward(context);
+        let m = &self.mlp;
+        let normed = self.post_attention_layernorm.forward(x.clone());
+        let gated = m.act.forward(m.gate_proj.forward(normed.clone())) * m.up_proj.forward(normed);
+        x + m.down_proj.forward(gated)
+    }
+}
+
+/// A causal batch whose first `p` positions are the same in every example, as one matrix of
+/// rows: example 0's prefix (`p` rows) then every example's rest (`B * (T - p)` rows). The
+/// prefix is computed once and every example attends to its keys and values; the projections
+/// still run as one matmul each, so no weight is read twice.
+struct Packed {
+    p: usize,
+    b: usize,
+    rope_pre: Rope,
+    rope_rest: Rope,
+    /// `[1, 1, p, p]` and `[B, 1, T - p, T]`.
+    bias_pre: Tensor<4>,
+    bias_rest: Tensor<4>,
+}
+
+impl Packed {
+    /// `[N, W]` → prefix `[1, p, W]`, rest `[B, T - p, W]`.
+    fn split(&self, x: Tensor<2>) -> (Tensor<3>, Tensor<3>) {
+        let [n, w] = x.dims();
+        let rest = n - self.p;
+        (
+            x.clone().narrow(0, 0, self.p).reshape([1, self.p, w]),
+            x.narrow(0, self.p, rest)
+                .reshape([self.b, rest / self.b, w]),
+        )
+    }
+
+    /// The inverse of [`Packed::split`].
+    fn join(&self, pre: Tensor<3>, rest: Tensor<3>) -> Tensor<2> {
+        let [b, t, w] = rest.dims();
+        Tensor::cat(vec![pre.reshape([self.p, w]), rest.reshape([b * t, w])], 0)
+    }
+
+    /// Keys or values `[B, h, T - p, d]` with the prefix's `[1, h, p, d]` in front of each.
+    fn prepend(&self, pre: Tensor<4>, rest: Tensor<4>) -> Tensor<4> {
+        let [b, h, _, d] = rest.dims();
+        Tensor::cat(vec![pre.expand([b, h, self.p, d]), rest], 2)
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct LlamaModel {
     pub embed_tokens: Embedding,
@@ -170,6 +253,45 @@ impl Llama {
         self.model.norm.forward(x)
     }
 
+    /// Final hidden states `[B, H]` at `rows` (positions after the prefix, counted from it) of
+    /// a batch whose first `prefix` positions are the same in every example (see [`Packed`]).
+    pub fn forward_shared_prefix(
+        &self,
+        embeds: Tensor<3>,
+        attention_mask: Tensor<2, Int>,
+        rows: &Rows,
+        prefix: usize,
+    ) -> Tensor<2> {
+        let [b, t, h] = embeds.dims();
+        let rope = Rope::new(t, self.head_dim, self.rope_theta, &embeds.device());
+        let bias = mask_bias(attention_mask, true);
+        let pk = Packed {
+            p: prefix,
+            b,
+            rope_pre: rope.narrow(0, prefix),
+            rope_rest: rope.narrow(prefix, t - prefix),
+            bias_pre: bias
+                .clone()
+                .narrow(0, 0, 1)
+                .narrow(2, 0, prefix)
+                .narrow(3, 0, prefix),
+            bias_rest: bias.narrow(2, prefix, t - prefix),
+        };
+        let pre = embeds.clone().narrow(0, 0, 1).narrow(1, 0, prefix);
+        let x = pk.join(pre, embeds.narrow(1, prefix, t - prefix));
+        let n = self.model.layers.len();
+        let x = self
+            .model
+            .layers
+            .iter()
+            .enumerate()
+            .fold(x, |x, (i, layer)| {
+                layer.forward_packed(x, &pk, only_last(Some(rows), i, n))
+            });
+        debug_assert_eq!(x.dims(), [b, h]);
+        self.model.norm.forward(x)
+    }
+
     pub fn lm_logits(&self, rows: Tensor<2>) -> Tensor<2> {
         match &self.lm_head {
             Some(head) => head.forward(rows),
@@ -195,6 +317,14 @@ impl Rope {
         Self {
             cos: table(f64::cos),
             sin: table(f64::sin),
+        }
+    }
+
+    /// The table of positions `start..start + len`.
+    fn narrow(&self, start: usize, len: usize) -> Self {
+        Self {
+            cos: self.cos.clone().narrow(2, start, len),
+            sin: self.sin.clone().narrow(2, start, len),
         }
     }
 

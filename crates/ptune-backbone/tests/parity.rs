@@ -4,7 +4,7 @@
 mod common;
 
 use burn::tensor::Device;
-use common::{fixture, reference_errors};
+use common::{fixture, reference_errors, shared_prefix_error};
 use ptune_backbone::ModelBundle;
 
 const TOL: f32 = 1e-4;
@@ -67,4 +67,23 @@ fn qwen2_matches_transformers() {
 #[test]
 fn llama_from_gguf_matches_transformers() {
     assert_parity("llama_gguf");
+}
+
+/// Llama-family models compute a prefix every example shares once for the batch: same rows.
+#[test]
+fn shared_prefix_gives_the_same_rows() {
+    for name in ["llama_gqa_tied", "llama_untied", "qwen2", "llama_gguf"] {
+        let dir = fixture(name);
+        let path = match dir.join("model.gguf") {
+            gguf if gguf.is_file() => gguf,
+            _ => dir.clone(),
+        };
+        let bundle = ModelBundle::open(path.to_str().unwrap()).expect("fixture opens");
+        let model = bundle.backbone(&Device::flex()).expect("fixture loads");
+        let err = shared_prefix_error(&model, &dir.join("reference.safetensors"), 2);
+        assert!(
+            err <= 1e-5,
+            "{name}: a shared prefix changes the output by {err}"
+        );
+    }
 }

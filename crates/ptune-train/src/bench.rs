@@ -32,8 +32,8 @@ pub struct BenchArgs {
     pub steps: usize,
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: Backend,
-    /// Turn optimizations off to measure what each gives: `target-rows` (the last layer only
-    /// at the targets).
+    /// Turn optimizations off to measure what each gives: `shared-prefix` (a Llama batch's
+    /// common leading positions computed once), `target-rows` (the last layer only at targets).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub ablate: Vec<Ablation>,
 }
@@ -41,6 +41,7 @@ pub struct BenchArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Ablation {
+    SharedPrefix,
     TargetRows,
 }
 
@@ -85,6 +86,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let template = Template::parse(&args.template)?;
     let batch = synthetic_batch(&template, args, &backbone)?;
     let mut inputs = BatchTensors::new(&batch, &device);
+    if args.ablate.contains(&Ablation::SharedPrefix) {
+        inputs.shared_prefix = 0;
+    }
     inputs.every_row = args.ablate.contains(&Ablation::TargetRows);
     let config = PromptEncoderConfig::new(
         EncoderKind::Lstm,

@@ -19,6 +19,8 @@ pub struct BatchTensors {
     slot_mask: Tensor<3>,
     /// Each example's target position.
     pub targets: Vec<usize>,
+    /// Leading positions that are the same in every example (see [`shared_prefix`]).
+    pub shared_prefix: usize,
     /// Run the last layer at every position, not only the targets (`ptune bench --ablate`).
     pub every_row: bool,
     pub labels: Tensor<1, Int>,
@@ -36,7 +38,9 @@ impl BatchTensors {
             slot_rows[flat] = (k % batch.n_prompts.max(1)) as i64;
             slot_mask[flat] = 1.0;
         }
+        let shared_prefix = shared_prefix(batch, &slot_rows, &slot_mask);
         Self {
+            shared_prefix,
             every_row: false,
             ids: ints(batch.input_ids.iter().map(|&i| i as i64).collect(), [b, t]),
             mask: ints(
@@ -70,6 +74,23 @@ impl BatchTensors {
     }
 }
 
+/// How many leading positions hold the same input in every example, with no padding: the same
+/// prompt row, or the same token outside prompt slots. A Llama-family model computes them once
+/// per batch (templates that start with prompts, like `[P:3] [X] [P:3] [Y]`, share those).
+fn shared_prefix(batch: &Batch, slot_rows: &[i64], slot_mask: &[f32]) -> usize {
+    let t = batch.seq_len;
+    let input = |e: usize, p: usize| {
+        let i = e * t + p;
+        (slot_mask[i] > 0.0, slot_rows[i], batch.input_ids[i])
+    };
+    (0..t)
+        .take_while(|&p| {
+            (0..batch.batch_size)
+                .all(|e| batch.attention_mask[e * t + p] == 1 && input(e, p) == input(0, p))
+        })
+        .count()
+}
+
 /// Logits `[B, vocab]` at each example's target; `prompts` is `None` for a manual template.
 pub fn target_logits(
     backbone: &Backbone,
@@ -85,7 +106,12 @@ pub fn target_logits(
         let rows: Vec<(usize, usize)> = batch.targets.iter().copied().enumerate().collect();
         Backbone::gather_rows(backbone.forward_embeds(embeds, batch.mask.clone()), &rows)
     } else {
-        backbone.forward_rows(embeds, batch.mask.clone(), &batch.targets)
+        backbone.forward_rows(
+            embeds,
+            batch.mask.clone(),
+            &batch.targets,
+            batch.shared_prefix,
+        )
     };
     Ok(backbone.lm_logits(hidden)?)
 }

@@ -99,7 +99,7 @@ fn rows_error(model: &Backbone, ids: &Ref, mask: &Ref, hidden_ref: &Ref, device:
         .iter()
         .map(|positions| {
             let embeds = model.embed_tokens(int_tensor(ids, device));
-            let out = to_vec(model.forward_rows(embeds, int_tensor(mask, device), positions));
+            let out = to_vec(model.forward_rows(embeds, int_tensor(mask, device), positions, 0));
             (0..b * h)
                 .map(|i| {
                     let (e, j) = (i / h, i % h);
@@ -107,6 +107,39 @@ fn rows_error(model: &Backbone, ids: &Ref, mask: &Ref, hidden_ref: &Ref, device:
                 })
                 .fold(0.0, f32::max)
         })
+        .fold(0.0, f32::max)
+}
+
+/// Largest difference between `forward_rows` with the first `prefix` positions shared (example
+/// 0's first tokens copied into every example) and without, at each example's last real token.
+pub fn shared_prefix_error(model: &Backbone, reference: &std::path::Path, prefix: usize) -> f32 {
+    let device = model.device();
+    let mut ids = read_ref(reference, "input_ids");
+    let mask = read_ref(reference, "attention_mask");
+    let t = ids.shape[1];
+    for e in 1..ids.shape[0] {
+        for p in 0..prefix {
+            ids.i64s[e * t + p] = ids.i64s[p];
+        }
+    }
+    let last: Vec<usize> = mask
+        .i64s
+        .chunks(t)
+        .map(|m| m.iter().sum::<i64>() as usize - 1)
+        .collect();
+    assert!(
+        last.iter().all(|&p| p >= prefix),
+        "the prefix is real tokens"
+    );
+    let run = |shared| {
+        let embeds = model.embed_tokens(int_tensor(&ids, &device));
+        to_vec(model.forward_rows(embeds, int_tensor(&mask, &device), &last, shared))
+    };
+    let (split, whole) = (run(prefix), run(0));
+    split
+        .iter()
+        .zip(&whole)
+        .map(|(a, b)| (a - b).abs())
         .fold(0.0, f32::max)
 }
 
