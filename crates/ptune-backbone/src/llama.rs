@@ -97,15 +97,18 @@ impl LlamaDecoderLayer {
         let x = x + a
             .o_proj
             .forward_flat(merge_heads(attend(q, k, v, bias, scale)));
+        let [b, t, h] = x.dims();
+        self.mlp_residual(x.reshape([b * t, h])).reshape([b, t, h])
+    }
+
+    /// `x + mlp(post_attention_layernorm(x))` on rows `[N, H]`: one matmul per projection.
+    fn mlp_residual(&self, x: Tensor<2>) -> Tensor<2> {
         let m = &self.mlp;
         let normed = self.post_attention_layernorm.forward(x.clone());
-        let gated = m.act.forward(m.gate_proj.forward_flat(normed.clone()))
-            * m.up_proj.forward_flat(normed);
-        x + m.down_proj.forward_flat(gated)
+        let gated = m.act.forward(m.gate_proj.forward(normed.clone())) * m.up_proj.forward(normed);
+        x + m.down_proj.forward(gated)
     }
-}
 
-impl LlamaDecoderLayer {
     /// The layer on a [`Packed`] batch: rows `[N, H]` → `[N, H]`, or `[B, H]` at `rows` (which
     /// index the rest). Every projection is one matmul over all rows.
     fn forward_packed(&self, x: Tensor<2>, pk: &Packed, rows: Option<&Rows>) -> Tensor<2> {
@@ -141,11 +144,7 @@ impl LlamaDecoderLayer {
                 (x, context.reshape([b, w]))
             }
         };
-        let x = x + a.o_proj.forward(context);
-        let m = &self.mlp;
-        let normed = self.post_attention_layernorm.forward(x.clone());
-        let gated = m.act.forward(m.gate_proj.forward(normed.clone())) * m.up_proj.forward(normed);
-        x + m.down_proj.forward(gated)
+        self.mlp_residual(x + a.o_proj.forward(context))
     }
 }
 

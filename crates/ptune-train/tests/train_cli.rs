@@ -108,11 +108,7 @@ fn learns_and_writes_every_output() {
     let (data, out) = (tmp.path().join("data"), tmp.path().join("run"));
     write_dataset(&data);
     let output = train(&data, &out, &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeds(&output);
 
     let summary: serde_json::Value = read_json(&out.join("summary.json"));
     let row = &summary["relations"][0];
@@ -165,11 +161,7 @@ fn learns_and_writes_every_output() {
 
     // The exported pack alone reproduces the run's test score, and predicts for new subjects.
     let (eval, scored) = eval_json(&out.join("P1/prompt.safetensors"), &data);
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
+    succeeds(&eval);
     assert_eq!(
         scored["p_at_1"].as_f64().unwrap(),
         test,
@@ -185,11 +177,7 @@ fn learns_and_writes_every_output() {
         "1",
         "town 99",
     ]);
-    assert!(
-        predict.status.success(),
-        "{}",
-        String::from_utf8_lossy(&predict.stderr)
-    );
+    succeeds(&predict);
     let predicted: serde_json::Value = serde_json::from_slice(&predict.stdout).unwrap();
     assert_eq!(predicted["predictions"][0]["top"][0]["token"], " sea");
 }
@@ -230,6 +218,15 @@ fn same_seed_same_result() {
         run("a"),
         run("b"),
         "two runs with one seed must give the same prompts"
+    );
+}
+
+/// The command exited 0; otherwise its stderr is the failure message.
+fn succeeds(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 
@@ -373,11 +370,7 @@ fn resume_after_a_stop_reproduces_the_uninterrupted_run() {
     assert!(broken.join("P1/checkpoint/state.json").is_file());
     let resumed = ptune(["train", "--resume", broken.to_str().unwrap()]);
     // Stopping again after 2 epochs is not asked for: the resumed run finishes both relations.
-    assert!(
-        resumed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
-    );
+    succeeds(&resumed);
 
     for rel in ["P1", "P2"] {
         let a = fs::read(whole.join(rel).join("prompt.safetensors")).unwrap();
@@ -429,11 +422,7 @@ fn leading_prompt_templates_also_export_a_peft_adapter() {
         "1",
         &["--template", "[P:4] [X] is near the [Y]"],
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeds(&output);
     let config: serde_json::Value = read_json(&out.join("P1/peft/adapter_config.json"));
     assert_eq!(config["peft_type"], "P_TUNING");
     assert_eq!(config["num_virtual_tokens"], 4);
@@ -471,11 +460,7 @@ fn candidate_ranking_is_recorded_and_reproduced_by_eval() {
         "MRR over two candidates is at least 0.5, got {mrr}"
     );
     let (eval, scored) = eval_json(&out.join("P1"), &data);
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
+    succeeds(&eval);
     assert_eq!(&scored["p_at_1"], test, "manual {manual}");
     assert!(scored["mrr"].as_f64().unwrap() >= 0.5);
 }
@@ -580,10 +565,6 @@ fn a_failed_write_leaves_nothing_half_written_and_the_run_resumes() {
     assert!(left.is_empty(), "half-written files left behind: {left:?}");
 
     let resumed = ptune(["train", "--resume", out.to_str().unwrap()]);
-    assert!(
-        resumed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
-    );
+    succeeds(&resumed);
     assert!(out.join("P1/prompt.safetensors").is_file());
 }
