@@ -7,6 +7,7 @@ use crate::error::{BackboneError, Result};
 use crate::gpt2::Gpt2;
 use crate::llama::Llama;
 use crate::loader::Loader;
+use crate::precision::{Precision, to_f32};
 use crate::weights::TensorSource;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
@@ -30,9 +31,19 @@ pub enum Backbone {
 }
 
 impl Backbone {
-    /// Builds the model of `config` from `weights` on `device`, frozen.
+    /// Builds the model of `config` from `weights` on `device`, frozen, in f32.
     pub fn load(config: &ModelConfig, weights: &dyn TensorSource, device: &Device) -> Result<Self> {
-        let vb = Loader::new(weights, device);
+        Self::load_as(config, weights, device, Precision::F32)
+    }
+
+    /// [`Backbone::load`] with the weight matrices held in `precision`.
+    pub fn load_as(
+        config: &ModelConfig,
+        weights: &dyn TensorSource,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Self> {
+        let vb = Loader::new(weights, device, precision);
         let model = match config {
             ModelConfig::Bert(c) => Backbone::Bert(Bert::load(vb, c)?),
             ModelConfig::Gpt2(c) => Backbone::Gpt2(Gpt2::load(vb, c)?),
@@ -95,13 +106,22 @@ impl Backbone {
         Ok(())
     }
 
-    /// `[B, T]` ids → `[B, T, H]` word embeddings (no positions; those come in `forward_embeds`).
+    /// The precision the weight matrices are held in.
+    pub fn precision(&self) -> Precision {
+        match self.word_embeddings().dtype() {
+            burn::tensor::DType::BF16 => Precision::Bf16,
+            _ => Precision::F32,
+        }
+    }
+
+    /// `[B, T]` ids → `[B, T, H]` f32 word embeddings (no positions; those come in
+    /// `forward_embeds`).
     pub fn embed_tokens(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        match self {
+        to_f32(match self {
             Backbone::Bert(m) => m.embed_tokens(ids),
             Backbone::Gpt2(m) => m.embed_tokens(ids),
             Backbone::Llama(m) => m.embed_tokens(ids),
-        }
+        })
     }
 
     /// Runs the model on `[B, T, H]` input embeddings with a `[B, T]` 1/0 attention mask

@@ -8,6 +8,7 @@ use crate::config::{BertConfig, BertFlavor};
 use crate::error::{BackboneError, Result};
 use crate::linear::RowsLinear;
 use crate::loader::Loader;
+use crate::precision::matmul_weight;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::{Int, Tensor};
@@ -31,12 +32,12 @@ impl BertEmbeddings {
                 c.vocab_size,
                 h,
             )?,
-            position_embeddings: vb.embedding(
+            position_embeddings: vb.position_embedding(
                 &format!("{p}position_embeddings.weight"),
                 c.max_position_embeddings,
                 h,
             )?,
-            token_type_embeddings: vb.embedding(
+            token_type_embeddings: vb.position_embedding(
                 &format!("{p}token_type_embeddings.weight"),
                 c.type_vocab_size,
                 h,
@@ -187,7 +188,7 @@ impl BertLmHead {
             return Ok(None);
         }
         let decoder = match vb.contains(decoder) {
-            true => Some(Param::from_tensor(vb.tensor(decoder, [v, h])?)),
+            true => Some(Param::from_tensor(vb.matrix(decoder, [v, h])?)),
             false => None,
         };
         Ok(Some(Self {
@@ -263,11 +264,11 @@ impl Bert {
         })?;
         let x = head
             .LayerNorm
-            .forward(head.act.forward(head.dense.forward(rows)));
+            .forward(head.act.forward(head.dense.forward_mat(rows)));
         let decoder = match &head.decoder {
             Some(w) => w.val(),
             None => self.embeddings.word_embeddings.weight.val(),
         };
-        Ok(x.matmul(decoder.transpose()) + head.bias.val().unsqueeze())
+        Ok(matmul_weight(x, decoder.transpose()) + head.bias.val().unsqueeze())
     }
 }

@@ -3,6 +3,7 @@
 use crate::backbone::Backbone;
 use crate::config::ModelConfig;
 use crate::error::{BackboneError, Result};
+use crate::precision::Precision;
 use crate::tokenizer::{SpecialTokens, load_dir};
 use crate::weights::TensorSource;
 use crate::{hub, source};
@@ -63,8 +64,13 @@ impl ModelBundle {
         })
     }
 
-    /// Builds the frozen backbone on `device`.
+    /// Builds the frozen backbone on `device`, in f32.
     pub fn backbone(&self, device: &Device) -> Result<Backbone> {
-        Backbone::load(&self.config, self.weights.as_ref(), device)
+        self.backbone_as(device, Precision::F32)
+    }
+
+    /// Builds the frozen backbone on `device` with its weight matrices in `precision`.
+    pub fn backbone_as(&self, device: &Device, precision: Precision) -> Result<Backbone> {
+        Backbone::load_as(&self.config, self.weights.as_ref(), device, precision)
     }
 }

@@ -8,6 +8,7 @@ use crate::config::Gpt2Config;
 use crate::error::Result;
 use crate::linear::RowsLinear;
 use crate::loader::Loader;
+use crate::precision::matmul_weight;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::{Int, Tensor};
@@ -103,13 +104,13 @@ impl Gpt2 {
         let h = c.n_embd;
         let lm_head = match vb.contains("lm_head.weight") {
             true => Some(Param::from_tensor(
-                vb.tensor("lm_head.weight", [c.vocab_size, h])?,
+                vb.matrix("lm_head.weight", [c.vocab_size, h])?,
             )),
             false => None,
         };
         Ok(Self {
             wte: vb.embedding(&format!("{p}wte.weight"), c.vocab_size, h)?,
-            wpe: vb.embedding(&format!("{p}wpe.weight"), c.n_positions, h)?,
+            wpe: vb.position_embedding(&format!("{p}wpe.weight"), c.n_positions, h)?,
             h: (0..c.n_layer)
                 .map(|i| Gpt2Block::load(vb, &format!("{p}h.{i}."), c, i))
                 .collect::<Result<_>>()?,
@@ -152,6 +153,6 @@ impl Gpt2 {
             Some(w) => w.val(),
             None => self.wte.weight.val(),
         };
-        rows.matmul(w.transpose())
+        matmul_weight(rows, w.transpose())
     }
 }

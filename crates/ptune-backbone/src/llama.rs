@@ -9,6 +9,7 @@ use crate::config::LlamaConfig;
 use crate::error::Result;
 use crate::linear::RowsLinear;
 use crate::loader::Loader;
+use crate::precision::matmul_weight;
 use burn::module::Module;
 use burn::nn::{Embedding, Linear, RmsNorm};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -105,8 +106,9 @@ impl LlamaDecoderLayer {
     fn mlp_residual(&self, x: Tensor<2>) -> Tensor<2> {
         let m = &self.mlp;
         let normed = self.post_attention_layernorm.forward(x.clone());
-        let gated = m.act.forward(m.gate_proj.forward(normed.clone())) * m.up_proj.forward(normed);
-        x + m.down_proj.forward(gated)
+        let gated =
+            m.act.forward(m.gate_proj.forward_mat(normed.clone())) * m.up_proj.forward_mat(normed);
+        x + m.down_proj.forward_mat(gated)
     }
 
     /// The layer on a [`Packed`] batch: rows `[N, H]` → `[N, H]`, or `[B, H]` at `rows` (which
@@ -115,8 +117,8 @@ impl LlamaDecoderLayer {
         let a = &self.self_attn;
         let (h, kv) = (a.num_heads, a.num_kv_heads);
         let normed = self.input_layernorm.forward(x.clone());
-        let (k_pre, k_rest) = pk.split(a.k_proj.forward(normed.clone()));
-        let (v_pre, v_rest) = pk.split(a.v_proj.forward(normed.clone()));
+        let (k_pre, k_rest) = pk.split(a.k_proj.forward_mat(normed.clone()));
+        let (v_pre, v_rest) = pk.split(a.v_proj.forward_mat(normed.clone()));
         let k_pre = pk.rope_pre.apply(split_heads(k_pre, kv));
         let k_rest = pk.rope_rest.apply(split_heads(k_rest, kv));
         let (v_pre, v_rest) = (split_heads(v_pre, kv), split_heads(v_rest, kv));
@@ -124,7 +126,7 @@ impl LlamaDecoderLayer {
         let v_all = pk.prepend(v_pre.clone(), v_rest);
         let (x, context) = match rows {
             None => {
-                let (q_pre, q_rest) = pk.split(a.q_proj.forward(normed));
+                let (q_pre, q_rest) = pk.split(a.q_proj.forward_mat(normed));
                 let q_pre = pk.rope_pre.apply(split_heads(q_pre, h));
                 let q_rest = pk.rope_rest.apply(split_heads(q_rest, h));
                 let scale = 1.0 / (q_pre.dims()[3] as f64).sqrt();
@@ -144,7 +146,7 @@ impl LlamaDecoderLayer {
                 (x, context.reshape([b, w]))
             }
         };
-        self.mlp_residual(x + a.o_proj.forward(context))
+        self.mlp_residual(x + a.o_proj.forward_mat(context))
     }
 }
 
@@ -293,8 +295,8 @@ impl Llama {
 
     pub fn lm_logits(&self, rows: Tensor<2>) -> Tensor<2> {
         match &self.lm_head {
-            Some(head) => head.forward(rows),
-            None => rows.matmul(self.model.embed_tokens.weight.val().transpose()),
+            Some(head) => head.forward_mat(rows),
+            None => matmul_weight(rows, self.model.embed_tokens.weight.val().transpose()),
         }
     }
 }

@@ -1,22 +1,29 @@
 //! Builds burn modules from checkpoint tensors named as in Hugging Face, checking every shape.
 
 use crate::error::{BackboneError, Result};
+use crate::precision::Precision;
 use crate::weights::{HostTensor, TensorSource};
 use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::nn::{RmsNorm, RmsNormConfig};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorCreationOptions, TensorData};
 
 /// A view of a checkpoint under a name prefix, the way candle's `VarBuilder` walks a model.
+/// Weight matrices come out in `precision`; vectors and position tables always in f32.
 #[derive(Clone, Copy)]
 pub struct Loader<'a> {
     src: &'a dyn TensorSource,
     device: &'a Device,
+    precision: Precision,
 }
 
 impl<'a> Loader<'a> {
-    pub fn new(src: &'a dyn TensorSource, device: &'a Device) -> Self {
-        Self { src, device }
+    pub fn new(src: &'a dyn TensorSource, device: &'a Device, precision: Precision) -> Self {
+        Self {
+            src,
+            device,
+            precision,
+        }
     }
 
     pub fn device(&self) -> &Device {
@@ -33,8 +40,21 @@ impl<'a> Loader<'a> {
         Ok(self.upload(host, shape))
     }
 
+    /// A weight matrix (what a matmul or a word lookup reads), in the loader's precision.
+    pub fn matrix(&self, name: &str, shape: [usize; 2]) -> Result<Tensor<2>> {
+        let host = self.src.read_expect(name, &shape)?;
+        Ok(self.upload_matrix(host.data, shape))
+    }
+
     fn upload<const D: usize>(&self, host: HostTensor, shape: [usize; D]) -> Tensor<D> {
         Tensor::from_data(TensorData::new(host.data, shape), self.device)
+    }
+
+    /// Lowered on the host, so the device never holds an f32 copy of a bf16 matrix.
+    fn upload_matrix(&self, data: Vec<f32>, shape: [usize; 2]) -> Tensor<2> {
+        let options =
+            TensorCreationOptions::new(self.device.clone()).with_dtype(self.precision.dtype());
+        Tensor::from_data(self.precision.data(data, shape.to_vec()), options)
     }
 
     /// `nn.Linear`: weight stored `[out, in]`, transposed once here to burn's `[in, out]`.
@@ -42,19 +62,13 @@ impl<'a> Loader<'a> {
         let w = self
             .src
             .read_expect(&format!("{prefix}.weight"), &[d_out, d_in])?;
-        let weight = self.upload(
-            HostTensor {
-                shape: vec![d_in, d_out],
-                data: transpose(&w.data, d_out, d_in),
-            },
-            [d_in, d_out],
-        );
+        let weight = self.upload_matrix(transpose(&w.data, d_out, d_in), [d_in, d_out]);
         self.linear_from(prefix, weight, d_out, bias)
     }
 
     /// GPT-2's `Conv1D`: weight already stored `[in, out]`.
     pub fn conv1d(&self, prefix: &str, d_in: usize, d_out: usize) -> Result<Linear> {
-        let weight = self.tensor(&format!("{prefix}.weight"), [d_in, d_out])?;
+        let weight = self.matrix(&format!("{prefix}.weight"), [d_in, d_out])?;
         self.linear_from(prefix, weight, d_out, true)
     }
 
@@ -78,10 +92,14 @@ impl<'a> Loader<'a> {
         Ok(linear)
     }
 
+    /// A word-embedding table, in the loader's precision (lookups come back in its dtype).
     pub fn embedding(&self, name: &str, n: usize, d: usize) -> Result<Embedding> {
-        let mut embedding = EmbeddingConfig::new(1, 1).init(self.device);
-        embedding.weight = Param::from_tensor(self.tensor(name, [n, d])?);
-        Ok(embedding)
+        Ok(embedding_of(self.matrix(name, [n, d])?, self.device))
+    }
+
+    /// A position or token-type table: added to activations, so always f32.
+    pub fn position_embedding(&self, name: &str, n: usize, d: usize) -> Result<Embedding> {
+        Ok(embedding_of(self.tensor(name, [n, d])?, self.device))
     }
 
     /// LayerNorm, accepting both `weight`/`bias` and the older `gamma`/`beta` names.
@@ -116,6 +134,12 @@ impl<'a> Loader<'a> {
                 source_desc: self.src.describe(),
             })
     }
+}
+
+fn embedding_of(table: Tensor<2>, device: &Device) -> Embedding {
+    let mut embedding = EmbeddingConfig::new(1, 1).init(device);
+    embedding.weight = Param::from_tensor(table);
+    embedding
 }
 
 /// Row-major transpose of a `[rows, cols]` matrix.

@@ -5,7 +5,7 @@ mod common;
 
 use burn::tensor::Device;
 use common::{models_dir, read_ref, reference_errors};
-use ptune_backbone::{ModelBundle, Objective};
+use ptune_backbone::{ModelBundle, Objective, Precision};
 use std::path::PathBuf;
 
 fn reference(name: &str) -> PathBuf {
@@ -88,14 +88,30 @@ fn minilm_encoder_matches_transformers() {
 #[test]
 #[ignore = "needs the SmolLM2 GGUF: cargo xtask fetch smollm2"]
 fn smollm2_next_token_matches_transformers() {
+    smollm2_against_transformers(Precision::F32, 1e-3, 3);
+}
+
+/// The same in bf16: the top-ranked next token is transformers' f32 one and the top-10
+/// log-probs stay within 0.25 nats of f32. PyTorch's own bf16 moves them as far: 0.16 under
+/// autocast, 0.22 with the model cast to bf16 (measured on these prompts); ptune gives 0.17.
+#[test]
+#[ignore = "needs the SmolLM2 GGUF: cargo xtask fetch smollm2"]
+fn smollm2_in_bf16_predicts_what_f32_predicts() {
+    smollm2_against_transformers(Precision::Bf16, 0.25, 1);
+}
+
+/// Checks every reference prompt's top-10 log-probs within `tol` and the first `ranks` ranks.
+fn smollm2_against_transformers(precision: Precision, tol: f32, ranks: usize) {
     let path = models_dir().join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
     let bundle =
         ModelBundle::open(path.to_str().unwrap()).expect("run `cargo xtask fetch smollm2`");
     let device = Device::flex();
-    let model = bundle.backbone(&device).unwrap();
+    let model = bundle.backbone_as(&device, precision).unwrap();
     assert_eq!(model.objective(), Objective::Causal);
+    assert_eq!(model.precision(), precision);
     let text = std::fs::read_to_string(reference("smollm2.json")).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut worst = 0.0f32;
     for case in json["prompts"].as_array().unwrap() {
         let prompt = case["prompt"].as_str().unwrap();
         let ids: Vec<u32> = bundle
@@ -117,17 +133,19 @@ fn smollm2_next_token_matches_transformers() {
         for (rank, top) in case["top"].as_array().unwrap().iter().enumerate() {
             let id = top["id"].as_u64().unwrap() as usize;
             let expected = top["logprob"].as_f64().unwrap() as f32;
+            worst = worst.max((logprobs[id] - expected).abs());
             assert!(
-                (logprobs[id] - expected).abs() <= 1e-3,
+                (logprobs[id] - expected).abs() <= tol,
                 "{prompt:?}: log-prob of {:?} is {} but transformers gives {expected}",
                 top["text"],
                 logprobs[id]
             );
-            if rank < 3 {
+            if rank < ranks {
                 assert_eq!(ranked[rank], id, "{prompt:?}: rank {} differs", rank + 1);
             }
         }
     }
+    eprintln!("{}: largest log-prob difference {worst}", precision.name());
 }
 
 fn next_token_logprobs(model: &ptune_backbone::Backbone, ids: &[u32], device: &Device) -> Vec<f32> {
