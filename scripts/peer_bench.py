@@ -13,8 +13,9 @@ template, thread count and step counts, and prints ptune's ratio to each peer. T
   sequence has the same length as ptune's (``seq_len`` tokens including the prompts). Masked LMs
   use the feature-extraction wrapper (PEFT has no masked-LM task) and the loss at the [MASK].
 
-Both use Adam (lr 1e-4, weight decay 5e-4) like ptune's bench, fp32 on the CPU, the default
-(SDPA) attention, and ``torch.set_num_threads(threads)``. The batch has the shape of ptune's
+Both use Adam (lr 1e-4, weight decay 5e-4) like ptune's bench, the default (SDPA) attention,
+and ``torch.set_num_threads(threads)``. ``--precision bf16`` casts the frozen model to bfloat16
+(built or loaded with ``dtype=torch.bfloat16``, the fastest PyTorch setting) against ``ptune bench --precision bf16``; the prompt encoder stays fp32. The batch has the shape of ptune's
 (``synthetic_batch`` in crates/ptune-train/src/bench.rs: batch × seq_len ids, all real tokens);
 the reference's prompt slots are positions 1..=n and its target the last position (where they
 sit does not change its cost: it computes every position and the full vocabulary there). ``random:bert-base`` is a
@@ -54,8 +55,20 @@ def n_prompts(template: str) -> int:
     return sum(int(n) for n in re.findall(r"\[P:(\d+)\]", template)) + len(re.findall(r"\[P\]", template))
 
 
-def load_model(spec: str):
-    """(model, causal?) from `random:SHAPE`, a GGUF file, or a transformers directory."""
+def load_model(spec: str, dtype):
+    """(model, causal?) from `random:SHAPE`, a GGUF file, or a transformers directory, built in
+    `dtype` (random shapes are initialised in it, files loaded with ``dtype=``)."""
+    import torch
+
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        return _load_model(spec, dtype)
+    finally:
+        torch.set_default_dtype(default)
+
+
+def _load_model(spec: str, dtype):
     import torch
     from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, BertConfig, BertForMaskedLM,
                               LlamaConfig, LlamaForCausalLM)
@@ -72,11 +85,11 @@ def load_model(spec: str):
         return LlamaForCausalLM(config), True
     path = Path(spec)
     if path.suffix == ".gguf":
-        return AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32), True
+        return AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype), True
     config = AutoConfig.from_pretrained(path)
     causal = not config.model_type.startswith(("bert", "roberta"))
     cls = AutoModelForCausalLM if causal else AutoModelForMaskedLM
-    return cls.from_pretrained(path, dtype=torch.float32), causal
+    return cls.from_pretrained(path, dtype=dtype), causal
 
 
 def synthetic_ids(b: int, t: int, n: int, vocab: int):
@@ -187,6 +200,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU comparison")
+    parser.add_argument("--precision", choices=["f32", "bf16"], default="f32", help="the frozen model's dtype")
     args = parser.parse_args()
 
     import peft  # noqa: F401  (imported before the baseline, like torch and transformers)
@@ -196,7 +210,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     base_rss = rss_mb("VmRSS")
     start = time.perf_counter()
-    model, causal = load_model(args.model)
+    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    model, causal = load_model(args.model, dtype)
     model.to(args.device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -226,6 +241,7 @@ def main() -> None:
         "backend": f"pytorch-{args.impl}",
         "threads": torch.get_num_threads(),
         "device": args.device,
+        "precision": args.precision,
         "batch_size": b,
         "seq_len": args.seq_len,
         "n_prompts": n,

@@ -18,6 +18,10 @@ pub const USAGE: &str =
                      --backend LIST   ptune backends, comma-separated: flex (default), tch,
                                       tch-cuda, wgpu; tch builds need LIBTORCH or
                                       LIBTORCH_USE_PYTORCH=1 (docs/backends.md)
+                     --precision LIST the frozen model's weights, comma-separated: f32
+                                      (default), bf16; each ptune and peer run repeats
+                                      per precision; ratios pair equal precisions,
+                                      and ptune bf16 with the f32 peers too
                      --threads N      threads for every run (default 2)
                      --peer[=PYTHON]  also run scripts/peer_bench.py (THUDM's PTuneForLAMA
                                       re-implemented, and PEFT p-tuning) with PYTHON
@@ -45,6 +49,7 @@ const PEERS: &[&str] = &["reference", "peft"];
 struct Options {
     steps: String,
     backends: Vec<String>,
+    precisions: Vec<String>,
     threads: String,
     peer: Option<String>,
 }
@@ -53,6 +58,7 @@ fn parse(args: &[String]) -> Result<Options> {
     let mut o = Options {
         steps: "10".into(),
         backends: vec!["flex".into()],
+        precisions: vec!["f32".into()],
         threads: "2".into(),
         peer: None,
     };
@@ -68,6 +74,12 @@ fn parse(args: &[String]) -> Result<Options> {
             "--steps" => o.steps = value("--steps")?,
             "--backend" => {
                 o.backends = value("--backend")?.split(',').map(str::to_string).collect()
+            }
+            "--precision" => {
+                o.precisions = value("--precision")?
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
             }
             "--threads" => o.threads = value("--threads")?,
             "--peer" => o.peer = Some("python3".into()),
@@ -87,6 +99,11 @@ fn parse(args: &[String]) -> Result<Options> {
             bail!("unknown backend `{b}`: flex, tch, tch-cuda or wgpu");
         }
     }
+    for p in &o.precisions {
+        if !matches!(p.as_str(), "f32" | "bf16") {
+            bail!("unknown precision `{p}`: f32 or bf16");
+        }
+    }
     Ok(o)
 }
 
@@ -100,17 +117,21 @@ pub fn run(args: &[String]) -> Result<()> {
     ];
     let mut rows = Vec::new();
     for (case, model) in CASES.iter().zip(&models) {
-        for backend in &o.backends {
-            let mut command = ptune_bench(&o.backends)?;
-            command.args(["--backend", backend]);
-            rows.push((case.name, measure(command, model, case.template, &o)?));
-        }
-        if let Some(python) = &peer {
-            for impl_ in PEERS {
-                let mut command = Command::new(python);
-                command.arg(root().join("scripts/peer_bench.py"));
-                command.args(["--impl", impl_, "--threads", &o.threads]);
-                rows.push((case.name, measure(command, model, case.template, &o)?));
+        for precision in &o.precisions {
+            for backend in &o.backends {
+                let mut command = ptune_bench(&o.backends)?;
+                command.args(["--backend", backend]);
+                let m = measure(command, model, case.template, precision, &o)?;
+                rows.push((case.name, m));
+            }
+            if let Some(python) = &peer {
+                for impl_ in PEERS {
+                    let mut command = Command::new(python);
+                    command.arg(root().join("scripts/peer_bench.py"));
+                    command.args(["--impl", impl_, "--threads", &o.threads]);
+                    let m = measure(command, model, case.template, precision, &o)?;
+                    rows.push((case.name, m));
+                }
             }
         }
     }
@@ -191,13 +212,21 @@ fn libtorch_lib() -> Result<PathBuf> {
 }
 
 /// Runs one bench process with the case's arguments and fixed threads; its last line, parsed.
-fn measure(mut command: Command, model: &str, template: &str, o: &Options) -> Result<Value> {
+fn measure(
+    mut command: Command,
+    model: &str,
+    template: &str,
+    precision: &str,
+    o: &Options,
+) -> Result<Value> {
     command
         .args([
             "--model",
             model,
             "--template",
             template,
+            "--precision",
+            precision,
             "--steps",
             &o.steps,
         ])
@@ -221,6 +250,10 @@ fn f(m: &Value, k: &str) -> f64 {
     m[k].as_f64().unwrap_or(f64::NAN)
 }
 
+fn precision(m: &Value) -> &str {
+    m["precision"].as_str().unwrap_or("f32")
+}
+
 /// Peak resident memory above the process's own baseline (runtime loaded, no model yet).
 fn rss_over_base(m: &Value) -> f64 {
     f(m, "peak_rss_mb") - f(m, "base_rss_mb")
@@ -228,12 +261,13 @@ fn rss_over_base(m: &Value) -> f64 {
 
 fn table(rows: &[(&str, Value)]) -> String {
     let mut s = String::from(
-        "| case | backend | threads | batch × tokens | load s | train ex/s | eval ex/s | peak RSS MiB | above baseline MiB |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| case | backend | precision | threads | batch × tokens | load s | train ex/s | eval ex/s | peak RSS MiB | above baseline MiB |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for (name, m) in rows {
         s += &format!(
-            "| {name} | {} | {} | {} × {} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} |\n",
+            "| {name} | {} | {} | {} | {} × {} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} |\n",
             m["backend"].as_str().unwrap_or("?"),
+            precision(m),
             m["threads"],
             m["batch_size"],
             m["seq_len"],
@@ -257,12 +291,21 @@ fn ratios(rows: &[(&str, Value)]) -> String {
             .as_str()
             .is_some_and(|b| b.starts_with("pytorch-"))
     };
+    // Each ptune row against the peers in its own precision; bf16 also against f32, the peers'
+    // default.
+    let compared =
+        |ours: &Value, peer: &Value| precision(ours) == precision(peer) || precision(peer) == "f32";
     for (name, ours) in rows.iter().filter(|(_, m)| !is_peer(m)) {
-        for (_, peer) in rows.iter().filter(|(n, m)| n == name && is_peer(m)) {
+        let peers = rows
+            .iter()
+            .filter(|(n, m)| n == name && is_peer(m) && compared(ours, m));
+        for (_, peer) in peers {
             s += &format!(
-                "| {name} | {} | {} | {:.2} | {:.2} | {:.2} |\n",
+                "| {name} | {} {} | {} {} | {:.2} | {:.2} | {:.2} |\n",
                 ours["backend"].as_str().unwrap_or("?"),
+                precision(ours),
                 peer["backend"].as_str().unwrap_or("?"),
+                precision(peer),
                 f(ours, "train_examples_per_s") / f(peer, "train_examples_per_s"),
                 f(ours, "eval_examples_per_s") / f(peer, "eval_examples_per_s"),
                 rss_over_base(ours) / rss_over_base(peer),

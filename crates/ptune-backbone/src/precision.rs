@@ -46,6 +46,18 @@ impl Precision {
     }
 }
 
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            other => Err(format!("unknown precision `{other}`: f32 or bf16")),
+        }
+    }
+}
+
 /// `x @ w` for a weight `w` that may be held in a lower precision than the activations `x`:
 /// `x` is rounded to `w`'s dtype for the matmul and the product returned in `x`'s.
 pub fn matmul_weight<const D: usize>(x: Tensor<D>, w: Tensor<D>) -> Tensor<D> {

@@ -2,7 +2,7 @@
 //! model load time, P-tuning training and cached-prompt evaluation throughput, peak RSS. Prints
 //! one JSON line; `cargo xtask bench` runs the cases and tabulates them.
 
-use crate::device::{Backend, device};
+use crate::device::{Backend, Compute};
 use crate::model::{BatchTensors, optimizer, target_logits, to_host, train_step};
 use anyhow::{Context, Result, bail};
 use burn::tensor::Tensor;
@@ -30,8 +30,8 @@ pub struct BenchArgs {
     /// Timed steps (after one warm-up step) for training and for evaluation.
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
+    #[command(flatten)]
+    pub compute: Compute,
     /// Turn optimizations off to measure what each gives: `shared-prefix` (a Llama batch's
     /// common leading positions computed once), `target-rows` (the last layer only at targets).
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -49,6 +49,7 @@ pub enum Ablation {
 struct Measurement {
     model: String,
     backend: String,
+    precision: &'static str,
     threads: usize,
     batch_size: usize,
     seq_len: usize,
@@ -70,16 +71,19 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         bail!("--steps and --batch-size must be at least 1");
     }
     let base_rss_mb = proc_status_mb("VmRSS");
-    let device = device(args.backend)?.autodiff();
+    let device = args.compute.device()?.autodiff();
     let start = Instant::now();
+    let precision = args.compute.precision;
     let backbone = match args.model.strip_prefix("random:") {
         Some(name) => {
             let config = shape(name).with_context(|| {
                 format!("unknown shape `{name}`: use bert-base, gpt2-small or smollm2-135m")
             })?;
-            Backbone::load(&config, &RandomWeights::new(1), &device)?
+            Backbone::load_as(&config, &RandomWeights::new(1), &device, precision)?
         }
-        None => ModelBundle::open(&args.model)?.backbone(&device)?,
+        None => args
+            .compute
+            .backbone(&ModelBundle::open(&args.model)?, &device)?,
     };
     let load_seconds = start.elapsed().as_secs_f64();
     let load_peak_rss_mb = proc_status_mb("VmHWM");
@@ -123,8 +127,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let examples = (args.steps * args.batch_size) as f64;
     let m = Measurement {
         model: args.model.clone(),
-        backend: format!("{:?}", args.backend).to_lowercase(),
-        threads: threads(args.backend),
+        backend: format!("{:?}", args.compute.backend).to_lowercase(),
+        precision: precision.name(),
+        threads: threads(args.compute.backend),
         batch_size: args.batch_size,
         seq_len: args.seq_len,
         n_prompts: template.n_prompts(),

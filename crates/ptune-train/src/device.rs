@@ -2,6 +2,7 @@
 
 use anyhow::{Result, bail};
 use burn::tensor::Device;
+use ptune_backbone::{Backbone, ModelBundle, Precision};
 
 /// Backends a user can name with `--backend`.
 #[derive(
@@ -17,6 +18,38 @@ pub enum Backend {
     TchCuda,
     /// GPUs via Vulkan/Metal/DX12 (cargo feature `wgpu`).
     Wgpu,
+}
+
+/// Where the frozen model runs and in what precision: `--backend` and `--precision`, the same
+/// on every command.
+#[derive(Debug, Clone, Copy, clap::Args, serde::Serialize, serde::Deserialize)]
+pub struct Compute {
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: Backend,
+    /// The frozen model's weight matrices: `f32` (matches transformers to 1e-4), or `bf16`:
+    /// half their memory, and 2-3x faster matmuls where the hardware multiplies bf16 (x86 CPUs
+    /// with AVX512-BF16 or AMX under `--backend tch`, recent GPUs; slower on flex). Activations
+    /// and the prompt encoder stay f32; log-probs move by up to ~0.2 nats, as with PyTorch's bf16.
+    #[arg(long, default_value = "f32", value_parser = |s: &str| s.parse::<Precision>())]
+    #[serde(default)]
+    pub precision: Precision,
+}
+
+impl Compute {
+    /// The device to compute on, after checking the backend can hold this precision.
+    pub fn device(&self) -> Result<Device> {
+        if self.precision == Precision::Bf16 && self.backend == Backend::Wgpu {
+            bail!(
+                "--precision bf16 needs --backend flex, tch or tch-cuda: wgpu's shaders have no bf16 type"
+            );
+        }
+        device(self.backend)
+    }
+
+    /// The bundle's frozen backbone on `device`, in this precision.
+    pub fn backbone(&self, bundle: &ModelBundle, device: &Device) -> Result<Backbone> {
+        Ok(bundle.backbone_as(device, self.precision)?)
+    }
 }
 
 /// The device for `backend`, or one sentence naming the cargo feature that provides it.

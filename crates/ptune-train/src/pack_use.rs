@@ -1,7 +1,7 @@
 //! Using an exported prompt pack: `ptune eval` scores it on a split, `ptune predict --pack` fills
 //! the relation's object for new subjects. The encoder is gone; the pack's matrix is all it takes.
 
-use crate::device::{Backend, device};
+use crate::device::Compute;
 use crate::eval::{rank_queries, stats};
 use crate::spec::tokenizer_spec;
 use crate::train::identity;
@@ -53,12 +53,12 @@ fn model_for(dir: &Path, model: Option<&str>) -> Result<String> {
         .with_context(|| format!("{} names no model; pass --model", run.display()))
 }
 
-pub fn load(pack: &Path, model: Option<&str>, backend: Backend) -> Result<LoadedPack> {
+pub fn load(pack: &Path, model: Option<&str>, compute: Compute) -> Result<LoadedPack> {
     let dir = pack_dir(pack);
     let pack = PromptPack::load(&dir)?;
-    let device = device(backend)?;
+    let device = compute.device()?;
     let bundle = ModelBundle::open(&model_for(&dir, model)?)?;
-    let backbone = bundle.backbone(&device)?;
+    let backbone = compute.backbone(&bundle, &device)?;
     let id = identity(&bundle, &backbone);
     pack.check_compatible(&id.architecture, id.hidden_size, &id.tokenizer_hash)?;
     let spec = tokenizer_spec(&bundle, &backbone)?;
@@ -89,8 +89,8 @@ pub struct EvalArgs {
     /// The model; default: the one recorded in the pack's run.json.
     #[arg(long)]
     pub model: Option<String>,
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
+    #[command(flatten)]
+    pub compute: Compute,
     /// Print JSON instead of a line of text.
     #[arg(long)]
     pub json: bool,
@@ -98,7 +98,7 @@ pub struct EvalArgs {
 
 pub fn eval(args: &EvalArgs) -> Result<()> {
     let split: Split = args.split.parse()?;
-    let loaded = load(&args.pack, args.model.as_deref(), args.backend)?;
+    let loaded = load(&args.pack, args.model.as_deref(), args.compute)?;
     let dataset = LamaDataset::open(&args.data)?;
     let relation = loaded.pack.relation.clone();
     let facts = dataset.facts(&relation, split)?;

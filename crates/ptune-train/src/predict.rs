@@ -1,6 +1,6 @@
 //! `ptune predict`: what a frozen backbone puts at each `[MASK]`, or as the next token.
 
-use crate::device::{Backend, device};
+use crate::device::Compute;
 use crate::model::to_host;
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Int, Tensor, TensorData, activation::log_softmax};
@@ -23,9 +23,8 @@ pub struct PredictArgs {
     /// Print JSON (token strings, ids, log-probs) instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Which burn backend computes.
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
+    #[command(flatten)]
+    pub compute: Compute,
     /// The text. A masked LM fills each mask token ("Paris is the capital of [MASK].");
     /// a causal LM continues it ("The capital of France is"). With --pack: a subject.
     pub text: String,
@@ -66,9 +65,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         .model
         .as_deref()
         .expect("clap requires --model without --pack");
-    let device = device(args.backend)?;
+    let device = args.compute.device()?;
     let bundle = ModelBundle::open(model_arg)?;
-    let model = bundle.backbone(&device)?;
+    let model = args.compute.backbone(&bundle, &device)?;
     let encoding = bundle
         .tokenizer
         .encode(args.text.as_str(), true)
@@ -102,7 +101,7 @@ fn show(
 
 /// The pack's template around the subject, its prompts in their slots, the top objects.
 fn predict_with_pack(args: &PredictArgs, pack: &std::path::Path) -> Result<()> {
-    let loaded = crate::pack_use::load(pack, args.model.as_deref(), args.backend)?;
+    let loaded = crate::pack_use::load(pack, args.model.as_deref(), args.compute)?;
     let builder =
         ptune_data::QueryBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
             .max_len(loaded.backbone.max_positions());

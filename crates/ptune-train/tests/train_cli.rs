@@ -568,3 +568,88 @@ fn a_failed_write_leaves_nothing_half_written_and_the_run_resumes() {
     succeeds(&resumed);
     assert!(out.join("P1/prompt.safetensors").is_file());
 }
+
+/// `--precision bf16`: the run learns as f32's does, records its precision, resumes in it (the
+/// resumed prompts equal an uninterrupted bf16 run's, not f32's), and eval scores the pack in it.
+#[test]
+fn bf16_runs_learn_and_resume_in_bf16() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    let bf16 = ["--precision", "bf16"];
+    let (whole, broken, plain) = (
+        tmp.path().join("whole"),
+        tmp.path().join("broken"),
+        tmp.path().join("f32"),
+    );
+    succeeds(&train(&data, &whole, &bf16));
+    succeeds(&train(&data, &plain, &[]));
+    let run = read_json(&whole.join("run.json"));
+    assert_eq!(run["args"]["precision"], "bf16", "{run}");
+    let row = &read_json(&whole.join("summary.json"))["relations"][0];
+    let test = row["test_p1"].as_f64().unwrap();
+    assert!(
+        test >= 0.7,
+        "bf16 test P@1 {test}: the majority object gives 0.75"
+    );
+
+    let stopped = train(
+        &data,
+        &broken,
+        &[&bf16[..], &["--stop-after", "4"]].concat(),
+    );
+    assert!(!stopped.status.success());
+    succeeds(&ptune(["train", "--resume", broken.to_str().unwrap()]));
+    let prompts = |dir: &Path| fs::read(dir.join("P1/prompt.safetensors")).unwrap();
+    assert_eq!(
+        prompts(&whole),
+        prompts(&broken),
+        "the resumed run left bf16"
+    );
+    assert_ne!(
+        prompts(&whole),
+        prompts(&plain),
+        "bf16 trained exactly as f32 did"
+    );
+
+    let pack = whole.join("P1/prompt.safetensors");
+    let scored = ptune([
+        "eval",
+        "--pack",
+        pack.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--precision",
+        "bf16",
+        "--json",
+    ]);
+    succeeds(&scored);
+    let scored: serde_json::Value = serde_json::from_slice(&scored.stdout).unwrap();
+    assert_eq!(scored["p_at_1"].as_f64().unwrap(), test);
+}
+
+/// Precisions a backend cannot hold are refused in one sentence before any work.
+#[test]
+fn bf16_on_wgpu_and_unknown_precisions_are_refused() {
+    let model = fixture("gpt2");
+    let predict = |precision: &str, backend: &str| {
+        ptune([
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--precision",
+            precision,
+            "--backend",
+            backend,
+            "a",
+        ])
+    };
+    fails_with(
+        predict("f16", "flex"),
+        "unknown precision `f16`: f32 or bf16",
+    );
+    fails_with(
+        predict("bf16", "wgpu"),
+        "--precision bf16 needs --backend flex, tch or tch-cuda",
+    );
+}

@@ -9,7 +9,7 @@ pub use hparams::{Hparams, Preset};
 pub use relation::{EpochRecord, RelationData, RelationResult, Trainer};
 pub use report::identity;
 
-use crate::device::{Backend, device};
+use crate::device::Compute;
 use crate::output::{RunLog, write_json};
 use crate::spec::tokenizer_spec;
 use anyhow::{Context, Result, bail};
@@ -72,8 +72,9 @@ pub struct TrainArgs {
     /// Use at most this many training facts per relation (quick experiments, smoke tests).
     #[arg(long)]
     pub max_train: Option<usize>,
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub compute: Compute,
     /// Run directory (summary, log, one folder per relation with its prompt pack).
     #[arg(long, required_unless_present = "resume")]
     pub out: Option<PathBuf>,
@@ -147,9 +148,9 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     on_interrupt(out);
     let dataset = LamaDataset::open(data)?;
     let relations = pick_relations(&dataset, args, data)?;
-    let device = device(args.backend)?.autodiff();
+    let device = args.compute.device()?.autodiff();
     let bundle = ModelBundle::open(model)?;
-    let backbone = bundle.backbone(&device)?;
+    let backbone = args.compute.backbone(&bundle, &device)?;
     let spec = tokenizer_spec(&bundle, &backbone)?;
     let template = Template::parse(args.template.as_deref().unwrap_or(default_template(&spec)))?;
     template.validate(spec.objective, PromptMode::PTuning)?;
