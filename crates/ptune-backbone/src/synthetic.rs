@@ -1,5 +1,7 @@
 //! Random weights of any configured shape, for benchmarks of realistic sizes without
-//! downloading a checkpoint. Every optional tensor "exists", so heads come out untied.
+//! downloading a checkpoint. Every optional tensor "exists" except untied LM heads: the heads
+//! come out tied to the word embeddings, as in the real checkpoints of these shapes (and in
+//! transformers' randomly initialised models that the peers benchmark).
 
 use crate::config::ModelConfig;
 use crate::error::Result;
@@ -27,6 +29,13 @@ pub fn shape(name: &str) -> Option<ModelConfig> {
     Some(ModelConfig::from_value(value).expect("the built-in shapes are valid"))
 }
 
+/// The decoder matrices a checkpoint stores only when its head is not tied to its embeddings.
+const UNTIED_HEADS: &[&str] = &[
+    "lm_head.weight",
+    "cls.predictions.decoder.weight",
+    "lm_head.decoder.weight",
+];
+
 /// A checkpoint that invents each tensor, seeded, in whatever shape the model asks for.
 pub struct RandomWeights {
     pub seed: u64,
@@ -45,9 +54,9 @@ impl TensorSource for RandomWeights {
         vec![]
     }
 
-    /// Claims every tensor exists (its shape is decided by the reader).
-    fn shape(&self, _name: &str) -> Option<Vec<usize>> {
-        Some(vec![])
+    /// Claims every tensor but an untied head exists (its shape is decided by the reader).
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        (!UNTIED_HEADS.contains(&name)).then(Vec::new)
     }
 
     fn read(&self, _name: &str) -> Result<Option<HostTensor>> {
