@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU side-by-side: `ptune bench` on a GPU backend against the PyTorch peers of
 # scripts/peer_bench.py on the same GPU, random-weight bert-base and SmolLM2-135M shapes, batch 8
-# and 64, 20 timed steps each. One JSON line per run into OUT/results.jsonl.
+# and 64, f32 and bf16 weights, 20 timed steps each. One JSON line per run into
+# OUT/results.jsonl.
 #
 #   PTUNE_WGPU=path/to/ptune PTUNE_TCH=path/to/ptune scripts/gpu_bench.sh [OUT]
 #
@@ -23,9 +24,10 @@ lib=$($python -c "import os, torch; print(os.path.join(os.path.dirname(torch.__f
 for case in "random:bert-base|3,3,3" "random:smollm2-135m|[P:3] [X] [P:3] [Y]"; do
     model=${case%%|*}
     template=${case#*|}
-    for batch in 8 64; do
-        args=(--model "$model" --template "$template" --batch-size "$batch" --steps 20)
-        if [ -n "${PTUNE_WGPU:-}" ]; then
+    for run in "8 f32" "64 f32" "8 bf16" "64 bf16"; do
+        read -r batch precision <<<"$run"
+        args=(--model "$model" --template "$template" --batch-size "$batch" --precision "$precision" --steps 20)
+        if [ -n "${PTUNE_WGPU:-}" ] && [ "$precision" = f32 ]; then  # WGSL has no bf16
             "$PTUNE_WGPU" bench --backend wgpu "${args[@]}" 2>>"$out/stderr.txt" | tee -a "$out/results.jsonl"
         fi
         if [ -n "${PTUNE_TCH:-}" ]; then
