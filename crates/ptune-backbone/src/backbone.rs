@@ -81,6 +81,14 @@ impl Backbone {
         self.word_embeddings().dims()[0]
     }
 
+    fn layers(&self) -> usize {
+        match self {
+            Backbone::Bert(m) => m.encoder.layer.len(),
+            Backbone::Gpt2(m) => m.h.len(),
+            Backbone::Llama(m) => m.model.layers.len(),
+        }
+    }
+
     /// The longest sequence the model's positions allow.
     pub fn max_positions(&self) -> usize {
         match self {
@@ -133,8 +141,9 @@ impl Backbone {
     /// The final hidden states `[B, H]` at one row per example (`positions[b]`, the target it
     /// is scored at): what [`forward_embeds`](Self::forward_embeds) then a gather gives, but the
     /// last layer computes only those rows. `shared_prefix` is how many leading positions are
-    /// the same in every example (ids and prompt vectors alike, no padding): a Llama-family model
-    /// computes them once for the batch; other models ignore it.
+    /// the same in every example (ids and prompt vectors alike, no padding): a causal model
+    /// (GPT-2, the Llama family) computes them once for the batch; a masked LM, whose prefix
+    /// also attends to what follows it, ignores it.
     pub fn forward_rows(
         &self,
         embeds: Tensor<3>,
@@ -145,14 +154,18 @@ impl Backbone {
         let [b, t, h] = embeds.dims();
         assert_eq!(positions.len(), b, "one row per example");
         let prefix = shared_prefix.min(positions.iter().copied().min().unwrap_or(0));
-        if let Backbone::Llama(m) = self
-            && prefix > 0
-            && b > 1
-            && !m.model.layers.is_empty()
-        {
+        if prefix > 0 && b > 1 && self.layers() > 0 && self.objective() == Objective::Causal {
             let after: Vec<usize> = positions.iter().map(|p| p - prefix).collect();
             let rows = Rows::new(&after, t - prefix, &embeds.device());
-            return m.forward_shared_prefix(embeds, attention_mask, &rows, prefix);
+            match self {
+                Backbone::Llama(m) => {
+                    return m.forward_shared_prefix(embeds, attention_mask, &rows, prefix);
+                }
+                Backbone::Gpt2(m) => {
+                    return m.forward_shared_prefix(embeds, attention_mask, &rows, prefix);
+                }
+                Backbone::Bert(_) => {}
+            }
         }
         let rows = Rows::new(positions, t, &embeds.device());
         let out = self.run(embeds, attention_mask, Some(&rows));

@@ -8,6 +8,7 @@ use crate::config::Gpt2Config;
 use crate::error::Result;
 use crate::linear::RowsLinear;
 use crate::loader::Loader;
+use crate::packed::{Absolute, Packed};
 use crate::precision::matmul_weight;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm, Linear};
@@ -80,11 +81,35 @@ impl Gpt2Block {
         let x = x + a
             .c_proj
             .forward_flat(merge_heads(attend(q, k, v, bias, a.scale)));
+        let [b, t, h] = x.dims();
+        self.mlp_residual(x.reshape([b * t, h])).reshape([b, t, h])
+    }
+
+    /// `x + mlp(ln_2(x))` on rows `[N, H]`.
+    fn mlp_residual(&self, x: Tensor<2>) -> Tensor<2> {
         let m = &self.mlp;
         let hidden = m
             .act
-            .forward(m.c_fc.forward_flat(self.ln_2.forward(x.clone())));
-        x + m.c_proj.forward_flat(hidden)
+            .forward(m.c_fc.forward_mat(self.ln_2.forward(x.clone())));
+        x + m.c_proj.forward_mat(hidden)
+    }
+
+    /// The block on a [`Packed`] batch: rows `[N, H]` → `[N, H]`, or `[B, H]` at `rows` (which
+    /// index the rest). The fused query/key/value projection runs once over all rows.
+    fn forward_packed(&self, x: Tensor<2>, pk: &Packed, rows: Option<&Rows>) -> Tensor<2> {
+        let a = &self.attn;
+        let qkv = a
+            .c_attn
+            .forward_mat(self.ln_1.forward(x.clone()))
+            .chunk(3, 1);
+        let [q, k, v] = [0, 1, 2].map(|i| qkv[i].clone());
+        let (x, q) = match rows {
+            None => (x, q),
+            Some(r) => (pk.take(x, r), pk.take(q, r)),
+        };
+        let heads = (a.num_heads, a.num_heads);
+        let context = pk.attend(q, k, v, heads, a.scale, &Absolute, rows);
+        self.mlp_residual(x + a.c_proj.forward_mat(context))
     }
 }
 
@@ -134,18 +159,40 @@ impl Gpt2 {
         attention_mask: Tensor<2, Int>,
         rows: Option<&Rows>,
     ) -> Tensor<3> {
-        let [_, t, h] = embeds.dims();
-        let positions = self.wpe.weight.val().narrow(0, 0, t).reshape([1, t, h]);
         let bias = mask_bias(attention_mask, true);
         let n = self.h.len();
         let x = self
             .h
             .iter()
             .enumerate()
-            .fold(embeds + positions, |x, (i, block)| {
+            .fold(self.add_positions(embeds), |x, (i, block)| {
                 block.forward(x, bias.clone(), only_last(rows, i, n))
             });
         self.ln_f.forward(x)
+    }
+
+    /// Final hidden states `[B, H]` at `rows` (positions after the prefix, counted from it) of
+    /// a batch whose first `prefix` positions are the same in every example (see [`Packed`]).
+    pub fn forward_shared_prefix(
+        &self,
+        embeds: Tensor<3>,
+        attention_mask: Tensor<2, Int>,
+        rows: &Rows,
+        prefix: usize,
+    ) -> Tensor<2> {
+        let bias = mask_bias(attention_mask, true);
+        let (pk, x) = Packed::new(self.add_positions(embeds), bias, prefix);
+        let n = self.h.len();
+        let x = self.h.iter().enumerate().fold(x, |x, (i, block)| {
+            block.forward_packed(x, &pk, only_last(Some(rows), i, n))
+        });
+        self.ln_f.forward(x)
+    }
+
+    /// Learned positions `0..T` added to `[B, T, H]` input embeddings.
+    fn add_positions(&self, embeds: Tensor<3>) -> Tensor<3> {
+        let [_, t, h] = embeds.dims();
+        embeds + self.wpe.weight.val().narrow(0, 0, t).reshape([1, t, h])
     }
 
     pub fn lm_logits(&self, rows: Tensor<2>) -> Tensor<2> {

@@ -16,6 +16,7 @@ pub mod hub;
 mod linear;
 pub mod llama;
 mod loader;
+mod packed;
 pub mod precision;
 pub mod source;
 pub mod synthetic;

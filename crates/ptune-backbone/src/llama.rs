@@ -9,6 +9,7 @@ use crate::config::LlamaConfig;
 use crate::error::Result;
 use crate::linear::RowsLinear;
 use crate::loader::Loader;
+use crate::packed::{Packed, Positions};
 use crate::precision::matmul_weight;
 use burn::module::Module;
 use burn::nn::{Embedding, Linear, RmsNorm};
@@ -113,79 +114,43 @@ impl LlamaDecoderLayer {
 
     /// The layer on a [`Packed`] batch: rows `[N, H]` → `[N, H]`, or `[B, H]` at `rows` (which
     /// index the rest). Every projection is one matmul over all rows.
-    fn forward_packed(&self, x: Tensor<2>, pk: &Packed, rows: Option<&Rows>) -> Tensor<2> {
+    fn forward_packed(
+        &self,
+        x: Tensor<2>,
+        pk: &Packed,
+        rope: &PackedRope,
+        rows: Option<&Rows>,
+    ) -> Tensor<2> {
         let a = &self.self_attn;
-        let (h, kv) = (a.num_heads, a.num_kv_heads);
         let normed = self.input_layernorm.forward(x.clone());
-        let (k_pre, k_rest) = pk.split(a.k_proj.forward_mat(normed.clone()));
-        let (v_pre, v_rest) = pk.split(a.v_proj.forward_mat(normed.clone()));
-        let k_pre = pk.rope_pre.apply(split_heads(k_pre, kv));
-        let k_rest = pk.rope_rest.apply(split_heads(k_rest, kv));
-        let (v_pre, v_rest) = (split_heads(v_pre, kv), split_heads(v_rest, kv));
-        let k_all = pk.prepend(k_pre.clone(), k_rest);
-        let v_all = pk.prepend(v_pre.clone(), v_rest);
-        let (x, context) = match rows {
-            None => {
-                let (q_pre, q_rest) = pk.split(a.q_proj.forward_mat(normed));
-                let q_pre = pk.rope_pre.apply(split_heads(q_pre, h));
-                let q_rest = pk.rope_rest.apply(split_heads(q_rest, h));
-                let scale = 1.0 / (q_pre.dims()[3] as f64).sqrt();
-                let pre = attend(q_pre, k_pre, v_pre, pk.bias_pre.clone(), scale);
-                let rest = attend(q_rest, k_all, v_all, pk.bias_rest.clone(), scale);
-                (x, pk.join(merge_heads(pre), merge_heads(rest)))
-            }
-            Some(r) => {
-                let normed_q = r.take(pk.split(normed).1);
-                let q = split_heads(a.q_proj.forward_flat(normed_q), h);
-                let q = pk.rope_rest.apply_at(q, r);
-                let scale = 1.0 / (q.dims()[3] as f64).sqrt();
-                let bias = r.take_bias(pk.bias_rest.clone());
-                let context = merge_heads(attend(q, k_all, v_all, bias, scale));
-                let [b, _, w] = context.dims();
-                let x = r.take(pk.split(x).1).reshape([b, w]);
-                (x, context.reshape([b, w]))
-            }
+        let k = a.k_proj.forward_mat(normed.clone());
+        let v = a.v_proj.forward_mat(normed.clone());
+        let (x, q) = match rows {
+            None => (x, a.q_proj.forward_mat(normed)),
+            Some(r) => (pk.take(x, r), a.q_proj.forward_mat(pk.take(normed, r))),
         };
+        let heads = (a.num_heads, a.num_kv_heads);
+        let scale = 1.0 / (q.dims()[1] as f64 / a.num_heads as f64).sqrt();
+        let context = pk.attend(q, k, v, heads, scale, rope, rows);
         self.mlp_residual(x + a.o_proj.forward_mat(context))
     }
 }
 
-/// A causal batch whose first `p` positions are the same in every example, as one matrix of
-/// rows: example 0's prefix (`p` rows) then every example's rest (`B * (T - p)` rows). The
-/// prefix is computed once and every example attends to its keys and values; the projections
-/// still run as one matmul each, so no weight is read twice.
-struct Packed {
-    p: usize,
-    b: usize,
-    rope_pre: Rope,
-    rope_rest: Rope,
-    /// `[1, 1, p, p]` and `[B, 1, T - p, T]`.
-    bias_pre: Tensor<4>,
-    bias_rest: Tensor<4>,
+/// Rotary positions of a [`Packed`] batch: the prefix's and the rest's tables.
+struct PackedRope {
+    pre: Rope,
+    rest: Rope,
 }
 
-impl Packed {
-    /// `[N, W]` → prefix `[1, p, W]`, rest `[B, T - p, W]`.
-    fn split(&self, x: Tensor<2>) -> (Tensor<3>, Tensor<3>) {
-        let [n, w] = x.dims();
-        let rest = n - self.p;
-        (
-            x.clone().narrow(0, 0, self.p).reshape([1, self.p, w]),
-            x.narrow(0, self.p, rest)
-                .reshape([self.b, rest / self.b, w]),
-        )
+impl Positions for PackedRope {
+    fn pre(&self, x: Tensor<4>) -> Tensor<4> {
+        self.pre.apply(x)
     }
-
-    /// The inverse of [`Packed::split`].
-    fn join(&self, pre: Tensor<3>, rest: Tensor<3>) -> Tensor<2> {
-        let [b, t, w] = rest.dims();
-        Tensor::cat(vec![pre.reshape([self.p, w]), rest.reshape([b * t, w])], 0)
+    fn rest(&self, x: Tensor<4>) -> Tensor<4> {
+        self.rest.apply(x)
     }
-
-    /// Keys or values `[B, h, T - p, d]` with the prefix's `[1, h, p, d]` in front of each.
-    fn prepend(&self, pre: Tensor<4>, rest: Tensor<4>) -> Tensor<4> {
-        let [b, h, _, d] = rest.dims();
-        Tensor::cat(vec![pre.expand([b, h, self.p, d]), rest], 2)
+    fn at(&self, x: Tensor<4>, rows: &Rows) -> Tensor<4> {
+        self.rest.apply_at(x, rows)
     }
 }
 
@@ -265,21 +230,11 @@ impl Llama {
     ) -> Tensor<2> {
         let [b, t, h] = embeds.dims();
         let rope = Rope::new(t, self.head_dim, self.rope_theta, &embeds.device());
-        let bias = mask_bias(attention_mask, true);
-        let pk = Packed {
-            p: prefix,
-            b,
-            rope_pre: rope.narrow(0, prefix),
-            rope_rest: rope.narrow(prefix, t - prefix),
-            bias_pre: bias
-                .clone()
-                .narrow(0, 0, 1)
-                .narrow(2, 0, prefix)
-                .narrow(3, 0, prefix),
-            bias_rest: bias.narrow(2, prefix, t - prefix),
+        let rope = PackedRope {
+            pre: rope.narrow(0, prefix),
+            rest: rope.narrow(prefix, t - prefix),
         };
-        let pre = embeds.clone().narrow(0, 0, 1).narrow(1, 0, prefix);
-        let x = pk.join(pre, embeds.narrow(1, prefix, t - prefix));
+        let (pk, x) = Packed::new(embeds, mask_bias(attention_mask, true), prefix);
         let n = self.model.layers.len();
         let x = self
             .model
@@ -287,7 +242,7 @@ impl Llama {
             .iter()
             .enumerate()
             .fold(x, |x, (i, layer)| {
-                layer.forward_packed(x, &pk, only_last(Some(rows), i, n))
+                layer.forward_packed(x, &pk, &rope, only_last(Some(rows), i, n))
             });
         debug_assert_eq!(x.dims(), [b, h]);
         self.model.norm.forward(x)

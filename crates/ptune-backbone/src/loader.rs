@@ -4,7 +4,7 @@ use crate::error::{BackboneError, Result};
 use crate::precision::Precision;
 use crate::weights::{HostTensor, TensorSource};
 use burn::module::Param;
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::nn::{RmsNorm, RmsNormConfig};
 use burn::tensor::{Device, Tensor, TensorCreationOptions, TensorData};
 
@@ -72,6 +72,7 @@ impl<'a> Loader<'a> {
         self.linear_from(prefix, weight, d_out, true)
     }
 
+    /// The module built around the checkpoint's tensors (no random initialisation first).
     fn linear_from(
         &self,
         prefix: &str,
@@ -79,27 +80,26 @@ impl<'a> Loader<'a> {
         d_out: usize,
         bias: bool,
     ) -> Result<Linear> {
-        let [d_in, _] = weight.dims();
-        let mut linear = LinearConfig::new(d_in, d_out)
-            .with_bias(false)
-            .init(self.device);
-        linear.weight = Param::from_tensor(weight);
-        if bias {
-            linear.bias = Some(Param::from_tensor(
+        let bias = match bias {
+            true => Some(Param::from_tensor(
                 self.tensor(&format!("{prefix}.bias"), [d_out])?,
-            ));
-        }
-        Ok(linear)
+            )),
+            false => None,
+        };
+        Ok(Linear {
+            weight: Param::from_tensor(weight),
+            bias,
+        })
     }
 
     /// A word-embedding table, in the loader's precision (lookups come back in its dtype).
     pub fn embedding(&self, name: &str, n: usize, d: usize) -> Result<Embedding> {
-        Ok(embedding_of(self.matrix(name, [n, d])?, self.device))
+        Ok(embedding_of(self.matrix(name, [n, d])?))
     }
 
     /// A position or token-type table: added to activations, so always f32.
     pub fn position_embedding(&self, name: &str, n: usize, d: usize) -> Result<Embedding> {
-        Ok(embedding_of(self.tensor(name, [n, d])?, self.device))
+        Ok(embedding_of(self.tensor(name, [n, d])?))
     }
 
     /// LayerNorm, accepting both `weight`/`bias` and the older `gamma`/`beta` names.
@@ -136,10 +136,10 @@ impl<'a> Loader<'a> {
     }
 }
 
-fn embedding_of(table: Tensor<2>, device: &Device) -> Embedding {
-    let mut embedding = EmbeddingConfig::new(1, 1).init(device);
-    embedding.weight = Param::from_tensor(table);
-    embedding
+fn embedding_of(table: Tensor<2>) -> Embedding {
+    Embedding {
+        weight: Param::from_tensor(table),
+    }
 }
 
 /// Row-major transpose of a `[rows, cols]` matrix.

@@ -69,10 +69,17 @@ fn llama_from_gguf_matches_transformers() {
     assert_parity("llama_gguf");
 }
 
-/// Llama-family models compute a prefix every example shares once for the batch: same rows.
+/// Causal models (GPT-2, Llama family) compute a prefix every example shares once for the
+/// batch: same rows as without.
 #[test]
 fn shared_prefix_gives_the_same_rows() {
-    for name in ["llama_gqa_tied", "llama_untied", "qwen2", "llama_gguf"] {
+    for name in [
+        "gpt2",
+        "llama_gqa_tied",
+        "llama_untied",
+        "qwen2",
+        "llama_gguf",
+    ] {
         let dir = fixture(name);
         let path = match dir.join("model.gguf") {
             gguf if gguf.is_file() => gguf,

@@ -32,7 +32,7 @@ pub struct BenchArgs {
     pub steps: usize,
     #[command(flatten)]
     pub compute: Compute,
-    /// Turn optimizations off to measure what each gives: `shared-prefix` (a Llama batch's
+    /// Turn optimizations off to measure what each gives: `shared-prefix` (a causal batch's
     /// common leading positions computed once), `target-rows` (the last layer only at targets).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub ablate: Vec<Ablation>,

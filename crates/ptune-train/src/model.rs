@@ -75,7 +75,7 @@ impl BatchTensors {
 }
 
 /// How many leading positions hold the same input in every example, with no padding: the same
-/// prompt row, or the same token outside prompt slots. A Llama-family model computes them once
+/// prompt row, or the same token outside prompt slots. A causal model computes them once
 /// per batch (templates that start with prompts, like `[P:3] [X] [P:3] [Y]`, share those).
 fn shared_prefix(batch: &Batch, slot_rows: &[i64], slot_mask: &[f32]) -> usize {
     let t = batch.seq_len;

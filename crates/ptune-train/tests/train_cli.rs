@@ -47,16 +47,20 @@ fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// `ptune eval --json` of a pack on `data`'s test split; the command's output and its JSON.
-fn eval_json(pack: &Path, data: &Path) -> (std::process::Output, serde_json::Value) {
-    let out = ptune([
-        "eval",
-        "--pack",
-        pack.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--json",
-    ]);
+/// `ptune eval --json` of a pack on `data`'s test split (plus `extra` flags); the command's
+/// output and its JSON.
+fn eval_json(
+    pack: &Path,
+    data: &Path,
+    extra: &[&str],
+) -> (std::process::Output, serde_json::Value) {
+    let out = Command::cargo_bin("ptune")
+        .unwrap()
+        .args(["eval", "--pack", pack.to_str().unwrap()])
+        .args(["--data", data.to_str().unwrap(), "--json"])
+        .args(extra)
+        .output()
+        .unwrap();
     let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out, json)
 }
@@ -160,7 +164,7 @@ fn learns_and_writes_every_output() {
     );
 
     // The exported pack alone reproduces the run's test score, and predicts for new subjects.
-    let (eval, scored) = eval_json(&out.join("P1/prompt.safetensors"), &data);
+    let (eval, scored) = eval_json(&out.join("P1/prompt.safetensors"), &data, &[]);
     succeeds(&eval);
     assert_eq!(
         scored["p_at_1"].as_f64().unwrap(),
@@ -459,7 +463,7 @@ fn candidate_ranking_is_recorded_and_reproduced_by_eval() {
         mrr >= 0.5,
         "MRR over two candidates is at least 0.5, got {mrr}"
     );
-    let (eval, scored) = eval_json(&out.join("P1"), &data);
+    let (eval, scored) = eval_json(&out.join("P1"), &data, &[]);
     succeeds(&eval);
     assert_eq!(&scored["p_at_1"], test, "manual {manual}");
     assert!(scored["mrr"].as_f64().unwrap() >= 0.5);
@@ -613,18 +617,8 @@ fn bf16_runs_learn_and_resume_in_bf16() {
     );
 
     let pack = whole.join("P1/prompt.safetensors");
-    let scored = ptune([
-        "eval",
-        "--pack",
-        pack.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--precision",
-        "bf16",
-        "--json",
-    ]);
-    succeeds(&scored);
-    let scored: serde_json::Value = serde_json::from_slice(&scored.stdout).unwrap();
+    let (eval, scored) = eval_json(&pack, &data, &bf16);
+    succeeds(&eval);
     assert_eq!(scored["p_at_1"].as_f64().unwrap(), test);
 }
 
