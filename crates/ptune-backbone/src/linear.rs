@@ -25,7 +25,12 @@ pub trait RowsLinear {
 
 impl RowsLinear for Linear {
     fn forward_mat(&self, x: Tensor<2>) -> Tensor<2> {
-        let y = matmul_weight(x, self.weight.val());
+        let weight = self.weight.val();
+        if weight.dtype() == x.dtype() {
+            // burn's own op, which backends may fuse with the bias.
+            return self.forward(x);
+        }
+        let y = matmul_weight(x, weight);
         match &self.bias {
             Some(bias) => y + bias.val().unsqueeze(),
             None => y,
