@@ -586,8 +586,11 @@ fn bf16_runs_learn_and_resume_in_bf16() {
         tmp.path().join("broken"),
         tmp.path().join("f32"),
     );
-    succeeds(&train(&data, &whole, &bf16));
+    let whole_run = train(&data, &whole, &bf16);
+    succeeds(&whole_run);
     succeeds(&train(&data, &plain, &[]));
+    let header = String::from_utf8_lossy(&whole_run.stdout).into_owned();
+    assert!(header.contains("parameters in bf16"), "{header}");
     let run = read_json(&whole.join("run.json"));
     assert_eq!(run["args"]["precision"], "bf16", "{run}");
     let row = &read_json(&whole.join("summary.json"))["relations"][0];

@@ -159,9 +159,10 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         .with_seed(hparams.seed);
     let params = burn::module::Module::num_params(&encoder.init(&device)?);
     println!(
-        "P-tuning {} ({} parameters, hidden {}) with a {} encoder of {params} trainable parameters; template {template}",
+        "P-tuning {} ({} parameters in {}, hidden {}) with a {} encoder of {params} trainable parameters; template {template}",
         model,
         burn::module::Module::num_params(&backbone),
+        backbone.precision().name(),
         backbone.hidden_size(),
         kind.as_str()
     );
