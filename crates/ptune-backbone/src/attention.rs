@@ -115,9 +115,19 @@ impl Rows {
     }
 }
 
-/// The rows layer `i` of `n` computes: only the last layer narrows to them.
-pub fn only_last(rows: Option<&Rows>, i: usize, n: usize) -> Option<&Rows> {
-    rows.filter(|_| i + 1 == n)
+/// Runs `x` through `layers` in order; only the last one narrows to `rows` (each layer gets the
+/// rows it computes: `None` for all of them).
+pub fn through_layers<L, X>(
+    layers: &[L],
+    x: X,
+    rows: Option<&Rows>,
+    layer: impl Fn(&L, X, Option<&Rows>) -> X,
+) -> X {
+    let n = layers.len();
+    layers
+        .iter()
+        .enumerate()
+        .fold(x, |x, (i, l)| layer(l, x, rows.filter(|_| i + 1 == n)))
 }
 
 /// `x` at `rows`, or all of it.

@@ -3,7 +3,9 @@
 #![allow(non_snake_case)]
 
 use crate::activation::Activation;
-use crate::attention::{Rows, attend, mask_bias, merge_heads, only_last, query_side, split_heads};
+use crate::attention::{
+    Rows, attend, mask_bias, merge_heads, query_side, split_heads, through_layers,
+};
 use crate::config::{BertConfig, BertFlavor};
 use crate::error::{BackboneError, Result};
 use crate::linear::RowsLinear;
@@ -245,14 +247,9 @@ impl Bert {
     ) -> Tensor<3> {
         let bias = mask_bias(attention_mask, false);
         let x = self.embeddings.forward(embeds);
-        let n = self.encoder.layer.len();
-        self.encoder
-            .layer
-            .iter()
-            .enumerate()
-            .fold(x, |x, (i, layer)| {
-                layer.forward(x, bias.clone(), only_last(rows, i, n))
-            })
+        through_layers(&self.encoder.layer, x, rows, |layer, x, rows| {
+            layer.forward(x, bias.clone(), rows)
+        })
     }
 
     pub fn lm_logits(&self, rows: Tensor<2>) -> Result<Tensor<2>> {

@@ -2,7 +2,7 @@
 
 use crate::activation::Activation;
 use crate::attention::{
-    Rows, at_rows, attend, mask_bias, merge_heads, only_last, query_side, split_heads,
+    Rows, at_rows, attend, mask_bias, merge_heads, query_side, split_heads, through_layers,
 };
 use crate::config::Gpt2Config;
 use crate::error::Result;
@@ -160,14 +160,12 @@ impl Gpt2 {
         rows: Option<&Rows>,
     ) -> Tensor<3> {
         let bias = mask_bias(attention_mask, true);
-        let n = self.h.len();
-        let x = self
-            .h
-            .iter()
-            .enumerate()
-            .fold(self.add_positions(embeds), |x, (i, block)| {
-                block.forward(x, bias.clone(), only_last(rows, i, n))
-            });
+        let x = through_layers(
+            &self.h,
+            self.add_positions(embeds),
+            rows,
+            |block, x, rows| block.forward(x, bias.clone(), rows),
+        );
         self.ln_f.forward(x)
     }
 
@@ -182,9 +180,8 @@ impl Gpt2 {
     ) -> Tensor<2> {
         let bias = mask_bias(attention_mask, true);
         let (pk, x) = Packed::new(self.add_positions(embeds), bias, prefix);
-        let n = self.h.len();
-        let x = self.h.iter().enumerate().fold(x, |x, (i, block)| {
-            block.forward_packed(x, &pk, only_last(Some(rows), i, n))
+        let x = through_layers(&self.h, x, Some(rows), |block, x, rows| {
+            block.forward_packed(x, &pk, rows)
         });
         self.ln_f.forward(x)
     }

@@ -3,7 +3,7 @@
 
 use crate::activation::Activation;
 use crate::attention::{
-    Rows, at_rows, attend, mask_bias, merge_heads, only_last, query_side, split_heads,
+    Rows, at_rows, attend, mask_bias, merge_heads, query_side, split_heads, through_layers,
 };
 use crate::config::LlamaConfig;
 use crate::error::Result;
@@ -207,15 +207,9 @@ impl Llama {
         let t = embeds.dims()[1];
         let rope = Rope::new(t, self.head_dim, self.rope_theta, &embeds.device());
         let bias = mask_bias(attention_mask, true);
-        let n = self.model.layers.len();
-        let x = self
-            .model
-            .layers
-            .iter()
-            .enumerate()
-            .fold(embeds, |x, (i, layer)| {
-                layer.forward(x, &rope, bias.clone(), only_last(rows, i, n))
-            });
+        let x = through_layers(&self.model.layers, embeds, rows, |layer, x, rows| {
+            layer.forward(x, &rope, bias.clone(), rows)
+        });
         self.model.norm.forward(x)
     }
 
@@ -235,15 +229,9 @@ impl Llama {
             rest: rope.narrow(prefix, t - prefix),
         };
         let (pk, x) = Packed::new(embeds, mask_bias(attention_mask, true), prefix);
-        let n = self.model.layers.len();
-        let x = self
-            .model
-            .layers
-            .iter()
-            .enumerate()
-            .fold(x, |x, (i, layer)| {
-                layer.forward_packed(x, &pk, &rope, only_last(Some(rows), i, n))
-            });
+        let x = through_layers(&self.model.layers, x, Some(rows), |layer, x, rows| {
+            layer.forward_packed(x, &pk, &rope, rows)
+        });
         debug_assert_eq!(x.dims(), [b, h]);
         self.model.norm.forward(x)
     }
