@@ -20,6 +20,9 @@ pub enum Precision {
 }
 
 impl Precision {
+    pub const ALL: [Precision; 2] = [Precision::F32, Precision::Bf16];
+
+    /// The name `--precision` takes and JSON records.
     pub fn name(self) -> &'static str {
         match self {
             Precision::F32 => "f32",
@@ -50,11 +53,10 @@ impl std::str::FromStr for Precision {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "f32" => Ok(Precision::F32),
-            "bf16" => Ok(Precision::Bf16),
-            other => Err(format!("unknown precision `{other}`: f32 or bf16")),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown precision `{s}`: f32 or bf16"))
     }
 }
 

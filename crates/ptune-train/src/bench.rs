@@ -127,7 +127,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let examples = (args.steps * args.batch_size) as f64;
     let m = Measurement {
         model: args.model.clone(),
-        backend: format!("{:?}", args.compute.backend).to_lowercase(),
+        backend: args.compute.backend.name(),
         precision: precision.name(),
         threads: threads(args.compute.backend),
         batch_size: args.batch_size,

@@ -20,6 +20,16 @@ pub enum Backend {
     Wgpu,
 }
 
+impl Backend {
+    /// The name `--backend` takes (`tch-cuda`, not the variant's `TchCuda`).
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .expect("every backend has a command-line name")
+            .get_name()
+            .to_string()
+    }
+}
+
 /// Where the frozen model runs and in what precision: `--backend` and `--precision`, the same
 /// on every command.
 #[derive(Debug, Clone, Copy, clap::Args, serde::Serialize, serde::Deserialize)]
