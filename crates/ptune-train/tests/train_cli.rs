@@ -1,51 +1,12 @@
 //! `ptune train` end to end on a tiny fixture model and a generated relation: it must learn
 //! (loss falls, dev P@1 rises above the manual prompt), write every output, and refuse bad input.
 
+mod common;
+
 use assert_cmd::Command;
+use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../ptune-backbone/tests/fixtures")
-        .join(name)
-}
-
-/// A one-relation LAMA-layout data set whose objects are single tokens of the tiny GPT-2
-/// tokenizer: three quarters " sea", one quarter " dog".
-fn write_dataset(root: &Path) {
-    let dir = root.join("fact-retrieval/original/P1");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(
-        root.join("relations.jsonl"),
-        r#"{"relation": "P1", "template": "[X] is near the [Y] .", "label": "near"}"#.to_string()
-            + "\n",
-    )
-    .unwrap();
-    let facts = |range: std::ops::Range<usize>| -> String {
-        range
-            .map(|i| {
-                let object = if i % 4 == 3 { "dog" } else { "sea" };
-                format!("{{\"sub_label\": \"town {i}\", \"obj_label\": \"{object}\", \"predicate_id\": \"P1\"}}\n")
-            })
-            .collect()
-    };
-    fs::write(dir.join("train.jsonl"), facts(0..24)).unwrap();
-    fs::write(dir.join("dev.jsonl"), facts(24..36)).unwrap();
-    fs::write(dir.join("test.jsonl"), facts(36..48)).unwrap();
-}
-
-fn ptune<const N: usize>(args: [&str; N]) -> std::process::Output {
-    Command::cargo_bin("ptune")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// `ptune eval --json` of a pack on `data`'s test split (plus `extra` flags); the command's
 /// output and its JSON.
@@ -73,37 +34,6 @@ fn train_epochs(data: &Path, out: &Path, epochs: &str, extra: &[&str]) -> std::p
     train_command(data, out, epochs, "8", extra)
         .output()
         .unwrap()
-}
-
-/// `ptune train` on the tiny GPT-2 fixture and relation P1 of `data`.
-fn train_command(
-    data: &Path,
-    out: &Path,
-    epochs: &str,
-    patience: &str,
-    extra: &[&str],
-) -> std::process::Command {
-    let model = fixture("gpt2");
-    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("ptune"));
-    command
-        .args([
-            "train",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ])
-        .args([
-            "--relation",
-            "P1",
-            "--out",
-            out.to_str().unwrap(),
-            "--lr",
-            "0.01",
-        ])
-        .args(["--epochs", epochs, "--patience", patience, "--seed", "3"])
-        .args(extra);
-    command
 }
 
 #[test]
@@ -225,22 +155,6 @@ fn same_seed_same_result() {
     );
 }
 
-/// The command exited 0; otherwise its stderr is the failure message.
-fn succeeds(output: &std::process::Output) {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn fails_with(output: std::process::Output, needle: &str) {
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(err.contains(needle), "expected {needle:?} in: {err}");
-}
-
 #[test]
 fn existing_run_directory_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
@@ -303,26 +217,6 @@ fn causal_template_with_prompts_after_the_object_is_refused() {
         train(&data, &tmp.path().join("run"), &["--template", "3,3,3"]),
         "[Y]",
     );
-}
-
-/// Adds a second relation with the same facts, so a run has a finished and an unfinished one.
-fn add_second_relation(data: &Path) {
-    let from = data.join("fact-retrieval/original/P1");
-    let to = data.join("fact-retrieval/original/P2");
-    fs::create_dir_all(&to).unwrap();
-    for split in ["train", "dev", "test"] {
-        let text = fs::read_to_string(from.join(format!("{split}.jsonl"))).unwrap();
-        fs::write(
-            to.join(format!("{split}.jsonl")),
-            text.replace("\"P1\"", "\"P2\""),
-        )
-        .unwrap();
-    }
-    let mut relations = fs::read_to_string(data.join("relations.jsonl")).unwrap();
-    relations.push_str(
-        "{\"relation\": \"P2\", \"template\": \"[X] is by the [Y] .\", \"label\": \"by\"}\n",
-    );
-    fs::write(data.join("relations.jsonl"), relations).unwrap();
 }
 
 #[test]
@@ -516,19 +410,6 @@ fn ctrl_c_keeps_a_resumable_run() {
         s["epochs_done"].as_u64().unwrap()
     };
     assert!(epochs(&out.join("P1/checkpoint/state.json")) >= 1);
-}
-
-/// Every file and directory under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(files_under(&path));
-        }
-        found.push(path);
-    }
-    found
 }
 
 /// A full disk (here a file-size limit, which fails a write the same way) stops the run with one

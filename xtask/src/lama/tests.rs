@@ -4,8 +4,9 @@ use super::*;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 const RELATIONS: &str =
     "{\"relation\": \"P17\", \"template\": \"[X] is located in [Y] .\", \"label\": \"country\"}\n";
@@ -58,8 +59,8 @@ fn serve(routes: Vec<(String, Vec<u8>)>, requests: usize) -> (String, JoinHandle
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {
-        for stream in listener.incoming().take(requests) {
-            let mut stream = stream.unwrap();
+        for _ in 0..requests {
+            let mut stream = accept(&listener);
             let path = read_request_path(&mut stream);
             let body = routes.iter().find(|(p, _)| *p == path).map(|(_, b)| b);
             let (status, body) = body.map_or(("404 Not Found", &b""[..]), |b| ("200 OK", b));
@@ -72,6 +73,28 @@ fn serve(routes: Vec<(String, Vec<u8>)>, requests: usize) -> (String, JoinHandle
         }
     });
     (base, handle)
+}
+
+/// The next connection, or a panic after 30 s: a client that cannot connect (a loopback that is
+/// down) fails the test instead of leaving it waiting forever.
+fn accept(listener: &TcpListener) -> TcpStream {
+    let limit = Duration::from_secs(30);
+    let deadline = Instant::now() + limit;
+    listener.set_nonblocking(true).unwrap();
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).unwrap();
+                stream.set_read_timeout(Some(limit)).unwrap();
+                stream.set_write_timeout(Some(limit)).unwrap();
+                return stream;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("no client reached the loopback test server within 30 s: {e}"),
+        }
+    }
 }
 
 fn read_request_path(stream: &mut std::net::TcpStream) -> String {
@@ -229,7 +252,7 @@ fn a_download_cut_short_fails_and_leaves_nothing() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/{FILE_NAME}", listener.local_addr().unwrap());
     let server = std::thread::spawn(move || {
-        let mut stream = listener.incoming().next().unwrap().unwrap();
+        let mut stream = accept(&listener);
         read_request_path(&mut stream);
         let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n";
         stream.write_all(head.as_bytes()).unwrap();

@@ -23,6 +23,10 @@ pub struct RunState {
     pub manual_test: Summary,
     pub best_dev: Summary,
     pub best_epoch: usize,
+    /// The last epoch whose dev P@1 beat every earlier one: patience counts from here. Absent in
+    /// checkpoints written before ties stopped extending runs; `best_epoch` stands in.
+    #[serde(default)]
+    pub last_gain: Option<usize>,
     pub history: Vec<EpochRecord>,
     pub seconds: f64,
     /// The encoder's parameter ids in visiting order: the optimizer state refers to them.
@@ -37,6 +41,7 @@ impl RunState {
             manual_test,
             best_dev: Summary::default(),
             best_epoch: 0,
+            last_gain: None,
             history: Vec::new(),
             seconds: 0.0,
             param_ids: Vec::new(),
@@ -69,7 +74,8 @@ pub fn save(
     state: &RunState,
 ) -> Result<()> {
     let target = dir(relation_dir);
-    let tmp = relation_dir.join("checkpoint.tmp");
+    // Named for this process: a temporary directory is never shared, even by mistake.
+    let tmp = relation_dir.join(format!("checkpoint.tmp-{}", std::process::id()));
     let old = relation_dir.join("checkpoint.old");
     let _ = fs::remove_dir_all(&tmp);
     if let Err(e) = write_files(&tmp, encoder, optim, best_prompts, state) {

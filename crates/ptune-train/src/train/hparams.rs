@@ -26,7 +26,8 @@ pub struct Hparams {
     pub warmup_steps: usize,
     pub batch_size: usize,
     pub max_epochs: usize,
-    /// Stop after this many epochs without a better dev P@1.
+    /// Stop after this many epochs without a strictly better dev P@1 (a tie still selects the
+    /// later epoch's prompts, as the reference does, but does not extend the run).
     pub patience: usize,
     pub seed: u64,
 }
@@ -68,7 +69,43 @@ impl Hparams {
         };
         self.lr * warm * self.lr_decay.powi(epoch as i32)
     }
+
+    /// Refuses values that would train nothing, forever, or on a wrong rate, naming the flag.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        let checks = [
+            (positive(self.lr), "--lr must be a positive finite number", self.lr.to_string()),
+            (
+                self.weight_decay.is_finite() && self.weight_decay >= 0.0,
+                "--weight-decay must be a finite number >= 0",
+                self.weight_decay.to_string(),
+            ),
+            (
+                positive(self.lr_decay) && self.lr_decay <= 1.0,
+                "--lr-decay must be in (0, 1]: it multiplies the learning rate after every epoch",
+                self.lr_decay.to_string(),
+            ),
+            (self.batch_size > 0, "--batch-size must be at least 1", self.batch_size.to_string()),
+            (
+                (1..=MAX_EPOCHS).contains(&self.max_epochs),
+                "--epochs must be between 1 and 100000",
+                self.max_epochs.to_string(),
+            ),
+            (
+                self.patience > 0,
+                "--patience must be at least 1: with 0 the run would stop before training",
+                self.patience.to_string(),
+            ),
+        ];
+        match checks.iter().find(|(ok, ..)| !ok) {
+            Some((_, message, got)) => anyhow::bail!("{message} (got {got})"),
+            None => Ok(()),
+        }
+    }
 }
+
+/// More epochs than any run needs; it also keeps `lr_decay.powi(epoch)` in range.
+const MAX_EPOCHS: usize = 100_000;
 
 #[cfg(test)]
 mod tests {

@@ -4,10 +4,12 @@ mod checkpoint;
 mod hparams;
 mod relation;
 mod report;
+mod rundir;
 
 pub use hparams::{Hparams, Preset};
 pub use relation::{EpochRecord, RelationData, RelationResult, Trainer};
 pub use report::identity;
+pub use rundir::RunDir;
 
 use crate::device::Compute;
 use crate::output::{RunLog, write_json};
@@ -109,43 +111,57 @@ impl TrainArgs {
     }
 }
 
-/// The settings of a run being resumed, as its `run.json` recorded them.
-fn resumed_args(dir: &Path, cli: &TrainArgs) -> Result<TrainArgs> {
+/// The settings of a run being resumed, as its `run.json` recorded them, and the record itself.
+fn resumed_args(dir: &Path, cli: &TrainArgs) -> Result<(TrainArgs, serde_json::Value)> {
     let path = dir.join("run.json");
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
-            "{} is not a ptune run directory (no run.json)",
+            "{} is not a ptune run directory (no readable run.json)",
             dir.display()
         )
     })?;
-    let info: serde_json::Value = serde_json::from_str(&text)?;
+    let info: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a ptune run record", path.display()))?;
     let mut args: TrainArgs = serde_json::from_value(info["args"].clone())
         .with_context(|| format!("{} does not record the run's settings", path.display()))?;
     args.out = Some(dir.to_path_buf());
     args.stop_after = cli.stop_after;
     args.resume = Some(dir.to_path_buf());
-    Ok(args)
+    Ok((args, info))
+}
+
+/// Refuses to continue a run with a model other than the one it was trained with.
+fn check_same_model(info: &serde_json::Value, identity: &ptune_encoder::BackboneIdentity, dir: &Path) -> Result<()> {
+    if info["backbone"] != serde_json::to_value(identity)? {
+        bail!(
+            "the model no longer matches the one {} was trained with (run.json records {}, the model is {}): restore that model or start a new run",
+            dir.display(),
+            info["backbone"],
+            serde_json::to_value(identity)?
+        );
+    }
+    Ok(())
 }
 
 pub fn run(cli: &TrainArgs) -> Result<()> {
-    let args = match &cli.resume {
-        Some(dir) => &resumed_args(dir, cli)?,
-        None => cli,
+    // A resumed run is locked before anything else: two `--resume` of one run never overlap.
+    let (held, resumed) = match &cli.resume {
+        Some(dir) => (Some(RunDir::open(dir)?), Some(resumed_args(dir, cli)?)),
+        None => (None, None),
     };
+    let args = resumed.as_ref().map_or(cli, |(a, _)| a);
     let (model, data, out) = match (&args.model, &args.data, &args.out) {
         (Some(m), Some(d), Some(o)) => (m.as_str(), d.as_path(), o.as_path()),
         _ => bail!("--model, --data and --out are required (or --resume DIR)"),
     };
     let hparams = args.hparams();
-    if hparams.batch_size == 0 || hparams.lr.is_nan() || hparams.lr <= 0.0 {
-        bail!("--batch-size and --lr must be positive");
-    }
+    hparams.validate()?;
     let kind: EncoderKind = args.encoder.parse()?;
     let vocab: VocabStrategy = args.vocab.parse()?;
-    if args.resume.is_none() {
-        prepare_out_dir(out, args.overwrite)?;
+    let inputs = [Path::new(model), data];
+    if held.is_none() {
+        RunDir::check_new(out, args.overwrite, &inputs)?;
     }
-    on_interrupt(out);
     let dataset = LamaDataset::open(data)?;
     let relations = pick_relations(&dataset, args, data)?;
     let device = args.compute.device()?.autodiff();
@@ -155,9 +171,34 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     let template = Template::parse(args.template.as_deref().unwrap_or(default_template(&spec)))?;
     template.validate(spec.objective, PromptMode::PTuning)?;
     let identity = report::identity(&bundle, &backbone);
+    if let Some((_, info)) = &resumed {
+        check_same_model(info, &identity, out)?;
+    }
     let encoder = PromptEncoderConfig::new(kind, template.n_prompts(), backbone.hidden_size())
         .with_seed(hparams.seed);
     let params = burn::module::Module::num_params(&encoder.init(&device)?);
+    // Every relation is tokenized before the run directory is made: a relation that cannot be
+    // trained stops the command before anything is written.
+    let mut work = Vec::new();
+    for relation in relations {
+        let finished = match held {
+            Some(_) => report::finished_row(&out.join(&relation.id))?,
+            None => None,
+        };
+        let item = match finished {
+            Some(row) => Work::Finished(row),
+            None => Work::Train(relation_data(
+                &dataset, &relation, &bundle, &backbone, &spec, &template, vocab, args, model,
+            )?),
+        };
+        work.push((relation, item));
+    }
+    let run_dir = match held {
+        Some(dir) => dir,
+        None => RunDir::create(out, args.overwrite, &inputs)?,
+    };
+    let out = run_dir.path();
+    on_interrupt(out);
     println!(
         "P-tuning {} ({} parameters in {}, hidden {}) with a {} encoder of {params} trainable parameters; template {template}",
         model,
@@ -166,7 +207,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         backbone.hidden_size(),
         kind.as_str()
     );
-    if args.resume.is_none() {
+    if resumed.is_none() {
         let info = report::RunInfo::new(args, model, &hparams, &template, &identity);
         write_json(&out.join("run.json"), &info)?;
     }
@@ -176,16 +217,16 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         std::env::args().skip(2).collect::<Vec<_>>()
     ));
     let mut rows = Vec::new();
-    for relation in &relations {
+    for (relation, item) in work {
         let dir = out.join(&relation.id);
-        if let Some(row) = report::finished_row(&dir)? {
-            log.line(&format!("{} (finished before)", row.line()));
-            rows.push(row);
-            continue;
-        }
-        let data = relation_data(
-            &dataset, relation, &bundle, &backbone, &spec, &template, vocab, args, model,
-        )?;
+        let data = match item {
+            Work::Train(data) => data,
+            Work::Finished(row) => {
+                log.line(&format!("{} (finished before)", row.line()));
+                rows.push(row);
+                continue;
+            }
+        };
         let trainer = Trainer {
             backbone: &backbone,
             device: &device,
@@ -199,7 +240,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         let row = report::write_relation(
             out,
             &args.vocab,
-            relation,
+            &relation,
             &template,
             &identity,
             &data,
@@ -209,6 +250,12 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         rows.push(row);
     }
     report::write_summary(out, &rows)
+}
+
+/// What a relation of the run needs: nothing (finished before a resume), or training.
+enum Work {
+    Finished(report::Row),
+    Train(RelationData),
 }
 
 /// Ctrl-C ends the run at once: every file is written atomically and the last epoch's checkpoint
@@ -228,20 +275,6 @@ fn default_template(spec: &TokenizerSpec) -> &'static str {
         ptune_data::Objective::Masked => "3,3,3",
         ptune_data::Objective::Causal => "[P:3] [X] [P:3] [Y]",
     }
-}
-
-/// Refuses to mix a new run into an old one unless asked to replace it.
-fn prepare_out_dir(out: &Path, overwrite: bool) -> Result<()> {
-    if out.exists() {
-        if !overwrite {
-            bail!(
-                "{} already exists: pass --overwrite to replace it, or choose another --out",
-                out.display()
-            );
-        }
-        std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
 }
 
 fn pick_relations(dataset: &LamaDataset, args: &TrainArgs, data: &Path) -> Result<Vec<Relation>> {
@@ -264,6 +297,14 @@ fn pick_relations(dataset: &LamaDataset, args: &TrainArgs, data: &Path) -> Resul
             );
         }
         return Ok(all);
+    }
+    if let Some(id) = args
+        .relations
+        .iter()
+        .enumerate()
+        .find_map(|(i, id)| args.relations[..i].contains(id).then_some(id))
+    {
+        bail!("--relation {id} is given twice: each relation is trained (and averaged) once");
     }
     if args.relations.is_empty() {
         bail!(
@@ -294,7 +335,9 @@ fn relation_data(
     let builder = QueryBuilder::new(&bundle.tokenizer, spec, template)?
         .max_len(max_len)
         .with_vocab(list.as_ref());
-    let manual_template = Template::parse(&relation.template)?;
+    let manual_template = Template::parse(&relation.template)
+        .and_then(|t| t.validate(spec.objective, PromptMode::Manual).map(|()| t))
+        .with_context(|| format!("{}'s manual template in relations.jsonl", relation.id))?;
     let manual = QueryBuilder::new(&bundle.tokenizer, spec, &manual_template)?
         .max_len(max_len)
         .with_vocab(list.as_ref());

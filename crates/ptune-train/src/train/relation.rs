@@ -87,12 +87,16 @@ impl Trainer<'_> {
             if let Some(last) = state.history.last_mut() {
                 last.dev = dev;
             }
-            // Ties go to the later epoch, as in the reference.
+            // Ties go to the later epoch, as in the reference; only a gain renews patience, so a
+            // flat dev score cannot keep a run going forever.
+            if epoch == 0 || dev.p_at_1 > state.best_dev.p_at_1 {
+                state.last_gain = Some(epoch);
+            }
             if epoch == 0 || dev.p_at_1 >= state.best_dev.p_at_1 {
                 (state.best_dev, state.best_epoch, best_prompts) = (dev, epoch, prompts);
             }
-            if epoch == self.hparams.max_epochs || epoch - state.best_epoch >= self.hparams.patience
-            {
+            let last_gain = state.last_gain.unwrap_or(state.best_epoch);
+            if epoch == self.hparams.max_epochs || epoch - last_gain >= self.hparams.patience {
                 break;
             }
             let epoch_start = Instant::now();

@@ -4,7 +4,7 @@
 use super::{Hparams, RelationData, RelationResult, TrainArgs};
 use crate::output::{atomic_write, write_json};
 use crate::plot::{Series, svg};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ptune_backbone::{Backbone, ModelBundle, ModelConfig};
 use ptune_data::{DropReport, Part, Relation, Template};
 use ptune_encoder::peft::PeftTaskType;
@@ -193,9 +193,11 @@ pub fn finished_row(dir: &Path) -> Result<Option<Row>> {
     if !path.is_file() {
         return Ok(None);
     }
-    Ok(Some(serde_json::from_str(&std::fs::read_to_string(
-        &path,
-    )?)?))
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let row = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a ptune result row", path.display()))?;
+    Ok(Some(row))
 }
 
 /// "12 multi-token object, 3 too long".
@@ -301,4 +303,37 @@ fn csv(rows: &[Row], macro_row: &Row) -> String {
         s += &(quoted.join(",") + "\n");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--resume` reads finished relations back: their metrics must equal the ones written, bit
+    /// for bit (serde_json's default float parser is off by an ulp for values like 7/30).
+    #[test]
+    fn finished_rows_read_back_exactly() {
+        let tmp = tempfile::tempdir().unwrap();
+        let row = Row {
+            relation: "P1".into(),
+            label: "near".into(),
+            train: 1,
+            dev: 1,
+            test: 1,
+            manual_p1: 0.1 + 0.2,
+            dev_p1: 7.0 / 30.0,
+            test_p1: 2.0 / 3.0,
+            test_p10: 0.20000000000000118,
+            test_mrr: 7.0 / 30.0 + 1e-17,
+            best_epoch: 1,
+            epochs: 2,
+            seconds: 1.0 / 7.0,
+        };
+        write_json(&tmp.path().join(ROW), &row).unwrap();
+        let back = finished_row(tmp.path()).unwrap().unwrap();
+        let bits = |r: &Row| {
+            [r.manual_p1, r.dev_p1, r.test_p1, r.test_p10, r.test_mrr, r.seconds].map(f64::to_bits)
+        };
+        assert_eq!(bits(&back), bits(&row));
+    }
 }
