@@ -115,9 +115,12 @@ fn non_positive_norm_epsilons_are_refused() {
     }
 }
 
+/// A change to a config.json.
+type Edit = fn(&mut Value);
+
 #[test]
 fn bad_rope_theta_is_refused_not_defaulted() {
-    let cases: [(&str, fn(&mut Value), &str); 4] = [
+    let cases: [(&str, Edit, &str); 4] = [
         (
             "llama_untied",
             |c| c["rope_theta"] = json!(0.0),
