@@ -15,19 +15,26 @@ pub enum Activation {
 }
 
 impl Activation {
-    pub fn from_name(name: &str) -> Result<Self> {
+    /// The names [`Activation::parse`] knows, for error messages.
+    pub const SUPPORTED: &str = "gelu, gelu_new, relu, silu";
+
+    pub fn parse(name: &str) -> Option<Self> {
         match name {
-            "gelu" => Ok(Self::Gelu),
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Ok(Self::GeluTanh),
-            "relu" => Ok(Self::Relu),
-            "silu" | "swish" => Ok(Self::Silu),
-            other => Err(BackboneError::Config {
-                path: Default::default(),
-                message: format!(
-                    "activation `{other}` is not supported (gelu, gelu_new, relu, silu)"
-                ),
-            }),
+            "gelu" => Some(Self::Gelu),
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Self::GeluTanh),
+            "relu" => Some(Self::Relu),
+            "silu" | "swish" => Some(Self::Silu),
+            _ => None,
         }
+    }
+
+    /// Configs are checked when read (with their path), so this fails only for a config built
+    /// by hand.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::parse(name).ok_or_else(|| BackboneError::Config {
+            path: Default::default(),
+            message: format!("activation `{name}` is not supported ({})", Self::SUPPORTED),
+        })
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {

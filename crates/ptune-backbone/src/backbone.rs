@@ -8,6 +8,7 @@ use crate::gpt2::Gpt2;
 use crate::llama::Llama;
 use crate::loader::Loader;
 use crate::precision::{Precision, to_f32};
+use crate::usage::Tracked;
 use crate::weights::TensorSource;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
@@ -43,12 +44,14 @@ impl Backbone {
         device: &Device,
         precision: Precision,
     ) -> Result<Self> {
-        let vb = Loader::new(weights, device, precision);
+        let tracked = Tracked::new(weights);
+        let vb = Loader::new(&tracked, device, precision);
         let model = match config {
             ModelConfig::Bert(c) => Backbone::Bert(Bert::load(vb, c)?),
             ModelConfig::Gpt2(c) => Backbone::Gpt2(Gpt2::load(vb, c)?),
             ModelConfig::Llama(c) => Backbone::Llama(Llama::load(vb, c)?),
         };
+        tracked.check_all_read()?;
         Ok(model.freeze())
     }
 

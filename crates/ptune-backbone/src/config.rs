@@ -1,5 +1,6 @@
 //! `config.json` of each supported family, read with serde; defaults follow transformers.
 
+use crate::activation::Activation;
 use crate::error::{BackboneError, Result};
 use serde::Deserialize;
 use std::path::Path;
@@ -92,6 +93,9 @@ pub struct LlamaConfig {
     pub qwen2: bool,
 }
 
+/// transformers' RoPE base when a config states none.
+const DEFAULT_ROPE_THETA: f64 = 10_000.0;
+
 impl LlamaConfig {
     pub fn head_dim(&self) -> usize {
         self.head_dim
@@ -102,10 +106,32 @@ impl LlamaConfig {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads)
     }
 
+    /// The RoPE base; [`ModelConfig::from_value`] has refused configs where it is invalid.
     pub fn rope_theta(&self) -> f64 {
-        self.rope_theta
-            .or_else(|| self.rope_parameters.as_ref()?.get("rope_theta")?.as_f64())
-            .unwrap_or(10_000.0)
+        self.checked_rope_theta().unwrap_or(DEFAULT_ROPE_THETA)
+    }
+
+    /// `rope_theta`, else `rope_parameters.rope_theta`, else transformers' default; anything
+    /// present but not a positive number is an error rather than a silent default.
+    fn checked_rope_theta(&self) -> std::result::Result<f64, String> {
+        let nested =
+            match &self.rope_parameters {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::Object(p)) => match p.get("rope_theta") {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(v) => Some(v.as_f64().ok_or_else(|| {
+                        format!("`rope_parameters.rope_theta` is {v}, not a number")
+                    })?),
+                },
+                Some(other) => return Err(format!("`rope_parameters` is {other}, not an object")),
+            };
+        let theta = self.rope_theta.or(nested).unwrap_or(DEFAULT_ROPE_THETA);
+        match theta > 0.0 && theta.is_finite() {
+            true => Ok(theta),
+            false => Err(format!(
+                "`rope_theta` is {theta}; it must be a positive finite number"
+            )),
+        }
     }
 
     /// A RoPE variant other than the default one (linear, dynamic, llama3, yarn scaling).
@@ -193,36 +219,140 @@ impl ModelConfig {
         Ok(config)
     }
 
-    /// Rejects settings the implementation would silently compute wrongly.
+    /// Rejects settings the implementation would silently compute wrongly, or panic on.
     fn validate(&self) -> Result<()> {
-        let unsupported = |what: String| {
-            Err(BackboneError::Config {
-                path: Default::default(),
-                message: what,
-            })
+        let checked = match self {
+            ModelConfig::Bert(c) => c.check(),
+            ModelConfig::Gpt2(c) => c.check(),
+            ModelConfig::Llama(c) => c.check(),
         };
+        checked.map_err(|message| BackboneError::Config {
+            path: Default::default(),
+            message,
+        })
+    }
+
+    /// Rows of the word-embedding table (`vocab_size`): every token id must be below it.
+    pub fn vocab_size(&self) -> usize {
         match self {
-            ModelConfig::Bert(c) if c.position_embedding_type != "absolute" => {
-                unsupported(format!(
-                    "position_embedding_type `{}` is not supported (only `absolute`)",
-                    c.position_embedding_type
-                ))
-            }
-            ModelConfig::Bert(c) if c.hidden_size % c.num_attention_heads != 0 => {
-                unsupported("hidden_size is not a multiple of num_attention_heads".into())
-            }
-            ModelConfig::Gpt2(c) if c.n_embd % c.n_head != 0 => {
-                unsupported("n_embd is not a multiple of n_head".into())
-            }
-            ModelConfig::Llama(c) if c.num_attention_heads % c.kv_heads() != 0 => {
-                unsupported("num_attention_heads is not a multiple of num_key_value_heads".into())
-            }
-            ModelConfig::Llama(c) if c.rope_variant().is_some() => unsupported(format!(
-                "RoPE scaling `{}` is not supported yet (only the default RoPE)",
-                c.rope_variant().unwrap_or_default()
-            )),
-            _ => Ok(()),
+            ModelConfig::Bert(c) => c.vocab_size,
+            ModelConfig::Gpt2(c) => c.vocab_size,
+            ModelConfig::Llama(c) => c.vocab_size,
         }
+    }
+}
+
+impl BertConfig {
+    fn check(&self) -> std::result::Result<(), String> {
+        positive(&[
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ])?;
+        epsilon("layer_norm_eps", self.layer_norm_eps)?;
+        activation("hidden_act", &self.hidden_act)?;
+        if self.position_embedding_type != "absolute" {
+            return Err(format!(
+                "position_embedding_type `{}` is not supported (only `absolute`)",
+                self.position_embedding_type
+            ));
+        }
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return Err("hidden_size is not a multiple of num_attention_heads".into());
+        }
+        let offset = self.pad_token_id.unwrap_or(1).saturating_add(1);
+        if self.flavor == BertFlavor::Roberta && self.max_position_embeddings <= offset {
+            return Err(format!(
+                "max_position_embeddings is {} but RoBERTa's positions start at pad_token_id + 1 = {offset}",
+                self.max_position_embeddings
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Gpt2Config {
+    fn check(&self) -> std::result::Result<(), String> {
+        positive(&[
+            ("vocab_size", self.vocab_size),
+            ("n_positions", self.n_positions),
+            ("n_embd", self.n_embd),
+            ("n_layer", self.n_layer),
+            ("n_head", self.n_head),
+            ("n_inner", self.n_inner.unwrap_or(1)),
+        ])?;
+        epsilon("layer_norm_epsilon", self.layer_norm_epsilon)?;
+        activation("activation_function", &self.activation_function)?;
+        if !self.n_embd.is_multiple_of(self.n_head) {
+            return Err("n_embd is not a multiple of n_head".into());
+        }
+        Ok(())
+    }
+}
+
+impl LlamaConfig {
+    fn check(&self) -> std::result::Result<(), String> {
+        positive(&[
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads.unwrap_or(1)),
+            ("head_dim", self.head_dim.unwrap_or(1)),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ])?;
+        epsilon("rms_norm_eps", self.rms_norm_eps)?;
+        activation("hidden_act", &self.hidden_act)?;
+        if !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
+            return Err("num_attention_heads is not a multiple of num_key_value_heads".into());
+        }
+        let d = self.head_dim();
+        if d == 0 || !d.is_multiple_of(2) {
+            return Err(format!(
+                "the head dimension is {d}, but RoPE needs a positive even one"
+            ));
+        }
+        self.checked_rope_theta()?;
+        match self.rope_variant() {
+            Some(v) => Err(format!(
+                "RoPE scaling `{v}` is not supported yet (only the default RoPE)"
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Sizes that must be positive: a zero divides by zero or builds a model that computes nothing.
+fn positive(sizes: &[(&str, usize)]) -> std::result::Result<(), String> {
+    match sizes.iter().find(|(_, size)| *size == 0) {
+        Some((name, _)) => Err(format!("`{name}` is 0; it must be positive")),
+        None => Ok(()),
+    }
+}
+
+/// Norm epsilons: burn asserts they are positive, and a NaN would poison every activation.
+fn epsilon(name: &str, eps: f64) -> std::result::Result<(), String> {
+    match eps > 0.0 && eps.is_finite() {
+        true => Ok(()),
+        false => Err(format!(
+            "`{name}` is {eps}; it must be a positive finite number"
+        )),
+    }
+}
+
+/// Refused here, where the file is known, rather than when the layers are built.
+fn activation(field: &str, name: &str) -> std::result::Result<(), String> {
+    match Activation::parse(name) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "`{field}` `{name}` is not supported ({})",
+            Activation::SUPPORTED
+        )),
     }
 }
 

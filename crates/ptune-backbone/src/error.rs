@@ -9,7 +9,7 @@ pub enum BackboneError {
     NotFound { path: PathBuf },
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
-    #[error("{path}: invalid config.json: {message}")]
+    #[error("{}invalid config.json: {message}", located(path))]
     Config { path: PathBuf, message: String },
     #[error(
         "unsupported model_type `{0}`: ptune knows bert, roberta, gpt2, llama, mistral and qwen2"
@@ -27,6 +27,23 @@ pub enum BackboneError {
         expected: Vec<usize>,
         found: Vec<usize>,
     },
+    #[error(
+        "{source_desc}: tensor `{name}` holds {value} at index {index}; weights must be finite, so the checkpoint is corrupt"
+    )]
+    NonFinite {
+        name: String,
+        source_desc: String,
+        index: usize,
+        value: f32,
+    },
+    #[error(
+        "{source_desc}: tensor `{name}` is never read by the model the config describes ({count} such tensors); the config and the weights disagree, e.g. on the number of layers"
+    )]
+    UnusedTensor {
+        name: String,
+        source_desc: String,
+        count: usize,
+    },
     #[error("tensor `{name}` has dtype {dtype}, which ptune cannot convert to f32")]
     UnsupportedDtype { name: String, dtype: String },
     #[error("{0}")]
@@ -39,6 +56,14 @@ pub enum BackboneError {
         "could not download `{id}` ({message}); pass a local directory or .gguf file to --model instead"
     )]
     Hub { id: String, message: String },
+}
+
+/// `"{path}: "`, or nothing for a config that did not come from a file.
+fn located(path: &std::path::Path) -> String {
+    match path.as_os_str().is_empty() {
+        true => String::new(),
+        false => format!("{}: ", path.display()),
+    }
 }
 
 pub type Result<T> = std::result::Result<T, BackboneError>;

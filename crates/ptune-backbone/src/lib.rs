@@ -21,6 +21,7 @@ pub mod precision;
 pub mod source;
 pub mod synthetic;
 pub mod tokenizer;
+mod usage;
 pub mod weights;
 
 pub use backbone::{Backbone, Objective};

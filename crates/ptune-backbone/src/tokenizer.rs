@@ -36,6 +36,17 @@ impl SpecialTokens {
             unk: first(&["[UNK]", "<unk>"]),
         }
     }
+
+    /// Each special token by the name error messages use.
+    pub fn named(&self) -> [(&'static str, Option<u32>); 5] {
+        [
+            ("mask", self.mask),
+            ("padding", self.pad),
+            ("beginning-of-sequence", self.bos),
+            ("end-of-sequence", self.eos),
+            ("unknown", self.unk),
+        ]
+    }
 }
 
 /// Loads the tokenizer of a Hugging Face style directory, preferring `tokenizer.json`.

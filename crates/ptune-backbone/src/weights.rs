@@ -31,7 +31,7 @@ fn read_checked(
     tensor: Option<HostTensor>,
     name: &str,
     expected: &[usize],
-    describe: impl FnOnce() -> String,
+    describe: impl Fn() -> String,
 ) -> Result<HostTensor> {
     let tensor = tensor.ok_or_else(|| BackboneError::MissingTensor {
         name: name.to_string(),
@@ -44,5 +44,21 @@ fn read_checked(
             found: tensor.shape,
         });
     }
+    check_finite(&tensor.data, name, describe)?;
     Ok(tensor)
+}
+
+/// A NaN or infinite weight turns every output into NaN; caught here, on the host, where the
+/// tensor can be named (one pass over data just converted, a fraction of the conversion's cost).
+fn check_finite(data: &[f32], name: &str, describe: impl FnOnce() -> String) -> Result<()> {
+    if data.iter().all(|v| v.is_finite()) {
+        return Ok(());
+    }
+    let index = data.iter().position(|v| !v.is_finite()).unwrap_or(0);
+    Err(BackboneError::NonFinite {
+        name: name.to_string(),
+        source_desc: describe(),
+        index,
+        value: data[index],
+    })
 }

@@ -232,6 +232,9 @@ pub fn hf_config(file: &GgufFile) -> Result<Json> {
     let key = |name: &str| format!("{arch}.{name}");
     let req = |name: &str| required(md, &key(name));
     let (hidden, n_head, n_head_kv, head_dim) = attention_shape(md, arch)?;
+    let rms_norm_eps = positive_f32(md, &key("attention.layer_norm_rms_epsilon"))?
+        .ok_or_else(|| missing(&key("attention.layer_norm_rms_epsilon")))?;
+    let rope_theta = positive_f32(md, &key("rope.freq_base"))?.unwrap_or(10000.0);
     let mut config = json!({
         "architectures": [family.class()],
         "model_type": family.model_type(),
@@ -242,8 +245,8 @@ pub fn hf_config(file: &GgufFile) -> Result<Json> {
         "num_key_value_heads": n_head_kv,
         "head_dim": head_dim,
         "hidden_act": "silu",
-        "rms_norm_eps": decimal(required_f32(md, &key("attention.layer_norm_rms_epsilon"))?),
-        "rope_theta": decimal(md.get_f32(&key("rope.freq_base"))?.unwrap_or(10000.0)),
+        "rms_norm_eps": decimal(rms_norm_eps),
+        "rope_theta": decimal(rope_theta),
         "max_position_embeddings": req("context_length")?,
         "vocab_size": vocab_size(file, &key("vocab_size"))?,
         "tie_word_embeddings": file.tensor_info("output.weight").is_none(),
@@ -263,13 +266,6 @@ fn attention_shape(md: &Metadata, arch: &str) -> Result<(usize, usize, usize, us
     let key = |name: &str| format!("{arch}.{name}");
     let hidden = required(md, &key("embedding_length"))?;
     let n_head = required(md, &key("attention.head_count"))?;
-    if n_head == 0 {
-        return Err(GgufError::WrongType {
-            key: key("attention.head_count"),
-            expected: "a positive head count",
-            found: "0".into(),
-        });
-    }
     let n_head_kv = md
         .get_usize(&key("attention.head_count_kv"))?
         .unwrap_or(n_head);
@@ -279,15 +275,40 @@ fn attention_shape(md: &Metadata, arch: &str) -> Result<(usize, usize, usize, us
             .get_usize(&key("rope.dimension_count"))?
             .unwrap_or(hidden / n_head),
     };
+    for (name, value) in [
+        ("attention.head_count_kv", n_head_kv),
+        ("attention.key_length", head_dim),
+    ] {
+        if value == 0 {
+            return Err(not_positive(&key(name), "0".into()));
+        }
+    }
     Ok((hidden, n_head, n_head_kv, head_dim))
 }
 
+/// A size every model needs; a zero would divide by zero or build a model of nothing.
 fn required(md: &Metadata, key: &str) -> Result<usize> {
-    md.get_usize(key)?.ok_or_else(|| missing(key))
+    match md.get_usize(key)?.ok_or_else(|| missing(key))? {
+        0 => Err(not_positive(key, "0".into())),
+        n => Ok(n),
+    }
 }
 
-fn required_f32(md: &Metadata, key: &str) -> Result<f32> {
-    md.get_f32(key)?.ok_or_else(|| missing(key))
+/// An epsilon or RoPE base: NaN, infinite, zero or negative ones would compute garbage (and a
+/// NaN would become `null` in the JSON config, i.e. silently the default).
+fn positive_f32(md: &Metadata, key: &str) -> Result<Option<f32>> {
+    match md.get_f32(key)? {
+        Some(v) if !(v > 0.0 && v.is_finite()) => Err(not_positive(key, v.to_string())),
+        v => Ok(v),
+    }
+}
+
+fn not_positive(key: &str, found: String) -> GgufError {
+    GgufError::WrongType {
+        key: key.to_string(),
+        expected: "a positive finite number",
+        found,
+    }
 }
 
 fn missing(key: &str) -> GgufError {

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{GgufBuilder, f32_bytes, fixture, llama_fixture};
-use ptune_gguf::{GgufError, GgufFile, HfView, hf_config, tokenizer};
+use ptune_gguf::{GgufError, GgufFile, HfView, Value, hf_config, tokenizer};
 
 fn open(bytes: Vec<u8>) -> Result<GgufFile, GgufError> {
     GgufFile::from_bytes(bytes)
@@ -350,4 +350,73 @@ fn missing_hyperparameter() {
         err.to_string().contains("llama.attention.head_count"),
         "{err}"
     );
+}
+
+/// A minimal llama header whose `key` holds `value` instead of a valid one.
+fn llama_with(key: &str, value: Value) -> GgufFile {
+    let valid = [
+        ("llama.embedding_length", Value::U32(8)),
+        ("llama.feed_forward_length", Value::U32(16)),
+        ("llama.block_count", Value::U32(1)),
+        ("llama.attention.head_count", Value::U32(2)),
+        ("llama.attention.head_count_kv", Value::U32(1)),
+        ("llama.attention.key_length", Value::U32(4)),
+        ("llama.context_length", Value::U32(32)),
+        ("llama.vocab_size", Value::U32(10)),
+        ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-6)),
+        ("llama.rope.freq_base", Value::F32(10000.0)),
+    ];
+    assert!(valid.iter().any(|(k, _)| *k == key), "{key} is a known key");
+    let b = valid.into_iter().fold(
+        GgufBuilder::default().kv_str("general.architecture", "llama"),
+        |b, (k, v)| b.kv_value(k, if k == key { &value } else { &v }),
+    );
+    open(b.build()).unwrap()
+}
+
+#[test]
+fn zero_sizes_are_refused() {
+    hf_config(&llama_with("llama.block_count", Value::U32(1))).unwrap();
+    for key in [
+        "llama.embedding_length",
+        "llama.feed_forward_length",
+        "llama.block_count",
+        "llama.attention.head_count",
+        "llama.attention.head_count_kv",
+        "llama.attention.key_length",
+        "llama.context_length",
+    ] {
+        let err = hf_config(&llama_with(key, Value::U32(0))).unwrap_err();
+        assert!(
+            matches!(&err, GgufError::WrongType { key: k, .. } if k == key),
+            "{key}: {err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("metadata key {key:?} holds 0, but a positive finite number was expected")
+        );
+    }
+}
+
+#[test]
+fn bad_epsilon_and_rope_base_are_refused_not_defaulted() {
+    for key in [
+        "llama.attention.layer_norm_rms_epsilon",
+        "llama.rope.freq_base",
+    ] {
+        for (value, spelled) in [
+            (f32::NAN, "NaN"),
+            (f32::INFINITY, "inf"),
+            (0.0, "0"),
+            (-1.0, "-1"),
+        ] {
+            let err = hf_config(&llama_with(key, Value::F32(value))).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "metadata key {key:?} holds {spelled}, but a positive finite number was expected"
+                )
+            );
+        }
+    }
 }

@@ -231,6 +231,53 @@ fn not_a_gguf() {
 }
 
 #[test]
+fn unsupported_activation_names_the_config_file() {
+    let dir = copy_fixture("bert");
+    let path = dir.path().join("config.json");
+    let config = fs::read_to_string(&path).unwrap();
+    fs::write(&path, config.replace("\"gelu\"", "\"mish\"")).unwrap();
+    fails_with(
+        dir.path(),
+        "x [MASK]",
+        &format!("{}: invalid config.json: `hidden_act`", path.display()),
+    );
+}
+
+#[test]
+fn nan_weight_is_refused_not_printed() {
+    let dir = copy_fixture("bert");
+    let path = dir.path().join("model.safetensors");
+    let bytes = fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let name = "bert.embeddings.word_embeddings.weight";
+    let mut table = st.tensor(name).unwrap().data().to_vec();
+    table[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![120, 32], &table)
+        .unwrap();
+    let kept: Vec<(String, safetensors::tensor::TensorView)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| if n == name { (n, view.clone()) } else { (n, v) })
+        .collect();
+    safetensors::serialize_to_file(kept, None, &path).unwrap();
+    fails_with(
+        dir.path(),
+        "x [MASK]",
+        &format!("tensor `{name}` holds NaN at index 0"),
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn dev_null_is_not_a_model() {
+    fails_with(
+        Path::new("/dev/null"),
+        "x",
+        "/dev/null: a device, not a model directory, a .gguf file or a hub id",
+    );
+}
+
+#[test]
 fn masked_lm_without_mask() {
     fails_with(
         &fixture("bert"),
