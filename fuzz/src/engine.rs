@@ -21,6 +21,8 @@ pub struct Config {
     pub crash_dir: PathBuf,
     /// Prints progress to stderr every this many seconds (0: never).
     pub progress_secs: u64,
+    /// Stop a target after this many seconds even if `execs` is not reached (0: no limit).
+    pub max_secs: u64,
     /// Skip inputs of a known aborting crash class ([`targets::known_abort`]).
     pub skip_known: bool,
 }
@@ -90,6 +92,9 @@ pub fn fuzz(target: &Target, cfg: &Config) -> std::io::Result<Report> {
         }
         report.execs += 1;
         let secs = start.elapsed().as_secs();
+        if cfg.max_secs > 0 && secs >= cfg.max_secs {
+            break;
+        }
         if cfg.progress_secs > 0 && secs >= last_progress + cfg.progress_secs {
             last_progress = secs;
             report.secs = start.elapsed().as_secs_f64();

@@ -41,6 +41,9 @@ struct Cli {
     replay: Option<PathBuf>,
     #[arg(long)]
     target: Option<String>,
+    /// Stop each target after this many seconds, whatever --execs says (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    max_secs: u64,
     /// Skip inputs of known crash classes that abort the process (see docs/fuzzing.md).
     #[arg(long)]
     skip_known: bool,
@@ -101,6 +104,7 @@ fn fuzz(cli: &Cli) -> ExitCode {
         seed: cli.seed,
         crash_dir: cli.crash_dir.clone(),
         progress_secs: 60,
+        max_secs: cli.max_secs,
         skip_known: cli.skip_known,
     };
     let mut panicked = false;

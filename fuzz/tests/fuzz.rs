@@ -35,6 +35,7 @@ fn a_short_run_of_every_target_finds_no_panic() {
         seed: 11,
         crash_dir: dir.clone(),
         progress_secs: 0,
+        max_secs: 0,
         skip_known: true,
     };
     let mut unexpected = Vec::new();
