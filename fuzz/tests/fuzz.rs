@@ -20,6 +20,9 @@ const KNOWN: &[(&str, &str)] = &[
     // ModelConfig::validate and `/` in LlamaConfig::head_dim (ptune-backbone, "config zero heads").
     ("config", "divisor of zero"),
     ("config", "divide by zero"),
+    // adapter_config.json whose num_virtual_tokens × num_transformer_submodules overflows:
+    // peft::read_adapter's row count (ptune-encoder, slot counts; found by the long run).
+    ("peft_adapter", "multiply with overflow"),
 ];
 
 fn setup() {
