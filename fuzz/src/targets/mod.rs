@@ -94,8 +94,12 @@ impl Scratch {
 }
 
 impl Drop for Scratch {
+    /// Removes the target's directory, and the process's when it is the last one.
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(parent) = self.dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
     }
 }
 
