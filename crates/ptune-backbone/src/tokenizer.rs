@@ -55,12 +55,16 @@ pub fn load_dir(dir: &Path, config: &ModelConfig) -> Result<Tokenizer> {
     let vocab_txt = dir.join("vocab.txt");
     let (vocab_json, merges) = (dir.join("vocab.json"), dir.join("merges.txt"));
     if json.is_file() {
-        let mut tokenizer = Tokenizer::from_file(&json).map_err(|e| tok_error(&json, e))?;
+        let mut tokenizer =
+            without_panic(|| Tokenizer::from_file(&json)).map_err(|e| tok_error(&json, e))?;
         // Some tokenizer.json files pad/truncate to a fixed length; batching is ptune's job.
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(None)
             .map_err(|e| tok_error(&json, e))?;
+        // A post-processor template naming a special token it does not define loads, then
+        // panics on the first encode with special tokens (`ptune predict`): probe it here.
+        without_panic(|| tokenizer.encode("a", true)).map_err(|e| tok_error(&json, e))?;
         Ok(tokenizer)
     } else if vocab_txt.is_file() {
         wordpiece(&vocab_txt, lowercase(dir))
@@ -120,9 +124,10 @@ pub fn wordpiece(vocab: &Path, lowercase: bool) -> Result<Tokenizer> {
 /// GPT-2 / RoBERTa byte-level BPE; RoBERTa wraps inputs in `<s> … </s>` and its `<mask>`
 /// swallows the space before it, as in transformers.
 pub fn byte_level_bpe(vocab: &Path, merges: &Path, roberta: bool) -> Result<Tokenizer> {
-    let model = BPE::from_file(&vocab.to_string_lossy(), &merges.to_string_lossy())
-        .build()
-        .map_err(|e| tok_error(vocab, e))?;
+    let model = without_panic(|| {
+        BPE::from_file(&vocab.to_string_lossy(), &merges.to_string_lossy()).build()
+    })
+    .map_err(|e| tok_error(vocab, e))?;
     let mut tokenizer = Tokenizer::new(model);
     tokenizer
         .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
@@ -148,6 +153,24 @@ pub fn byte_level_bpe(vocab: &Path, merges: &Path, roberta: bool) -> Result<Toke
         )));
     }
     Ok(tokenizer)
+}
+
+/// Runs a `tokenizers` constructor that panics on some malformed files instead of failing
+/// (0.23: a syntax error inside `"decoder"` of a tokenizer.json, `expect("Helper")`; a merge
+/// longer than any vocabulary token in a BPE merges file, a slice out of range), so a damaged
+/// file is an error, not a crash. The hook is silenced meanwhile, as `ptune` loads tokenizers on
+/// its main thread before any other work.
+fn without_panic<T>(
+    build: impl FnOnce() -> tokenizers::Result<T>,
+) -> std::result::Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(build));
+    std::panic::set_hook(hook);
+    match result {
+        Ok(built) => built.map_err(|e| e.to_string()),
+        Err(_) => Err("malformed (the tokenizers crate panicked reading it)".into()),
+    }
 }
 
 fn tok_error(path: &Path, e: impl std::fmt::Display) -> BackboneError {
