@@ -26,6 +26,25 @@ fn unused_by_design(name: &str) -> bool {
             .any(|p| name.starts_with(p) || name.contains(&format!(".{p}")))
 }
 
+/// The module a tensor belongs to, layer indices generalised (`encoder.layer.*.output.dense`).
+/// Only a tensor of a module the model reads somewhere can disagree with the config (a layer past
+/// `num_hidden_layers`, a bias the config turns off); modules it never touches, such as the task
+/// heads a fine-tuned checkpoint carries (AntiBERTy's `cls.species`), are none of its business.
+fn module_kind(name: &str) -> String {
+    let module = name.rsplit_once('.').map_or("", |(m, _)| m);
+    module
+        .split('.')
+        .map(|part| {
+            if part.parse::<usize>().is_ok() {
+                "*"
+            } else {
+                part
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// A [`TensorSource`] that records every name read through it.
 pub struct Tracked<'a> {
     inner: &'a dyn TensorSource,
@@ -47,14 +66,17 @@ impl<'a> Tracked<'a> {
             .insert(name.to_string());
     }
 
-    /// Refuses a checkpoint with a tensor the model did not read, naming the first one.
+    /// Refuses a checkpoint with a tensor of a module the model reads that it did not read itself,
+    /// naming the first one.
     pub fn check_all_read(&self) -> Result<()> {
         let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        let modules: BTreeSet<String> = read.iter().map(|n| module_kind(n)).collect();
         let unused: BTreeSet<String> = self
             .inner
             .names()
             .into_iter()
             .filter(|n| !read.contains(n) && !unused_by_design(n))
+            .filter(|n| modules.contains(&module_kind(n)))
             .collect();
         match unused.first() {
             None => Ok(()),

@@ -201,7 +201,7 @@ fn rewrite_weights(dir: &Path, edit: impl FnOnce(&mut Vec<(String, Vec<usize>, V
 }
 
 #[test]
-fn buffers_poolers_and_pretraining_heads_are_not_refused() {
+fn buffers_poolers_and_extra_heads_are_not_refused() {
     let dir = copy_fixture("bert");
     rewrite_weights(dir.path(), |tensors| {
         let zeros = |n: usize| vec![0u8; 4 * n];
@@ -212,6 +212,9 @@ fn buffers_poolers_and_pretraining_heads_are_not_refused() {
             ("cls.seq_relationship.weight", vec![2, 32]),
             ("cls.seq_relationship.bias", vec![2]),
             ("cls.predictions.decoder.bias", vec![120]),
+            // A fine-tuned checkpoint's own heads (AntiBERTy carries `cls.species` and friends).
+            ("cls.species.weight", vec![6, 32]),
+            ("cls.species.bias", vec![6]),
         ] {
             let n = shape.iter().product();
             tensors.push((name.into(), shape, zeros(n)));

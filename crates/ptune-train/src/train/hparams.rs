@@ -74,7 +74,11 @@ impl Hparams {
     pub fn validate(&self) -> anyhow::Result<()> {
         let positive = |v: f64| v.is_finite() && v > 0.0;
         let checks = [
-            (positive(self.lr), "--lr must be a positive finite number", self.lr.to_string()),
+            (
+                positive(self.lr),
+                "--lr must be a positive finite number",
+                self.lr.to_string(),
+            ),
             (
                 self.weight_decay.is_finite() && self.weight_decay >= 0.0,
                 "--weight-decay must be a finite number >= 0",
@@ -85,7 +89,11 @@ impl Hparams {
                 "--lr-decay must be in (0, 1]: it multiplies the learning rate after every epoch",
                 self.lr_decay.to_string(),
             ),
-            (self.batch_size > 0, "--batch-size must be at least 1", self.batch_size.to_string()),
+            (
+                self.batch_size > 0,
+                "--batch-size must be at least 1",
+                self.batch_size.to_string(),
+            ),
             (
                 (1..=MAX_EPOCHS).contains(&self.max_epochs),
                 "--epochs must be between 1 and 100000",

@@ -131,7 +131,11 @@ fn resumed_args(dir: &Path, cli: &TrainArgs) -> Result<(TrainArgs, serde_json::V
 }
 
 /// Refuses to continue a run with a model other than the one it was trained with.
-fn check_same_model(info: &serde_json::Value, identity: &ptune_encoder::BackboneIdentity, dir: &Path) -> Result<()> {
+fn check_same_model(
+    info: &serde_json::Value,
+    identity: &ptune_encoder::BackboneIdentity,
+    dir: &Path,
+) -> Result<()> {
     if info["backbone"] != serde_json::to_value(identity)? {
         bail!(
             "the model no longer matches the one {} was trained with (run.json records {}, the model is {}): restore that model or start a new run",

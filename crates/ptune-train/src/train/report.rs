@@ -193,8 +193,8 @@ pub fn finished_row(dir: &Path) -> Result<Option<Row>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let row = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a ptune result row", path.display()))?;
     Ok(Some(row))
@@ -332,7 +332,15 @@ mod tests {
         write_json(&tmp.path().join(ROW), &row).unwrap();
         let back = finished_row(tmp.path()).unwrap().unwrap();
         let bits = |r: &Row| {
-            [r.manual_p1, r.dev_p1, r.test_p1, r.test_p10, r.test_mrr, r.seconds].map(f64::to_bits)
+            [
+                r.manual_p1,
+                r.dev_p1,
+                r.test_p1,
+                r.test_p10,
+                r.test_mrr,
+                r.seconds,
+            ]
+            .map(f64::to_bits)
         };
         assert_eq!(bits(&back), bits(&row));
     }
