@@ -305,6 +305,7 @@ fn odd_manifests_are_refused_and_a_byte_order_mark_is_accepted() {
     assert!(load_err(&dir).contains("prompt.json says [18446744073709551615, 576]"));
     edit_manifest(&dir, |json| json["n_prompt"] = 1e30.into());
     assert!(load_err(&dir).contains("prompt.json: invalid JSON"));
+    pack().save(&dir).unwrap();
     edit_manifest(&dir, |json| json["version"] = 7.into());
     assert!(load_err(&dir).contains("it reads v1 and v2"));
     fs::remove_dir_all(dir).unwrap();
