@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::text::{quote, short, short_message};
+
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -20,7 +22,11 @@ pub enum Error {
     )]
     MissingRelationsFile { path: PathBuf },
 
-    #[error("relation {relation} has no {split} split ({} does not exist)", path.display())]
+    #[error(
+        "relation {} has no {split} split ({} does not exist)",
+        short(.relation),
+        path.display()
+    )]
     MissingSplit {
         relation: String,
         split: String,
@@ -34,56 +40,93 @@ pub enum Error {
         msg: String,
     },
 
-    #[error("relation {relation} is not listed in {}", path.display())]
+    #[error(
+        "relation id {} is not a plain name, which it must be as it names a folder: {reason}",
+        quote(.id)
+    )]
+    BadRelationId { id: String, reason: &'static str },
+
+    #[error("relation {}: {source}", short(.relation))]
+    RelationTemplate {
+        relation: String,
+        source: Box<Error>,
+    },
+
+    #[error("relation {} is not listed in {}", short(.relation), path.display())]
     UnknownRelation { relation: String, path: PathBuf },
 
-    #[error("{} has no vocabulary list for {key:?}; it has {available}", path.display())]
+    #[error(
+        "{} has no vocabulary list for {}; it has {}",
+        path.display(),
+        quote(.key),
+        short_message(.available)
+    )]
     UnknownVocabKey {
         path: PathBuf,
         key: String,
         available: String,
     },
 
-    #[error("{} is not a vocabulary file (a JSON object of token lists): {msg}", path.display())]
+    #[error(
+        "{} is not a vocabulary file (a JSON object of token lists): {}",
+        path.display(),
+        short_message(.msg)
+    )]
     BadVocabFile { path: PathBuf, msg: String },
 
-    #[error("unknown split {0:?}; use train, dev or test")]
+    #[error("unknown split {}; use train, dev or test", quote(.0))]
     UnknownSplit(String),
 
-    #[error("unknown vocabulary strategy {0:?}; use original, shared, lama or candidates")]
+    #[error(
+        "unknown vocabulary strategy {}; use original, shared, lama or candidates",
+        quote(.0)
+    )]
     UnknownVocabStrategy(String),
 
-    #[error("template {template:?} has no [X] (the subject slot)")]
+    #[error("template {} has no [X] (the subject slot)", quote(.template))]
     TemplateNoSubject { template: String },
 
-    #[error("template {template:?} has no [Y] (the object slot)")]
+    #[error("template {} has no [Y] (the object slot)", quote(.template))]
     TemplateNoObject { template: String },
 
-    #[error("template {template:?} has more than one {slot}")]
+    #[error("template {} has more than one {slot}", quote(.template))]
     TemplateRepeatedSlot {
         template: String,
         slot: &'static str,
     },
 
-    #[error("template {template:?}: {token} is not a prompt slot; write [P] or [P:n] with n >= 1")]
+    #[error("template {}: {} is not a prompt slot; write [P] or [P:n] with n >= 1", quote(.template), short(.token))]
     TemplateBadPrompt { template: String, token: String },
 
-    #[error("template {template:?}: unknown slot {token}; slots are [P], [P:n], [X] and [Y]")]
+    #[error("template {}: unknown slot {}; slots are [P], [P:n], [X] and [Y]", quote(.template), short(.token))]
     TemplateUnknownSlot { template: String, token: String },
 
-    #[error("template {template:?} has a '[' that is never closed")]
+    #[error(
+        "template {} asks for {} prompt vectors; a template may have at most {max}, in one slot and in all together",
+        quote(.template),
+        short(.asked)
+    )]
+    TemplateTooManyPrompts {
+        template: String,
+        asked: String,
+        max: usize,
+    },
+
+    #[error("template {} has a '[' that is never closed", quote(.template))]
     TemplateUnclosed { template: String },
 
     #[error(
-        "template {template:?} has no prompt slots, but P-tuning needs at least one ([P] or [P:n])"
+        "template {} has no prompt slots, but P-tuning needs at least one ([P] or [P:n])",
+        quote(.template)
     )]
     TemplateNoPrompts { template: String },
 
-    #[error("template {template:?} has prompt slots, but a manual template must not")]
+    #[error("template {} has prompt slots, but a manual template must not", quote(.template))]
     TemplateHasPrompts { template: String },
 
     #[error(
-        "template {template:?} puts {what} after [Y], which a causal LM never sees before predicting the object; move it before [Y]"
+        "template {} puts {what} after [Y], which a causal LM never sees before predicting the object; move it before [Y]",
+        quote(.template)
     )]
     TemplateAfterObject { template: String, what: String },
 
@@ -96,7 +139,11 @@ pub enum Error {
     #[error("a causal LM query ends right before the object, so the spec must have no suffix ids")]
     CausalSuffix,
 
-    #[error("the tokenizer could not encode the template text {text:?}: {msg}")]
+    #[error(
+        "the tokenizer could not encode the template text {}: {}",
+        quote(.text),
+        short_message(.msg)
+    )]
     TemplateText { text: String, msg: String },
 
     #[error("cannot build a batch from zero queries")]

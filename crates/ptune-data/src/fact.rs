@@ -5,7 +5,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{Error, PromptMode, Result, Template};
+
+/// The longest relation id accepted (T-REx ids look like `P1412`).
+pub const MAX_RELATION_ID_CHARS: usize = 100;
 
 /// One `(subject, object)` pair of a relation, e.g. `("France", "Paris")` for P36.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +51,44 @@ pub struct Relation {
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+impl Relation {
+    /// The relation's own (LAMA) template, parsed and checked to have no prompt slots: it is the
+    /// manual-prompt baseline, which prompt slots would silently turn into something else.
+    /// Errors name the relation.
+    pub fn manual_template(&self) -> Result<Template> {
+        let named = |e: Error| Error::RelationTemplate {
+            relation: self.id.clone(),
+            source: Box::new(e),
+        };
+        let template = Template::parse(&self.template).map_err(named)?;
+        template.check_mode(PromptMode::Manual).map_err(named)?;
+        Ok(template)
+    }
+}
+
+/// Checks that a relation id is a plain name. Ids name folders, under the data set
+/// (`fact-retrieval/original/<id>/`) and under a run's output (`<out>/<id>/`), so an id such as
+/// `../../x` or `/abs` would read or write outside them.
+pub fn check_relation_id(id: &str) -> Result<()> {
+    let reason = if id.is_empty() {
+        "it is empty"
+    } else if id == "." || id == ".." {
+        "it is . or .."
+    } else if id.contains(['/', '\\', ':']) {
+        "it contains /, \\ or :"
+    } else if id.contains(char::is_control) {
+        "it contains a control character"
+    } else if id.chars().count() > MAX_RELATION_ID_CHARS {
+        "it is longer than 100 characters"
+    } else {
+        return Ok(());
+    };
+    Err(Error::BadRelationId {
+        id: id.to_string(),
+        reason,
+    })
 }
 
 /// Which part of a relation's facts: the P-tuning layout has one file per split.

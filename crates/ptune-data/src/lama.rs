@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Error, Fact, Relation, Result, Split, VocabList, VocabStrategy};
+use crate::text::{short, short_message, strip_bom};
+use crate::{
+    Error, Fact, Relation, Result, Split, Template, VocabList, VocabStrategy, check_relation_id,
+};
 
 const RELATIONS_FILE: &str = "relations.jsonl";
 const FACTS_DIR: &str = "fact-retrieval/original";
@@ -48,6 +51,9 @@ impl LamaDataset {
             return Err(Error::MissingRelationsFile { path });
         }
         let records: Vec<(usize, Relation)> = read_jsonl(&path)?;
+        for (line, relation) in &records {
+            check_relation(relation).map_err(|e| bad(&path, *line, e.to_string()))?;
+        }
         check_unique_ids(&records, &path)?;
         let relations = records.into_iter().map(|(_, r)| r).collect();
         Ok(Self { root, relations })
@@ -130,7 +136,8 @@ fn to_fact(r: Record, relation: Option<&str>) -> Result<Fact, String> {
         && found != expected
     {
         return Err(format!(
-            "predicate_id is {found} but the file belongs to relation {expected}"
+            "predicate_id is {} but the file belongs to relation {expected}",
+            short(found)
         ));
     }
     if r.sub_label.trim().is_empty() || r.obj_label.trim().is_empty() {
@@ -153,13 +160,26 @@ fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>> {
     let mut out = Vec::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| bad(path, i + 1, e.to_string()))?;
+        let line = if i == 0 { strip_bom(&line) } else { &line };
         if line.trim().is_empty() {
             continue;
         }
-        let value = serde_json::from_str(&line).map_err(|e| bad(path, i + 1, e.to_string()))?;
+        let value = serde_json::from_str(line)
+            .map_err(|e| bad(path, i + 1, short_message(&e.to_string()).into_owned()))?;
         out.push((i + 1, value));
     }
     Ok(out)
+}
+
+/// A relation's id must be a plain name, and its manual template, when it parses, must have no
+/// prompt slots (one that does not parse is refused when the relation is used, so that the other
+/// relations of the set stay usable).
+fn check_relation(relation: &Relation) -> Result<()> {
+    check_relation_id(&relation.id)?;
+    match Template::parse(&relation.template) {
+        Ok(_) => relation.manual_template().map(drop),
+        Err(_) => Ok(()),
+    }
 }
 
 fn check_unique_ids(records: &[(usize, Relation)], path: &Path) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Templates: where the prompt vectors, the subject and the object go in a query.
 //!
-//! Syntax: `[P]` is one prompt vector, `[P:n]` is `n` of them, `[X]` the subject, `[Y]` the object,
+//! Syntax: `[P]` is one prompt vector, `[P:n]` is `n` of them (at most [`MAX_PROMPTS`], in one slot
+//! and in all together), `[X]` the subject, `[Y]` the object,
 //! and any other text is literal anchor words. `"3,3,3"` (or `"(3, 3, 3)"`) is the paper's
 //! shorthand for `[P:3] [X] [P:3] [Y] [P:3]`. LAMA's manual templates (`"[X] is located in [Y] ."`)
 //! are templates with zero prompts.
@@ -14,6 +15,11 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Objective, Result};
+
+/// The most prompt vectors a template may have, in one slot and in total: far more than P-tuning
+/// uses (9 to 12), and as many positions as BERT has, so a typo such as `[P:10000000000]` is an
+/// error rather than a terabyte allocation.
+pub const MAX_PROMPTS: usize = 512;
 
 /// What one piece of a template stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,19 +63,19 @@ impl Template {
     pub fn parse(source: &str) -> Result<Self> {
         let source = source.trim();
         let pieces = match parse_shorthand(source) {
-            Some(counts) => shorthand_pieces(counts),
+            Some(counts) => shorthand_pieces(check_counts(counts, source)?),
             None => parse_pieces(source)?,
         };
         let template = Self { pieces };
         template.check_slots(source)?;
+        template.check_prompt_count(source)?;
         Ok(template)
     }
 
-    /// The paper's `(a, sub, b, obj, c)` template: `[P:a] [X] [P:b] [Y] [P:c]`.
-    pub fn ptuning(a: usize, b: usize, c: usize) -> Self {
-        Self {
-            pieces: shorthand_pieces([a, b, c]),
-        }
+    /// The paper's `(a, sub, b, obj, c)` template: `[P:a] [X] [P:b] [Y] [P:c]`, or
+    /// [`Error::TemplateTooManyPrompts`] past [`MAX_PROMPTS`].
+    pub fn ptuning(a: usize, b: usize, c: usize) -> Result<Self> {
+        Self::parse(&format!("{a},{b},{c}"))
     }
 
     /// The pieces in order, each with its whitespace flag.
@@ -90,7 +96,7 @@ impl Template {
                 Part::Prompt(n) => n,
                 _ => 0,
             })
-            .sum()
+            .fold(0, usize::saturating_add)
     }
 
     /// Checks the template suits the model and the mode.
@@ -104,7 +110,7 @@ impl Template {
         self.check_objective(objective)
     }
 
-    fn check_mode(&self, mode: PromptMode) -> Result<()> {
+    pub(crate) fn check_mode(&self, mode: PromptMode) -> Result<()> {
         let n = self.n_prompts();
         match mode {
             PromptMode::PTuning if n == 0 => Err(Error::TemplateNoPrompts {
@@ -180,6 +186,13 @@ impl Template {
         }
     }
 
+    fn check_prompt_count(&self, source: &str) -> Result<()> {
+        match self.n_prompts() {
+            n if n > MAX_PROMPTS => Err(too_many(source, &n.to_string())),
+            _ => Ok(()),
+        }
+    }
+
     fn check_slots(&self, source: &str) -> Result<()> {
         let count = |part: Part| self.pieces.iter().filter(|p| p.part == part).count();
         let template = source.to_string();
@@ -240,14 +253,32 @@ impl fmt::Display for Template {
     }
 }
 
-/// `a,b,c` with optional parentheses and spaces, e.g. `3,3,3` or `(3, 3, 0)`.
-fn parse_shorthand(s: &str) -> Option<[usize; 3]> {
+/// `a,b,c` with optional parentheses and spaces, e.g. `3,3,3` or `(3, 3, 0)`, as digit strings.
+fn parse_shorthand(s: &str) -> Option<[&str; 3]> {
     let inner = s.trim_start_matches('(').trim_end_matches(')');
     let nums: Vec<&str> = inner.split(',').map(str::trim).collect();
-    let [a, b, c] = nums.as_slice() else {
+    let &[a, b, c] = nums.as_slice() else {
         return None;
     };
-    Some([a.parse().ok()?, b.parse().ok()?, c.parse().ok()?])
+    let digits = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    [a, b, c].into_iter().all(digits).then_some([a, b, c])
+}
+
+/// The shorthand's counts, each at most [`MAX_PROMPTS`] (the total is checked with the template).
+fn check_counts(counts: [&str; 3], source: &str) -> Result<[usize; 3]> {
+    let count = |n: &str| match n.parse::<usize>() {
+        Ok(n) if n <= MAX_PROMPTS => Ok(n),
+        _ => Err(too_many(source, n)),
+    };
+    Ok([count(counts[0])?, count(counts[1])?, count(counts[2])?])
+}
+
+fn too_many(source: &str, asked: &str) -> Error {
+    Error::TemplateTooManyPrompts {
+        template: source.to_string(),
+        asked: asked.to_string(),
+        max: MAX_PROMPTS,
+    }
 }
 
 fn shorthand_pieces([a, b, c]: [usize; 3]) -> Vec<Piece> {
@@ -321,10 +352,14 @@ fn parse_slot(token: &str, source: &str) -> Result<Part> {
         "Y" => Ok(Part::Object),
         "P" => Ok(Part::Prompt(1)),
         _ if inner.starts_with('P') => {
-            let n = inner.strip_prefix("P:").ok_or_else(bad_prompt)?;
-            match n.trim().parse::<usize>() {
-                Ok(n) if n >= 1 => Ok(Part::Prompt(n)),
-                _ => Err(bad_prompt()),
+            let n = inner.strip_prefix("P:").ok_or_else(bad_prompt)?.trim();
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad_prompt());
+            }
+            match n.parse::<usize>() {
+                Ok(0) => Err(bad_prompt()),
+                Ok(n) if n <= MAX_PROMPTS => Ok(Part::Prompt(n)),
+                _ => Err(too_many(source, n)),
             }
         }
         _ => Err(Error::TemplateUnknownSlot {
@@ -355,7 +390,7 @@ mod tests {
         let full = Template::parse("[P:3] [X] [P:3] [Y] [P:3]").unwrap();
         assert_eq!(Template::parse("3,3,3").unwrap(), full);
         assert_eq!(Template::parse("(3, 3, 3)").unwrap(), full);
-        assert_eq!(Template::ptuning(3, 3, 3), full);
+        assert_eq!(Template::ptuning(3, 3, 3).unwrap(), full);
         assert_eq!(full.n_prompts(), 9);
         let expected = [
             Part::Prompt(3),
@@ -439,6 +474,45 @@ mod tests {
         }
         assert!(err("[Z] [X] [Y]").contains("unknown slot [Z]"));
         assert!(err("[X] is [Y").contains("never closed"));
+    }
+
+    #[test]
+    fn prompt_counts_are_bounded_per_slot_and_in_total() {
+        let e = err("[P:18446744073709551615] [X] [Y]");
+        assert_eq!(
+            e,
+            "template \"[P:18446744073709551615] [X] [Y]\" asks for 18446744073709551615 prompt \
+             vectors; a template may have at most 512, in one slot and in all together"
+        );
+        assert!(err("[P:10000000000] [X] [Y]").contains("asks for 10000000000"));
+        assert!(err("[P:99999999999999999999999] [X] [Y]").contains("at most 512"));
+        assert!(err("[P:300] [X] [P:300] [Y]").contains("asks for 600 prompt vectors"));
+        assert!(err("[P:512][P] [X] [Y]").contains("asks for 513"));
+        assert!(err("10000000000,3,3").contains("asks for 10000000000"));
+        assert!(err("300,300,0").contains("asks for 600"));
+        assert!(Template::ptuning(usize::MAX, 1, 1).is_err());
+        assert_eq!(Template::parse("[P:512] [X] [Y]").unwrap().n_prompts(), 512);
+        assert_eq!(Template::parse("500,12,0").unwrap().n_prompts(), 512);
+    }
+
+    #[test]
+    fn odd_brackets_and_empty_templates_are_errors_not_panics() {
+        for bad in [
+            "",
+            "[",
+            "]",
+            "[]",
+            "[[X]]",
+            "[X]]][Y",
+            "[P:",
+            "[P:é] [X] [Y]",
+            "é[",
+            ",",
+        ] {
+            assert!(Template::parse(bad).is_err(), "{bad:?}");
+        }
+        let t = Template::parse("] [X] [Y]").unwrap();
+        assert_eq!(t.to_string(), "] [X] [Y]");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::strip_bom;
 use crate::{Error, Result};
 
 /// Which tokens objects and predictions may be.
@@ -108,8 +109,8 @@ impl VocabList {
             path: path.to_path_buf(),
             err,
         })?;
-        let mut lists: HashMap<String, Vec<String>> =
-            serde_json::from_str(&text).map_err(|e| Error::BadVocabFile {
+        let mut lists: HashMap<String, Vec<String>> = serde_json::from_str(strip_bom(&text))
+            .map_err(|e| Error::BadVocabFile {
                 path: path.to_path_buf(),
                 msg: e.to_string(),
             })?;

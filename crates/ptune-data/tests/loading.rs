@@ -290,3 +290,130 @@ fn bundled_splits_match_their_sources() {
         );
     }
 }
+
+/// Writes `relations.jsonl` of a scratch copy to hold `line` alone, and opens it.
+fn open_with_relation(name: &str, line: &str) -> Result<LamaDataset, Error> {
+    let dir = scratch_copy(name);
+    std::fs::write(dir.join("relations.jsonl"), format!("{line}\n")).unwrap();
+    LamaDataset::open(&dir)
+}
+
+#[test]
+fn relation_ids_that_are_not_plain_names_are_refused_on_open() {
+    let long = "P".repeat(101);
+    for (id, reason) in [
+        (
+            "/abs/path",
+            r#"relation id "/abs/path" is not a plain name"#,
+        ),
+        ("../../x", "it contains /, \\ or :"),
+        ("..", "it is . or .."),
+        ("", "it is empty"),
+        ("P\u{0}36", "it contains a control character"),
+        (long.as_str(), "it is longer than 100 characters"),
+    ] {
+        let line = serde_json::json!({"relation": id, "template": "[X] is [Y] ."}).to_string();
+        let msg = open_with_relation("bad-relation-id", &line)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("relations.jsonl, line 1: "), "{msg}");
+        assert!(msg.contains(reason), "{reason:?} in {msg}");
+    }
+    assert_eq!(
+        ptune_data::check_relation_id("../x")
+            .unwrap_err()
+            .to_string(),
+        r#"relation id "../x" is not a plain name, which it must be as it names a folder: it contains /, \ or :"#
+    );
+}
+
+#[test]
+fn a_manual_template_with_prompt_slots_is_refused_naming_the_relation() {
+    let line = r#"{"relation": "P36", "template": "[P:3] The capital of [X] is [Y] ."}"#;
+    let msg = open_with_relation("manual-with-prompts", line)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.ends_with(
+            r#"relations.jsonl, line 1: relation P36: template "[P:3] The capital of [X] is [Y] ." has prompt slots, but a manual template must not"#
+        ),
+        "{msg}"
+    );
+    let data = LamaDataset::open(lama_fixture()).unwrap();
+    let t = data.relation("P36").unwrap().manual_template().unwrap();
+    assert_eq!(t.to_string(), "The capital of [X] is [Y] .");
+}
+
+#[test]
+fn a_manual_template_that_does_not_parse_is_refused_naming_the_relation() {
+    let line = r#"{"relation": "P36", "template": "The capital is [Y] ."}"#;
+    let data = open_with_relation("manual-unparsable", line).unwrap();
+    let e = data.relation("P36").unwrap().manual_template().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"relation P36: template "The capital is [Y] ." has no [X] (the subject slot)"#
+    );
+}
+
+#[test]
+fn a_byte_order_mark_at_the_start_of_a_file_is_accepted() {
+    let dir = scratch_copy("bom");
+    for file in [
+        "relations.jsonl",
+        "fact-retrieval/original/P36/train.jsonl",
+        "29k-vocab.json",
+    ] {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("\u{feff}{text}")).unwrap();
+    }
+    let data = LamaDataset::open(&dir).unwrap();
+    assert_eq!(data.relations()[0].id, "P36");
+    assert_eq!(
+        data.facts("P36", Split::Train).unwrap()[0].subject,
+        "France"
+    );
+    let shared = data.vocab_list(VocabStrategy::Shared, "gpt2-xl").unwrap();
+    assert_eq!(shared.unwrap().len(), 10);
+}
+
+#[test]
+fn errors_quote_long_user_text_shortened() {
+    let dir = scratch_copy("long-text");
+    let huge = "x".repeat(120_000);
+    let vocab = serde_json::json!({ "gpt2-xl": huge });
+    std::fs::write(dir.join("29k-vocab.json"), vocab.to_string()).unwrap();
+    let data = LamaDataset::open(&dir).unwrap();
+    let msg = data
+        .vocab_list(VocabStrategy::Shared, "gpt2-xl")
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("invalid type: string \"xxxx"), "{msg}");
+    assert!(
+        msg.ends_with("expected a sequence at line 1 column 120013"),
+        "{msg}"
+    );
+    assert!(msg.len() < 500, "{} bytes", msg.len());
+
+    let path = dir.join("fact-retrieval/original/P36/test.jsonl");
+
+    let line = serde_json::json!({"sub_label": "a", "obj_label": "b", "predicate_id": huge});
+    std::fs::write(&path, format!("{line}\n")).unwrap();
+    let msg = data.facts("P36", Split::Test).unwrap_err().to_string();
+    assert!(msg.contains("predicate_id is xxxx"), "{msg}");
+    assert!(
+        msg.contains("x… but the file belongs to relation P36"),
+        "{msg}"
+    );
+    assert!(msg.len() < 500, "{} bytes", msg.len());
+
+    let e = Template::parse(&format!("[P] {huge} [Y]"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.len() < 200 && e.ends_with("…\" has no [X] (the subject slot)"),
+        "{e}"
+    );
+    let e = data.facts(&huge, Split::Test).unwrap_err().to_string();
+    assert!(e.len() < 500, "{} bytes", e.len());
+}

@@ -37,7 +37,21 @@ pub enum EncoderError {
     PromptShape { found: Vec<usize>, hidden: usize },
     #[error("this pack was trained for {trained}, not for {current}")]
     Incompatible { trained: String, current: String },
-    #[error("{path}: peft_type is `{found}`, but only P_TUNING adapters can be read")]
+    #[error("{0}")]
+    Data(#[from] ptune_data::Error),
+    #[error(
+        "template {} has {slots} prompt slots, but the prompt matrix has {rows} rows; each slot takes one row",
+        ptune_data::quote(.template)
+    )]
+    SlotCount {
+        template: String,
+        slots: usize,
+        rows: usize,
+    },
+    #[error(
+        "{path}: peft_type is `{}`, but only P_TUNING adapters can be read",
+        ptune_data::short(.found)
+    )]
     PeftType { path: PathBuf, found: String },
     #[error("{path}: token_dim is {found}, but the backbone's hidden size is {expected}")]
     TokenDim {

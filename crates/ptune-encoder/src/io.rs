@@ -151,12 +151,13 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Parses the JSON file at `path` into `T`.
+/// Parses the JSON file at `path` into `T`, after a UTF-8 byte order mark if it has one.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = read_bytes(path)?;
-    serde_json::from_slice(&bytes).map_err(|e| EncoderError::Json {
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    serde_json::from_slice(text).map_err(|e| EncoderError::Json {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message: ptune_data::short_message(&e.to_string()).into_owned(),
     })
 }
 

@@ -11,7 +11,7 @@ use crate::error::{EncoderError, Result};
 use crate::io::{
     ensure_dir, json_bytes, read_json, read_safetensors, safetensors_bytes, write_atomic,
 };
-use crate::pack::{PROMPT_TENSOR, PromptPack, check_prompts};
+use crate::pack::{PROMPT_TENSOR, PromptPack, check_prompts, check_read_prompts};
 use crate::tensors::{HostTensor, NamedTensors};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -107,6 +107,29 @@ impl PeftAdapterConfig {
     }
 }
 
+impl PeftAdapterConfig {
+    /// Rows of the prompt matrix: `num_virtual_tokens × num_transformer_submodules`, each at
+    /// least 1 (as is `token_dim`), or what is wrong with them.
+    fn rows(&self) -> std::result::Result<usize, String> {
+        let fields = [
+            ("num_virtual_tokens", self.num_virtual_tokens),
+            ("token_dim", self.token_dim),
+            (
+                "num_transformer_submodules",
+                self.num_transformer_submodules,
+            ),
+        ];
+        if let Some((name, _)) = fields.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{name} is 0, but it must be at least 1"));
+        }
+        self.num_virtual_tokens
+            .checked_mul(self.num_transformer_submodules)
+            .ok_or_else(|| {
+                "num_virtual_tokens × num_transformer_submodules is too large".to_string()
+            })
+    }
+}
+
 /// A p-tuning adapter read from disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeftAdapter {
@@ -118,7 +141,7 @@ pub struct PeftAdapter {
 /// Writes `dir/adapter_model.safetensors` then `dir/adapter_config.json` (each atomically).
 pub fn write_adapter(dir: &Path, prompts: &HostTensor, config: &PeftAdapterConfig) -> Result<()> {
     check_prompts(prompts, config.token_dim)?;
-    let rows = config.num_virtual_tokens * config.num_transformer_submodules;
+    let rows = config.rows().map_err(EncoderError::Config)?;
     if prompts.shape[0] != rows {
         return Err(EncoderError::PromptShape {
             found: prompts.shape.clone(),
@@ -153,12 +176,14 @@ pub fn read_adapter(dir: &Path, hidden: usize) -> Result<PeftAdapter> {
             expected: hidden,
         });
     }
+    let rows = config
+        .rows()
+        .map_err(|m| EncoderError::format(&config_path, m))?;
     let weights = dir.join(ADAPTER_WEIGHTS);
     let mut file = read_safetensors(&weights)?;
     let prompts = file.tensors.remove(PROMPT_TENSOR).ok_or_else(|| {
         EncoderError::format(&weights, format!("has no tensor `{PROMPT_TENSOR}`"))
     })?;
-    let rows = config.num_virtual_tokens * config.num_transformer_submodules;
     if prompts.shape != [rows, hidden] {
         let msg = format!(
             "holds {:?}, but {ADAPTER_CONFIG} implies [{rows}, {hidden}]",
@@ -166,7 +191,7 @@ pub fn read_adapter(dir: &Path, hidden: usize) -> Result<PeftAdapter> {
         );
         return Err(EncoderError::format(&weights, msg));
     }
-    check_prompts(&prompts, hidden)?;
+    check_read_prompts(&prompts, hidden, &weights)?;
     Ok(PeftAdapter { config, prompts })
 }
 

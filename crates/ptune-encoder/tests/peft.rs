@@ -111,3 +111,38 @@ fn other_adapters_are_refused_in_one_sentence() {
     assert!(write_adapter(&dir, &formula(2), &wrong_rows).is_err());
     fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn zero_or_huge_sizes_in_an_adapter_config_are_refused() {
+    let dir = scratch("peft-zeros");
+    let config = PeftAdapterConfig::new(PeftTaskType::CausalLm, 2, H);
+    write_adapter(&dir, &formula(2), &config).unwrap();
+    let text = fs::read_to_string(dir.join(ADAPTER_CONFIG)).unwrap();
+    let edit = |field: &str, value: serde_json::Value| {
+        let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        json[field] = value;
+        fs::write(dir.join(ADAPTER_CONFIG), json.to_string()).unwrap();
+        read_adapter(&dir, H).unwrap_err().to_string()
+    };
+    let err = edit("num_transformer_submodules", 0.into());
+    assert!(
+        err.ends_with(
+            "adapter_config.json: num_transformer_submodules is 0, but it must be at least 1"
+        ),
+        "{err}"
+    );
+    let err = edit("num_virtual_tokens", 0.into());
+    assert!(
+        err.ends_with("num_virtual_tokens is 0, but it must be at least 1"),
+        "{err}"
+    );
+    let err = edit("num_virtual_tokens", u64::MAX.into());
+    assert!(err.contains("[18446744073709551615, 32]"), "{err}");
+    let err = edit("num_transformer_submodules", u64::MAX.into());
+    assert!(err.ends_with("is too large"), "{err}");
+
+    let mut zero = config.clone();
+    zero.num_transformer_submodules = 0;
+    assert!(write_adapter(&dir, &formula(2), &zero).is_err());
+    fs::remove_dir_all(dir).unwrap();
+}

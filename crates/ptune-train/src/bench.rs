@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Tensor;
 use ptune_backbone::synthetic::{RandomWeights, shape};
 use ptune_backbone::{Backbone, ModelBundle, Objective};
-use ptune_data::{Batch, Part, Template};
+use ptune_data::{Batch, Part, PromptMode, Template};
 use ptune_encoder::{EncoderKind, PromptEncoderConfig};
 use serde::Serialize;
 use std::time::Instant;
@@ -19,7 +19,8 @@ pub struct BenchArgs {
     /// weights of that shape.
     #[arg(long)]
     pub model: String,
-    /// The template whose prompt slots the batch has (its literal words are not tokenized).
+    /// The template whose prompt slots the batch has (its literal words are not tokenized); the
+    /// syntax of `ptune train --template`, at most 512 prompt vectors.
     #[arg(long, default_value = "3,3,3")]
     pub template: String,
     #[arg(long, default_value_t = 8)]
@@ -70,6 +71,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.steps == 0 || args.batch_size == 0 {
         bail!("--steps and --batch-size must be at least 1");
     }
+    let template = Template::parse(&args.template)?;
     let base_rss_mb = proc_status_mb("VmRSS");
     let device = args.compute.device()?.autodiff();
     let start = Instant::now();
@@ -87,7 +89,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     let load_seconds = start.elapsed().as_secs_f64();
     let load_peak_rss_mb = proc_status_mb("VmHWM");
-    let template = Template::parse(&args.template)?;
+    let objective = match backbone.objective() {
+        Objective::Masked => ptune_data::Objective::Masked,
+        Objective::Causal => ptune_data::Objective::Causal,
+    };
+    template.validate(objective, PromptMode::PTuning)?;
     let batch = synthetic_batch(&template, args, &backbone)?;
     let mut inputs = BatchTensors::new(&batch, &device);
     if args.ablate.contains(&Ablation::SharedPrefix) {

@@ -8,7 +8,10 @@ use crate::train::identity;
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor};
 use ptune_backbone::{Backbone, ModelBundle};
-use ptune_data::{LamaDataset, QueryBuilder, Split, Template, TokenizerSpec, VocabStrategy};
+use ptune_data::{
+    LamaDataset, QueryBuilder, Split, Template, TokenizerSpec, VocabStrategy, short_message,
+    strip_bom,
+};
 use ptune_encoder::PromptPack;
 use std::path::{Path, PathBuf};
 
@@ -46,7 +49,12 @@ fn model_for(dir: &Path, model: Option<&str>) -> Result<String> {
                 dir.display()
             )
         })?;
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&run)?)?;
+    let text =
+        std::fs::read_to_string(&run).with_context(|| format!("reading {}", run.display()))?;
+    let json: serde_json::Value = serde_json::from_str(strip_bom(&text)).map_err(|e| {
+        let msg = short_message(&e.to_string()).into_owned();
+        anyhow::anyhow!("{} is not valid JSON: {msg}; pass --model", run.display())
+    })?;
     json["model"]
         .as_str()
         .map(str::to_string)

@@ -107,8 +107,8 @@ fn predict_with_pack(args: &PredictArgs, pack: &std::path::Path) -> Result<()> {
             .max_len(loaded.backbone.max_positions());
     let query = builder.query_for_subject(&args.text).map_err(|reason| {
         anyhow::anyhow!(
-            "cannot build a query for {:?}: {}",
-            args.text,
+            "cannot build a query for {}: {}",
+            ptune_data::quote(&args.text),
             reason.describe()
         )
     })?;

@@ -391,3 +391,103 @@ fn hub_id_resolves_from_the_standard_cache() {
     assert!(out.status.success(), "{err}");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("next token:"));
 }
+
+/// Runs ptune with `args`, expects failure with exactly one `error:` line containing `needle`.
+fn command_fails_with(args: &[&str], needle: &str) {
+    let (ok, _, err) = ptune(args);
+    assert!(!ok, "expected failure for {args:?}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "one sentence expected: {err}"
+    );
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+}
+
+#[test]
+fn bench_refuses_templates_a_model_cannot_use() {
+    let gpt2 = fixture("gpt2");
+    let bench = |template: &str, needle: &str| {
+        let model = gpt2.to_str().unwrap();
+        let args = [
+            "bench",
+            "--model",
+            model,
+            "--template",
+            template,
+            "--steps",
+            "1",
+        ];
+        command_fails_with(&args, needle)
+    };
+    bench("[Y] [X] [P:3]", "puts the subject [X] after [Y]");
+    bench("[X] [Y]", "has no prompt slots");
+    bench(
+        "[P:18446744073709551615] [X] [Y]",
+        "a template may have at most 512",
+    );
+}
+
+/// A saved pack for a 4-wide backbone whose `prompt.json` is then edited by `edit`, as a
+/// version 1 pack (which has no hash over its template and relation).
+fn edited_pack(edit: impl FnOnce(&mut serde_json::Value)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = ptune_encoder::BackboneIdentity::new("gpt2", 4, "h");
+    let prompts = ptune_encoder::HostTensor::new(vec![2, 4], vec![0.5; 8]);
+    let pack = ptune_encoder::PromptPack::from_host(prompts, "[P:2] [X] [Y]", identity, "P1");
+    pack.unwrap().save(dir.path()).unwrap();
+    let path = dir.path().join("prompt.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    json["version"] = 1.into();
+    json.as_object_mut().unwrap().remove("pack_sha256");
+    edit(&mut json);
+    fs::write(&path, json.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn packs_whose_template_or_relation_do_not_fit_are_refused() {
+    let gpt2 = fixture("gpt2");
+    let model = gpt2.to_str().unwrap();
+    let more = edited_pack(|j| j["template"] = "[P:3] [X] [Y]".into());
+    let args = [
+        "predict",
+        "--model",
+        model,
+        "--pack",
+        more.path().to_str().unwrap(),
+        "x",
+    ];
+    command_fails_with(
+        &args,
+        "has 3 prompt slots, but the prompt matrix has 2 rows",
+    );
+    let fewer = edited_pack(|j| j["template"] = "[P] [X] [Y]".into());
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ptune-data/tests/fixtures/lama");
+    let args = [
+        "eval",
+        "--model",
+        model,
+        "--pack",
+        fewer.path().to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ];
+    command_fails_with(
+        &args,
+        "has 1 prompt slots, but the prompt matrix has 2 rows",
+    );
+    let outside = edited_pack(|j| j["relation"] = "../../x".into());
+    let args = [
+        "predict",
+        "--model",
+        model,
+        "--pack",
+        outside.path().to_str().unwrap(),
+        "x",
+    ];
+    command_fails_with(&args, "relation id \"../../x\" is not a plain name");
+}
