@@ -4,7 +4,7 @@
 use crate::crash;
 use crate::json;
 use crate::mutate::{self, Rng};
-use crate::targets::{self, Format, Input, Scratch, Target};
+use crate::targets::{Format, Input, Scratch, Target};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -23,8 +23,6 @@ pub struct Config {
     pub progress_secs: u64,
     /// Stop a target after this many seconds even if `execs` is not reached (0: no limit).
     pub max_secs: u64,
-    /// Skip inputs of a known aborting crash class ([`targets::known_abort`]).
-    pub skip_known: bool,
 }
 
 /// One panic site: how often it was hit, its message and the first input that hit it.
@@ -40,8 +38,6 @@ pub struct Report {
     pub target: &'static str,
     pub execs: u64,
     pub accepted: u64,
-    /// Inputs not run because they belong to a known aborting crash class.
-    pub skipped: u64,
     pub secs: f64,
     /// By panic location (`file:line`).
     pub findings: BTreeMap<String, Finding>,
@@ -64,7 +60,6 @@ pub fn fuzz(target: &Target, cfg: &Config) -> std::io::Result<Report> {
         target: target.name,
         execs: 0,
         accepted: 0,
-        skipped: 0,
         secs: 0.0,
         findings: BTreeMap::new(),
     };
@@ -75,11 +70,6 @@ pub fn fuzz(target: &Target, cfg: &Config) -> std::io::Result<Report> {
             Some(seed) => seed.clone(),
             None => mutant(&mut rng, target, &corpus),
         };
-        if cfg.skip_known && targets::known_abort(target.name, &input).is_some() {
-            report.skipped += 1;
-            report.execs += 1;
-            continue;
-        }
         let joined = join(&input);
         crash::set_current(&crash_dir, &joined);
         match crash::catch(|| (target.run)(&scratch, &input)) {
@@ -107,12 +97,11 @@ pub fn fuzz(target: &Target, cfg: &Config) -> std::io::Result<Report> {
 
 pub fn progress_line(r: &Report) -> String {
     format!(
-        "{}: {} execs, {:.0}/s, {:.1}% accepted, {} skipped as known, {} panic sites",
+        "{}: {} execs, {:.0}/s, {:.1}% accepted, {} panic sites",
         r.target,
         r.execs,
         r.execs_per_sec(),
         100.0 * r.accepted as f64 / r.execs.max(1) as f64,
-        r.skipped,
         r.findings.len()
     )
 }

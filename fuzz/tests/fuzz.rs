@@ -12,15 +12,6 @@ static ALLOC: GuardedAlloc = GuardedAlloc;
 /// Executions per target: a few seconds in all on two cores.
 const SHORT_RUN: u64 = 2_000;
 
-/// Panics reported in issue 11 and being fixed in their crates, as (target, message part): still
-/// counted and printed, but they do not fail the run. Remove each once its fix is merged.
-/// Known *aborts* are skipped through `Config::skip_known` (`targets::known_abort`).
-const KNOWN: &[(&str, &str)] = &[
-    // adapter_config.json whose num_virtual_tokens × num_transformer_submodules overflows:
-    // peft::read_adapter's row count (ptune-encoder, slot counts; found by the long run).
-    ("peft_adapter", "multiply with overflow"),
-];
-
 fn setup() {
     crash::set_alloc_limit(1 << 30);
     crash::install_quiet_hook();
@@ -36,7 +27,6 @@ fn a_short_run_of_every_target_finds_no_panic() {
         crash_dir: dir.clone(),
         progress_secs: 0,
         max_secs: 0,
-        skip_known: true,
     };
     let mut unexpected = Vec::new();
     for target in targets::all() {
@@ -44,23 +34,13 @@ fn a_short_run_of_every_target_finds_no_panic() {
         eprintln!("{}", engine::progress_line(&report));
         assert_eq!(report.execs, SHORT_RUN);
         for (site, f) in report.findings {
-            let known = KNOWN
-                .iter()
-                .any(|(t, m)| *t == target.name && f.message.contains(m));
-            eprintln!(
-                "  {} panic x{} at {site}: {}",
-                if known { "known" } else { "NEW" },
-                f.count,
-                f.message
-            );
-            if !known {
-                unexpected.push(format!("{}: {} ({:?})", target.name, f.message, f.input));
-            }
+            eprintln!("  panic x{} at {site}: {}", f.count, f.message);
+            unexpected.push(format!("{}: {} ({:?})", target.name, f.message, f.input));
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
     // The quiet hook also swallows this assertion's message: the findings are printed above.
-    eprintln!("new panics: {unexpected:#?}");
+    eprintln!("panics: {unexpected:#?}");
     assert!(unexpected.is_empty());
 }
 

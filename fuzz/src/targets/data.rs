@@ -108,15 +108,6 @@ pub fn targets() -> Vec<Target> {
     ]
 }
 
-/// A template with millions of prompt slots makes `QueryBuilder` allocate one id per slot
-/// (e.g. `(3, 3, 30000000000000000)`: an abort on a 2.4e17-byte allocation). Reported, being
-/// fixed in ptune-data.
-pub(super) fn huge_prompt_count(bytes: &[u8]) -> Option<&'static str> {
-    let template = Template::parse(&String::from_utf8_lossy(bytes)).ok()?;
-    (template.n_prompts() > 1 << 16)
-        .then_some("huge [P:n] count: QueryBuilder allocates one id per prompt")
-}
-
 fn template_seeds() -> Vec<Input> {
     let mut seeds: Vec<Input> = [
         "3,3,3",

@@ -48,16 +48,6 @@ pub fn all() -> Vec<Target> {
     .concat()
 }
 
-/// Inputs of a crash class already reported in issue 11 whose fix is under way elsewhere and
-/// which aborts the process (so it cannot be caught and counted): `--skip-known` and the CI run
-/// skip them. Remove each entry once its fix is merged.
-pub fn known_abort(target: &str, input: &[Vec<u8>]) -> Option<&'static str> {
-    match target {
-        "template" => data::huge_prompt_count(&input[0]),
-        _ => None,
-    }
-}
-
 pub fn find(name: &str) -> Option<Target> {
     all().into_iter().find(|t| t.name == name)
 }

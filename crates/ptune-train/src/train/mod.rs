@@ -37,8 +37,8 @@ pub struct TrainArgs {
     /// Train every relation that has train, dev and test splits.
     #[arg(long)]
     pub all_relations: bool,
-    /// Template: `[P:n]` prompts, `[X]` subject, `[Y]` object, other text literal; `3,3,3` is the
-    /// paper's (3, sub, 3, obj, 3). Default: `3,3,3` for a masked LM, `[P:3] [X] [P:3] [Y]` for
+    /// Template: `[P:n]` prompts (at most 512 in all), `[X]` subject, `[Y]` object, other text
+    /// literal; `3,3,3` is the paper's (3, sub, 3, obj, 3). Default: `3,3,3` for a masked LM, `[P:3] [X] [P:3] [Y]` for
     /// a causal LM (the object must come last).
     #[arg(long)]
     pub template: Option<String>,
@@ -339,9 +339,7 @@ fn relation_data(
     let builder = QueryBuilder::new(&bundle.tokenizer, spec, template)?
         .max_len(max_len)
         .with_vocab(list.as_ref());
-    let manual_template = Template::parse(&relation.template)
-        .and_then(|t| t.validate(spec.objective, PromptMode::Manual).map(|()| t))
-        .with_context(|| format!("{}'s manual template in relations.jsonl", relation.id))?;
+    let manual_template = relation.manual_template()?;
     let manual = QueryBuilder::new(&bundle.tokenizer, spec, &manual_template)?
         .max_len(max_len)
         .with_vocab(list.as_ref());
