@@ -80,7 +80,8 @@ pub struct TrainArgs {
     /// Run directory (summary, log, one folder per relation with its prompt pack).
     #[arg(long, required_unless_present = "resume")]
     pub out: Option<PathBuf>,
-    /// Replace an existing run directory.
+    /// Replace an existing run directory: only one ptune made (it has a .ptune-run marker) that
+    /// no other ptune process is using and that holds none of the run's inputs.
     #[arg(long)]
     pub overwrite: bool,
     /// Continue an interrupted run in DIR with the settings it was started with: finished
