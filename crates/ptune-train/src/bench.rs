@@ -89,11 +89,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     let load_seconds = start.elapsed().as_secs_f64();
     let load_peak_rss_mb = proc_status_mb("VmHWM");
-    let objective = match backbone.objective() {
-        Objective::Masked => ptune_data::Objective::Masked,
-        Objective::Causal => ptune_data::Objective::Causal,
-    };
-    template.validate(objective, PromptMode::PTuning)?;
+    template.validate(crate::spec::objective(&backbone), PromptMode::PTuning)?;
     let batch = synthetic_batch(&template, args, &backbone)?;
     let mut inputs = BatchTensors::new(&batch, &device);
     if args.ablate.contains(&Ablation::SharedPrefix) {

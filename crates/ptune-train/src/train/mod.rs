@@ -38,8 +38,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub all_relations: bool,
     /// Template: `[P:n]` prompts (at most 512 in all), `[X]` subject, `[Y]` object, other text
-    /// literal; `3,3,3` is the paper's (3, sub, 3, obj, 3). Default: `3,3,3` for a masked LM, `[P:3] [X] [P:3] [Y]` for
-    /// a causal LM (the object must come last).
+    /// literal; `3,3,3` is the paper's (3, sub, 3, obj, 3). Default: `3,3,3` for a masked LM,
+    /// `[P:3] [X] [P:3] [Y]` for a causal LM (the object must come last).
     #[arg(long)]
     pub template: Option<String>,
     /// Prompt encoder: lstm (the paper's), peft-lstm, mlp (PEFT's), embedding (plain prompt tuning).
@@ -137,12 +137,12 @@ fn check_same_model(
     identity: &ptune_encoder::BackboneIdentity,
     dir: &Path,
 ) -> Result<()> {
-    if info["backbone"] != serde_json::to_value(identity)? {
+    let now = serde_json::to_value(identity)?;
+    if info["backbone"] != now {
         bail!(
-            "the model no longer matches the one {} was trained with (run.json records {}, the model is {}): restore that model or start a new run",
+            "the model no longer matches the one {} was trained with (run.json records {}, the model is {now}): restore that model or start a new run",
             dir.display(),
             info["backbone"],
-            serde_json::to_value(identity)?
         );
     }
     Ok(())

@@ -25,32 +25,15 @@ impl RunDir {
     /// Checks, without touching anything, that a new run may go to `out`: run before the model
     /// loads so that a mistake costs nothing; `create` checks again under the lock.
     pub fn check_new(out: &Path, overwrite: bool, inputs: &[&Path]) -> Result<()> {
-        if !out.exists() && !out.is_symlink() {
-            return Ok(());
-        }
-        if !overwrite {
-            bail!(
-                "{} already exists: pass --overwrite to replace it, or choose another --out",
-                out.display()
-            );
-        }
-        let marker = open_marker(out)?;
-        check_replaceable(out, inputs)?;
-        // A directory in use is refused now, not after the model has loaded.
-        lock(&marker, out)
+        claim(out, overwrite, inputs).map(drop)
     }
 
     /// Makes `out` for a new run, replacing a previous ptune run there when `overwrite` allows.
     /// Two processes racing for one `out`: `create_dir` lets exactly one of them make it.
     pub fn create(out: &Path, overwrite: bool, inputs: &[&Path]) -> Result<Self> {
-        let old = if out.exists() || out.is_symlink() {
-            Self::check_new(out, overwrite, inputs)?;
-            let marker = open_marker(out)?;
-            lock(&marker, out)?;
-            Some(set_aside(out)?)
-        } else {
-            None
-        };
+        // The previous run stays locked until it is deleted.
+        let previous = claim(out, overwrite, inputs)?;
+        let old = previous.as_ref().map(|_| set_aside(out)).transpose()?;
         if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
@@ -97,6 +80,24 @@ impl RunDir {
             _lock: marker,
         })
     }
+}
+
+/// The locked marker of a previous run at `out` that a new run may replace (`None`: nothing is
+/// there); refuses one it may not, before anything is touched.
+fn claim(out: &Path, overwrite: bool, inputs: &[&Path]) -> Result<Option<File>> {
+    if !out.exists() && !out.is_symlink() {
+        return Ok(None);
+    }
+    if !overwrite {
+        bail!(
+            "{} already exists: pass --overwrite to replace it, or choose another --out",
+            out.display()
+        );
+    }
+    let marker = open_marker(out)?;
+    check_replaceable(out, inputs)?;
+    lock(&marker, out)?;
+    Ok(Some(marker))
 }
 
 /// Writes the marker under a temporary name, locks it, then renames it into place: whoever sees
