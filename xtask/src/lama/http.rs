@@ -6,7 +6,7 @@ use super::checksum::{Checksum, Digests, Hasher};
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -43,34 +43,55 @@ pub fn download(url: &str, dest: &Path, size_hint: Option<u64>) -> Result<Digest
         .and_then(|v| v.parse::<u64>().ok())
         .or(size_hint);
     let bar = progress_bar(length);
-    let mut reader = response.into_reader();
-    let mut file =
+    let file =
         fs::File::create(dest).with_context(|| format!("could not create {}", dest.display()))?;
-    let mut hasher = Hasher::default();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let n = reader
-            .read(&mut buf)
-            .map_err(|e| broke_off(url, total, &e))?;
-        if n == 0 {
-            break;
+    let mut tee = Tee {
+        file,
+        hasher: Hasher::default(),
+        written: 0,
+        write_failed: false,
+    };
+    if let Err(e) = std::io::copy(&mut bar.wrap_read(response.into_reader()), &mut tee) {
+        if tee.write_failed {
+            return Err(e).with_context(|| format!("could not write {}", dest.display()));
         }
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n])
-            .with_context(|| format!("could not write {}", dest.display()))?;
-        total += n as u64;
-        bar.inc(n as u64);
+        return Err(broke_off(url, tee.written, &e));
     }
     bar.finish_and_clear();
-    file.sync_all()
+    let total = tee.written;
+    tee.file
+        .sync_all()
         .with_context(|| format!("could not write {}", dest.display()))?;
     if let Some(expected) = length.filter(|&l| l != total) {
         bail!(
             "the download from {url} ended after {total} of {expected} bytes; re-run to try again"
         );
     }
-    Ok(hasher.finish())
+    Ok(tee.hasher.finish())
+}
+
+/// The download's one pass: each buffer goes to the file and the digests.
+struct Tee {
+    file: fs::File,
+    hasher: Hasher,
+    written: u64,
+    /// Tells a full disk from a broken connection when the copy fails.
+    write_failed: bool,
+}
+
+impl Write for Tee {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.file
+            .write_all(bytes)
+            .inspect_err(|_| self.write_failed = true)?;
+        self.hasher.write_all(bytes)?;
+        self.written += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 fn get(url: &str) -> Result<ureq::Response> {

@@ -107,6 +107,17 @@ fn read_request_path(stream: &mut std::net::TcpStream) -> String {
     text.split_whitespace().nth(1).unwrap_or("").to_string()
 }
 
+/// `fetch lama`'s flags as clap reads them from the command line.
+fn parse_flags(args: &[&str]) -> Result<Flags, clap::Error> {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        flags: Flags,
+    }
+    let argv = std::iter::once("fetch").chain(args.iter().copied());
+    <Cli as clap::Parser>::try_parse_from(argv).map(|cli| cli.flags)
+}
+
 fn request(source: Source, expected: Option<Checksum>) -> Request {
     Request {
         source,
@@ -164,7 +175,8 @@ fn a_download_from_a_mirror_lands_the_layout() {
     let root = tmp.path().join("data");
     let url = format!("{base}/{FILE_NAME}");
     let md5 = md5_of(&archive);
-    let req = parse_args(&["--url".into(), url, format!("--md5={}", md5_hex(&md5))]).unwrap();
+    let md5 = format!("--md5={}", md5_hex(&md5));
+    let req = parse_flags(&["--url", &url, &md5]).unwrap().request();
     fetch(&root, &req).unwrap();
     server.join().unwrap();
     assert_layout(&root.join("lama"));
@@ -327,7 +339,7 @@ fn a_foreign_lama_folder_is_not_overwritten() {
 
 #[test]
 fn flags_choose_the_source_and_checksum() {
-    let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let args = |a: &[&str]| parse_flags(a).map(|f| f.request());
     let default = args(&[]).unwrap();
     assert_eq!(default.source, Source::Url(DOWNLOAD_URL.into()));
     assert_eq!(default.record_api.as_deref(), Some(RECORD_API));
