@@ -64,8 +64,10 @@ impl Trainer<'_> {
     /// Runs (or, from the checkpoint in `dir`, continues) the relation's training.
     pub fn run(&self, data: &RelationData, dir: &Path) -> Result<RelationResult> {
         let start = Instant::now();
+        let initial = self.encoder.init(self.device)?;
+        let optim = optimizer(self.hparams.weight_decay);
         let (mut encoder, mut optim, mut best_prompts, mut state) =
-            match checkpoint::load(dir, self.device, optimizer(self.hparams.weight_decay))? {
+            match checkpoint::load(dir, self.device, initial.clone(), optim.clone())? {
                 Some(c) => {
                     self.log.line(&format!(
                         "{}: resuming after epoch {}",
@@ -73,7 +75,7 @@ impl Trainer<'_> {
                     ));
                     (c.encoder, c.optim, c.best_prompts, c.state)
                 }
-                None => self.fresh(data)?,
+                None => self.fresh(data, initial, optim)?,
             };
         let elapsed_before = state.seconds;
         let bar = self.progress_bar(state.epochs_done);
@@ -90,13 +92,13 @@ impl Trainer<'_> {
             // Ties go to the later epoch, as in the reference; only a gain renews patience, so a
             // flat dev score cannot keep a run going forever.
             if epoch == 0 || dev.p_at_1 > state.best_dev.p_at_1 {
-                state.last_gain = Some(epoch);
+                state.last_gain = epoch;
             }
             if epoch == 0 || dev.p_at_1 >= state.best_dev.p_at_1 {
                 (state.best_dev, state.best_epoch, best_prompts) = (dev, epoch, prompts);
             }
-            let last_gain = state.last_gain.unwrap_or(state.best_epoch);
-            if epoch == self.hparams.max_epochs || epoch - last_gain >= self.hparams.patience {
+            if epoch == self.hparams.max_epochs || epoch - state.last_gain >= self.hparams.patience
+            {
                 break;
             }
             let epoch_start = Instant::now();
@@ -147,21 +149,16 @@ impl Trainer<'_> {
         })
     }
 
-    /// A new encoder and optimizer, and the manual-prompt baseline computed once.
+    /// The starting point of a new run, and the manual-prompt baseline computed once.
     fn fresh(
         &self,
         data: &RelationData,
+        encoder: PromptEncoder,
+        optim: ModuleOptimizer,
     ) -> Result<(PromptEncoder, ModuleOptimizer, Tensor<2>, RunState)> {
         let manual_test = self.evaluate(None, &data.manual_test, data)?.summary();
-        let encoder = self.encoder.init(self.device)?;
         let prompts = encoder.forward().detach();
-        let state = RunState::new(manual_test);
-        Ok((
-            encoder,
-            optimizer(self.hparams.weight_decay),
-            prompts,
-            state,
-        ))
+        Ok((encoder, optim, prompts, RunState::new(manual_test)))
     }
 
     fn progress_bar(&self, done: usize) -> ProgressBar {
