@@ -1,6 +1,6 @@
 //! `ptune`: P-tuning on frozen language models.
 
-use ptune_train::{bench, pack_use, predict, train};
+use ptune_train::{pack_use, predict, train};
 
 use clap::{Parser, Subcommand};
 
@@ -41,14 +41,6 @@ enum Command {
     ///   ptune eval --pack runs/smollm2-facts/P36 --data datasets/facts
     #[command(verbatim_doc_comment)]
     Eval(pack_use::EvalArgs),
-    /// Measure one case: model load time, training and evaluation examples/s, peak memory.
-    ///
-    /// Prints one JSON line. `cargo xtask bench` runs the standard cases and tabulates them.
-    ///
-    /// Example:
-    ///   ptune bench --model random:bert-base --template 3,3,3 --steps 5
-    #[command(verbatim_doc_comment)]
-    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -57,7 +49,6 @@ fn main() {
         Command::Predict(args) => predict::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => pack_use::eval(args),
-        Command::Bench(args) => bench::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
