@@ -90,10 +90,6 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["model", "data", "out", "overwrite"])]
     #[serde(skip)]
     pub resume: Option<PathBuf>,
-    /// Stop (with an error) after this many epochs of a relation, as an interruption would.
-    #[arg(long, hide = true)]
-    #[serde(skip)]
-    pub stop_after: Option<usize>,
 }
 
 impl TrainArgs {
@@ -113,7 +109,7 @@ impl TrainArgs {
 }
 
 /// The settings of a run being resumed, as its `run.json` recorded them, and the record itself.
-fn resumed_args(dir: &Path, cli: &TrainArgs) -> Result<(TrainArgs, serde_json::Value)> {
+fn resumed_args(dir: &Path) -> Result<(TrainArgs, serde_json::Value)> {
     let path = dir.join("run.json");
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
@@ -126,7 +122,6 @@ fn resumed_args(dir: &Path, cli: &TrainArgs) -> Result<(TrainArgs, serde_json::V
     let mut args: TrainArgs = serde_json::from_value(info["args"].clone())
         .with_context(|| format!("{} does not record the run's settings", path.display()))?;
     args.out = Some(dir.to_path_buf());
-    args.stop_after = cli.stop_after;
     args.resume = Some(dir.to_path_buf());
     Ok((args, info))
 }
@@ -151,7 +146,7 @@ fn check_same_model(
 pub fn run(cli: &TrainArgs) -> Result<()> {
     // A resumed run is locked before anything else: two `--resume` of one run never overlap.
     let (held, resumed) = match &cli.resume {
-        Some(dir) => (Some(RunDir::open(dir)?), Some(resumed_args(dir, cli)?)),
+        Some(dir) => (Some(RunDir::open(dir)?), Some(resumed_args(dir)?)),
         None => (None, None),
     };
     let args = resumed.as_ref().map_or(cli, |(a, _)| a);
@@ -239,7 +234,6 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
             encoder: encoder.clone(),
             log: &log,
             label: relation.id.clone(),
-            stop_after: args.stop_after,
         };
         let result = trainer.run(&data, &dir)?;
         let row = report::write_relation(

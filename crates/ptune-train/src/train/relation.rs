@@ -4,7 +4,7 @@ use super::checkpoint::{self, RunState};
 use super::hparams::Hparams;
 use crate::eval::{rank_queries, stats};
 use crate::model::{BatchTensors, optimizer, train_step};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -55,8 +55,6 @@ pub struct Trainer<'a> {
     pub hparams: &'a Hparams,
     pub encoder: PromptEncoderConfig,
     pub log: &'a crate::output::RunLog,
-    /// Stop with an error after this many epochs, as an interruption would (tests of --resume).
-    pub stop_after: Option<usize>,
     pub label: String,
 }
 
@@ -124,14 +122,6 @@ impl Trainer<'_> {
             ));
             bar.inc(1);
             bar.set_message(format!("loss {train_loss:.3}  dev P@1 {:.3}", dev.p_at_1));
-            if self.stop_after == Some(state.epochs_done) {
-                bar.abandon();
-                bail!(
-                    "stopped after epoch {} as asked; continue with --resume {}",
-                    state.epochs_done,
-                    dir.parent().unwrap_or(dir).display()
-                );
-            }
         }
         bar.finish_and_clear();
         let test = self
