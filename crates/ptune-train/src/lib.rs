@@ -8,6 +8,7 @@ pub mod output;
 pub mod pack_use;
 pub mod plot;
 pub mod predict;
+pub mod rank;
 pub mod spec;
 pub mod train;
 pub mod vocab;

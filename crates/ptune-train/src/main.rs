@@ -1,6 +1,6 @@
 //! `ptune`: P-tuning on frozen language models.
 
-use ptune_train::{pack_use, predict, train};
+use ptune_train::{eval, predict, train};
 
 use clap::{Parser, Subcommand};
 
@@ -40,7 +40,7 @@ enum Command {
     /// Example:
     ///   ptune eval --pack runs/smollm2-facts/P36 --data datasets/facts
     #[command(verbatim_doc_comment)]
-    Eval(pack_use::EvalArgs),
+    Eval(eval::EvalArgs),
 }
 
 fn main() {
@@ -48,7 +48,7 @@ fn main() {
     let result = match &cli.command {
         Command::Predict(args) => predict::run(args),
         Command::Train(args) => train::run(args),
-        Command::Eval(args) => pack_use::eval(args),
+        Command::Eval(args) => eval::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

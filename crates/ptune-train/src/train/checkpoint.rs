@@ -29,12 +29,13 @@ pub struct RunState {
 }
 
 impl RunState {
-    pub fn new(manual_test: Summary) -> Self {
+    /// A run before its first epoch, with the scores of the manual and the initial prompts.
+    pub fn new(manual_test: Summary, initial_dev: Summary) -> Self {
         Self {
             epochs_done: 0,
             step: 0,
             manual_test,
-            best_dev: Summary::default(),
+            best_dev: initial_dev,
             best_epoch: 0,
             last_gain: 0,
             history: Vec::new(),

@@ -8,7 +8,6 @@ mod rundir;
 
 pub use hparams::{Hparams, Preset};
 pub use relation::{EpochRecord, RelationData, RelationResult, Trainer};
-pub use report::identity;
 pub use rundir::RunDir;
 
 use crate::device::Compute;
@@ -170,7 +169,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     let spec = tokenizer_spec(&bundle, &backbone)?;
     let template = Template::parse(args.template.as_deref().unwrap_or(default_template(&spec)))?;
     template.validate(spec.objective, PromptMode::PTuning)?;
-    let identity = report::identity(&bundle, &backbone);
+    let identity = crate::pack_use::identity(&bundle, &backbone);
     if let Some((_, info)) = &resumed {
         check_same_model(info, &identity, out)?;
     }
@@ -179,6 +178,16 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     let params = burn::module::Module::num_params(&encoder.init(&device)?);
     // Every relation is tokenized before the run directory is made: a relation that cannot be
     // trained stops the command before anything is written.
+    let sources = Sources {
+        dataset: &dataset,
+        bundle: &bundle,
+        backbone: &backbone,
+        spec: &spec,
+        template: &template,
+        vocab,
+        max_train: args.max_train,
+        model,
+    };
     let mut work = Vec::new();
     for relation in relations {
         let finished = match held {
@@ -187,9 +196,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         };
         let item = match finished {
             Some(row) => Work::Finished(row),
-            None => Work::Train(relation_data(
-                &dataset, &relation, &bundle, &backbone, &spec, &template, vocab, args, model,
-            )?),
+            None => Work::Train(sources.relation_data(&relation)?),
         };
         work.push((relation, item));
     }
@@ -316,61 +323,74 @@ fn pick_relations(dataset: &LamaDataset, args: &TrainArgs, data: &Path) -> Resul
         .collect()
 }
 
-/// Tokenizes one relation's splits (P-tuning template, and the manual one for the baseline).
-#[allow(clippy::too_many_arguments)]
-fn relation_data(
-    dataset: &LamaDataset,
-    relation: &Relation,
-    bundle: &ModelBundle,
-    backbone: &Backbone,
-    spec: &TokenizerSpec,
-    template: &Template,
+/// What every relation's queries are built from.
+struct Sources<'a> {
+    dataset: &'a LamaDataset,
+    bundle: &'a ModelBundle,
+    backbone: &'a Backbone,
+    spec: &'a TokenizerSpec,
+    template: &'a Template,
     vocab: VocabStrategy,
-    args: &TrainArgs,
-    model: &str,
-) -> Result<RelationData> {
-    let list = crate::vocab::word_list(dataset, vocab, model)?;
-    let max_len = backbone.max_positions();
-    let builder = QueryBuilder::new(&bundle.tokenizer, spec, template)?
-        .max_len(max_len)
-        .with_vocab(list.as_ref());
-    let manual_template = relation.manual_template()?;
-    let manual = QueryBuilder::new(&bundle.tokenizer, spec, &manual_template)?
-        .max_len(max_len)
-        .with_vocab(list.as_ref());
-    let facts = |split| dataset.facts(&relation.id, split);
-    let mut train_facts = facts(Split::Train)?;
-    if let Some(cap) = args.max_train {
-        train_facts.truncate(cap);
-    }
-    let test_facts = facts(Split::Test)?;
-    let train = builder.build(&train_facts);
-    let dev = builder.build(&facts(Split::Dev)?);
-    let test = builder.build(&test_facts);
-    for (name, set) in [("train", &train), ("dev", &dev), ("test", &test)] {
-        if set.queries.is_empty() {
-            bail!(
-                "{} has no usable {name} facts: {} of {} were dropped ({})",
-                relation.id,
-                set.report.dropped_total(),
-                set.report.total,
-                report::drop_reasons(&set.report)
-            );
+    max_train: Option<usize>,
+    model: &'a str,
+}
+
+impl Sources<'_> {
+    /// Tokenizes one relation's splits (P-tuning template, and the manual one for the baseline).
+    fn relation_data(&self, relation: &Relation) -> Result<RelationData> {
+        let Self {
+            dataset,
+            bundle,
+            backbone,
+            spec,
+            template,
+            vocab,
+            max_train,
+            model,
+        } = *self;
+        let list = crate::vocab::word_list(dataset, vocab, model)?;
+        let max_len = backbone.max_positions();
+        let builder = QueryBuilder::new(&bundle.tokenizer, spec, template)?
+            .max_len(max_len)
+            .with_vocab(list.as_ref());
+        let manual_template = relation.manual_template()?;
+        let manual = QueryBuilder::new(&bundle.tokenizer, spec, &manual_template)?
+            .max_len(max_len)
+            .with_vocab(list.as_ref());
+        let facts = |split| dataset.facts(&relation.id, split);
+        let mut train_facts = facts(Split::Train)?;
+        if let Some(cap) = max_train {
+            train_facts.truncate(cap);
         }
+        let test_facts = facts(Split::Test)?;
+        let train = builder.build(&train_facts);
+        let dev = builder.build(&facts(Split::Dev)?);
+        let test = builder.build(&test_facts);
+        for (name, set) in [("train", &train), ("dev", &dev), ("test", &test)] {
+            if set.queries.is_empty() {
+                bail!(
+                    "{} has no usable {name} facts: {} of {} were dropped ({})",
+                    relation.id,
+                    set.report.dropped_total(),
+                    set.report.total,
+                    report::drop_reasons(&set.report)
+                );
+            }
+        }
+        // The baseline sees exactly the facts P-tuning is tested on.
+        let kept: Vec<_> = test
+            .queries
+            .iter()
+            .map(|q| test_facts[q.fact_index].clone())
+            .collect();
+        let manual_test = manual.build(&kept);
+        Ok(RelationData {
+            train: train.queries,
+            dev: dev.queries,
+            test: test.queries,
+            manual_test: manual_test.queries,
+            allowed: crate::vocab::allowed(vocab, &builder, dataset, &relation.id)?,
+            pad_id: spec.pad_id,
+        })
     }
-    // The baseline sees exactly the facts P-tuning is tested on.
-    let kept: Vec<_> = test
-        .queries
-        .iter()
-        .map(|q| test_facts[q.fact_index].clone())
-        .collect();
-    let manual_test = manual.build(&kept);
-    Ok(RelationData {
-        train: train.queries,
-        dev: dev.queries,
-        test: test.queries,
-        manual_test: manual_test.queries,
-        allowed: crate::vocab::allowed(vocab, &builder, dataset, &relation.id)?,
-        pad_id: spec.pad_id,
-    })
 }

@@ -5,35 +5,12 @@ use super::{Hparams, RelationData, RelationResult, TrainArgs};
 use crate::output::{atomic_write, write_json};
 use crate::plot::{Series, svg};
 use anyhow::{Context, Result};
-use ptune_backbone::{Backbone, ModelBundle, ModelConfig};
 use ptune_data::{DropReport, Part, Relation, Template};
 use ptune_encoder::peft::PeftTaskType;
 use ptune_encoder::{BackboneIdentity, PromptPack};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::fmt::Write;
 use std::path::Path;
-
-/// Architecture, hidden size and a hash of the vocabulary: what a prompt pack is only valid for.
-pub fn identity(bundle: &ModelBundle, backbone: &Backbone) -> BackboneIdentity {
-    let architecture = match &bundle.config {
-        ModelConfig::Bert(c) => format!("{:?}", c.flavor).to_lowercase(),
-        ModelConfig::Gpt2(_) => "gpt2".into(),
-        ModelConfig::Llama(c) if c.qwen2 => "qwen2".into(),
-        ModelConfig::Llama(_) => "llama".into(),
-    };
-    let mut vocab: Vec<(String, u32)> = bundle.tokenizer.get_vocab(true).into_iter().collect();
-    vocab.sort_by_key(|(_, id)| *id);
-    let mut hasher = Sha256::new();
-    for (token, id) in vocab {
-        hasher.update(format!("{id}\t{token}\n"));
-    }
-    BackboneIdentity::new(
-        architecture,
-        backbone.hidden_size(),
-        format!("{:x}", hasher.finalize()),
-    )
-}
 
 #[derive(Serialize)]
 pub struct RunInfo<'a> {
