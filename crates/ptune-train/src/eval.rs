@@ -4,7 +4,7 @@ use crate::device::Compute;
 use crate::pack_use::{load, model_for, pack_dir};
 use crate::rank::{rank_queries, stats};
 use anyhow::{Result, bail};
-use ptune_data::{LamaDataset, QueryBuilder, Split, VocabStrategy};
+use ptune_data::{LamaDataset, QueryBuilder, Split};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -34,13 +34,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let dataset = LamaDataset::open(&args.data)?;
     let relation = loaded.pack.relation.clone();
     let facts = dataset.facts(&relation, split)?;
-    let vocab: VocabStrategy = loaded
-        .pack
-        .metrics
-        .get("vocab")
-        .and_then(|v| v.as_str())
-        .unwrap_or("original")
-        .parse()?;
+    let vocab = loaded.pack.vocab;
     let model = model_for(&pack_dir(&args.pack), args.model.as_deref())?;
     let list = crate::vocab::word_list(&dataset, vocab, &model)?;
     let builder = QueryBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?

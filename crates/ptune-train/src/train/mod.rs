@@ -41,13 +41,12 @@ pub struct TrainArgs {
     /// `[P:3] [X] [P:3] [Y]` for a causal LM (the object must come last).
     #[arg(long)]
     pub template: Option<String>,
-    /// Prompt encoder: lstm (the paper's), peft-lstm, mlp (PEFT's), embedding (plain prompt tuning).
-    #[arg(long, default_value = "lstm")]
-    pub encoder: String,
-    /// Ranking vocabulary: original (the whole vocabulary), shared (LAMA 29k list), lama (34k),
-    /// candidates (only the relation's own objects).
-    #[arg(long, default_value = "original")]
-    pub vocab: String,
+    /// Prompt encoder.
+    #[arg(long, value_enum, default_value = "lstm")]
+    pub encoder: EncoderKind,
+    /// Ranking vocabulary.
+    #[arg(long, value_enum, default_value = "original")]
+    pub vocab: VocabStrategy,
     /// Hyperparameter defaults; every one can be overridden below.
     #[arg(long, value_enum, default_value = "fast")]
     pub preset: Preset,
@@ -155,8 +154,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     };
     let hparams = args.hparams();
     hparams.validate()?;
-    let kind: EncoderKind = args.encoder.parse()?;
-    let vocab: VocabStrategy = args.vocab.parse()?;
+    let (kind, vocab) = (args.encoder, args.vocab);
     let inputs = [Path::new(model), data];
     if held.is_none() {
         RunDir::check_new(out, args.overwrite, &inputs)?;
@@ -243,15 +241,8 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
             label: relation.id.clone(),
         };
         let result = trainer.run(&data, &dir)?;
-        let row = report::write_relation(
-            out,
-            &args.vocab,
-            &relation,
-            &template,
-            &identity,
-            &data,
-            &result,
-        )?;
+        let row =
+            report::write_relation(out, vocab, &relation, &template, &identity, &data, &result)?;
         log.line(&row.line());
         rows.push(row);
     }
