@@ -101,7 +101,7 @@ fn run(args: &BenchArgs) -> Result<()> {
     };
     let load_seconds = start.elapsed().as_secs_f64();
     let load_peak_rss_mb = proc_status_mb("VmHWM");
-    template.validate(ptune_train::spec::objective(&backbone), PromptMode::PTuning)?;
+    template.validate(backbone.objective(), PromptMode::PTuning)?;
     let batch = synthetic_batch(&template, args, &backbone)?;
     let mut inputs = BatchTensors::new(&batch, &device);
     if args.ablate.contains(&Ablation::SharedPrefix) {
