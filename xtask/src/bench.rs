@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: the macro benchmark. Each case runs ptune-train's `bench` example in its
 //! own process (per backend) and, with `--peer`, `scripts/peer_bench.py` for the PyTorch reference
-//! and PEFT on the same model file, batch, template, steps and threads. One JSON line per run, then a table and
-//! ptune's ratios to each peer.
+//! and PEFT on the same model file, batch, template, steps and threads. One JSON line per run,
+//! then a table and ptune's ratios to each peer.
 
 use crate::fetch;
 use anyhow::{Context, Result, bail};

@@ -3,9 +3,9 @@
 //!
 //! On disk, a directory with `prompt.safetensors` (one F32 tensor `prompt_embeddings`
 //! `[n_prompt, H]`) and `prompt.json` (template, relation, ranking vocabulary, backbone identity,
-//! metrics, and the SHA-256 of the safetensors file). Each file is written under a temporary name and renamed; the
-//! JSON goes last and names the tensor file's hash, so a pack cut short by a crash is refused on
-//! load instead of pairing new prompts with old metadata.
+//! metrics, and the SHA-256 of the safetensors file). Each file is written under a temporary name
+//! and renamed; the JSON goes last and names the tensor file's hash, so a pack cut short by a crash
+//! is refused on load instead of pairing new prompts with old metadata.
 //!
 //! Version 2 packs also record `pack_sha256`, a hash over the tensor file's hash, the template,
 //! the relation and the backbone identity, so a `prompt.json` whose template (or relation, or
