@@ -225,32 +225,8 @@ fn resume_after_a_stop_reproduces_the_uninterrupted_run() {
     let data = tmp.path().join("data");
     write_dataset(&data);
     add_second_relation(&data);
-    let model = fixture("gpt2");
-    let run = |out: &Path| {
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("ptune"));
-        command
-            .args([
-                "train",
-                "--model",
-                model.to_str().unwrap(),
-                "--data",
-                data.to_str().unwrap(),
-                "--all-relations",
-            ])
-            .args([
-                "--out",
-                out.to_str().unwrap(),
-                "--lr",
-                "0.01",
-                "--epochs",
-                "4",
-                "--patience",
-                "4",
-                "--seed",
-                "5",
-            ]);
-        command
-    };
+    // Eight epochs: the interrupt lands well inside the first relation.
+    let run = |out: &Path| train_command(&data, out, "8", "8", &["--relation", "P2"]);
     let whole = tmp.path().join("whole");
     succeeds(&run(&whole).output().unwrap());
 
