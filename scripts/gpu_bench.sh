@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The GPU side-by-side: `ptune bench` on a GPU backend against the PyTorch peers of
+# The GPU side-by-side: ptune-train's bench example on a GPU backend against the PyTorch peers of
 # scripts/peer_bench.py on the same GPU, random-weight bert-base and SmolLM2-135M shapes, batch 8
 # and 64, f32 and bf16 weights, 20 timed steps each. One JSON line per run into
 # OUT/results.jsonl.
 #
-#   PTUNE_WGPU=path/to/ptune PTUNE_TCH=path/to/ptune scripts/gpu_bench.sh [OUT]
+#   PTUNE_WGPU=path/to/bench PTUNE_TCH=path/to/bench scripts/gpu_bench.sh [OUT]
 #
-# PTUNE_WGPU: ptune built with --features wgpu (runs --backend wgpu); PTUNE_TCH: built with
-# --features tch against torch 2.9.0 (runs --backend tch-cuda). Either may be left out. PYTHON
+# PTUNE_WGPU: the bench example (`cargo build --release -p ptune-train --example bench`) built
+# with --features wgpu (runs --backend wgpu); PTUNE_TCH: built with --features tch against
+# torch 2.9.0 (runs --backend tch-cuda). Either may be left out. PYTHON
 # (default python3) needs a CUDA torch, transformers and peft; for tch-cuda its torch must be the
 # 2.9.0 that ptune was built against.
 set -u
@@ -28,10 +29,10 @@ for case in "random:bert-base|3,3,3" "random:smollm2-135m|[P:3] [X] [P:3] [Y]"; 
         read -r batch precision <<<"$run"
         args=(--model "$model" --template "$template" --batch-size "$batch" --precision "$precision" --steps 20)
         if [ -n "${PTUNE_WGPU:-}" ] && [ "$precision" = f32 ]; then  # WGSL has no bf16
-            "$PTUNE_WGPU" bench --backend wgpu "${args[@]}" 2>>"$out/stderr.txt" | tee -a "$out/results.jsonl"
+            "$PTUNE_WGPU" --backend wgpu "${args[@]}" 2>>"$out/stderr.txt" | tee -a "$out/results.jsonl"
         fi
         if [ -n "${PTUNE_TCH:-}" ]; then
-            LD_LIBRARY_PATH="$lib" "$PTUNE_TCH" bench --backend tch-cuda "${args[@]}" 2>>"$out/stderr.txt" | tee -a "$out/results.jsonl"
+            LD_LIBRARY_PATH="$lib" "$PTUNE_TCH" --backend tch-cuda "${args[@]}" 2>>"$out/stderr.txt" | tee -a "$out/results.jsonl"
         fi
         if [ "$peers" = 1 ]; then
             for impl in reference peft; do

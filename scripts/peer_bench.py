@@ -1,6 +1,6 @@
-"""The PyTorch peers of `ptune bench`: one case, one process, one JSON line.
+"""The PyTorch peers of ptune's bench example: one case, one process, one JSON line.
 
-`cargo xtask bench --peer` runs this next to `ptune bench` on the same model file, batch shape,
+`cargo xtask bench --peer` runs this next to ptune's bench example on the same model file, batch shape,
 template, thread count and step counts, and prints ptune's ratio to each peer. Two peers:
 
 * ``reference``: THUDM's ``PTuneForLAMA`` as its code runs it (re-implemented here): the LSTM
@@ -15,8 +15,8 @@ template, thread count and step counts, and prints ptune's ratio to each peer. T
 
 Both use Adam (lr 1e-4, weight decay 5e-4) like ptune's bench, the default (SDPA) attention,
 and ``torch.set_num_threads(threads)``. ``--precision bf16`` casts the frozen model to bfloat16
-(built or loaded with ``dtype=torch.bfloat16``, the fastest PyTorch setting) against ``ptune bench --precision bf16``; the prompt encoder stays fp32. The batch has the shape of ptune's
-(``synthetic_batch`` in crates/ptune-train/src/bench.rs: batch × seq_len ids, all real tokens);
+(built or loaded with ``dtype=torch.bfloat16``, the fastest PyTorch setting) against the bench example's ``--precision bf16``; the prompt encoder stays fp32. The batch has the shape of ptune's
+(``synthetic_batch`` in crates/ptune-train/examples/bench.rs: batch × seq_len ids, all real tokens);
 the reference's prompt slots are positions 1..=n and its target the last position (where they
 sit does not change its cost: it computes every position and the full vocabulary there). ``random:bert-base`` is a
 ``BertForMaskedLM`` with bert-base-cased's shapes and random weights (ptune builds the same
@@ -93,7 +93,7 @@ def _load_model(spec: str, dtype):
 
 
 def synthetic_ids(b: int, t: int, n: int, vocab: int):
-    """The ids, prompt slots (1..=n), targets (t-1) and labels of ptune bench's batch."""
+    """The ids, prompt slots (1..=n), targets (t-1) and labels of the bench example's batch."""
     import torch
 
     ids = torch.tensor([(i * 7919 + 13) % vocab for i in range(b * t)], dtype=torch.int64).reshape(b, t)

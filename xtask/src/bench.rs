@@ -1,7 +1,7 @@
-//! `cargo xtask bench`: the macro benchmark. Each case runs `ptune bench` in its own process (per
-//! backend) and, with `--peer`, `scripts/peer_bench.py` for the PyTorch reference and PEFT on the
-//! same model file, batch, template, steps and threads. One JSON line per run, then a table and
-//! ptune's ratios to each peer.
+//! `cargo xtask bench`: the macro benchmark. Each case runs ptune-train's `bench` example in its
+//! own process (per backend) and, with `--peer`, `scripts/peer_bench.py` for the PyTorch reference
+//! and PEFT on the same model file, batch, template, steps and threads. One JSON line per run,
+//! then a table and ptune's ratios to each peer.
 
 use crate::fetch;
 use anyhow::{Context, Result, bail};
@@ -75,7 +75,7 @@ impl Args {
     }
 }
 
-/// The name a [`clap::ValueEnum`] value has on the command line (what `ptune bench` takes too).
+/// The name a [`clap::ValueEnum`] value has on the command line (what the bench example takes too).
 fn name(value: impl clap::ValueEnum) -> String {
     value
         .to_possible_value()
@@ -137,8 +137,8 @@ fn usable_peer(python: &str) -> Option<String> {
     ok.then(|| python.to_string())
 }
 
-/// `ptune bench` from one binary built with the cargo feature of every backend asked for (flex is
-/// always in); a tch build also gets libtorch's library path.
+/// The `bench` example built with the cargo feature of every backend asked for (flex is always
+/// in); a tch build also gets libtorch's library path.
 fn ptune_bench(backends: &[Backend]) -> Result<Command> {
     let mut features: Vec<&str> = backends
         .iter()
@@ -151,7 +151,11 @@ fn ptune_bench(backends: &[Backend]) -> Result<Command> {
     features.sort_unstable();
     features.dedup();
     let joined = features.join(",");
-    let mut command = crate::ptune_with((!joined.is_empty()).then_some(&joined), &["bench"]);
+    let mut command = crate::cargo_run(
+        ["--example", "bench"],
+        (!joined.is_empty()).then_some(&joined),
+        &[],
+    );
     if features.contains(&"tch") {
         let lib = libtorch_lib()?;
         let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();

@@ -36,11 +36,16 @@ enum Command {
 
 /// `cargo run -q -p ptune-train --bin ptune -- ARGS`: how xtask runs the project's binary.
 pub fn ptune(args: &[&str]) -> std::process::Command {
-    ptune_with(None, args)
+    cargo_run(["--bin", "ptune"], None, args)
 }
 
-/// [`ptune`] built with extra cargo features (a backend: `tch`, `wgpu`).
-pub fn ptune_with(features: Option<&str>, args: &[&str]) -> std::process::Command {
+/// `cargo run` of a ptune-train target (`--bin ptune`, `--example bench`) with extra cargo
+/// features (a backend: `tch`, `wgpu`).
+pub fn cargo_run(
+    target: [&str; 2],
+    features: Option<&str>,
+    args: &[&str],
+) -> std::process::Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = std::process::Command::new(cargo);
     // `cargo run` gave xtask its own package's variables; build scripts that track them (ring's
@@ -60,7 +65,9 @@ pub fn ptune_with(features: Option<&str>, args: &[&str]) -> std::process::Comman
             command.env_remove(key.as_ref());
         }
     }
-    command.args(["run", "-q", "-p", "ptune-train", "--bin", "ptune"]);
+    command
+        .args(["run", "-q", "-p", "ptune-train"])
+        .args(target);
     if let Some(features) = features {
         command.args(["--features", features]);
     }

@@ -12,14 +12,7 @@ use crate::usage::Tracked;
 use crate::weights::TensorSource;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
-
-/// What the model predicts at the target position: a masked token or the next token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Objective {
-    Masked,
-    Causal,
-}
+pub use ptune_data::Objective;
 
 /// A pretrained language model whose parameters never require gradients; gradients still flow
 /// to the input embeddings passed to [`Backbone::forward_embeds`].

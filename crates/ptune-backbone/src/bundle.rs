@@ -8,6 +8,7 @@ use crate::tokenizer::{SpecialTokens, load_dir};
 use crate::weights::TensorSource;
 use crate::{hub, source};
 use burn::tensor::Device;
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tokenizers::Tokenizer;
 
@@ -86,6 +87,28 @@ impl ModelBundle {
     /// Builds the frozen backbone on `device` with its weight matrices in `precision`.
     pub fn backbone_as(&self, device: &Device, precision: Precision) -> Result<Backbone> {
         Backbone::load_as(&self.config, self.weights.as_ref(), device, precision)
+    }
+
+    /// The architecture a prompt pack records: `bert`, `roberta`, `gpt2`, `llama` or `qwen2`.
+    pub fn architecture(&self) -> String {
+        match &self.config {
+            ModelConfig::Bert(c) => format!("{:?}", c.flavor).to_lowercase(),
+            ModelConfig::Gpt2(_) => "gpt2".into(),
+            ModelConfig::Llama(c) if c.qwen2 => "qwen2".into(),
+            ModelConfig::Llama(_) => "llama".into(),
+        }
+    }
+
+    /// SHA-256 of the vocabulary (`id\ttoken\n` in id order): prompts trained under one
+    /// tokenizer mean nothing under another.
+    pub fn vocab_sha256(&self) -> String {
+        let mut vocab: Vec<(String, u32)> = self.tokenizer.get_vocab(true).into_iter().collect();
+        vocab.sort_by_key(|(_, id)| *id);
+        let mut hasher = Sha256::new();
+        for (token, id) in vocab {
+            hasher.update(format!("{id}\t{token}\n"));
+        }
+        format!("{:x}", hasher.finalize())
     }
 }
 

@@ -17,6 +17,7 @@ use crate::{Error, Result};
 /// Which tokens objects and predictions may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum VocabStrategy {
     /// The model's whole vocabulary.
     Original,

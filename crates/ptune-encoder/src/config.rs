@@ -16,6 +16,7 @@ use std::str::FromStr;
 
 /// The reparameterization that produces the prompt vectors.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum EncoderKind {
     /// THUDM's P-tuning reference: Embedding → 2-layer BiLSTM (H/2 per direction) → MLP H→H→H.
     Lstm,

@@ -2,10 +2,10 @@
 //! its output; the pack keeps that matrix with what is needed to use it correctly.
 //!
 //! On disk, a directory with `prompt.safetensors` (one F32 tensor `prompt_embeddings`
-//! `[n_prompt, H]`) and `prompt.json` (template, relation, backbone identity, metrics, and the
-//! SHA-256 of the safetensors file). Each file is written under a temporary name and renamed; the
-//! JSON goes last and names the tensor file's hash, so a pack cut short by a crash is refused on
-//! load instead of pairing new prompts with old metadata.
+//! `[n_prompt, H]`) and `prompt.json` (template, relation, ranking vocabulary, backbone identity,
+//! metrics, and the SHA-256 of the safetensors file). Each file is written under a temporary name
+//! and renamed; the JSON goes last and names the tensor file's hash, so a pack cut short by a crash
+//! is refused on load instead of pairing new prompts with old metadata.
 //!
 //! Version 2 packs also record `pack_sha256`, a hash over the tensor file's hash, the template,
 //! the relation and the backbone identity, so a `prompt.json` whose template (or relation, or
@@ -20,6 +20,7 @@ use crate::io::{
 };
 use crate::tensors::{HostTensor, NamedTensors};
 use burn::tensor::{Device, Tensor};
+use ptune_data::VocabStrategy;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -85,6 +86,8 @@ pub struct PromptPack {
     pub backbone: BackboneIdentity,
     /// The relation (task) trained, e.g. `P17`.
     pub relation: String,
+    /// The vocabulary the objects were ranked over, in training and by `ptune eval`.
+    pub vocab: VocabStrategy,
     /// Free-form results (P@1, steps, encoder kind, ...).
     pub metrics: Map<String, Value>,
 }
@@ -99,6 +102,9 @@ struct Manifest {
     template: String,
     relation: String,
     backbone: BackboneIdentity,
+    /// Absent in packs written before it was a field: their metrics hold it, or it is `original`.
+    #[serde(default)]
+    vocab: Option<VocabStrategy>,
     #[serde(default)]
     metrics: Map<String, Value>,
     tensor_file: String,
@@ -166,8 +172,13 @@ impl PromptPack {
             template,
             backbone,
             relation,
+            vocab: VocabStrategy::Original,
             metrics: Map::new(),
         })
+    }
+
+    pub fn with_vocab(self, vocab: VocabStrategy) -> Self {
+        Self { vocab, ..self }
     }
 
     /// Adds or replaces metric `key`.
@@ -231,6 +242,7 @@ impl PromptPack {
             template: self.template.clone(),
             relation: self.relation.clone(),
             backbone: self.backbone.clone(),
+            vocab: Some(self.vocab),
             metrics: self.metrics.clone(),
             tensor_file: PACK_TENSORS.into(),
             tensor_sha256,
@@ -255,7 +267,16 @@ impl PromptPack {
         let prompts = read_prompts(&tensor_path, &bytes, &m)?;
         let fit = check_fit(&m.template, &m.relation, m.n_prompt);
         fit.map_err(|e| EncoderError::format(&json_path, e.to_string()))?;
+        let old = m.metrics.get("vocab").and_then(Value::as_str);
+        let vocab = match (m.vocab, old) {
+            (Some(v), _) => v,
+            (None, Some(name)) => name
+                .parse()
+                .map_err(|e: ptune_data::Error| EncoderError::format(&json_path, e.to_string()))?,
+            (None, None) => VocabStrategy::Original,
+        };
         Self::from_host(prompts, m.template, m.backbone, m.relation).map(|p| Self {
+            vocab,
             metrics: m.metrics,
             ..p
         })

@@ -4,6 +4,7 @@ mod common;
 
 use burn::tensor::Device;
 use common::scratch;
+use ptune_data::VocabStrategy;
 use ptune_encoder::NamedTensors;
 use ptune_encoder::io::write_safetensors;
 use ptune_encoder::{
@@ -144,6 +145,32 @@ fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut Value)) {
     let mut json: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     edit(&mut json);
     fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+}
+
+/// The ranking vocabulary round-trips as a field; a pack written before it was one keeps it in
+/// its metrics, where it is still read.
+#[test]
+fn vocab_is_a_field_and_older_packs_keep_theirs_in_the_metrics() {
+    let dir = scratch("pack-vocab");
+    let pack = pack().with_vocab(VocabStrategy::Shared);
+    pack.save(&dir).unwrap();
+    assert_eq!(PromptPack::load(&dir).unwrap().vocab, VocabStrategy::Shared);
+    edit_manifest(&dir, |json| {
+        json.as_object_mut().unwrap().remove("vocab");
+        json["metrics"]["vocab"] = "candidates".into();
+    });
+    assert_eq!(
+        PromptPack::load(&dir).unwrap().vocab,
+        VocabStrategy::Candidates
+    );
+    edit_manifest(&dir, |json| {
+        json["metrics"].as_object_mut().unwrap().remove("vocab");
+    });
+    assert_eq!(
+        PromptPack::load(&dir).unwrap().vocab,
+        VocabStrategy::Original
+    );
+    fs::remove_dir_all(dir).unwrap();
 }
 
 /// Makes a saved pack a version 1 pack, as written before packs had `pack_sha256`.

@@ -1,49 +1,77 @@
-//! Ranking the objects of a query set with a fixed prompt matrix (or none: the manual baseline).
+//! `ptune eval`: a prompt pack's P@1, P@10 and MRR on a split of a data set.
 
-use crate::model::{BatchTensors, target_logits, to_host};
-use anyhow::Result;
-use burn::tensor::{Device, Tensor};
-use ptune_backbone::Backbone;
-use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, Query, RankStats, metrics};
+use crate::device::Compute;
+use crate::pack_use::{load, model_for, pack_dir};
+use crate::rank::{rank_queries, stats};
+use anyhow::{Result, bail};
+use ptune_data::{LamaDataset, QueryBuilder, Split};
+use std::path::PathBuf;
 
-/// Evaluation batches are bigger than training ones: no activations are kept for backward.
-const EVAL_BATCH: usize = 16;
-
-/// 1-based ranks of each query's object among the allowed vocabulary, in query order.
-pub fn rank_queries(
-    backbone: &Backbone,
-    prompts: Option<&Tensor<2>>,
-    queries: &[Query],
-    allowed: &AllowedVocab,
-    pad_id: u32,
-    device: &Device,
-) -> Result<Vec<usize>> {
-    let config = BatchConfig {
-        batch_size: EVAL_BATCH,
-        ..BatchConfig::default()
-    };
-    let plan = BatchPlan::for_queries(queries, &config, 0)?;
-    let restrict = (allowed.len() < backbone.vocab_size()).then_some(allowed);
-    let mut ranks = vec![0; queries.len()];
-    for i in 0..plan.len() {
-        let batch = plan.batch(i, queries, pad_id)?;
-        let tensors = BatchTensors::new(&batch, device);
-        let logits = target_logits(backbone, prompts.cloned(), &tensors)?;
-        let width = logits.dims()[1];
-        let scores = to_host(logits)?;
-        let batch_ranks = metrics::ranks(&scores, width, &batch.object_ids, restrict)?;
-        for (&query, rank) in plan.batches()[i].iter().zip(batch_ranks) {
-            ranks[query] = rank;
-        }
-    }
-    Ok(ranks)
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// A prompt pack: its directory or its prompt.safetensors.
+    #[arg(long)]
+    pub pack: PathBuf,
+    /// Facts in the LAMA layout (see `ptune train --help`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Which split to score.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// The model; default: the one recorded in the pack's run.json.
+    #[arg(long)]
+    pub model: Option<String>,
+    #[command(flatten)]
+    pub compute: Compute,
+    /// Print JSON instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// P@1, P@10 and MRR of a rank list.
-pub fn stats(ranks: &[usize]) -> RankStats {
-    let mut stats = RankStats::default();
-    for &r in ranks {
-        stats.add(r);
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let split: Split = args.split.parse()?;
+    let loaded = load(&args.pack, args.model.as_deref(), args.compute)?;
+    let dataset = LamaDataset::open(&args.data)?;
+    let relation = loaded.pack.relation.clone();
+    let facts = dataset.facts(&relation, split)?;
+    let vocab = loaded.pack.vocab;
+    let model = model_for(&pack_dir(&args.pack), args.model.as_deref())?;
+    let list = crate::vocab::word_list(&dataset, vocab, &model)?;
+    let builder = QueryBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
+        .max_len(loaded.backbone.max_positions())
+        .with_vocab(list.as_ref());
+    let set = builder.build(&facts);
+    if set.queries.is_empty() {
+        bail!(
+            "{relation} has no usable {} facts ({} dropped)",
+            split.as_str(),
+            set.report.dropped_total()
+        );
     }
-    stats
+    let ranks = rank_queries(
+        &loaded.backbone,
+        Some(&loaded.prompts),
+        &set.queries,
+        &crate::vocab::allowed(vocab, &builder, &dataset, &relation)?,
+        loaded.spec.pad_id,
+        &loaded.device,
+    )?;
+    let s = stats(&ranks).summary();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"relation": relation, "split": split.as_str(), "n": s.n, "dropped": set.report.dropped_total(), "p_at_1": s.p_at_1, "p_at_10": s.p_at_10, "mrr": s.mrr})
+        );
+    } else {
+        println!(
+            "{relation} {}: P@1 {:.4}  P@10 {:.4}  MRR {:.4}  ({} facts, {} dropped)",
+            split.as_str(),
+            s.p_at_1,
+            s.p_at_10,
+            s.mrr,
+            s.n,
+            set.report.dropped_total()
+        );
+    }
+    Ok(())
 }

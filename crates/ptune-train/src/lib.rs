@@ -1,7 +1,6 @@
 //! The `ptune` command line and the P-tuning model it trains: backbone + prompt encoder +
 //! template, tied together from `ptune-backbone`, `ptune-encoder` and `ptune-data`.
 
-pub mod bench;
 pub mod device;
 pub mod eval;
 pub mod model;
@@ -9,6 +8,7 @@ pub mod output;
 pub mod pack_use;
 pub mod plot;
 pub mod predict;
+pub mod rank;
 pub mod spec;
 pub mod train;
 pub mod vocab;

@@ -1,6 +1,6 @@
 //! `ptune`: P-tuning on frozen language models.
 
-use ptune_train::{bench, pack_use, predict, train};
+use ptune_train::{eval, predict, train};
 
 use clap::{Parser, Subcommand};
 
@@ -40,15 +40,7 @@ enum Command {
     /// Example:
     ///   ptune eval --pack runs/smollm2-facts/P36 --data datasets/facts
     #[command(verbatim_doc_comment)]
-    Eval(pack_use::EvalArgs),
-    /// Measure one case: model load time, training and evaluation examples/s, peak memory.
-    ///
-    /// Prints one JSON line. `cargo xtask bench` runs the standard cases and tabulates them.
-    ///
-    /// Example:
-    ///   ptune bench --model random:bert-base --template 3,3,3 --steps 5
-    #[command(verbatim_doc_comment)]
-    Bench(bench::BenchArgs),
+    Eval(eval::EvalArgs),
 }
 
 fn main() {
@@ -56,8 +48,7 @@ fn main() {
     let result = match &cli.command {
         Command::Predict(args) => predict::run(args),
         Command::Train(args) => train::run(args),
-        Command::Eval(args) => pack_use::eval(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -21,8 +21,6 @@ pub struct BatchTensors {
     pub targets: Vec<usize>,
     /// Leading positions that are the same in every example (see [`shared_prefix`]).
     pub shared_prefix: usize,
-    /// Run the last layer at every position, not only the targets (`ptune bench --ablate`).
-    pub every_row: bool,
     pub labels: Tensor<1, Int>,
 }
 
@@ -41,7 +39,6 @@ impl BatchTensors {
         let shared_prefix = shared_prefix(batch, &slot_rows, &slot_mask);
         Self {
             shared_prefix,
-            every_row: false,
             ids: ints(batch.input_ids.iter().map(|&i| i as i64).collect(), [b, t]),
             mask: ints(
                 batch.attention_mask.iter().map(|&m| m as i64).collect(),
@@ -102,17 +99,12 @@ pub fn target_logits(
         Some(p) => batch.splice(embeds, p),
         None => embeds,
     };
-    let hidden = if batch.every_row {
-        let rows: Vec<(usize, usize)> = batch.targets.iter().copied().enumerate().collect();
-        Backbone::gather_rows(backbone.forward_embeds(embeds, batch.mask.clone()), &rows)
-    } else {
-        backbone.forward_rows(
-            embeds,
-            batch.mask.clone(),
-            &batch.targets,
-            batch.shared_prefix,
-        )
-    };
+    let hidden = backbone.forward_rows(
+        embeds,
+        batch.mask.clone(),
+        &batch.targets,
+        batch.shared_prefix,
+    );
     Ok(backbone.lm_logits(hidden)?)
 }
 

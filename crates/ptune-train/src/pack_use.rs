@@ -1,18 +1,13 @@
-//! Using an exported prompt pack: `ptune eval` scores it on a split, `ptune predict --pack` fills
-//! the relation's object for new subjects. The encoder is gone; the pack's matrix is all it takes.
+//! Loading an exported prompt pack with the model it was trained for, for `ptune eval` and
+//! `ptune predict --pack`. The encoder is gone; the pack's matrix is all it takes.
 
 use crate::device::Compute;
-use crate::eval::{rank_queries, stats};
 use crate::spec::tokenizer_spec;
-use crate::train::identity;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use burn::tensor::{Device, Tensor};
 use ptune_backbone::{Backbone, ModelBundle};
-use ptune_data::{
-    LamaDataset, QueryBuilder, Split, Template, TokenizerSpec, VocabStrategy, short_message,
-    strip_bom,
-};
-use ptune_encoder::PromptPack;
+use ptune_data::{Template, TokenizerSpec, short_message, strip_bom};
+use ptune_encoder::{BackboneIdentity, PromptPack};
 use std::path::{Path, PathBuf};
 
 /// A pack with the model it was trained for, ready to run.
@@ -26,6 +21,15 @@ pub struct LoadedPack {
     pub device: Device,
 }
 
+/// What a pack trained on this model records, and must match to be used with it.
+pub fn identity(bundle: &ModelBundle, backbone: &Backbone) -> BackboneIdentity {
+    BackboneIdentity::new(
+        bundle.architecture(),
+        backbone.hidden_size(),
+        bundle.vocab_sha256(),
+    )
+}
+
 /// `--pack` may name the pack directory or its `prompt.safetensors` / `prompt.json`.
 pub fn pack_dir(path: &Path) -> PathBuf {
     match path.extension() {
@@ -35,7 +39,7 @@ pub fn pack_dir(path: &Path) -> PathBuf {
 }
 
 /// The model a pack's run used (`run.json` beside the relation folders), unless given.
-fn model_for(dir: &Path, model: Option<&str>) -> Result<String> {
+pub fn model_for(dir: &Path, model: Option<&str>) -> Result<String> {
     if let Some(m) = model {
         return Ok(m.to_string());
     }
@@ -81,79 +85,4 @@ pub fn load(pack: &Path, model: Option<&str>, compute: Compute) -> Result<Loaded
         prompts,
         device,
     })
-}
-
-#[derive(Debug, clap::Args)]
-pub struct EvalArgs {
-    /// A prompt pack: its directory or its prompt.safetensors.
-    #[arg(long)]
-    pub pack: PathBuf,
-    /// Facts in the LAMA layout (see `ptune train --help`).
-    #[arg(long)]
-    pub data: PathBuf,
-    /// Which split to score.
-    #[arg(long, default_value = "test")]
-    pub split: String,
-    /// The model; default: the one recorded in the pack's run.json.
-    #[arg(long)]
-    pub model: Option<String>,
-    #[command(flatten)]
-    pub compute: Compute,
-    /// Print JSON instead of a line of text.
-    #[arg(long)]
-    pub json: bool,
-}
-
-pub fn eval(args: &EvalArgs) -> Result<()> {
-    let split: Split = args.split.parse()?;
-    let loaded = load(&args.pack, args.model.as_deref(), args.compute)?;
-    let dataset = LamaDataset::open(&args.data)?;
-    let relation = loaded.pack.relation.clone();
-    let facts = dataset.facts(&relation, split)?;
-    let vocab: VocabStrategy = loaded
-        .pack
-        .metrics
-        .get("vocab")
-        .and_then(|v| v.as_str())
-        .unwrap_or("original")
-        .parse()?;
-    let model = model_for(&pack_dir(&args.pack), args.model.as_deref())?;
-    let list = crate::vocab::word_list(&dataset, vocab, &model)?;
-    let builder = QueryBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
-        .max_len(loaded.backbone.max_positions())
-        .with_vocab(list.as_ref());
-    let set = builder.build(&facts);
-    if set.queries.is_empty() {
-        bail!(
-            "{relation} has no usable {} facts ({} dropped)",
-            split.as_str(),
-            set.report.dropped_total()
-        );
-    }
-    let ranks = rank_queries(
-        &loaded.backbone,
-        Some(&loaded.prompts),
-        &set.queries,
-        &crate::vocab::allowed(vocab, &builder, &dataset, &relation)?,
-        loaded.spec.pad_id,
-        &loaded.device,
-    )?;
-    let s = stats(&ranks).summary();
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({"relation": relation, "split": split.as_str(), "n": s.n, "dropped": set.report.dropped_total(), "p_at_1": s.p_at_1, "p_at_10": s.p_at_10, "mrr": s.mrr})
-        );
-    } else {
-        println!(
-            "{relation} {}: P@1 {:.4}  P@10 {:.4}  MRR {:.4}  ({} facts, {} dropped)",
-            split.as_str(),
-            s.p_at_1,
-            s.p_at_10,
-            s.mrr,
-            s.n,
-            set.report.dropped_total()
-        );
-    }
-    Ok(())
 }

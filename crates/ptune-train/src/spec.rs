@@ -2,21 +2,13 @@
 //! itself (special tokens it adds, how it marks word starts) rather than guessed from the family.
 
 use anyhow::{Context, Result, bail};
-use ptune_backbone::{Backbone, ModelBundle, Objective as ModelObjective};
+use ptune_backbone::{Backbone, ModelBundle};
 use ptune_data::{Objective, SpaceStyle, TokenizerSpec};
-
-/// The backbone's objective in ptune-data's terms (the two crates do not know each other).
-pub fn objective(backbone: &Backbone) -> Objective {
-    match backbone.objective() {
-        ModelObjective::Masked => Objective::Masked,
-        ModelObjective::Causal => Objective::Causal,
-    }
-}
 
 pub fn tokenizer_spec(bundle: &ModelBundle, backbone: &Backbone) -> Result<TokenizerSpec> {
     let tokenizer = &bundle.tokenizer;
     let special = &bundle.special;
-    let objective = objective(backbone);
+    let objective = backbone.objective();
     let (prefix_ids, suffix_ids) = added_specials(bundle)?;
     let pad_id = special.pad.or(special.eos).or(special.unk).unwrap_or(0);
     let spec = TokenizerSpec {

@@ -406,30 +406,6 @@ fn command_fails_with(args: &[&str], needle: &str) {
     assert!(err.contains(needle), "expected {needle:?} in: {err}");
 }
 
-#[test]
-fn bench_refuses_templates_a_model_cannot_use() {
-    let gpt2 = fixture("gpt2");
-    let bench = |template: &str, needle: &str| {
-        let model = gpt2.to_str().unwrap();
-        let args = [
-            "bench",
-            "--model",
-            model,
-            "--template",
-            template,
-            "--steps",
-            "1",
-        ];
-        command_fails_with(&args, needle)
-    };
-    bench("[Y] [X] [P:3]", "puts the subject [X] after [Y]");
-    bench("[X] [Y]", "has no prompt slots");
-    bench(
-        "[P:18446744073709551615] [X] [Y]",
-        "a template may have at most 512",
-    );
-}
-
 /// A saved pack for a 4-wide backbone whose `prompt.json` is then edited by `edit`, as a
 /// version 1 pack (which has no hash over its template and relation).
 fn edited_pack(edit: impl FnOnce(&mut serde_json::Value)) -> tempfile::TempDir {

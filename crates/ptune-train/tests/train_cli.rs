@@ -225,49 +225,19 @@ fn resume_after_a_stop_reproduces_the_uninterrupted_run() {
     let data = tmp.path().join("data");
     write_dataset(&data);
     add_second_relation(&data);
-    let model = fixture("gpt2");
-    let run = |out: &Path, extra: &[&str]| {
-        Command::cargo_bin("ptune")
-            .unwrap()
-            .args([
-                "train",
-                "--model",
-                model.to_str().unwrap(),
-                "--data",
-                data.to_str().unwrap(),
-                "--all-relations",
-            ])
-            .args([
-                "--out",
-                out.to_str().unwrap(),
-                "--lr",
-                "0.01",
-                "--epochs",
-                "4",
-                "--patience",
-                "4",
-                "--seed",
-                "5",
-            ])
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    // Eight epochs: the interrupt lands well inside the first relation.
+    let run = |out: &Path| train_command(&data, out, "8", "8", &["--relation", "P2"]);
     let whole = tmp.path().join("whole");
-    assert!(run(&whole, &[]).status.success());
+    succeeds(&run(&whole).output().unwrap());
 
-    // Stop in the first relation after 2 of its epochs, then resume.
+    // Interrupt the first relation after its first checkpoint, then resume.
     let broken = tmp.path().join("broken");
-    let first = run(&broken, &["--stop-after", "2"]);
-    assert!(!first.status.success());
+    let first = interrupt_after_first_checkpoint(run(&broken), &broken);
     let err = String::from_utf8_lossy(&first.stderr);
-    assert!(
-        err.contains("stopped after epoch 2") && err.contains("--resume"),
-        "{err}"
-    );
+    assert!(err.contains("--resume"), "{err}");
     assert!(broken.join("P1/checkpoint/state.json").is_file());
     let resumed = ptune(["train", "--resume", broken.to_str().unwrap()]);
-    // Stopping again after 2 epochs is not asked for: the resumed run finishes both relations.
+    // The resumed run finishes both relations.
     succeeds(&resumed);
 
     for rel in ["P1", "P2"] {
@@ -369,41 +339,13 @@ fn ctrl_c_keeps_a_resumable_run() {
     let data = tmp.path().join("data");
     write_dataset(&data);
     let out = tmp.path().join("run");
-    let mut child = train_command(&data, &out, "400", "400", &[])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for the first checkpoint, then interrupt as a user would.
-    let state = out.join("P1/checkpoint/state.json");
-    for _ in 0..600 {
-        if state.is_file() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the run ended before it could be interrupted"
-    );
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(130));
+    // Interrupt as a user would, once the first checkpoint is on disk.
+    let output =
+        interrupt_after_first_checkpoint(train_command(&data, &out, "400", "400", &[]), &out);
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
         err.contains("interrupted") && err.contains("--resume"),
         "{err}"
-    );
-    assert!(
-        !out.join("P1/row.json").exists(),
-        "the relation must not look finished"
     );
     let epochs = |path: &Path| -> u64 {
         let s = read_json(path);
@@ -481,12 +423,7 @@ fn bf16_runs_learn_and_resume_in_bf16() {
         "bf16 test P@1 {test}: the majority object gives 0.75"
     );
 
-    let stopped = train(
-        &data,
-        &broken,
-        &[&bf16[..], &["--stop-after", "4"]].concat(),
-    );
-    assert!(!stopped.status.success());
+    interrupt_after_first_checkpoint(train_command(&data, &broken, "8", "8", &bf16), &broken);
     succeeds(&ptune(["train", "--resume", broken.to_str().unwrap()]));
     let prompts = |dir: &Path| fs::read(dir.join("P1/prompt.safetensors")).unwrap();
     assert_eq!(

@@ -2,15 +2,15 @@
 
 use super::{Format, Input, MAX_INPUT, Target};
 use clap::Parser;
-use ptune_data::{Template, VocabStrategy};
-use ptune_encoder::{BackboneIdentity, EncoderKind, PromptEncoderConfig};
+use ptune_data::Template;
+use ptune_encoder::{BackboneIdentity, PromptEncoderConfig};
 use ptune_train::train::TrainArgs;
 use serde_json::Value;
 
 pub fn targets() -> Vec<Target> {
     vec![Target {
         name: "run_json",
-        entry: "run.json as `ptune train --resume` reads it: serde into ptune_train::train::TrainArgs from \"args\", then the encoder/vocab/preset names, hparam overrides and template it names, and \"model\" as `--pack` reads it",
+        entry: "run.json as `ptune train --resume` reads it: serde into ptune_train::train::TrainArgs from \"args\", then the hparam overrides and template it names, and \"model\" as `--pack` reads it",
         parts: &[Format::Json],
         max_len: MAX_INPUT,
         dict: &[
@@ -70,7 +70,7 @@ fn run_json_seeds() -> Vec<Input> {
             let identity = BackboneIdentity::new("GPT2LMHeadModel", 64, "3f2a9c01b7e4");
             let info = serde_json::json!({
                 "args": args, "model": "m", "data": "d", "template": template.to_string(),
-                "encoder": args.encoder, "vocab": args.vocab, "hparams": hparams, "backbone": identity,
+                "encoder": args.encoder.as_str(), "vocab": args.vocab.as_str(), "hparams": hparams, "backbone": identity,
             });
             vec![serde_json::to_vec_pretty(&info).expect("run.json")]
         })
@@ -89,11 +89,9 @@ fn run_json(bytes: &[u8]) -> bool {
     h.lr = args.lr.unwrap_or(h.lr);
     h.batch_size = args.batch_size.unwrap_or(h.batch_size);
     let _ = h.batch_size == 0 || h.lr.is_nan() || h.lr <= 0.0;
-    let kind = args.encoder.parse::<EncoderKind>();
-    let _ = args.vocab.parse::<VocabStrategy>();
     let template = Template::parse(args.template.as_deref().unwrap_or("3,3,3"));
-    if let (Ok(kind), Ok(template)) = (kind, template) {
-        let _ = PromptEncoderConfig::new(kind, template.n_prompts(), 64).validate();
+    if let Ok(template) = template {
+        let _ = PromptEncoderConfig::new(args.encoder, template.n_prompts(), 64).validate();
     }
     true
 }

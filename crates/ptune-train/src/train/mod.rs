@@ -8,7 +8,6 @@ mod rundir;
 
 pub use hparams::{Hparams, Preset};
 pub use relation::{EpochRecord, RelationData, RelationResult, Trainer};
-pub use report::identity;
 pub use rundir::RunDir;
 
 use crate::device::Compute;
@@ -42,13 +41,12 @@ pub struct TrainArgs {
     /// `[P:3] [X] [P:3] [Y]` for a causal LM (the object must come last).
     #[arg(long)]
     pub template: Option<String>,
-    /// Prompt encoder: lstm (the paper's), peft-lstm, mlp (PEFT's), embedding (plain prompt tuning).
-    #[arg(long, default_value = "lstm")]
-    pub encoder: String,
-    /// Ranking vocabulary: original (the whole vocabulary), shared (LAMA 29k list), lama (34k),
-    /// candidates (only the relation's own objects).
-    #[arg(long, default_value = "original")]
-    pub vocab: String,
+    /// Prompt encoder.
+    #[arg(long, value_enum, default_value = "lstm")]
+    pub encoder: EncoderKind,
+    /// Ranking vocabulary.
+    #[arg(long, value_enum, default_value = "original")]
+    pub vocab: VocabStrategy,
     /// Hyperparameter defaults; every one can be overridden below.
     #[arg(long, value_enum, default_value = "fast")]
     pub preset: Preset,
@@ -90,10 +88,6 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["model", "data", "out", "overwrite"])]
     #[serde(skip)]
     pub resume: Option<PathBuf>,
-    /// Stop (with an error) after this many epochs of a relation, as an interruption would.
-    #[arg(long, hide = true)]
-    #[serde(skip)]
-    pub stop_after: Option<usize>,
 }
 
 impl TrainArgs {
@@ -113,7 +107,7 @@ impl TrainArgs {
 }
 
 /// The settings of a run being resumed, as its `run.json` recorded them, and the record itself.
-fn resumed_args(dir: &Path, cli: &TrainArgs) -> Result<(TrainArgs, serde_json::Value)> {
+fn resumed_args(dir: &Path) -> Result<(TrainArgs, serde_json::Value)> {
     let path = dir.join("run.json");
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
@@ -126,7 +120,6 @@ fn resumed_args(dir: &Path, cli: &TrainArgs) -> Result<(TrainArgs, serde_json::V
     let mut args: TrainArgs = serde_json::from_value(info["args"].clone())
         .with_context(|| format!("{} does not record the run's settings", path.display()))?;
     args.out = Some(dir.to_path_buf());
-    args.stop_after = cli.stop_after;
     args.resume = Some(dir.to_path_buf());
     Ok((args, info))
 }
@@ -151,7 +144,7 @@ fn check_same_model(
 pub fn run(cli: &TrainArgs) -> Result<()> {
     // A resumed run is locked before anything else: two `--resume` of one run never overlap.
     let (held, resumed) = match &cli.resume {
-        Some(dir) => (Some(RunDir::open(dir)?), Some(resumed_args(dir, cli)?)),
+        Some(dir) => (Some(RunDir::open(dir)?), Some(resumed_args(dir)?)),
         None => (None, None),
     };
     let args = resumed.as_ref().map_or(cli, |(a, _)| a);
@@ -161,8 +154,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     };
     let hparams = args.hparams();
     hparams.validate()?;
-    let kind: EncoderKind = args.encoder.parse()?;
-    let vocab: VocabStrategy = args.vocab.parse()?;
+    let (kind, vocab) = (args.encoder, args.vocab);
     let inputs = [Path::new(model), data];
     if held.is_none() {
         RunDir::check_new(out, args.overwrite, &inputs)?;
@@ -175,7 +167,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     let spec = tokenizer_spec(&bundle, &backbone)?;
     let template = Template::parse(args.template.as_deref().unwrap_or(default_template(&spec)))?;
     template.validate(spec.objective, PromptMode::PTuning)?;
-    let identity = report::identity(&bundle, &backbone);
+    let identity = crate::pack_use::identity(&bundle, &backbone);
     if let Some((_, info)) = &resumed {
         check_same_model(info, &identity, out)?;
     }
@@ -184,6 +176,16 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     let params = burn::module::Module::num_params(&encoder.init(&device)?);
     // Every relation is tokenized before the run directory is made: a relation that cannot be
     // trained stops the command before anything is written.
+    let sources = Sources {
+        dataset: &dataset,
+        bundle: &bundle,
+        backbone: &backbone,
+        spec: &spec,
+        template: &template,
+        vocab,
+        max_train: args.max_train,
+        model,
+    };
     let mut work = Vec::new();
     for relation in relations {
         let finished = match held {
@@ -192,9 +194,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         };
         let item = match finished {
             Some(row) => Work::Finished(row),
-            None => Work::Train(relation_data(
-                &dataset, &relation, &bundle, &backbone, &spec, &template, vocab, args, model,
-            )?),
+            None => Work::Train(sources.relation_data(&relation)?),
         };
         work.push((relation, item));
     }
@@ -239,18 +239,10 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
             encoder: encoder.clone(),
             log: &log,
             label: relation.id.clone(),
-            stop_after: args.stop_after,
         };
         let result = trainer.run(&data, &dir)?;
-        let row = report::write_relation(
-            out,
-            &args.vocab,
-            &relation,
-            &template,
-            &identity,
-            &data,
-            &result,
-        )?;
+        let row =
+            report::write_relation(out, vocab, &relation, &template, &identity, &data, &result)?;
         log.line(&row.line());
         rows.push(row);
     }
@@ -322,61 +314,74 @@ fn pick_relations(dataset: &LamaDataset, args: &TrainArgs, data: &Path) -> Resul
         .collect()
 }
 
-/// Tokenizes one relation's splits (P-tuning template, and the manual one for the baseline).
-#[allow(clippy::too_many_arguments)]
-fn relation_data(
-    dataset: &LamaDataset,
-    relation: &Relation,
-    bundle: &ModelBundle,
-    backbone: &Backbone,
-    spec: &TokenizerSpec,
-    template: &Template,
+/// What every relation's queries are built from.
+struct Sources<'a> {
+    dataset: &'a LamaDataset,
+    bundle: &'a ModelBundle,
+    backbone: &'a Backbone,
+    spec: &'a TokenizerSpec,
+    template: &'a Template,
     vocab: VocabStrategy,
-    args: &TrainArgs,
-    model: &str,
-) -> Result<RelationData> {
-    let list = crate::vocab::word_list(dataset, vocab, model)?;
-    let max_len = backbone.max_positions();
-    let builder = QueryBuilder::new(&bundle.tokenizer, spec, template)?
-        .max_len(max_len)
-        .with_vocab(list.as_ref());
-    let manual_template = relation.manual_template()?;
-    let manual = QueryBuilder::new(&bundle.tokenizer, spec, &manual_template)?
-        .max_len(max_len)
-        .with_vocab(list.as_ref());
-    let facts = |split| dataset.facts(&relation.id, split);
-    let mut train_facts = facts(Split::Train)?;
-    if let Some(cap) = args.max_train {
-        train_facts.truncate(cap);
-    }
-    let test_facts = facts(Split::Test)?;
-    let train = builder.build(&train_facts);
-    let dev = builder.build(&facts(Split::Dev)?);
-    let test = builder.build(&test_facts);
-    for (name, set) in [("train", &train), ("dev", &dev), ("test", &test)] {
-        if set.queries.is_empty() {
-            bail!(
-                "{} has no usable {name} facts: {} of {} were dropped ({})",
-                relation.id,
-                set.report.dropped_total(),
-                set.report.total,
-                report::drop_reasons(&set.report)
-            );
+    max_train: Option<usize>,
+    model: &'a str,
+}
+
+impl Sources<'_> {
+    /// Tokenizes one relation's splits (P-tuning template, and the manual one for the baseline).
+    fn relation_data(&self, relation: &Relation) -> Result<RelationData> {
+        let Self {
+            dataset,
+            bundle,
+            backbone,
+            spec,
+            template,
+            vocab,
+            max_train,
+            model,
+        } = *self;
+        let list = crate::vocab::word_list(dataset, vocab, model)?;
+        let max_len = backbone.max_positions();
+        let builder = QueryBuilder::new(&bundle.tokenizer, spec, template)?
+            .max_len(max_len)
+            .with_vocab(list.as_ref());
+        let manual_template = relation.manual_template()?;
+        let manual = QueryBuilder::new(&bundle.tokenizer, spec, &manual_template)?
+            .max_len(max_len)
+            .with_vocab(list.as_ref());
+        let facts = |split| dataset.facts(&relation.id, split);
+        let mut train_facts = facts(Split::Train)?;
+        if let Some(cap) = max_train {
+            train_facts.truncate(cap);
         }
+        let test_facts = facts(Split::Test)?;
+        let train = builder.build(&train_facts);
+        let dev = builder.build(&facts(Split::Dev)?);
+        let test = builder.build(&test_facts);
+        for (name, set) in [("train", &train), ("dev", &dev), ("test", &test)] {
+            if set.queries.is_empty() {
+                bail!(
+                    "{} has no usable {name} facts: {} of {} were dropped ({})",
+                    relation.id,
+                    set.report.dropped_total(),
+                    set.report.total,
+                    report::drop_reasons(&set.report)
+                );
+            }
+        }
+        // The baseline sees exactly the facts P-tuning is tested on.
+        let kept: Vec<_> = test
+            .queries
+            .iter()
+            .map(|q| test_facts[q.fact_index].clone())
+            .collect();
+        let manual_test = manual.build(&kept);
+        Ok(RelationData {
+            train: train.queries,
+            dev: dev.queries,
+            test: test.queries,
+            manual_test: manual_test.queries,
+            allowed: crate::vocab::allowed(vocab, &builder, dataset, &relation.id)?,
+            pad_id: spec.pad_id,
+        })
     }
-    // The baseline sees exactly the facts P-tuning is tested on.
-    let kept: Vec<_> = test
-        .queries
-        .iter()
-        .map(|q| test_facts[q.fact_index].clone())
-        .collect();
-    let manual_test = manual.build(&kept);
-    Ok(RelationData {
-        train: train.queries,
-        dev: dev.queries,
-        test: test.queries,
-        manual_test: manual_test.queries,
-        allowed: crate::vocab::allowed(vocab, &builder, dataset, &relation.id)?,
-        pad_id: spec.pad_id,
-    })
 }

@@ -2,9 +2,9 @@
 
 use super::checkpoint::{self, RunState};
 use super::hparams::Hparams;
-use crate::eval::{rank_queries, stats};
 use crate::model::{BatchTensors, optimizer, train_step};
-use anyhow::{Result, bail};
+use crate::rank::{rank_queries, stats};
+use anyhow::Result;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -55,8 +55,6 @@ pub struct Trainer<'a> {
     pub hparams: &'a Hparams,
     pub encoder: PromptEncoderConfig,
     pub log: &'a crate::output::RunLog,
-    /// Stop with an error after this many epochs, as an interruption would (tests of --resume).
-    pub stop_after: Option<usize>,
     pub label: String,
 }
 
@@ -64,8 +62,10 @@ impl Trainer<'_> {
     /// Runs (or, from the checkpoint in `dir`, continues) the relation's training.
     pub fn run(&self, data: &RelationData, dir: &Path) -> Result<RelationResult> {
         let start = Instant::now();
+        let initial = self.encoder.init(self.device)?;
+        let optim = optimizer(self.hparams.weight_decay);
         let (mut encoder, mut optim, mut best_prompts, mut state) =
-            match checkpoint::load(dir, self.device, optimizer(self.hparams.weight_decay))? {
+            match checkpoint::load(dir, self.device, initial.clone(), optim.clone())? {
                 Some(c) => {
                     self.log.line(&format!(
                         "{}: resuming after epoch {}",
@@ -73,63 +73,45 @@ impl Trainer<'_> {
                     ));
                     (c.encoder, c.optim, c.best_prompts, c.state)
                 }
-                None => self.fresh(data)?,
+                None => self.fresh(data, initial, optim)?,
             };
         let elapsed_before = state.seconds;
         let bar = self.progress_bar(state.epochs_done);
-        for epoch in state.epochs_done..=self.hparams.max_epochs {
-            let prompts = encoder.forward().detach();
-            let dev = self.evaluate(Some(&prompts), &data.dev, data)?.summary();
-            self.log.quiet(&format!(
-                "{} dev P@1 after {epoch} epochs: {:.4}",
-                self.label, dev.p_at_1
-            ));
-            if let Some(last) = state.history.last_mut() {
-                last.dev = dev;
-            }
-            // Ties go to the later epoch, as in the reference; only a gain renews patience, so a
-            // flat dev score cannot keep a run going forever.
-            if epoch == 0 || dev.p_at_1 > state.best_dev.p_at_1 {
-                state.last_gain = Some(epoch);
-            }
-            if epoch == 0 || dev.p_at_1 >= state.best_dev.p_at_1 {
-                (state.best_dev, state.best_epoch, best_prompts) = (dev, epoch, prompts);
-            }
-            let last_gain = state.last_gain.unwrap_or(state.best_epoch);
-            if epoch == self.hparams.max_epochs || epoch - last_gain >= self.hparams.patience {
-                break;
-            }
+        while !self.should_stop(&state) {
+            let epoch = state.epochs_done;
             let epoch_start = Instant::now();
             let (trained, train_loss) =
                 self.train_epoch(encoder, &mut optim, data, epoch, &mut state.step)?;
             encoder = trained;
             let lr = self.hparams.lr_at(epoch, state.step.saturating_sub(1));
-            // `dev` is filled in by the evaluation at the top of the next iteration.
-            state.history.push(EpochRecord {
-                epoch: epoch + 1,
-                train_loss,
-                dev,
-                lr,
-                seconds: epoch_start.elapsed().as_secs_f64(),
-            });
-            state.epochs_done = epoch + 1;
-            state.seconds = elapsed_before + start.elapsed().as_secs_f64();
-            checkpoint::save(dir, &encoder, &optim, &best_prompts, &state)?;
+            let seconds = epoch_start.elapsed().as_secs_f64();
             self.log.quiet(&format!(
                 "{} epoch {} loss {train_loss:.4} lr {lr:.2e}",
                 self.label,
                 epoch + 1
             ));
+            let prompts = encoder.forward().detach();
+            let dev = self.dev_score(&prompts, epoch + 1, data)?;
+            // Ties go to the later epoch, as in the reference; only a gain renews patience, so a
+            // flat dev score cannot keep a run going forever.
+            if dev.p_at_1 > state.best_dev.p_at_1 {
+                state.last_gain = epoch + 1;
+            }
+            if dev.p_at_1 >= state.best_dev.p_at_1 {
+                (state.best_dev, state.best_epoch, best_prompts) = (dev, epoch + 1, prompts);
+            }
+            state.history.push(EpochRecord {
+                epoch: epoch + 1,
+                train_loss,
+                dev,
+                lr,
+                seconds,
+            });
+            state.epochs_done = epoch + 1;
+            state.seconds = elapsed_before + start.elapsed().as_secs_f64();
+            checkpoint::save(dir, &encoder, &optim, &best_prompts, &state)?;
             bar.inc(1);
             bar.set_message(format!("loss {train_loss:.3}  dev P@1 {:.3}", dev.p_at_1));
-            if self.stop_after == Some(state.epochs_done) {
-                bar.abandon();
-                bail!(
-                    "stopped after epoch {} as asked; continue with --resume {}",
-                    state.epochs_done,
-                    dir.parent().unwrap_or(dir).display()
-                );
-            }
         }
         bar.finish_and_clear();
         let test = self
@@ -147,21 +129,43 @@ impl Trainer<'_> {
         })
     }
 
-    /// A new encoder and optimizer, and the manual-prompt baseline computed once.
+    /// The starting point of a new run: the manual-prompt baseline and the initial prompts' dev
+    /// score, each computed once.
     fn fresh(
         &self,
         data: &RelationData,
+        encoder: PromptEncoder,
+        optim: ModuleOptimizer,
     ) -> Result<(PromptEncoder, ModuleOptimizer, Tensor<2>, RunState)> {
         let manual_test = self.evaluate(None, &data.manual_test, data)?.summary();
-        let encoder = self.encoder.init(self.device)?;
         let prompts = encoder.forward().detach();
-        let state = RunState::new(manual_test);
+        let best_dev = self.dev_score(&prompts, 0, data)?;
         Ok((
             encoder,
-            optimizer(self.hparams.weight_decay),
+            optim,
             prompts,
-            state,
+            RunState::new(manual_test, best_dev),
         ))
+    }
+
+    /// Whether the run is over: every epoch done, or `patience` epochs without a gain.
+    fn should_stop(&self, state: &RunState) -> bool {
+        state.epochs_done == self.hparams.max_epochs
+            || state.epochs_done - state.last_gain >= self.hparams.patience
+    }
+
+    fn dev_score(
+        &self,
+        prompts: &Tensor<2>,
+        epochs: usize,
+        data: &RelationData,
+    ) -> Result<Summary> {
+        let dev = self.evaluate(Some(prompts), &data.dev, data)?.summary();
+        self.log.quiet(&format!(
+            "{} dev P@1 after {epochs} epochs: {:.4}",
+            self.label, dev.p_at_1
+        ));
+        Ok(dev)
     }
 
     fn progress_bar(&self, done: usize) -> ProgressBar {

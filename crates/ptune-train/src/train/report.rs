@@ -5,35 +5,12 @@ use super::{Hparams, RelationData, RelationResult, TrainArgs};
 use crate::output::{atomic_write, write_json};
 use crate::plot::{Series, svg};
 use anyhow::{Context, Result};
-use ptune_backbone::{Backbone, ModelBundle, ModelConfig};
-use ptune_data::{DropReport, Part, Relation, Template};
+use ptune_data::{DropReport, Part, Relation, Template, VocabStrategy};
 use ptune_encoder::peft::PeftTaskType;
 use ptune_encoder::{BackboneIdentity, PromptPack};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::fmt::Write;
 use std::path::Path;
-
-/// Architecture, hidden size and a hash of the vocabulary: what a prompt pack is only valid for.
-pub fn identity(bundle: &ModelBundle, backbone: &Backbone) -> BackboneIdentity {
-    let architecture = match &bundle.config {
-        ModelConfig::Bert(c) => format!("{:?}", c.flavor).to_lowercase(),
-        ModelConfig::Gpt2(_) => "gpt2".into(),
-        ModelConfig::Llama(c) if c.qwen2 => "qwen2".into(),
-        ModelConfig::Llama(_) => "llama".into(),
-    };
-    let mut vocab: Vec<(String, u32)> = bundle.tokenizer.get_vocab(true).into_iter().collect();
-    vocab.sort_by_key(|(_, id)| *id);
-    let mut hasher = Sha256::new();
-    for (token, id) in vocab {
-        hasher.update(format!("{id}\t{token}\n"));
-    }
-    BackboneIdentity::new(
-        architecture,
-        backbone.hidden_size(),
-        format!("{:x}", hasher.finalize()),
-    )
-}
 
 #[derive(Serialize)]
 pub struct RunInfo<'a> {
@@ -42,8 +19,8 @@ pub struct RunInfo<'a> {
     model: &'a str,
     data: String,
     template: String,
-    encoder: &'a str,
-    vocab: &'a str,
+    encoder: &'static str,
+    vocab: &'static str,
     hparams: &'a Hparams,
     backbone: &'a BackboneIdentity,
 }
@@ -65,8 +42,8 @@ impl<'a> RunInfo<'a> {
                 .map(|d| d.display().to_string())
                 .unwrap_or_default(),
             template: template.to_string(),
-            encoder: &args.encoder,
-            vocab: &args.vocab,
+            encoder: args.encoder.as_str(),
+            vocab: args.vocab.as_str(),
             hparams,
             backbone,
         }
@@ -111,7 +88,7 @@ impl Row {
 /// Writes a relation's pack, history and curves; returns its summary row.
 pub fn write_relation(
     out: &Path,
-    vocab: &str,
+    vocab: VocabStrategy,
     relation: &Relation,
     template: &Template,
     identity: &BackboneIdentity,
@@ -146,7 +123,7 @@ pub fn write_relation(
     .with_metric("dev_p_at_1", row.dev_p1)
     .with_metric("manual_test_p_at_1", row.manual_p1)
     .with_metric("best_epoch", row.best_epoch as u64)
-    .with_metric("vocab", vocab);
+    .with_vocab(vocab);
     pack.save(&dir)?;
     if leading_prompts_only(template) {
         // PEFT prepends its virtual tokens, so only such templates mean the same there.

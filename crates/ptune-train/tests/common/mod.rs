@@ -126,3 +126,39 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     found
 }
+
+/// Runs `command` (a `ptune train` of relation P1 into `out`) until P1's first checkpoint is on
+/// disk, then interrupts it as Ctrl-C would. The run must still have been in progress: it exits
+/// with 130 and P1 is unfinished.
+pub fn interrupt_after_first_checkpoint(
+    mut command: std::process::Command,
+    out: &Path,
+) -> std::process::Output {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = out.join("P1/checkpoint/state.json");
+    let start = std::time::Instant::now();
+    while !state.is_file() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before it could be interrupted"
+    );
+    let pid = child.id().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status();
+    assert!(kill.unwrap().success());
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(
+        !out.join("P1/row.json").exists(),
+        "the relation must not look finished"
+    );
+    output
+}

@@ -1,47 +1,59 @@
-//! `ptune bench`: one macro-benchmark case in its own process (so peak memory is its own):
-//! model load time, P-tuning training and cached-prompt evaluation throughput, peak RSS. Prints
-//! one JSON line; `cargo xtask bench` runs the cases and tabulates them.
+//! The macro benchmark, one case per process (so peak memory is its own): model load time,
+//! P-tuning training and cached-prompt evaluation throughput, peak RSS. Prints one JSON line;
+//! `cargo xtask bench` runs the cases and tabulates them. A benchmark, not a user command: it
+//! ships with the sources, not in `ptune`.
+//!
+//! Example: `cargo run --example bench -- --model random:bert-base --template 3,3,3 --steps 5`
 
-use crate::device::{Backend, Compute};
-use crate::model::{BatchTensors, optimizer, target_logits, to_host, train_step};
 use anyhow::{Context, Result, bail};
+use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
+use clap::Parser;
 use ptune_backbone::synthetic::{RandomWeights, shape};
 use ptune_backbone::{Backbone, ModelBundle, Objective};
 use ptune_data::{Batch, Part, PromptMode, Template};
-use ptune_encoder::{EncoderKind, PromptEncoderConfig};
+use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
+use ptune_train::device::{Backend, Compute};
+use ptune_train::model::{BatchTensors, loss, optimizer, target_logits, to_host, train_step};
 use serde::Serialize;
 use std::time::Instant;
 
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
+fn main() {
+    if let Err(e) = run(&BenchArgs::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+#[derive(Debug, Parser)]
+struct BenchArgs {
     /// A model path or id, or `random:SHAPE` (bert-base, gpt2-small, smollm2-135m) for random
     /// weights of that shape.
     #[arg(long)]
-    pub model: String,
+    model: String,
     /// The template whose prompt slots the batch has (its literal words are not tokenized); the
     /// syntax of `ptune train --template`, at most 512 prompt vectors.
     #[arg(long, default_value = "3,3,3")]
-    pub template: String,
+    template: String,
     #[arg(long, default_value_t = 8)]
-    pub batch_size: usize,
+    batch_size: usize,
     /// Tokens per example.
     #[arg(long, default_value_t = 24)]
-    pub seq_len: usize,
+    seq_len: usize,
     /// Timed steps (after one warm-up step) for training and for evaluation.
     #[arg(long, default_value_t = 5)]
-    pub steps: usize,
+    steps: usize,
     #[command(flatten)]
-    pub compute: Compute,
+    compute: Compute,
     /// Turn optimizations off to measure what each gives: `shared-prefix` (a causal batch's
     /// common leading positions computed once), `target-rows` (the last layer only at targets).
     #[arg(long, value_enum, value_delimiter = ',')]
-    pub ablate: Vec<Ablation>,
+    ablate: Vec<Ablation>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Ablation {
+enum Ablation {
     SharedPrefix,
     TargetRows,
 }
@@ -67,7 +79,7 @@ struct Measurement {
     peak_rss_mb: f64,
 }
 
-pub fn run(args: &BenchArgs) -> Result<()> {
+fn run(args: &BenchArgs) -> Result<()> {
     if args.steps == 0 || args.batch_size == 0 {
         bail!("--steps and --batch-size must be at least 1");
     }
@@ -89,26 +101,35 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     let load_seconds = start.elapsed().as_secs_f64();
     let load_peak_rss_mb = proc_status_mb("VmHWM");
-    template.validate(crate::spec::objective(&backbone), PromptMode::PTuning)?;
+    template.validate(backbone.objective(), PromptMode::PTuning)?;
     let batch = synthetic_batch(&template, args, &backbone)?;
     let mut inputs = BatchTensors::new(&batch, &device);
     if args.ablate.contains(&Ablation::SharedPrefix) {
         inputs.shared_prefix = 0;
     }
-    inputs.every_row = args.ablate.contains(&Ablation::TargetRows);
+    let every_row = args.ablate.contains(&Ablation::TargetRows);
     let config = PromptEncoderConfig::new(
         EncoderKind::Lstm,
         template.n_prompts(),
         backbone.hidden_size(),
     );
-    let mut encoder = config.init(&device)?;
+    let mut encoder: PromptEncoder = config.init(&device)?;
     let mut optim = optimizer(5e-4);
     let mut timed = None;
     for i in 0..=args.steps {
         if i == 1 {
             timed = Some(Instant::now());
         }
-        encoder = train_step(&backbone, encoder, &mut optim, &inputs, 1e-4)?.0;
+        encoder = if every_row {
+            // `train_step` with the last layer at every row; reading the loss syncs, as there.
+            let logits = every_row_logits(&backbone, encoder.forward(), &inputs)?;
+            let value = loss(logits, inputs.labels.clone());
+            let _: f32 = value.clone().into_scalar();
+            let grads = GradientsParams::from_grads(value.backward(), &encoder);
+            optim.step(1e-4, encoder, grads)
+        } else {
+            train_step(&backbone, encoder, &mut optim, &inputs, 1e-4)?.0
+        };
     }
     let train = timed
         .expect("at least one timed step")
@@ -120,7 +141,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         if i == 1 {
             timed = Some(Instant::now());
         }
-        to_host(target_logits(&backbone, Some(prompts.clone()), &inputs)?)?;
+        to_host(if every_row {
+            every_row_logits(&backbone, prompts.clone(), &inputs)?
+        } else {
+            target_logits(&backbone, Some(prompts.clone()), &inputs)?
+        })?;
     }
     let eval = timed
         .expect("at least one timed step")
@@ -145,6 +170,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     println!("{}", serde_json::to_string(&m)?);
     Ok(())
+}
+
+/// `target_logits` with the `target-rows` optimization off: the last layer at every position.
+fn every_row_logits(
+    backbone: &Backbone,
+    prompts: Tensor<2>,
+    inputs: &BatchTensors,
+) -> Result<Tensor<2>> {
+    let embeds = inputs.splice(backbone.embed_tokens(inputs.ids.clone()), prompts);
+    let rows: Vec<(usize, usize)> = inputs.targets.iter().copied().enumerate().collect();
+    let hidden = backbone.forward_embeds(embeds, inputs.mask.clone());
+    Ok(backbone.lm_logits(Backbone::gather_rows(hidden, &rows))?)
 }
 
 /// A batch laid out as the template lays out a query (`[CLS]`/`[SEP]` around a masked LM's, one
@@ -236,4 +273,41 @@ fn proc_status_mb(field: &str) -> f64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_templates_a_model_cannot_use() {
+        let gpt2 = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../ptune-backbone/tests/fixtures/gpt2"
+        );
+        let bench = |template: &str, needle: &str| {
+            let args = [
+                "bench",
+                "--model",
+                gpt2,
+                "--template",
+                template,
+                "--steps",
+                "1",
+            ];
+            let err = format!("{:#}", run(&BenchArgs::parse_from(args)).unwrap_err());
+            assert_eq!(
+                err.trim().lines().count(),
+                1,
+                "one sentence expected: {err}"
+            );
+            assert!(err.contains(needle), "expected {needle:?} in: {err}");
+        };
+        bench("[Y] [X] [P:3]", "puts the subject [X] after [Y]");
+        bench("[X] [Y]", "has no prompt slots");
+        bench(
+            "[P:18446744073709551615] [X] [Y]",
+            "a template may have at most 512",
+        );
+    }
 }
