@@ -40,7 +40,7 @@ pub struct Gpt2Block {
 }
 
 impl Gpt2Block {
-    fn load(vb: Loader, p: &str, c: &Gpt2Config, index: usize) -> Result<Self> {
+    fn load(vb: Loader, c: &Gpt2Config, index: usize) -> Result<Self> {
         let h = c.n_embd;
         let inner = c.n_inner.unwrap_or(4 * h);
         let mut scale = 1.0;
@@ -51,17 +51,17 @@ impl Gpt2Block {
             scale /= (index + 1) as f64;
         }
         Ok(Self {
-            ln_1: vb.layer_norm(&format!("{p}ln_1"), h, c.layer_norm_epsilon)?,
+            ln_1: vb.layer_norm("ln_1", h, c.layer_norm_epsilon)?,
             attn: Gpt2Attention {
-                c_attn: vb.conv1d(&format!("{p}attn.c_attn"), h, 3 * h)?,
-                c_proj: vb.conv1d(&format!("{p}attn.c_proj"), h, h)?,
+                c_attn: vb.conv1d("attn.c_attn", h, 3 * h)?,
+                c_proj: vb.conv1d("attn.c_proj", h, h)?,
                 num_heads: c.n_head,
                 scale,
             },
-            ln_2: vb.layer_norm(&format!("{p}ln_2"), h, c.layer_norm_epsilon)?,
+            ln_2: vb.layer_norm("ln_2", h, c.layer_norm_epsilon)?,
             mlp: Gpt2Mlp {
-                c_fc: vb.conv1d(&format!("{p}mlp.c_fc"), h, inner)?,
-                c_proj: vb.conv1d(&format!("{p}mlp.c_proj"), inner, h)?,
+                c_fc: vb.conv1d("mlp.c_fc", h, inner)?,
+                c_proj: vb.conv1d("mlp.c_proj", inner, h)?,
                 act: Activation::from_name(&c.activation_function)?,
             },
         })
@@ -125,7 +125,7 @@ pub struct Gpt2 {
 
 impl Gpt2 {
     pub fn load(vb: Loader, c: &Gpt2Config) -> Result<Self> {
-        let p = vb.prefix_with(&["transformer.", ""], "wte.weight")?;
+        let t = vb.first_scope(&["transformer", ""], "wte.weight")?;
         let h = c.n_embd;
         let lm_head = match vb.contains("lm_head.weight") {
             true => Some(Param::from_tensor(
@@ -134,12 +134,12 @@ impl Gpt2 {
             false => None,
         };
         Ok(Self {
-            wte: vb.embedding(&format!("{p}wte.weight"), c.vocab_size, h)?,
-            wpe: vb.position_embedding(&format!("{p}wpe.weight"), c.n_positions, h)?,
+            wte: t.embedding("wte", c.vocab_size, h)?,
+            wpe: t.position_embedding("wpe", c.n_positions, h)?,
             h: (0..c.n_layer)
-                .map(|i| Gpt2Block::load(vb, &format!("{p}h.{i}."), c, i))
+                .map(|i| Gpt2Block::load(t.pp("h").pp(i), c, i))
                 .collect::<Result<_>>()?,
-            ln_f: vb.layer_norm(&format!("{p}ln_f"), h, c.layer_norm_epsilon)?,
+            ln_f: t.layer_norm("ln_f", h, c.layer_norm_epsilon)?,
             lm_head,
         })
     }

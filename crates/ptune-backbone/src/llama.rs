@@ -43,31 +43,26 @@ pub struct LlamaDecoderLayer {
 }
 
 impl LlamaDecoderLayer {
-    fn load(vb: Loader, p: &str, c: &LlamaConfig) -> Result<Self> {
+    fn load(vb: Loader, c: &LlamaConfig) -> Result<Self> {
         let (h, d, i) = (c.hidden_size, c.head_dim(), c.intermediate_size);
         let (q, kv) = (c.num_attention_heads * d, c.kv_heads() * d);
         let bias = c.qkv_bias();
-        let proj =
-            |name: &str, d_in, d_out, bias| vb.linear(&format!("{p}{name}"), d_in, d_out, bias);
+        let (attn, mlp) = (vb.pp("self_attn"), vb.pp("mlp"));
         Ok(Self {
-            input_layernorm: vb.rms_norm(&format!("{p}input_layernorm"), h, c.rms_norm_eps)?,
+            input_layernorm: vb.rms_norm("input_layernorm", h, c.rms_norm_eps)?,
             self_attn: LlamaAttention {
-                q_proj: proj("self_attn.q_proj", h, q, bias)?,
-                k_proj: proj("self_attn.k_proj", h, kv, bias)?,
-                v_proj: proj("self_attn.v_proj", h, kv, bias)?,
-                o_proj: proj("self_attn.o_proj", q, h, false)?,
+                q_proj: attn.linear("q_proj", h, q, bias)?,
+                k_proj: attn.linear("k_proj", h, kv, bias)?,
+                v_proj: attn.linear("v_proj", h, kv, bias)?,
+                o_proj: attn.linear("o_proj", q, h, false)?,
                 num_heads: c.num_attention_heads,
                 num_kv_heads: c.kv_heads(),
             },
-            post_attention_layernorm: vb.rms_norm(
-                &format!("{p}post_attention_layernorm"),
-                h,
-                c.rms_norm_eps,
-            )?,
+            post_attention_layernorm: vb.rms_norm("post_attention_layernorm", h, c.rms_norm_eps)?,
             mlp: LlamaMlp {
-                gate_proj: proj("mlp.gate_proj", h, i, false)?,
-                up_proj: proj("mlp.up_proj", h, i, false)?,
-                down_proj: proj("mlp.down_proj", i, h, false)?,
+                gate_proj: mlp.linear("gate_proj", h, i, false)?,
+                up_proj: mlp.linear("up_proj", h, i, false)?,
+                down_proj: mlp.linear("down_proj", i, h, false)?,
                 act: Activation::from_name(&c.hidden_act)?,
             },
         })
@@ -175,13 +170,14 @@ impl Llama {
     pub fn load(vb: Loader, c: &LlamaConfig) -> Result<Self> {
         let (h, v) = (c.hidden_size, c.vocab_size);
         let untied = !c.tie_word_embeddings || vb.contains("lm_head.weight");
+        let model = vb.pp("model");
         Ok(Self {
             model: LlamaModel {
-                embed_tokens: vb.embedding("model.embed_tokens.weight", v, h)?,
+                embed_tokens: model.embedding("embed_tokens", v, h)?,
                 layers: (0..c.num_hidden_layers)
-                    .map(|i| LlamaDecoderLayer::load(vb, &format!("model.layers.{i}."), c))
+                    .map(|i| LlamaDecoderLayer::load(model.pp("layers").pp(i), c))
                     .collect::<Result<_>>()?,
-                norm: vb.rms_norm("model.norm", h, c.rms_norm_eps)?,
+                norm: model.rms_norm("norm", h, c.rms_norm_eps)?,
             },
             lm_head: match untied {
                 true => Some(vb.linear("lm_head", h, v, false)?),
