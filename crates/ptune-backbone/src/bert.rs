@@ -118,7 +118,7 @@ impl BertLayer {
             },
             intermediate: BertIntermediate {
                 dense: vb.linear("intermediate.dense", h, i, true)?,
-                act: Activation::from_name(&c.hidden_act)?,
+                act: c.hidden_act,
             },
             output: out(vb.pp("output"), i)?,
         })
@@ -168,10 +168,12 @@ impl BertLmHead {
     fn load(vb: &Loader, c: &BertConfig) -> Result<Option<Self>> {
         let (h, v) = (c.hidden_size, c.vocab_size);
         let (head, transform, norm, act) = match c.flavor {
-            BertFlavor::Bert => {
-                let act = Activation::from_name(&c.hidden_act)?;
-                (vb.pp("cls.predictions"), "transform", "LayerNorm", act)
-            }
+            BertFlavor::Bert => (
+                vb.pp("cls.predictions"),
+                "transform",
+                "LayerNorm",
+                c.hidden_act,
+            ),
             // transformers' RobertaLMHead always uses exact GELU.
             BertFlavor::Roberta => (vb.pp("lm_head"), "", "layer_norm", Activation::Gelu),
         };

@@ -62,7 +62,7 @@ impl Gpt2Block {
             mlp: Gpt2Mlp {
                 c_fc: vb.conv1d("mlp.c_fc", h, inner)?,
                 c_proj: vb.conv1d("mlp.c_proj", inner, h)?,
-                act: Activation::from_name(&c.activation_function)?,
+                act: c.activation_function,
             },
         })
     }

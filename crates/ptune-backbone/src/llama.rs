@@ -63,7 +63,7 @@ impl LlamaDecoderLayer {
                 gate_proj: mlp.linear("gate_proj", h, i, false)?,
                 up_proj: mlp.linear("up_proj", h, i, false)?,
                 down_proj: mlp.linear("down_proj", i, h, false)?,
-                act: Activation::from_name(&c.hidden_act)?,
+                act: c.hidden_act,
             },
         })
     }
