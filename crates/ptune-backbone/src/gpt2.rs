@@ -1,9 +1,7 @@
 //! GPT-2 (`GPT2LMHeadModel`): learned positions, pre-LN blocks, `Conv1D` weights stored `[in, out]`.
 
 use crate::activation::Activation;
-use crate::attention::{
-    Rows, at_rows, attend, mask_bias, merge_heads, query_side, split_heads, through_layers,
-};
+use crate::attention::{Rows, mask_bias, through_layers};
 use crate::config::Gpt2Config;
 use crate::error::Result;
 use crate::linear::RowsLinear;
@@ -67,24 +65,6 @@ impl Gpt2Block {
         })
     }
 
-    /// `[B, T, H]` → `[B, T, H]`, or `[B, 1, H]` at `rows` only.
-    fn forward(&self, x: Tensor<3>, bias: Tensor<4>, rows: Option<&Rows>) -> Tensor<3> {
-        let a = &self.attn;
-        let qkv = a
-            .c_attn
-            .forward_flat(self.ln_1.forward(x.clone()))
-            .chunk(3, 2);
-        let (q, bias) = query_side(&qkv[0], bias, rows);
-        let x = at_rows(x, rows);
-        let q = split_heads(q, a.num_heads);
-        let [k, v] = [1, 2].map(|i| split_heads(qkv[i].clone(), a.num_heads));
-        let x = x + a
-            .c_proj
-            .forward_flat(merge_heads(attend(q, k, v, bias, a.scale)));
-        let [b, t, h] = x.dims();
-        self.mlp_residual(x.reshape([b * t, h])).reshape([b, t, h])
-    }
-
     /// `x + mlp(ln_2(x))` on rows `[N, H]`.
     fn mlp_residual(&self, x: Tensor<2>) -> Tensor<2> {
         let m = &self.mlp;
@@ -96,7 +76,7 @@ impl Gpt2Block {
 
     /// The block on a [`Packed`] batch: rows `[N, H]` → `[N, H]`, or `[B, H]` at `rows` (which
     /// index the rest). The fused query/key/value projection runs once over all rows.
-    fn forward_packed(&self, x: Tensor<2>, pk: &Packed, rows: Option<&Rows>) -> Tensor<2> {
+    fn forward(&self, x: Tensor<2>, pk: &Packed, rows: Option<&Rows>) -> Tensor<2> {
         let a = &self.attn;
         let qkv = a
             .c_attn
@@ -152,36 +132,21 @@ impl Gpt2 {
         self.wte.forward(ids)
     }
 
-    /// Final hidden states `[B, T, H]`, or `[B, 1, H]` at `rows` (see [`Rows`]).
+    /// Final hidden states as [`Packed`] rows: every position's, or `[B, H]` at `rows`
+    /// (positions after the shared `prefix`, counted from it; see [`Backbone::forward_rows`]).
+    ///
+    /// [`Backbone::forward_rows`]: crate::Backbone::forward_rows
     pub fn forward_embeds(
         &self,
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         rows: Option<&Rows>,
-    ) -> Tensor<3> {
-        let bias = mask_bias(attention_mask, true);
-        let x = through_layers(
-            &self.h,
-            self.add_positions(embeds),
-            rows,
-            |block, x, rows| block.forward(x, bias.clone(), rows),
-        );
-        self.ln_f.forward(x)
-    }
-
-    /// Final hidden states `[B, H]` at `rows` (positions after the prefix, counted from it) of
-    /// a batch whose first `prefix` positions are the same in every example (see [`Packed`]).
-    pub fn forward_shared_prefix(
-        &self,
-        embeds: Tensor<3>,
-        attention_mask: Tensor<2, Int>,
-        rows: &Rows,
         prefix: usize,
     ) -> Tensor<2> {
         let bias = mask_bias(attention_mask, true);
         let (pk, x) = Packed::new(self.add_positions(embeds), bias, prefix);
-        let x = through_layers(&self.h, x, Some(rows), |block, x, rows| {
-            block.forward_packed(x, &pk, rows)
+        let x = through_layers(&self.h, x, rows, |block, x, rows| {
+            block.forward(x, &pk, rows)
         });
         self.ln_f.forward(x)
     }

@@ -2,18 +2,17 @@
 //! grouped-query attention, SwiGLU MLP, tied or untied head.
 
 use crate::activation::Activation;
-use crate::attention::{
-    Rows, at_rows, attend, mask_bias, merge_heads, query_side, split_heads, through_layers,
-};
+use crate::attention::{Rows, mask_bias, through_layers};
 use crate::config::LlamaConfig;
 use crate::error::Result;
 use crate::linear::RowsLinear;
 use crate::loader::Loader;
-use crate::packed::{Packed, Positions};
+use crate::packed::Packed;
 use crate::precision::matmul_weight;
+use crate::rope::Rope;
 use burn::module::Module;
 use burn::nn::{Embedding, Linear, RmsNorm};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor};
 
 #[derive(Module, Debug)]
 pub struct LlamaAttention {
@@ -68,36 +67,6 @@ impl LlamaDecoderLayer {
         })
     }
 
-    /// `[B, T, H]` → `[B, T, H]`, or `[B, 1, H]` at `rows` only.
-    fn forward(
-        &self,
-        x: Tensor<3>,
-        rope: &Rope,
-        bias: Tensor<4>,
-        rows: Option<&Rows>,
-    ) -> Tensor<3> {
-        let a = &self.self_attn;
-        let normed = self.input_layernorm.forward(x.clone());
-        let (normed_q, bias) = query_side(&normed, bias, rows);
-        let q = split_heads(a.q_proj.forward_flat(normed_q), a.num_heads);
-        let q = match rows {
-            Some(r) => rope.apply_at(q, r),
-            None => rope.apply(q),
-        };
-        let x = at_rows(x, rows);
-        let k = rope.apply(split_heads(
-            a.k_proj.forward_flat(normed.clone()),
-            a.num_kv_heads,
-        ));
-        let v = split_heads(a.v_proj.forward_flat(normed), a.num_kv_heads);
-        let scale = 1.0 / (q.dims()[3] as f64).sqrt();
-        let x = x + a
-            .o_proj
-            .forward_flat(merge_heads(attend(q, k, v, bias, scale)));
-        let [b, t, h] = x.dims();
-        self.mlp_residual(x.reshape([b * t, h])).reshape([b, t, h])
-    }
-
     /// `x + mlp(post_attention_layernorm(x))` on rows `[N, H]`: one matmul per projection.
     fn mlp_residual(&self, x: Tensor<2>) -> Tensor<2> {
         let m = &self.mlp;
@@ -109,13 +78,7 @@ impl LlamaDecoderLayer {
 
     /// The layer on a [`Packed`] batch: rows `[N, H]` → `[N, H]`, or `[B, H]` at `rows` (which
     /// index the rest). Every projection is one matmul over all rows.
-    fn forward_packed(
-        &self,
-        x: Tensor<2>,
-        pk: &Packed,
-        rope: &PackedRope,
-        rows: Option<&Rows>,
-    ) -> Tensor<2> {
+    fn forward(&self, x: Tensor<2>, pk: &Packed, rope: &Rope, rows: Option<&Rows>) -> Tensor<2> {
         let a = &self.self_attn;
         let normed = self.input_layernorm.forward(x.clone());
         let k = a.k_proj.forward_mat(normed.clone());
@@ -128,24 +91,6 @@ impl LlamaDecoderLayer {
         let scale = 1.0 / (q.dims()[1] as f64 / a.num_heads as f64).sqrt();
         let context = pk.attend(q, k, v, heads, scale, rope, rows);
         self.mlp_residual(x + a.o_proj.forward_mat(context))
-    }
-}
-
-/// Rotary positions of a [`Packed`] batch: the prefix's and the rest's tables.
-struct PackedRope {
-    pre: Rope,
-    rest: Rope,
-}
-
-impl Positions for PackedRope {
-    fn pre(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pre.apply(x)
-    }
-    fn rest(&self, x: Tensor<4>) -> Tensor<4> {
-        self.rest.apply(x)
-    }
-    fn at(&self, x: Tensor<4>, rows: &Rows) -> Tensor<4> {
-        self.rest.apply_at(x, rows)
     }
 }
 
@@ -193,42 +138,23 @@ impl Llama {
         self.model.embed_tokens.forward(ids)
     }
 
-    /// Final hidden states `[B, T, H]`, or `[B, 1, H]` at `rows` (see [`Rows`]).
+    /// Final hidden states as [`Packed`] rows: every position's, or `[B, H]` at `rows`
+    /// (positions after the shared `prefix`, counted from it; see [`Backbone::forward_rows`]).
+    ///
+    /// [`Backbone::forward_rows`]: crate::Backbone::forward_rows
     pub fn forward_embeds(
         &self,
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         rows: Option<&Rows>,
-    ) -> Tensor<3> {
-        let t = embeds.dims()[1];
-        let rope = Rope::new(t, self.head_dim, self.rope_theta, &embeds.device());
-        let bias = mask_bias(attention_mask, true);
-        let x = through_layers(&self.model.layers, embeds, rows, |layer, x, rows| {
-            layer.forward(x, &rope, bias.clone(), rows)
-        });
-        self.model.norm.forward(x)
-    }
-
-    /// Final hidden states `[B, H]` at `rows` (positions after the prefix, counted from it) of
-    /// a batch whose first `prefix` positions are the same in every example (see [`Packed`]).
-    pub fn forward_shared_prefix(
-        &self,
-        embeds: Tensor<3>,
-        attention_mask: Tensor<2, Int>,
-        rows: &Rows,
         prefix: usize,
     ) -> Tensor<2> {
-        let [b, t, h] = embeds.dims();
-        let rope = Rope::new(t, self.head_dim, self.rope_theta, &embeds.device());
-        let rope = PackedRope {
-            pre: rope.narrow(0, prefix),
-            rest: rope.narrow(prefix, t - prefix),
-        };
+        let t = embeds.dims()[1];
+        let rope = Rope::new(t, prefix, self.head_dim, self.rope_theta, &embeds.device());
         let (pk, x) = Packed::new(embeds, mask_bias(attention_mask, true), prefix);
-        let x = through_layers(&self.model.layers, x, Some(rows), |layer, x, rows| {
-            layer.forward_packed(x, &pk, &rope, rows)
+        let x = through_layers(&self.model.layers, x, rows, |layer, x, rows| {
+            layer.forward(x, &pk, &rope, rows)
         });
-        debug_assert_eq!(x.dims(), [b, h]);
         self.model.norm.forward(x)
     }
 
@@ -238,50 +164,4 @@ impl Llama {
             None => matmul_weight(rows, self.model.embed_tokens.weight.val().transpose()),
         }
     }
-}
-
-/// Rotary position embedding in transformers' layout: dimension `i` pairs with `i + d/2`.
-struct Rope {
-    cos: Tensor<4>,
-    sin: Tensor<4>,
-}
-
-impl Rope {
-    fn new(t: usize, d: usize, theta: f64, device: &Device) -> Self {
-        let half = d / 2;
-        let angle = |p: usize, j: usize| p as f64 / theta.powf((2 * (j % half)) as f64 / d as f64);
-        let table = |f: fn(f64) -> f64| {
-            let data: Vec<f32> = (0..t * d).map(|i| f(angle(i / d, i % d)) as f32).collect();
-            Tensor::from_data(TensorData::new(data, [1, 1, t, d]), device)
-        };
-        Self {
-            cos: table(f64::cos),
-            sin: table(f64::sin),
-        }
-    }
-
-    /// The table of positions `start..start + len`.
-    fn narrow(&self, start: usize, len: usize) -> Self {
-        Self {
-            cos: self.cos.clone().narrow(2, start, len),
-            sin: self.sin.clone().narrow(2, start, len),
-        }
-    }
-
-    /// `x * cos + rotate_half(x) * sin` on `[B, h, T, d]`.
-    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        rotate(x, self.cos.clone(), self.sin.clone())
-    }
-
-    /// [`Rope::apply`] on `[B, h, 1, d]` queries at each example's row.
-    fn apply_at(&self, x: Tensor<4>, rows: &Rows) -> Tensor<4> {
-        let cos = rows.take_positions(self.cos.clone());
-        rotate(x, cos, rows.take_positions(self.sin.clone()))
-    }
-}
-
-fn rotate(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
-    let halves = x.clone().chunk(2, 3);
-    let rotated = Tensor::cat(vec![halves[1].clone().neg(), halves[0].clone()], 3);
-    x * cos + rotated * sin
 }
