@@ -132,10 +132,9 @@ impl Gpt2 {
         self.wte.forward(ids)
     }
 
-    /// Final hidden states as [`Packed`] rows: every position's, or `[B, H]` at `rows`
-    /// (positions after the shared `prefix`, counted from it; see [`Backbone::forward_rows`]).
+    /// Final hidden states as [`Packed`] rows, as [`Llama::forward_embeds`] returns them.
     ///
-    /// [`Backbone::forward_rows`]: crate::Backbone::forward_rows
+    /// [`Llama::forward_embeds`]: crate::llama::Llama::forward_embeds
     pub fn forward_embeds(
         &self,
         embeds: Tensor<3>,
