@@ -130,14 +130,6 @@ pub fn through_layers<L, X>(
         .fold(x, |x, (i, l)| layer(l, x, rows.filter(|_| i + 1 == n)))
 }
 
-/// `x` at `rows`, or all of it.
-pub fn at_rows(x: Tensor<3>, rows: Option<&Rows>) -> Tensor<3> {
-    match rows {
-        Some(r) => r.take(x),
-        None => x,
-    }
-}
-
 /// The query side of a layer, every position or only `rows`: `(x_q, bias_q)`.
 pub fn query_side(x: &Tensor<3>, bias: Tensor<4>, rows: Option<&Rows>) -> (Tensor<3>, Tensor<4>) {
     match rows {

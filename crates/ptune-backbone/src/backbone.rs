@@ -131,7 +131,8 @@ impl Backbone {
     /// Runs the model on `[B, T, H]` input embeddings with a `[B, T]` 1/0 attention mask
     /// (right padding) and returns the final hidden states `[B, T, H]`, the LM head's input.
     pub fn forward_embeds(&self, embeds: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
-        self.run(embeds, attention_mask, None)
+        let [b, t, h] = embeds.dims();
+        self.run(embeds, attention_mask, None, 0).reshape([b, t, h])
     }
 
     /// The final hidden states `[B, H]` at one row per example (`positions[b]`, the target it
@@ -149,36 +150,37 @@ impl Backbone {
     ) -> Tensor<2> {
         let [b, t, h] = embeds.dims();
         assert_eq!(positions.len(), b, "one row per example");
-        let prefix = shared_prefix.min(positions.iter().copied().min().unwrap_or(0));
-        if prefix > 0 && b > 1 && self.layers() > 0 && self.objective() == Objective::Causal {
-            let after: Vec<usize> = positions.iter().map(|p| p - prefix).collect();
-            let rows = Rows::new(&after, t - prefix, &embeds.device());
-            match self {
-                Backbone::Llama(m) => {
-                    return m.forward_shared_prefix(embeds, attention_mask, &rows, prefix);
-                }
-                Backbone::Gpt2(m) => {
-                    return m.forward_shared_prefix(embeds, attention_mask, &rows, prefix);
-                }
-                Backbone::Bert(_) => {}
-            }
-        }
-        let rows = Rows::new(positions, t, &embeds.device());
-        let out = self.run(embeds, attention_mask, Some(&rows));
-        // A model without layers never reached the row selection.
-        let out = if out.dims()[1] == 1 {
-            out
-        } else {
-            rows.take(out)
+        let prefix = match b > 1 && self.layers() > 0 && self.objective() == Objective::Causal {
+            true => shared_prefix.min(positions.iter().copied().min().unwrap_or(0)),
+            false => 0,
         };
-        out.reshape([b, h])
+        let after: Vec<usize> = positions.iter().map(|p| p - prefix).collect();
+        let rows = Rows::new(&after, t - prefix, &embeds.device());
+        let out = self.run(embeds, attention_mask, Some(&rows), prefix);
+        // A model without layers never reached the row selection.
+        match out.dims()[0] == b {
+            true => out,
+            false => rows.take(out.reshape([b, t, h])).reshape([b, h]),
+        }
     }
 
-    fn run(&self, embeds: Tensor<3>, mask: Tensor<2, Int>, rows: Option<&Rows>) -> Tensor<3> {
+    /// Final hidden states as rows: `[B * T, H]`, or `[B, H]` at `rows` (positions after the
+    /// `prefix` a causal model shares; see [`Backbone::forward_rows`]).
+    fn run(
+        &self,
+        embeds: Tensor<3>,
+        mask: Tensor<2, Int>,
+        rows: Option<&Rows>,
+        prefix: usize,
+    ) -> Tensor<2> {
         match self {
-            Backbone::Bert(m) => m.forward_embeds(embeds, mask, rows),
-            Backbone::Gpt2(m) => m.forward_embeds(embeds, mask, rows),
-            Backbone::Llama(m) => m.forward_embeds(embeds, mask, rows),
+            Backbone::Bert(m) => {
+                let out = m.forward_embeds(embeds, mask, rows);
+                let [b, t, h] = out.dims();
+                out.reshape([b * t, h])
+            }
+            Backbone::Gpt2(m) => m.forward_embeds(embeds, mask, rows, prefix),
+            Backbone::Llama(m) => m.forward_embeds(embeds, mask, rows, prefix),
         }
     }
 

@@ -26,25 +26,21 @@ pub struct BertEmbeddings {
 }
 
 impl BertEmbeddings {
-    fn load(vb: Loader, p: &str, c: &BertConfig) -> Result<Self> {
+    fn load(vb: Loader, c: &BertConfig) -> Result<Self> {
         let h = c.hidden_size;
         Ok(Self {
-            word_embeddings: vb.embedding(
-                &format!("{p}word_embeddings.weight"),
-                c.vocab_size,
-                h,
-            )?,
+            word_embeddings: vb.embedding("word_embeddings", c.vocab_size, h)?,
             position_embeddings: vb.position_embedding(
-                &format!("{p}position_embeddings.weight"),
+                "position_embeddings",
                 c.max_position_embeddings,
                 h,
             )?,
             token_type_embeddings: vb.position_embedding(
-                &format!("{p}token_type_embeddings.weight"),
+                "token_type_embeddings",
                 c.type_vocab_size,
                 h,
             )?,
-            LayerNorm: vb.layer_norm(&format!("{p}LayerNorm"), h, c.layer_norm_eps)?,
+            LayerNorm: vb.layer_norm("LayerNorm", h, c.layer_norm_eps)?,
             position_offset: match c.flavor {
                 BertFlavor::Bert => 0,
                 BertFlavor::Roberta => c.pad_token_id.unwrap_or(1) + 1,
@@ -100,29 +96,31 @@ pub struct BertLayer {
 }
 
 impl BertLayer {
-    fn load(vb: Loader, p: &str, c: &BertConfig) -> Result<Self> {
+    fn load(vb: Loader, c: &BertConfig) -> Result<Self> {
         let (h, i) = (c.hidden_size, c.intermediate_size);
-        let out = |name: &str, d_in| -> Result<BertSelfOutput> {
+        let out = |vb: Loader, d_in| -> Result<BertSelfOutput> {
             Ok(BertSelfOutput {
-                dense: vb.linear(&format!("{p}{name}.dense"), d_in, h, true)?,
-                LayerNorm: vb.layer_norm(&format!("{p}{name}.LayerNorm"), h, c.layer_norm_eps)?,
+                dense: vb.linear("dense", d_in, h, true)?,
+                LayerNorm: vb.layer_norm("LayerNorm", h, c.layer_norm_eps)?,
             })
         };
+        let attention = vb.pp("attention");
+        let sa = attention.pp("self");
         Ok(Self {
             attention: BertAttention {
                 self_attention: BertSelfAttention {
-                    query: vb.linear(&format!("{p}attention.self.query"), h, h, true)?,
-                    key: vb.linear(&format!("{p}attention.self.key"), h, h, true)?,
-                    value: vb.linear(&format!("{p}attention.self.value"), h, h, true)?,
+                    query: sa.linear("query", h, h, true)?,
+                    key: sa.linear("key", h, h, true)?,
+                    value: sa.linear("value", h, h, true)?,
                     num_heads: c.num_attention_heads,
                 },
-                output: out("attention.output", h)?,
+                output: out(attention.pp("output"), h)?,
             },
             intermediate: BertIntermediate {
-                dense: vb.linear(&format!("{p}intermediate.dense"), h, i, true)?,
-                act: Activation::from_name(&c.hidden_act)?,
+                dense: vb.linear("intermediate.dense", h, i, true)?,
+                act: c.hidden_act,
             },
-            output: out("output", i)?,
+            output: out(vb.pp("output"), i)?,
         })
     }
 
@@ -167,38 +165,32 @@ pub struct BertLmHead {
 }
 
 impl BertLmHead {
-    fn load(vb: Loader, c: &BertConfig) -> Result<Option<Self>> {
+    fn load(vb: &Loader, c: &BertConfig) -> Result<Option<Self>> {
         let (h, v) = (c.hidden_size, c.vocab_size);
-        let (dense, norm, decoder, bias, act) = match c.flavor {
+        let (head, transform, norm, act) = match c.flavor {
             BertFlavor::Bert => (
-                "cls.predictions.transform.dense",
-                "cls.predictions.transform.LayerNorm",
-                "cls.predictions.decoder.weight",
-                "cls.predictions.bias",
-                c.hidden_act.as_str(),
+                vb.pp("cls.predictions"),
+                "transform",
+                "LayerNorm",
+                c.hidden_act,
             ),
             // transformers' RobertaLMHead always uses exact GELU.
-            BertFlavor::Roberta => (
-                "lm_head.dense",
-                "lm_head.layer_norm",
-                "lm_head.decoder.weight",
-                "lm_head.bias",
-                "gelu",
-            ),
+            BertFlavor::Roberta => (vb.pp("lm_head"), "", "layer_norm", Activation::Gelu),
         };
-        if !vb.contains(&format!("{dense}.weight")) {
+        let transform = head.pp(transform);
+        if !transform.contains("dense.weight") {
             return Ok(None);
         }
-        let decoder = match vb.contains(decoder) {
-            true => Some(Param::from_tensor(vb.matrix(decoder, [v, h])?)),
+        let decoder = match head.contains("decoder.weight") {
+            true => Some(Param::from_tensor(head.matrix("decoder.weight", [v, h])?)),
             false => None,
         };
         Ok(Some(Self {
-            dense: vb.linear(dense, h, h, true)?,
-            LayerNorm: vb.layer_norm(norm, h, c.layer_norm_eps)?,
-            act: Activation::from_name(act)?,
+            dense: transform.linear("dense", h, h, true)?,
+            LayerNorm: transform.layer_norm(norm, h, c.layer_norm_eps)?,
+            act,
             decoder,
-            bias: Param::from_tensor(vb.tensor(bias, [v])?),
+            bias: Param::from_tensor(head.tensor("bias", [v])?),
         }))
     }
 }
@@ -215,22 +207,20 @@ pub struct Bert {
 impl Bert {
     pub fn load(vb: Loader, c: &BertConfig) -> Result<Self> {
         let root = match c.flavor {
-            BertFlavor::Bert => {
-                vb.prefix_with(&["bert.", ""], "embeddings.word_embeddings.weight")?
-            }
-            BertFlavor::Roberta => {
-                vb.prefix_with(&["roberta.", ""], "embeddings.word_embeddings.weight")?
-            }
+            BertFlavor::Bert => "bert",
+            BertFlavor::Roberta => "roberta",
         };
-        let embeddings = BertEmbeddings::load(vb, &format!("{root}embeddings."), c)?;
+        let root = vb.first_scope(&[root, ""], "embeddings.word_embeddings.weight")?;
+        let embeddings = BertEmbeddings::load(root.pp("embeddings"), c)?;
+        let layers = root.pp("encoder").pp("layer");
         let layer = (0..c.num_hidden_layers)
-            .map(|i| BertLayer::load(vb, &format!("{root}encoder.layer.{i}."), c))
+            .map(|i| BertLayer::load(layers.pp(i), c))
             .collect::<Result<_>>()?;
         Ok(Self {
             max_positions: c.max_position_embeddings - embeddings.position_offset,
             embeddings,
             encoder: BertEncoder { layer },
-            head: BertLmHead::load(vb, c)?,
+            head: BertLmHead::load(&vb, c)?,
         })
     }
 

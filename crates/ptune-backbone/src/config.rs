@@ -3,6 +3,7 @@
 use crate::activation::Activation;
 use crate::error::{BackboneError, Result};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::path::Path;
 
 /// A parsed config, one variant per model family.
@@ -14,10 +15,19 @@ pub enum ModelConfig {
 }
 
 /// Which BERT-shaped checkpoint: they differ in names, position ids and the LM head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BertFlavor {
+    #[default]
     Bert,
     Roberta,
+}
+
+/// `position_embedding_type`: only learned absolute positions are implemented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PositionEmbeddingType {
+    #[default]
+    Absolute,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -28,17 +38,17 @@ pub struct BertConfig {
     pub num_attention_heads: usize,
     pub intermediate_size: usize,
     #[serde(default = "gelu")]
-    pub hidden_act: String,
+    pub hidden_act: Activation,
     pub max_position_embeddings: usize,
-    #[serde(default = "two")]
+    #[serde(default = "int::<2>")]
     pub type_vocab_size: usize,
     #[serde(default = "eps_1e12")]
     pub layer_norm_eps: f64,
     #[serde(default)]
     pub pad_token_id: Option<usize>,
-    #[serde(default = "absolute")]
-    pub position_embedding_type: String,
-    #[serde(skip, default = "bert_flavor")]
+    #[serde(default)]
+    pub position_embedding_type: PositionEmbeddingType,
+    #[serde(skip)]
     pub flavor: BertFlavor,
 }
 
@@ -52,7 +62,7 @@ pub struct Gpt2Config {
     #[serde(default)]
     pub n_inner: Option<usize>,
     #[serde(default = "gelu_new")]
-    pub activation_function: String,
+    pub activation_function: Activation,
     #[serde(default = "eps_1e5")]
     pub layer_norm_epsilon: f64,
     #[serde(default = "yes")]
@@ -79,14 +89,14 @@ pub struct LlamaConfig {
     pub rope_theta: Option<f64>,
     #[serde(default)]
     pub rope_parameters: Option<serde_json::Value>,
-    #[serde(default = "positions_2048")]
+    #[serde(default = "int::<2048>")]
     pub max_position_embeddings: usize,
     #[serde(default)]
     pub tie_word_embeddings: bool,
     #[serde(default)]
     pub attention_bias: Option<bool>,
     #[serde(default = "silu")]
-    pub hidden_act: String,
+    pub hidden_act: Activation,
     #[serde(default)]
     pub rope_scaling: Option<serde_json::Value>,
     #[serde(skip)]
@@ -191,25 +201,23 @@ impl ModelConfig {
 
     /// Builds a config from a parsed `config.json` (also what the GGUF reader produces).
     pub fn from_value(value: serde_json::Value) -> Result<Self> {
-        let probe: Probe =
-            serde_json::from_value(value.clone()).map_err(|e| config_error(Path::new(""), e))?;
+        let probe: Probe = parse(value.clone())?;
         let model_type = probe.model_type.ok_or_else(|| BackboneError::Config {
             path: Default::default(),
             message: "it has no `model_type`".into(),
         })?;
         check_architectures(&model_type, &probe.architectures)?;
-        let parse_err = |e| config_error(Path::new(""), e);
         let config = match model_type.as_str() {
             "bert" | "roberta" => {
-                let mut c: BertConfig = serde_json::from_value(value).map_err(parse_err)?;
+                let mut c: BertConfig = parse(value)?;
                 if model_type == "roberta" {
                     c.flavor = BertFlavor::Roberta;
                 }
                 ModelConfig::Bert(c)
             }
-            "gpt2" => ModelConfig::Gpt2(serde_json::from_value(value).map_err(parse_err)?),
+            "gpt2" => ModelConfig::Gpt2(parse(value)?),
             "llama" | "mistral" | "qwen2" => {
-                let mut c: LlamaConfig = serde_json::from_value(value).map_err(parse_err)?;
+                let mut c: LlamaConfig = parse(value)?;
                 c.qwen2 = model_type == "qwen2";
                 ModelConfig::Llama(c)
             }
@@ -254,13 +262,6 @@ impl BertConfig {
             ("type_vocab_size", self.type_vocab_size),
         ])?;
         epsilon("layer_norm_eps", self.layer_norm_eps)?;
-        activation("hidden_act", &self.hidden_act)?;
-        if self.position_embedding_type != "absolute" {
-            return Err(format!(
-                "position_embedding_type `{}` is not supported (only `absolute`)",
-                self.position_embedding_type
-            ));
-        }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err("hidden_size is not a multiple of num_attention_heads".into());
         }
@@ -286,7 +287,6 @@ impl Gpt2Config {
             ("n_inner", self.n_inner.unwrap_or(1)),
         ])?;
         epsilon("layer_norm_epsilon", self.layer_norm_epsilon)?;
-        activation("activation_function", &self.activation_function)?;
         if !self.n_embd.is_multiple_of(self.n_head) {
             return Err("n_embd is not a multiple of n_head".into());
         }
@@ -307,7 +307,6 @@ impl LlamaConfig {
             ("max_position_embeddings", self.max_position_embeddings),
         ])?;
         epsilon("rms_norm_eps", self.rms_norm_eps)?;
-        activation("hidden_act", &self.hidden_act)?;
         if !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return Err("num_attention_heads is not a multiple of num_key_value_heads".into());
         }
@@ -341,17 +340,6 @@ fn epsilon(name: &str, eps: f64) -> std::result::Result<(), String> {
         true => Ok(()),
         false => Err(format!(
             "`{name}` is {eps}; it must be a positive finite number"
-        )),
-    }
-}
-
-/// Refused here, where the file is known, rather than when the layers are built.
-fn activation(field: &str, name: &str) -> std::result::Result<(), String> {
-    match Activation::parse(name) {
-        Some(_) => Ok(()),
-        None => Err(format!(
-            "`{field}` `{name}` is not supported ({})",
-            Activation::SUPPORTED
         )),
     }
 }
@@ -390,6 +378,21 @@ fn check_architectures(model_type: &str, architectures: &[String]) -> Result<()>
     }
 }
 
+/// Reads a config into its struct; an error names the key it is about, so an unknown enum value
+/// says which setting it is and what is accepted.
+fn parse<T: DeserializeOwned>(value: serde_json::Value) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let message = match e.path().to_string().as_str() {
+            "." => e.inner().to_string(),
+            key => format!("`{key}`: {}", e.inner()),
+        };
+        BackboneError::Config {
+            path: Default::default(),
+            message,
+        }
+    })
+}
+
 fn config_error(path: &Path, e: serde_json::Error) -> BackboneError {
     BackboneError::Config {
         path: path.to_path_buf(),
@@ -397,20 +400,17 @@ fn config_error(path: &Path, e: serde_json::Error) -> BackboneError {
     }
 }
 
-fn gelu() -> String {
-    "gelu".into()
+fn gelu() -> Activation {
+    Activation::Gelu
 }
-fn gelu_new() -> String {
-    "gelu_new".into()
+fn gelu_new() -> Activation {
+    Activation::GeluTanh
 }
-fn silu() -> String {
-    "silu".into()
+fn silu() -> Activation {
+    Activation::Silu
 }
-fn absolute() -> String {
-    "absolute".into()
-}
-fn two() -> usize {
-    2
+fn int<const N: usize>() -> usize {
+    N
 }
 fn yes() -> bool {
     true
@@ -423,10 +423,4 @@ fn eps_1e5() -> f64 {
 }
 fn eps_1e6() -> f64 {
     1e-6
-}
-fn positions_2048() -> usize {
-    2048
-}
-fn bert_flavor() -> BertFlavor {
-    BertFlavor::Bert
 }

@@ -1,9 +1,7 @@
 //! GPT-2 (`GPT2LMHeadModel`): learned positions, pre-LN blocks, `Conv1D` weights stored `[in, out]`.
 
 use crate::activation::Activation;
-use crate::attention::{
-    Rows, at_rows, attend, mask_bias, merge_heads, query_side, split_heads, through_layers,
-};
+use crate::attention::{Rows, mask_bias, through_layers};
 use crate::config::Gpt2Config;
 use crate::error::Result;
 use crate::linear::RowsLinear;
@@ -40,7 +38,7 @@ pub struct Gpt2Block {
 }
 
 impl Gpt2Block {
-    fn load(vb: Loader, p: &str, c: &Gpt2Config, index: usize) -> Result<Self> {
+    fn load(vb: Loader, c: &Gpt2Config, index: usize) -> Result<Self> {
         let h = c.n_embd;
         let inner = c.n_inner.unwrap_or(4 * h);
         let mut scale = 1.0;
@@ -51,38 +49,20 @@ impl Gpt2Block {
             scale /= (index + 1) as f64;
         }
         Ok(Self {
-            ln_1: vb.layer_norm(&format!("{p}ln_1"), h, c.layer_norm_epsilon)?,
+            ln_1: vb.layer_norm("ln_1", h, c.layer_norm_epsilon)?,
             attn: Gpt2Attention {
-                c_attn: vb.conv1d(&format!("{p}attn.c_attn"), h, 3 * h)?,
-                c_proj: vb.conv1d(&format!("{p}attn.c_proj"), h, h)?,
+                c_attn: vb.conv1d("attn.c_attn", h, 3 * h)?,
+                c_proj: vb.conv1d("attn.c_proj", h, h)?,
                 num_heads: c.n_head,
                 scale,
             },
-            ln_2: vb.layer_norm(&format!("{p}ln_2"), h, c.layer_norm_epsilon)?,
+            ln_2: vb.layer_norm("ln_2", h, c.layer_norm_epsilon)?,
             mlp: Gpt2Mlp {
-                c_fc: vb.conv1d(&format!("{p}mlp.c_fc"), h, inner)?,
-                c_proj: vb.conv1d(&format!("{p}mlp.c_proj"), inner, h)?,
-                act: Activation::from_name(&c.activation_function)?,
+                c_fc: vb.conv1d("mlp.c_fc", h, inner)?,
+                c_proj: vb.conv1d("mlp.c_proj", inner, h)?,
+                act: c.activation_function,
             },
         })
-    }
-
-    /// `[B, T, H]` → `[B, T, H]`, or `[B, 1, H]` at `rows` only.
-    fn forward(&self, x: Tensor<3>, bias: Tensor<4>, rows: Option<&Rows>) -> Tensor<3> {
-        let a = &self.attn;
-        let qkv = a
-            .c_attn
-            .forward_flat(self.ln_1.forward(x.clone()))
-            .chunk(3, 2);
-        let (q, bias) = query_side(&qkv[0], bias, rows);
-        let x = at_rows(x, rows);
-        let q = split_heads(q, a.num_heads);
-        let [k, v] = [1, 2].map(|i| split_heads(qkv[i].clone(), a.num_heads));
-        let x = x + a
-            .c_proj
-            .forward_flat(merge_heads(attend(q, k, v, bias, a.scale)));
-        let [b, t, h] = x.dims();
-        self.mlp_residual(x.reshape([b * t, h])).reshape([b, t, h])
     }
 
     /// `x + mlp(ln_2(x))` on rows `[N, H]`.
@@ -96,7 +76,7 @@ impl Gpt2Block {
 
     /// The block on a [`Packed`] batch: rows `[N, H]` → `[N, H]`, or `[B, H]` at `rows` (which
     /// index the rest). The fused query/key/value projection runs once over all rows.
-    fn forward_packed(&self, x: Tensor<2>, pk: &Packed, rows: Option<&Rows>) -> Tensor<2> {
+    fn forward(&self, x: Tensor<2>, pk: &Packed, rows: Option<&Rows>) -> Tensor<2> {
         let a = &self.attn;
         let qkv = a
             .c_attn
@@ -125,7 +105,7 @@ pub struct Gpt2 {
 
 impl Gpt2 {
     pub fn load(vb: Loader, c: &Gpt2Config) -> Result<Self> {
-        let p = vb.prefix_with(&["transformer.", ""], "wte.weight")?;
+        let t = vb.first_scope(&["transformer", ""], "wte.weight")?;
         let h = c.n_embd;
         let lm_head = match vb.contains("lm_head.weight") {
             true => Some(Param::from_tensor(
@@ -134,12 +114,12 @@ impl Gpt2 {
             false => None,
         };
         Ok(Self {
-            wte: vb.embedding(&format!("{p}wte.weight"), c.vocab_size, h)?,
-            wpe: vb.position_embedding(&format!("{p}wpe.weight"), c.n_positions, h)?,
+            wte: t.embedding("wte", c.vocab_size, h)?,
+            wpe: t.position_embedding("wpe", c.n_positions, h)?,
             h: (0..c.n_layer)
-                .map(|i| Gpt2Block::load(vb, &format!("{p}h.{i}."), c, i))
+                .map(|i| Gpt2Block::load(t.pp("h").pp(i), c, i))
                 .collect::<Result<_>>()?,
-            ln_f: vb.layer_norm(&format!("{p}ln_f"), h, c.layer_norm_epsilon)?,
+            ln_f: t.layer_norm("ln_f", h, c.layer_norm_epsilon)?,
             lm_head,
         })
     }
@@ -152,36 +132,20 @@ impl Gpt2 {
         self.wte.forward(ids)
     }
 
-    /// Final hidden states `[B, T, H]`, or `[B, 1, H]` at `rows` (see [`Rows`]).
+    /// Final hidden states as [`Packed`] rows, as [`Llama::forward_embeds`] returns them.
+    ///
+    /// [`Llama::forward_embeds`]: crate::llama::Llama::forward_embeds
     pub fn forward_embeds(
         &self,
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         rows: Option<&Rows>,
-    ) -> Tensor<3> {
-        let bias = mask_bias(attention_mask, true);
-        let x = through_layers(
-            &self.h,
-            self.add_positions(embeds),
-            rows,
-            |block, x, rows| block.forward(x, bias.clone(), rows),
-        );
-        self.ln_f.forward(x)
-    }
-
-    /// Final hidden states `[B, H]` at `rows` (positions after the prefix, counted from it) of
-    /// a batch whose first `prefix` positions are the same in every example (see [`Packed`]).
-    pub fn forward_shared_prefix(
-        &self,
-        embeds: Tensor<3>,
-        attention_mask: Tensor<2, Int>,
-        rows: &Rows,
         prefix: usize,
     ) -> Tensor<2> {
         let bias = mask_bias(attention_mask, true);
         let (pk, x) = Packed::new(self.add_positions(embeds), bias, prefix);
-        let x = through_layers(&self.h, x, Some(rows), |block, x, rows| {
-            block.forward_packed(x, &pk, rows)
+        let x = through_layers(&self.h, x, rows, |block, x, rows| {
+            block.forward(x, &pk, rows)
         });
         self.ln_f.forward(x)
     }

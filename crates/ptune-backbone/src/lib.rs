@@ -18,6 +18,7 @@ pub mod llama;
 mod loader;
 mod packed;
 pub mod precision;
+mod rope;
 pub mod source;
 pub mod synthetic;
 pub mod tokenizer;

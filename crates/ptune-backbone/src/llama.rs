@@ -2,18 +2,17 @@
 //! grouped-query attention, SwiGLU MLP, tied or untied head.
 
 use crate::activation::Activation;
-use crate::attention::{
-    Rows, at_rows, attend, mask_bias, merge_heads, query_side, split_heads, through_layers,
-};
+use crate::attention::{Rows, mask_bias, through_layers};
 use crate::config::LlamaConfig;
 use crate::error::Result;
 use crate::linear::RowsLinear;
 use crate::loader::Loader;
-use crate::packed::{Packed, Positions};
+use crate::packed::Packed;
 use crate::precision::matmul_weight;
+use crate::rope::Rope;
 use burn::module::Module;
 use burn::nn::{Embedding, Linear, RmsNorm};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor};
 
 #[derive(Module, Debug)]
 pub struct LlamaAttention {
@@ -43,64 +42,29 @@ pub struct LlamaDecoderLayer {
 }
 
 impl LlamaDecoderLayer {
-    fn load(vb: Loader, p: &str, c: &LlamaConfig) -> Result<Self> {
+    fn load(vb: Loader, c: &LlamaConfig) -> Result<Self> {
         let (h, d, i) = (c.hidden_size, c.head_dim(), c.intermediate_size);
         let (q, kv) = (c.num_attention_heads * d, c.kv_heads() * d);
         let bias = c.qkv_bias();
-        let proj =
-            |name: &str, d_in, d_out, bias| vb.linear(&format!("{p}{name}"), d_in, d_out, bias);
+        let (attn, mlp) = (vb.pp("self_attn"), vb.pp("mlp"));
         Ok(Self {
-            input_layernorm: vb.rms_norm(&format!("{p}input_layernorm"), h, c.rms_norm_eps)?,
+            input_layernorm: vb.rms_norm("input_layernorm", h, c.rms_norm_eps)?,
             self_attn: LlamaAttention {
-                q_proj: proj("self_attn.q_proj", h, q, bias)?,
-                k_proj: proj("self_attn.k_proj", h, kv, bias)?,
-                v_proj: proj("self_attn.v_proj", h, kv, bias)?,
-                o_proj: proj("self_attn.o_proj", q, h, false)?,
+                q_proj: attn.linear("q_proj", h, q, bias)?,
+                k_proj: attn.linear("k_proj", h, kv, bias)?,
+                v_proj: attn.linear("v_proj", h, kv, bias)?,
+                o_proj: attn.linear("o_proj", q, h, false)?,
                 num_heads: c.num_attention_heads,
                 num_kv_heads: c.kv_heads(),
             },
-            post_attention_layernorm: vb.rms_norm(
-                &format!("{p}post_attention_layernorm"),
-                h,
-                c.rms_norm_eps,
-            )?,
+            post_attention_layernorm: vb.rms_norm("post_attention_layernorm", h, c.rms_norm_eps)?,
             mlp: LlamaMlp {
-                gate_proj: proj("mlp.gate_proj", h, i, false)?,
-                up_proj: proj("mlp.up_proj", h, i, false)?,
-                down_proj: proj("mlp.down_proj", i, h, false)?,
-                act: Activation::from_name(&c.hidden_act)?,
+                gate_proj: mlp.linear("gate_proj", h, i, false)?,
+                up_proj: mlp.linear("up_proj", h, i, false)?,
+                down_proj: mlp.linear("down_proj", i, h, false)?,
+                act: c.hidden_act,
             },
         })
-    }
-
-    /// `[B, T, H]` → `[B, T, H]`, or `[B, 1, H]` at `rows` only.
-    fn forward(
-        &self,
-        x: Tensor<3>,
-        rope: &Rope,
-        bias: Tensor<4>,
-        rows: Option<&Rows>,
-    ) -> Tensor<3> {
-        let a = &self.self_attn;
-        let normed = self.input_layernorm.forward(x.clone());
-        let (normed_q, bias) = query_side(&normed, bias, rows);
-        let q = split_heads(a.q_proj.forward_flat(normed_q), a.num_heads);
-        let q = match rows {
-            Some(r) => rope.apply_at(q, r),
-            None => rope.apply(q),
-        };
-        let x = at_rows(x, rows);
-        let k = rope.apply(split_heads(
-            a.k_proj.forward_flat(normed.clone()),
-            a.num_kv_heads,
-        ));
-        let v = split_heads(a.v_proj.forward_flat(normed), a.num_kv_heads);
-        let scale = 1.0 / (q.dims()[3] as f64).sqrt();
-        let x = x + a
-            .o_proj
-            .forward_flat(merge_heads(attend(q, k, v, bias, scale)));
-        let [b, t, h] = x.dims();
-        self.mlp_residual(x.reshape([b * t, h])).reshape([b, t, h])
     }
 
     /// `x + mlp(post_attention_layernorm(x))` on rows `[N, H]`: one matmul per projection.
@@ -114,13 +78,7 @@ impl LlamaDecoderLayer {
 
     /// The layer on a [`Packed`] batch: rows `[N, H]` → `[N, H]`, or `[B, H]` at `rows` (which
     /// index the rest). Every projection is one matmul over all rows.
-    fn forward_packed(
-        &self,
-        x: Tensor<2>,
-        pk: &Packed,
-        rope: &PackedRope,
-        rows: Option<&Rows>,
-    ) -> Tensor<2> {
+    fn forward(&self, x: Tensor<2>, pk: &Packed, rope: &Rope, rows: Option<&Rows>) -> Tensor<2> {
         let a = &self.self_attn;
         let normed = self.input_layernorm.forward(x.clone());
         let k = a.k_proj.forward_mat(normed.clone());
@@ -133,24 +91,6 @@ impl LlamaDecoderLayer {
         let scale = 1.0 / (q.dims()[1] as f64 / a.num_heads as f64).sqrt();
         let context = pk.attend(q, k, v, heads, scale, rope, rows);
         self.mlp_residual(x + a.o_proj.forward_mat(context))
-    }
-}
-
-/// Rotary positions of a [`Packed`] batch: the prefix's and the rest's tables.
-struct PackedRope {
-    pre: Rope,
-    rest: Rope,
-}
-
-impl Positions for PackedRope {
-    fn pre(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pre.apply(x)
-    }
-    fn rest(&self, x: Tensor<4>) -> Tensor<4> {
-        self.rest.apply(x)
-    }
-    fn at(&self, x: Tensor<4>, rows: &Rows) -> Tensor<4> {
-        self.rest.apply_at(x, rows)
     }
 }
 
@@ -175,13 +115,14 @@ impl Llama {
     pub fn load(vb: Loader, c: &LlamaConfig) -> Result<Self> {
         let (h, v) = (c.hidden_size, c.vocab_size);
         let untied = !c.tie_word_embeddings || vb.contains("lm_head.weight");
+        let model = vb.pp("model");
         Ok(Self {
             model: LlamaModel {
-                embed_tokens: vb.embedding("model.embed_tokens.weight", v, h)?,
+                embed_tokens: model.embedding("embed_tokens", v, h)?,
                 layers: (0..c.num_hidden_layers)
-                    .map(|i| LlamaDecoderLayer::load(vb, &format!("model.layers.{i}."), c))
+                    .map(|i| LlamaDecoderLayer::load(model.pp("layers").pp(i), c))
                     .collect::<Result<_>>()?,
-                norm: vb.rms_norm("model.norm", h, c.rms_norm_eps)?,
+                norm: model.rms_norm("norm", h, c.rms_norm_eps)?,
             },
             lm_head: match untied {
                 true => Some(vb.linear("lm_head", h, v, false)?),
@@ -197,42 +138,23 @@ impl Llama {
         self.model.embed_tokens.forward(ids)
     }
 
-    /// Final hidden states `[B, T, H]`, or `[B, 1, H]` at `rows` (see [`Rows`]).
+    /// Final hidden states as [`Packed`] rows: every position's, or `[B, H]` at `rows`
+    /// (positions after the shared `prefix`, counted from it; see [`Backbone::forward_rows`]).
+    ///
+    /// [`Backbone::forward_rows`]: crate::Backbone::forward_rows
     pub fn forward_embeds(
         &self,
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         rows: Option<&Rows>,
-    ) -> Tensor<3> {
-        let t = embeds.dims()[1];
-        let rope = Rope::new(t, self.head_dim, self.rope_theta, &embeds.device());
-        let bias = mask_bias(attention_mask, true);
-        let x = through_layers(&self.model.layers, embeds, rows, |layer, x, rows| {
-            layer.forward(x, &rope, bias.clone(), rows)
-        });
-        self.model.norm.forward(x)
-    }
-
-    /// Final hidden states `[B, H]` at `rows` (positions after the prefix, counted from it) of
-    /// a batch whose first `prefix` positions are the same in every example (see [`Packed`]).
-    pub fn forward_shared_prefix(
-        &self,
-        embeds: Tensor<3>,
-        attention_mask: Tensor<2, Int>,
-        rows: &Rows,
         prefix: usize,
     ) -> Tensor<2> {
-        let [b, t, h] = embeds.dims();
-        let rope = Rope::new(t, self.head_dim, self.rope_theta, &embeds.device());
-        let rope = PackedRope {
-            pre: rope.narrow(0, prefix),
-            rest: rope.narrow(prefix, t - prefix),
-        };
+        let t = embeds.dims()[1];
+        let rope = Rope::new(t, prefix, self.head_dim, self.rope_theta, &embeds.device());
         let (pk, x) = Packed::new(embeds, mask_bias(attention_mask, true), prefix);
-        let x = through_layers(&self.model.layers, x, Some(rows), |layer, x, rows| {
-            layer.forward_packed(x, &pk, &rope, rows)
+        let x = through_layers(&self.model.layers, x, rows, |layer, x, rows| {
+            layer.forward(x, &pk, &rope, rows)
         });
-        debug_assert_eq!(x.dims(), [b, h]);
         self.model.norm.forward(x)
     }
 
@@ -242,50 +164,4 @@ impl Llama {
             None => matmul_weight(rows, self.model.embed_tokens.weight.val().transpose()),
         }
     }
-}
-
-/// Rotary position embedding in transformers' layout: dimension `i` pairs with `i + d/2`.
-struct Rope {
-    cos: Tensor<4>,
-    sin: Tensor<4>,
-}
-
-impl Rope {
-    fn new(t: usize, d: usize, theta: f64, device: &Device) -> Self {
-        let half = d / 2;
-        let angle = |p: usize, j: usize| p as f64 / theta.powf((2 * (j % half)) as f64 / d as f64);
-        let table = |f: fn(f64) -> f64| {
-            let data: Vec<f32> = (0..t * d).map(|i| f(angle(i / d, i % d)) as f32).collect();
-            Tensor::from_data(TensorData::new(data, [1, 1, t, d]), device)
-        };
-        Self {
-            cos: table(f64::cos),
-            sin: table(f64::sin),
-        }
-    }
-
-    /// The table of positions `start..start + len`.
-    fn narrow(&self, start: usize, len: usize) -> Self {
-        Self {
-            cos: self.cos.clone().narrow(2, start, len),
-            sin: self.sin.clone().narrow(2, start, len),
-        }
-    }
-
-    /// `x * cos + rotate_half(x) * sin` on `[B, h, T, d]`.
-    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        rotate(x, self.cos.clone(), self.sin.clone())
-    }
-
-    /// [`Rope::apply`] on `[B, h, 1, d]` queries at each example's row.
-    fn apply_at(&self, x: Tensor<4>, rows: &Rows) -> Tensor<4> {
-        let cos = rows.take_positions(self.cos.clone());
-        rotate(x, cos, rows.take_positions(self.sin.clone()))
-    }
-}
-
-fn rotate(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
-    let halves = x.clone().chunk(2, 3);
-    let rotated = Tensor::cat(vec![halves[1].clone().neg(), halves[0].clone()], 3);
-    x * cos + rotated * sin
 }

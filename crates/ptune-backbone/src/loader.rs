@@ -4,17 +4,19 @@ use crate::error::{BackboneError, Result};
 use crate::precision::Precision;
 use crate::weights::{HostTensor, TensorSource};
 use burn::module::Param;
+use burn::nn::RmsNorm;
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
-use burn::nn::{RmsNorm, RmsNormConfig};
 use burn::tensor::{Device, Tensor, TensorCreationOptions, TensorData};
 
-/// A view of a checkpoint under a name prefix, the way candle's `VarBuilder` walks a model.
+/// A view of a checkpoint under a name prefix, the way candle's `VarBuilder` walks a model:
+/// `vb.pp("attention").pp("self").linear("query", ..)` reads `attention.self.query.weight`.
 /// Weight matrices come out in `precision`; vectors and position tables always in f32.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Loader<'a> {
     src: &'a dyn TensorSource,
     device: &'a Device,
     precision: Precision,
+    prefix: String,
 }
 
 impl<'a> Loader<'a> {
@@ -23,31 +25,47 @@ impl<'a> Loader<'a> {
             src,
             device,
             precision,
+            prefix: String::new(),
         }
     }
 
-    pub fn device(&self) -> &Device {
-        self.device
+    /// The loader scoped under `name` (a module or a layer index).
+    pub fn pp(&self, name: impl std::fmt::Display) -> Self {
+        Self {
+            prefix: self.path(&name.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// The full name of `name` in this scope.
+    fn path(&self, name: &str) -> String {
+        match (self.prefix.as_str(), name) {
+            ("", name) => name.to_string(),
+            (prefix, "") => prefix.to_string(),
+            (prefix, name) => format!("{prefix}.{name}"),
+        }
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.src.shape(name).is_some()
+        self.src.shape(&self.path(name)).is_some()
     }
 
     /// A tensor of exactly `shape`.
     pub fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
-        let host = self.src.read_expect(name, &shape)?;
-        Ok(self.upload(host, shape))
+        let host = self.read(name, &shape)?;
+        Ok(Tensor::from_data(
+            TensorData::new(host.data, shape),
+            self.device,
+        ))
     }
 
     /// A weight matrix (what a matmul or a word lookup reads), in the loader's precision.
     pub fn matrix(&self, name: &str, shape: [usize; 2]) -> Result<Tensor<2>> {
-        let host = self.src.read_expect(name, &shape)?;
-        Ok(self.upload_matrix(host.data, shape))
+        Ok(self.upload_matrix(self.read(name, &shape)?.data, shape))
     }
 
-    fn upload<const D: usize>(&self, host: HostTensor, shape: [usize; D]) -> Tensor<D> {
-        Tensor::from_data(TensorData::new(host.data, shape), self.device)
+    fn read(&self, name: &str, shape: &[usize]) -> Result<HostTensor> {
+        self.src.read_expect(&self.path(name), shape)
     }
 
     /// Lowered on the host, so the device never holds an f32 copy of a bf16 matrix.
@@ -57,33 +75,25 @@ impl<'a> Loader<'a> {
         Tensor::from_data(self.precision.data(data, shape.to_vec()), options)
     }
 
-    /// `nn.Linear`: weight stored `[out, in]`, transposed once here to burn's `[in, out]`.
-    pub fn linear(&self, prefix: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
-        let w = self
-            .src
-            .read_expect(&format!("{prefix}.weight"), &[d_out, d_in])?;
-        let weight = self.upload_matrix(transpose(&w.data, d_out, d_in), [d_in, d_out]);
-        self.linear_from(prefix, weight, d_out, bias)
+    /// `nn.Linear` `name`: weight stored `[out, in]`, transposed once here to burn's `[in, out]`.
+    pub fn linear(&self, name: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
+        let vb = self.pp(name);
+        let w = vb.read("weight", &[d_out, d_in])?;
+        let weight = vb.upload_matrix(transpose(&w.data, d_out, d_in), [d_in, d_out]);
+        vb.linear_from(weight, d_out, bias)
     }
 
-    /// GPT-2's `Conv1D`: weight already stored `[in, out]`.
-    pub fn conv1d(&self, prefix: &str, d_in: usize, d_out: usize) -> Result<Linear> {
-        let weight = self.matrix(&format!("{prefix}.weight"), [d_in, d_out])?;
-        self.linear_from(prefix, weight, d_out, true)
+    /// GPT-2's `Conv1D` `name`: weight already stored `[in, out]`.
+    pub fn conv1d(&self, name: &str, d_in: usize, d_out: usize) -> Result<Linear> {
+        let vb = self.pp(name);
+        let weight = vb.matrix("weight", [d_in, d_out])?;
+        vb.linear_from(weight, d_out, true)
     }
 
     /// The module built around the checkpoint's tensors (no random initialisation first).
-    fn linear_from(
-        &self,
-        prefix: &str,
-        weight: Tensor<2>,
-        d_out: usize,
-        bias: bool,
-    ) -> Result<Linear> {
+    fn linear_from(&self, weight: Tensor<2>, d_out: usize, bias: bool) -> Result<Linear> {
         let bias = match bias {
-            true => Some(Param::from_tensor(
-                self.tensor(&format!("{prefix}.bias"), [d_out])?,
-            )),
+            true => Some(Param::from_tensor(self.tensor("bias", [d_out])?)),
             false => None,
         };
         Ok(Linear {
@@ -94,45 +104,47 @@ impl<'a> Loader<'a> {
 
     /// A word-embedding table, in the loader's precision (lookups come back in its dtype).
     pub fn embedding(&self, name: &str, n: usize, d: usize) -> Result<Embedding> {
-        Ok(embedding_of(self.matrix(name, [n, d])?))
+        Ok(embedding_of(self.pp(name).matrix("weight", [n, d])?))
     }
 
     /// A position or token-type table: added to activations, so always f32.
     pub fn position_embedding(&self, name: &str, n: usize, d: usize) -> Result<Embedding> {
-        Ok(embedding_of(self.tensor(name, [n, d])?))
+        Ok(embedding_of(self.pp(name).tensor("weight", [n, d])?))
     }
 
-    /// LayerNorm, accepting both `weight`/`bias` and the older `gamma`/`beta` names.
-    pub fn layer_norm(&self, prefix: &str, d: usize, eps: f64) -> Result<LayerNorm> {
-        let (w, b) = if self.contains(&format!("{prefix}.gamma")) {
-            ("gamma", "beta")
-        } else {
-            ("weight", "bias")
+    /// LayerNorm `name`, accepting both `weight`/`bias` and the older `gamma`/`beta` names.
+    /// burn keeps its epsilon private, so the module comes from its config (size 1, no copy of
+    /// the checkpoint's size) and takes the loaded weights.
+    pub fn layer_norm(&self, name: &str, d: usize, eps: f64) -> Result<LayerNorm> {
+        let vb = self.pp(name);
+        let (w, b) = match vb.contains("gamma") {
+            true => ("gamma", "beta"),
+            false => ("weight", "bias"),
         };
         let mut norm = LayerNormConfig::new(1).with_epsilon(eps).init(self.device);
-        norm.gamma = Param::from_tensor(self.tensor(&format!("{prefix}.{w}"), [d])?);
-        norm.beta = Some(Param::from_tensor(
-            self.tensor(&format!("{prefix}.{b}"), [d])?,
-        ));
+        norm.gamma = Param::from_tensor(vb.tensor(w, [d])?);
+        norm.beta = Some(Param::from_tensor(vb.tensor(b, [d])?));
         Ok(norm)
     }
 
-    pub fn rms_norm(&self, prefix: &str, d: usize, eps: f64) -> Result<RmsNorm> {
-        let mut norm = RmsNormConfig::new(1).with_epsilon(eps).init(self.device);
-        norm.gamma = Param::from_tensor(self.tensor(&format!("{prefix}.weight"), [d])?);
-        Ok(norm)
+    pub fn rms_norm(&self, name: &str, d: usize, eps: f64) -> Result<RmsNorm> {
+        Ok(RmsNorm {
+            gamma: Param::from_tensor(self.pp(name).tensor("weight", [d])?),
+            epsilon: eps,
+        })
     }
 
-    /// Finds which of several name prefixes a checkpoint uses (`bert.` vs none, for example).
-    pub fn prefix_with(&self, candidates: &[&'static str], probe: &str) -> Result<&'static str> {
-        candidates
-            .iter()
-            .copied()
-            .find(|p| self.contains(&format!("{p}{probe}")))
-            .ok_or_else(|| BackboneError::MissingTensor {
-                name: format!("{}{probe}", candidates[0]),
+    /// The first of several scopes a checkpoint uses (`bert` or none, for example) that holds
+    /// `probe`.
+    pub fn first_scope(&self, candidates: &[&str], probe: &str) -> Result<Self> {
+        let scopes: Vec<Self> = candidates.iter().map(|c| self.pp(c)).collect();
+        match scopes.iter().find(|vb| vb.contains(probe)) {
+            Some(vb) => Ok(vb.clone()),
+            None => Err(BackboneError::MissingTensor {
+                name: scopes[0].path(probe),
                 source_desc: self.src.describe(),
-            })
+            }),
+        }
     }
 }
 

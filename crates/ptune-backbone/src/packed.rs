@@ -1,7 +1,8 @@
-//! Causal batches whose first `p` positions are the same in every example (a template's leading
-//! prompts), as one matrix of rows: example 0's prefix (`p` rows) then every example's rest
-//! (`B * (T - p)` rows). The prefix is computed once and every example attends to its keys and
-//! values; each projection still runs as one matmul over all rows, so no weight is read twice.
+//! Causal batches as one matrix of rows. When the first `p` positions are the same in every
+//! example (a template's leading prompts), the rows are example 0's prefix (`p` rows) then every
+//! example's rest (`B * (T - p)` rows): the prefix is computed once and every example attends to
+//! its keys and values. Without one (`p = 0`) the rows are simply `B * T`, at no extra cost. Each
+//! projection runs as one matmul over all rows, so no weight is read twice.
 
 use crate::attention::{Rows, attend, merge_heads, split_heads};
 use burn::tensor::Tensor;
@@ -9,8 +10,9 @@ use burn::tensor::Tensor;
 pub struct Packed {
     p: usize,
     b: usize,
-    /// `[1, 1, p, p]` and `[B, 1, T - p, T]`.
-    bias_pre: Tensor<4>,
+    /// `[1, 1, p, p]`, absent without a prefix.
+    bias_pre: Option<Tensor<4>>,
+    /// `[B, 1, T - p, T]`.
     bias_rest: Tensor<4>,
 }
 
@@ -38,43 +40,69 @@ impl Packed {
     /// Packs `[B, T, H]` embeddings with their causal attention bias `[B, 1, T, T]`; returns the
     /// packing and the rows `[p + B(T - p), H]`.
     pub fn new(embeds: Tensor<3>, bias: Tensor<4>, prefix: usize) -> (Self, Tensor<2>) {
-        let [b, t, _] = embeds.dims();
+        let [b, t, h] = embeds.dims();
+        if prefix == 0 {
+            let pk = Self {
+                p: 0,
+                b,
+                bias_pre: None,
+                bias_rest: bias,
+            };
+            return (pk, embeds.reshape([b * t, h]));
+        }
         let pk = Self {
             p: prefix,
             b,
-            bias_pre: bias
-                .clone()
-                .narrow(0, 0, 1)
-                .narrow(2, 0, prefix)
-                .narrow(3, 0, prefix),
+            bias_pre: Some(
+                bias.clone()
+                    .narrow(0, 0, 1)
+                    .narrow(2, 0, prefix)
+                    .narrow(3, 0, prefix),
+            ),
             bias_rest: bias.narrow(2, prefix, t - prefix),
         };
         let pre = embeds.clone().narrow(0, 0, 1).narrow(1, 0, prefix);
-        let rows = pk.join(pre, embeds.narrow(1, prefix, t - prefix));
+        let rows = pk.join(Some(pre), embeds.narrow(1, prefix, t - prefix));
         (pk, rows)
     }
 
-    /// `[N, W]` → prefix `[1, p, W]`, rest `[B, T - p, W]`.
-    fn split(&self, x: Tensor<2>) -> (Tensor<3>, Tensor<3>) {
+    /// `[N, W]` → prefix `[1, p, W]` (if any), rest `[B, T - p, W]`.
+    fn split(&self, x: Tensor<2>) -> (Option<Tensor<3>>, Tensor<3>) {
         let [n, w] = x.dims();
         let rest = n - self.p;
-        (
-            x.clone().narrow(0, 0, self.p).reshape([1, self.p, w]),
-            x.narrow(0, self.p, rest)
-                .reshape([self.b, rest / self.b, w]),
-        )
+        let shape = [self.b, rest / self.b, w];
+        match self.p {
+            0 => (None, x.reshape(shape)),
+            p => (
+                Some(x.clone().narrow(0, 0, p).reshape([1, p, w])),
+                x.narrow(0, p, rest).reshape(shape),
+            ),
+        }
     }
 
     /// The inverse of [`Packed::split`].
-    fn join(&self, pre: Tensor<3>, rest: Tensor<3>) -> Tensor<2> {
+    fn join(&self, pre: Option<Tensor<3>>, rest: Tensor<3>) -> Tensor<2> {
         let [b, t, w] = rest.dims();
-        Tensor::cat(vec![pre.reshape([self.p, w]), rest.reshape([b * t, w])], 0)
+        let rest = rest.reshape([b * t, w]);
+        match pre {
+            None => rest,
+            Some(pre) => Tensor::cat(vec![pre.reshape([self.p, w]), rest], 0),
+        }
+    }
+
+    /// `[N, h * d]` → heads: the prefix's `[1, h, p, d]` (if any), the rest's `[B, h, T - p, d]`.
+    fn heads(&self, x: Tensor<2>, heads: usize) -> (Option<Tensor<4>>, Tensor<4>) {
+        let (pre, rest) = self.split(x);
+        (pre.map(|x| split_heads(x, heads)), split_heads(rest, heads))
     }
 
     /// Keys or values `[B, h, T - p, d]` with the prefix's `[1, h, p, d]` in front of each.
-    fn prepend(&self, pre: Tensor<4>, rest: Tensor<4>) -> Tensor<4> {
+    fn prepend(&self, pre: Option<Tensor<4>>, rest: Tensor<4>) -> Tensor<4> {
         let [b, h, _, d] = rest.dims();
-        Tensor::cat(vec![pre.expand([b, h, self.p, d]), rest], 2)
+        match pre {
+            None => rest,
+            Some(pre) => Tensor::cat(vec![pre.expand([b, h, self.p, d]), rest], 2),
+        }
     }
 
     /// Packed rows `[N, W]` at `rows` (which index the rest): `[B, W]`.
@@ -98,21 +126,26 @@ impl Packed {
         pos: &dyn Positions,
         rows: Option<&Rows>,
     ) -> Tensor<2> {
-        let (k_pre, k_rest) = self.split(k);
-        let (v_pre, v_rest) = self.split(v);
-        let k_pre = pos.pre(split_heads(k_pre, kv_heads));
-        let k_rest = pos.rest(split_heads(k_rest, kv_heads));
-        let (v_pre, v_rest) = (split_heads(v_pre, kv_heads), split_heads(v_rest, kv_heads));
-        let k_all = self.prepend(k_pre.clone(), k_rest);
+        let (k_pre, k_rest) = self.heads(k, kv_heads);
+        let (v_pre, v_rest) = self.heads(v, kv_heads);
+        let k_pre = k_pre.map(|k| pos.pre(k));
+        let k_all = self.prepend(k_pre.clone(), pos.rest(k_rest));
         let v_all = self.prepend(v_pre.clone(), v_rest);
         match rows {
             None => {
-                let (q_pre, q_rest) = self.split(q);
-                let q_pre = pos.pre(split_heads(q_pre, heads));
-                let q_rest = pos.rest(split_heads(q_rest, heads));
-                let pre = attend(q_pre, k_pre, v_pre, self.bias_pre.clone(), scale);
-                let rest = attend(q_rest, k_all, v_all, self.bias_rest.clone(), scale);
-                self.join(merge_heads(pre), merge_heads(rest))
+                let (q_pre, q_rest) = self.heads(q, heads);
+                let rest = attend(
+                    pos.rest(q_rest),
+                    k_all,
+                    v_all,
+                    self.bias_rest.clone(),
+                    scale,
+                );
+                let pre = q_pre
+                    .zip(k_pre.zip(v_pre))
+                    .zip(self.bias_pre.clone())
+                    .map(|((q, (k, v)), bias)| merge_heads(attend(pos.pre(q), k, v, bias, scale)));
+                self.join(pre, merge_heads(rest))
             }
             Some(r) => {
                 let [b, w] = q.dims();

@@ -150,9 +150,15 @@ fn bad_rope_theta_is_refused_not_defaulted() {
 #[test]
 fn unknown_activation_names_the_file() {
     let dir = with_config("bert", |c| c["hidden_act"] = json!("mish"));
-    config_refused(&dir, "`hidden_act` `mish` is not supported");
+    config_refused(
+        &dir,
+        "`hidden_act`: unknown variant `mish`, expected one of `gelu`",
+    );
     let dir = with_config("gpt2", |c| c["activation_function"] = json!("mish"));
-    config_refused(&dir, "`activation_function` `mish` is not supported");
+    config_refused(
+        &dir,
+        "`activation_function`: unknown variant `mish`, expected one of `gelu`",
+    );
 }
 
 #[test]
