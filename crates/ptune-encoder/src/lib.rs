@@ -26,4 +26,4 @@ pub use error::{EncoderError, Result};
 pub use lstm::{LstmEncoder, StackedBiLstm};
 pub use mlp::{MlpEncoder, MlpHead};
 pub use pack::{BackboneIdentity, PromptPack};
-pub use tensors::{HostTensor, NamedTensors};
+pub use tensors::{HostTensor, HostTensorExt, NamedTensors};

@@ -4,7 +4,7 @@
 use crate::embedding::{embedding_param, embedding_tensors, export_embedding};
 use crate::error::Result;
 use crate::init;
-use crate::tensors::{NamedTensors, ParamReader, TensorTaker};
+use crate::tensors::{HostTensorExt, NamedTensors, ParamReader, TensorTaker};
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Tensor, activation::relu};

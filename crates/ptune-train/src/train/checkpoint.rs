@@ -10,7 +10,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor};
 use ptune_data::Summary;
 use ptune_encoder::io::{read_safetensors, write_safetensors};
-use ptune_encoder::{HostTensor, NamedTensors, PromptEncoder};
+use ptune_encoder::{HostTensor, HostTensorExt, NamedTensors, PromptEncoder};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::{Path, PathBuf};
