@@ -6,6 +6,7 @@
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::weights::{HostTensor, TensorSource};
+use ptune_host::rng;
 use serde_json::json;
 
 /// Names of the realistic shapes [`shape`] knows.
@@ -68,26 +69,7 @@ impl TensorSource for RandomWeights {
     }
 
     fn read_expect(&self, name: &str, expected: &[usize]) -> Result<HostTensor> {
-        let mut state = self.seed ^ fnv1a(name.as_bytes());
-        let n: usize = expected.iter().product();
-        let data = (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * self.scale
-            })
-            .collect();
-        Ok(HostTensor {
-            shape: expected.to_vec(),
-            data,
-        })
+        let scale = f64::from(self.scale);
+        Ok(rng::uniform(self.seed, name, expected.to_vec(), scale))
     }
-}
-
-/// A stable per-name seed so each tensor differs.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    }) | 1
 }

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Query, Result, SplitMix64, shuffle};
+use crate::{Error, Query, Result};
+use ptune_host::{SplitMix64, shuffle};
 
 /// Queries padded on the right to the longest one, row-major `[batch_size, seq_len]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

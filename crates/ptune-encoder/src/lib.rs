@@ -11,7 +11,6 @@ mod config;
 mod embedding;
 mod encoder;
 mod error;
-mod init;
 pub mod io;
 mod lstm;
 mod mlp;

@@ -15,13 +15,13 @@
 
 use crate::embedding::{embedding_param, embedding_tensors, export_embedding};
 use crate::error::Result;
-use crate::init;
 use crate::mlp::MlpHead;
 use crate::tensors::{HostTensor, HostTensorExt, NamedTensors, ParamReader, TensorTaker};
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::Tensor;
 use burn::tensor::activation::{sigmoid, tanh};
+use ptune_host::rng;
 
 /// PyTorch's `nn.LSTM` name suffixes of the two directions.
 const DIRECTIONS: [&str; 2] = ["", "_reverse"];
@@ -159,7 +159,7 @@ impl StackedBiLstm {
             .flat_map(|k| dims.names(k))
             .map(|(suffix, shape)| {
                 let name = format!("{prefix}.{suffix}");
-                let t = init::uniform(seed, &name, shape, bound);
+                let t = rng::uniform(seed, &name, shape, bound);
                 (name, t)
             })
             .collect()
