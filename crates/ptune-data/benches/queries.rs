@@ -5,10 +5,12 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ptune_data::{
-    BatchConfig, BatchPlan, Fact, LamaDataset, QueryBuilder, Split, Template, TokenizerSpec,
-};
+use ptune_data::{BatchConfig, BatchPlan, Fact, LamaDataset, QueryBuilder, Split, Template};
 use tokenizers::Tokenizer;
+
+#[allow(dead_code)]
+#[path = "../tests/common/specs.rs"]
+mod specs;
 
 fn setup() -> (Tokenizer, Vec<Fact>) {
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -24,7 +26,7 @@ fn setup() -> (Tokenizer, Vec<Fact>) {
 
 fn queries_and_batches(c: &mut Criterion) {
     let (tokenizer, facts) = setup();
-    let spec = TokenizerSpec::gpt2(&tokenizer).expect("GPT-2 style specials");
+    let spec = specs::gpt2(&tokenizer);
     let template = Template::parse("[P:3] [X] [P:3] native language [Y]").expect("valid");
     let config = BatchConfig {
         batch_size: 16,
