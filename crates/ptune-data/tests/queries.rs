@@ -286,11 +286,12 @@ fn batches_of_real_queries_pad_and_point_at_the_right_slots() {
     let config = BatchConfig {
         batch_size: 16,
         shuffle_seed: Some(1),
-        bucket_by_length: true,
         drop_last: false,
     };
     let plan = BatchPlan::for_queries(&set.queries, &config, 0).unwrap();
-    let batches = plan.collate_all(&set.queries, spec.pad_id).unwrap();
+    let batches: Vec<_> = (0..plan.len())
+        .map(|i| plan.batch(i, &set.queries, spec.pad_id).unwrap())
+        .collect();
     assert_eq!(
         batches.iter().map(|b| b.batch_size).sum::<usize>(),
         set.queries.len()
