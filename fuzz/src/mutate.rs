@@ -1,6 +1,6 @@
 //! Byte-level mutations, the kind that break length fields, offsets and text grammars alike.
 
-use ptune_data::SplitMix64;
+use ptune_host::SplitMix64;
 
 /// Inputs never grow past this: parsers are fuzzed for their logic, not for reading big files.
 pub const MAX_INPUT: usize = 1 << 20;

@@ -28,7 +28,8 @@ fn bench_forward(c: &mut Criterion) {
     group.sample_size(10);
     for &name in ptune_backbone::synthetic::SHAPES {
         let config = ptune_backbone::synthetic::shape(name).expect("known shape");
-        let model = Backbone::load(&config, &RandomWeights::new(7), &device).expect("loads");
+        let model =
+            Backbone::load(&config, &RandomWeights::new(&config, 7), &device).expect("loads");
         let vocab = model.vocab_size() as i64;
         let data: Vec<i64> = (0..BATCH * SEQ)
             .map(|i| (i as i64 * 7919) % vocab)

@@ -58,6 +58,34 @@ pub enum BackboneError {
     Hub { id: String, message: String },
 }
 
+impl BackboneError {
+    /// A missing file is [`BackboneError::NotFound`]; other I/O failures keep their message.
+    pub(crate) fn io(path: &std::path::Path, e: std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        match e.kind() {
+            std::io::ErrorKind::NotFound => BackboneError::NotFound { path },
+            _ => BackboneError::Io {
+                path,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<ptune_host::Error> for BackboneError {
+    fn from(e: ptune_host::Error) -> Self {
+        match e {
+            ptune_host::Error::Io { path, source } => BackboneError::io(&path, source),
+            ptune_host::Error::Corrupt { path, message } => {
+                BackboneError::CorruptWeights { path, message }
+            }
+            ptune_host::Error::Dtype { name, dtype } => {
+                BackboneError::UnsupportedDtype { name, dtype }
+            }
+        }
+    }
+}
+
 /// `"{path}: "`, or nothing for a config that did not come from a file.
 fn located(path: &std::path::Path) -> String {
     match path.as_os_str().is_empty() {

@@ -7,6 +7,7 @@ use burn::module::Param;
 use burn::nn::RmsNorm;
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::{Device, Tensor, TensorCreationOptions, TensorData};
+use ptune_host::transpose;
 
 /// A view of a checkpoint under a name prefix, the way candle's `VarBuilder` walks a model:
 /// `vb.pp("attention").pp("self").linear("query", ..)` reads `attention.self.query.weight`.
@@ -152,15 +153,4 @@ fn embedding_of(table: Tensor<2>) -> Embedding {
     Embedding {
         weight: Param::from_tensor(table),
     }
-}
-
-/// Row-major transpose of a `[rows, cols]` matrix.
-fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; data.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = data[r * cols + c];
-        }
-    }
-    out
 }

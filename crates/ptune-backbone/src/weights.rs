@@ -1,13 +1,7 @@
 //! Checkpoint tensors by Hugging Face name, as f32 on the host, whatever the file format.
 
 use crate::error::{BackboneError, Result};
-
-/// A checkpoint tensor converted to f32, row-major, in the shape Hugging Face gives it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HostTensor {
-    pub shape: Vec<usize>,
-    pub data: Vec<f32>,
-}
+pub use ptune_host::HostTensor;
 
 /// A source of named tensors: safetensors (single or sharded), a PyTorch pickle, or a GGUF file
 /// whose names were mapped to Hugging Face's. Reading is lazy so a model takes only what it uses.

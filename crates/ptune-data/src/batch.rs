@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Query, Result, SplitMix64, shuffle};
+use crate::{Error, Query, Result};
+use ptune_host::{SplitMix64, shuffle};
 
 /// Queries padded on the right to the longest one, row-major `[batch_size, seq_len]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -103,8 +104,6 @@ pub struct BatchConfig {
     pub batch_size: usize,
     /// Shuffle with this seed (a different order each epoch), or keep the query order.
     pub shuffle_seed: Option<u64>,
-    /// Group queries of similar length to reduce padding; batch order is still shuffled.
-    pub bucket_by_length: bool,
     /// Leave out a last batch smaller than `batch_size`.
     pub drop_last: bool,
 }
@@ -114,13 +113,12 @@ impl Default for BatchConfig {
         Self {
             batch_size: 8,
             shuffle_seed: None,
-            bucket_by_length: false,
             drop_last: false,
         }
     }
 }
 
-/// The query indices of each batch for one epoch; the same config, lengths and epoch always give
+/// The query indices of each batch for one epoch; the same config, count and epoch always give
 /// the same plan, on any platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchPlan {
@@ -128,19 +126,14 @@ pub struct BatchPlan {
 }
 
 impl BatchPlan {
-    /// Plans batches for queries of these lengths.
-    pub fn new(lengths: &[usize], config: &BatchConfig, epoch: u64) -> Result<Self> {
+    /// Plans batches for `n` queries.
+    pub fn new(n: usize, config: &BatchConfig, epoch: u64) -> Result<Self> {
         if config.batch_size == 0 {
             return Err(Error::ZeroBatchSize);
         }
-        let seeds = config.shuffle_seed.map(|s| epoch_seeds(s, epoch));
-        let mut order: Vec<usize> = (0..lengths.len()).collect();
-        if let Some((order_seed, _)) = seeds {
-            shuffle(&mut order, order_seed);
-        }
-        if config.bucket_by_length {
-            // Stable: equal lengths keep their shuffled order.
-            order.sort_by_key(|&i| lengths[i]);
+        let mut order: Vec<usize> = (0..n).collect();
+        if let Some(seed) = config.shuffle_seed {
+            shuffle(&mut order, epoch_seed(seed, epoch));
         }
         let mut batches: Vec<Vec<usize>> = order
             .chunks(config.batch_size)
@@ -149,16 +142,12 @@ impl BatchPlan {
         if config.drop_last && batches.last().is_some_and(|b| b.len() < config.batch_size) {
             batches.pop();
         }
-        if let (true, Some((_, batch_seed))) = (config.bucket_by_length, seeds) {
-            shuffle(&mut batches, batch_seed);
-        }
         Ok(Self { batches })
     }
 
     /// Plans batches for these queries.
     pub fn for_queries(queries: &[Query], config: &BatchConfig, epoch: u64) -> Result<Self> {
-        let lengths: Vec<usize> = queries.iter().map(|q| q.input_ids.len()).collect();
-        Self::new(&lengths, config, epoch)
+        Self::new(queries.len(), config, epoch)
     }
 
     /// Query indices per batch.
@@ -190,21 +179,12 @@ impl BatchPlan {
         });
         Batch::collate(picked.collect::<Result<Vec<_>>>()?, pad_id)
     }
-
-    /// Collates every batch of the plan.
-    pub fn collate_all(&self, queries: &[Query], pad_id: u32) -> Result<Vec<Batch>> {
-        (0..self.len())
-            .map(|i| self.batch(i, queries, pad_id))
-            .collect()
-    }
 }
 
-/// Two independent seeds for one epoch (query order, batch order), derived from the run's seed.
-fn epoch_seeds(seed: u64, epoch: u64) -> (u64, u64) {
-    let mut rng = SplitMix64::new(seed);
-    let base = rng.next_u64();
-    let mut epoch_rng = SplitMix64::new(base ^ epoch.wrapping_mul(0xD1B5_4A32_D192_ED03));
-    (epoch_rng.next_u64(), epoch_rng.next_u64())
+/// The query-order seed of one epoch, derived from the run's seed.
+fn epoch_seed(seed: u64, epoch: u64) -> u64 {
+    let base = SplitMix64::new(seed).next_u64();
+    SplitMix64::new(base ^ epoch.wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64()
 }
 
 #[cfg(test)]
@@ -267,33 +247,31 @@ mod tests {
         assert!(e.to_string().contains("1 and 0 prompt slots"), "{e}");
     }
 
-    fn config(batch_size: usize, seed: Option<u64>, bucket: bool) -> BatchConfig {
+    fn config(batch_size: usize, seed: Option<u64>) -> BatchConfig {
         BatchConfig {
             batch_size,
             shuffle_seed: seed,
-            bucket_by_length: bucket,
             drop_last: false,
         }
     }
 
     #[test]
     fn unshuffled_plans_keep_query_order() {
-        let plan = BatchPlan::new(&[3; 5], &config(2, None, false), 0).unwrap();
+        let plan = BatchPlan::new(5, &config(2, None), 0).unwrap();
         assert_eq!(plan.batches(), [vec![0, 1], vec![2, 3], vec![4]]);
-        let mut drop = config(2, None, false);
+        let mut drop = config(2, None);
         drop.drop_last = true;
-        assert_eq!(BatchPlan::new(&[3; 5], &drop, 0).unwrap().len(), 2);
-        let e = BatchPlan::new(&[3; 5], &config(0, None, false), 0).unwrap_err();
+        assert_eq!(BatchPlan::new(5, &drop, 0).unwrap().len(), 2);
+        let e = BatchPlan::new(5, &config(0, None), 0).unwrap_err();
         assert!(matches!(e, Error::ZeroBatchSize));
     }
 
     #[test]
     fn shuffled_plans_are_reproducible_and_vary_by_epoch() {
-        let lengths = [4; 10];
-        let cfg = config(4, Some(7), false);
-        let e0 = BatchPlan::new(&lengths, &cfg, 0).unwrap();
-        assert_eq!(e0, BatchPlan::new(&lengths, &cfg, 0).unwrap());
-        assert_ne!(e0, BatchPlan::new(&lengths, &cfg, 1).unwrap());
+        let cfg = config(4, Some(7));
+        let e0 = BatchPlan::new(10, &cfg, 0).unwrap();
+        assert_eq!(e0, BatchPlan::new(10, &cfg, 0).unwrap());
+        assert_ne!(e0, BatchPlan::new(10, &cfg, 1).unwrap());
         // Pinned: the plan must not change across platforms or releases.
         assert_eq!(
             e0.batches(),
@@ -305,29 +283,11 @@ mod tests {
     }
 
     #[test]
-    fn bucketing_groups_similar_lengths() {
-        let lengths = [9, 1, 8, 2, 7, 3, 6, 4];
-        let plan = BatchPlan::new(&lengths, &config(2, Some(3), true), 0).unwrap();
-        let mut groups: Vec<Vec<usize>> = plan
-            .batches()
-            .iter()
-            .map(|b| {
-                let mut l: Vec<usize> = b.iter().map(|&i| lengths[i]).collect();
-                l.sort_unstable();
-                l
-            })
-            .collect();
-        groups.sort();
-        assert_eq!(groups, [[1, 2], [3, 4], [6, 7], [8, 9]]);
-    }
-
-    #[test]
     fn plan_collates_its_batches() {
         let qs = [query(&[1, 2], &[], 1, 5), query(&[1], &[], 0, 6)];
-        let plan = BatchPlan::for_queries(&qs, &config(2, None, false), 0).unwrap();
-        let batches = plan.collate_all(&qs, 0).unwrap();
-        assert_eq!(batches.len(), 1);
-        assert_eq!(batches[0].input_ids, [1, 2, 1, 0]);
+        let plan = BatchPlan::for_queries(&qs, &config(2, None), 0).unwrap();
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan.batch(0, &qs, 0).unwrap().input_ids, [1, 2, 1, 0]);
         assert!(plan.batch(1, &qs, 0).is_err());
     }
 }

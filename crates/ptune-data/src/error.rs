@@ -130,9 +130,6 @@ pub enum Error {
     )]
     TemplateAfterObject { template: String, what: String },
 
-    #[error("the tokenizer has no {token:?} token, which {role} needs")]
-    MissingSpecialToken { token: String, role: &'static str },
-
     #[error("a masked LM spec needs a mask token id, and this one has none")]
     NoMaskToken,
 

@@ -1,10 +1,8 @@
 //! What a query builder must know about a model's tokenizer beyond the `Tokenizer` object itself:
 //! its objective, its special tokens and how it marks word starts.
 
-use serde::{Deserialize, Serialize};
-use tokenizers::Tokenizer;
-
 use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
 
 /// How the language model predicts the object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,8 +30,7 @@ pub enum SpaceStyle {
     Metaspace,
 }
 
-/// A model's tokenizer conventions. The presets look special tokens up by name; build the struct
-/// directly for anything else.
+/// A model's tokenizer conventions; ptune-train reads them off the loaded tokenizer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenizerSpec {
     pub objective: Objective,
@@ -53,66 +50,6 @@ pub struct TokenizerSpec {
 }
 
 impl TokenizerSpec {
-    /// BERT-style WordPiece masked LM: `[CLS] … [MASK] … [SEP]`, pad `[PAD]`, placeholder `[UNK]`.
-    pub fn bert(tokenizer: &Tokenizer) -> Result<Self> {
-        let unk = id(tokenizer, "[UNK]", "the prompt placeholder")?;
-        Ok(Self {
-            objective: Objective::Masked,
-            space: SpaceStyle::Plain,
-            prefix_ids: vec![id(tokenizer, "[CLS]", "a BERT query")?],
-            suffix_ids: vec![id(tokenizer, "[SEP]", "a BERT query")?],
-            mask_id: Some(id(tokenizer, "[MASK]", "a masked LM")?),
-            pad_id: id(tokenizer, "[PAD]", "padding")?,
-            unk_id: Some(unk),
-            placeholder_id: unk,
-        })
-    }
-
-    /// RoBERTa-style byte-level masked LM: `<s> … <mask> … </s>`, pad `<pad>`, placeholder `<unk>`.
-    pub fn roberta(tokenizer: &Tokenizer) -> Result<Self> {
-        let unk = id(tokenizer, "<unk>", "the prompt placeholder")?;
-        Ok(Self {
-            objective: Objective::Masked,
-            space: SpaceStyle::ByteLevel,
-            prefix_ids: vec![id(tokenizer, "<s>", "a RoBERTa query")?],
-            suffix_ids: vec![id(tokenizer, "</s>", "a RoBERTa query")?],
-            mask_id: Some(id(tokenizer, "<mask>", "a masked LM")?),
-            pad_id: id(tokenizer, "<pad>", "padding")?,
-            unk_id: Some(unk),
-            placeholder_id: unk,
-        })
-    }
-
-    /// A causal LM. `special` (e.g. `<|endoftext|>` for GPT-2) pads and fills prompt slots;
-    /// `bos`, when given, starts every query (Llama does, GPT-2 does not).
-    pub fn causal(
-        tokenizer: &Tokenizer,
-        space: SpaceStyle,
-        special: &str,
-        bos: Option<&str>,
-    ) -> Result<Self> {
-        let special_id = id(tokenizer, special, "padding and prompt slots")?;
-        let prefix_ids = match bos {
-            Some(bos) => vec![id(tokenizer, bos, "the beginning of a query")?],
-            None => Vec::new(),
-        };
-        Ok(Self {
-            objective: Objective::Causal,
-            space,
-            prefix_ids,
-            suffix_ids: Vec::new(),
-            mask_id: None,
-            pad_id: special_id,
-            unk_id: None,
-            placeholder_id: special_id,
-        })
-    }
-
-    /// GPT-2: byte-level, no BOS, `<|endoftext|>` for padding and prompt slots.
-    pub fn gpt2(tokenizer: &Tokenizer) -> Result<Self> {
-        Self::causal(tokenizer, SpaceStyle::ByteLevel, "<|endoftext|>", None)
-    }
-
     /// Checks the spec is usable for its objective.
     pub fn validate(&self) -> Result<()> {
         match self.objective {
@@ -121,13 +58,4 @@ impl TokenizerSpec {
             _ => Ok(()),
         }
     }
-}
-
-fn id(tokenizer: &Tokenizer, token: &str, role: &'static str) -> Result<u32> {
-    tokenizer
-        .token_to_id(token)
-        .ok_or_else(|| Error::MissingSpecialToken {
-            token: token.to_string(),
-            role,
-        })
 }

@@ -1,6 +1,6 @@
 //! The seeded 60/20/20 train/dev/test split used for the bundled fact set.
 
-use crate::shuffle;
+use ptune_host::shuffle;
 
 /// Shuffles `items` with `seed` and cuts them into train (60 %), dev (20 %) and test (the rest),
 /// sizes rounded to the nearest item. The same input and seed always give the same three parts.

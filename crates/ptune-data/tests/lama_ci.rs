@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{gpt2, lama_dir, minilm};
+use common::{gpt2, lama_dir, minilm, specs};
 use ptune_data::{
     DropReport, LamaDataset, QueryBuilder, Split, Template, TokenizerSpec, VocabList, VocabStrategy,
 };
@@ -93,7 +93,7 @@ fn survivors(
 fn gpt2_survivors_per_vocab_strategy() {
     let tokenizer = gpt2();
     assert_eq!(tokenizer.encode(" Paris", false).unwrap().get_ids(), [6342]);
-    let spec = TokenizerSpec::gpt2(&tokenizer).unwrap();
+    let spec = specs::gpt2(&tokenizer);
     assert_eq!(spec.placeholder_id, 50256);
     let kept = survivors(&tokenizer, &spec, "gpt2-xl");
     // Of 26,772 / 7,055 / 22,881 facts; the rest have multi-token objects.
@@ -106,7 +106,7 @@ fn gpt2_survivors_per_vocab_strategy() {
 #[ignore = "needs ../shared/data/lama and $PTUNE_MODELS/minilm (CI only)"]
 fn minilm_survivors_per_vocab_strategy() {
     let tokenizer = minilm();
-    let spec = TokenizerSpec::bert(&tokenizer).unwrap();
+    let spec = specs::bert(&tokenizer);
     assert_eq!(spec.mask_id, Some(103));
     // The cased BERT lists carry over to the uncased tokenizer by re-encoding each entry.
     let kept = survivors(&tokenizer, &spec, "bert-base-cased");

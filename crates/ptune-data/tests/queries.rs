@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::{bundled_dir, lama_fixture, tiny_bpe, tokens, wordpiece};
+use common::{bundled_dir, lama_fixture, specs, tiny_bpe, tokens, wordpiece};
 use ptune_data::{
     BatchConfig, BatchPlan, DropReason, Fact, LamaDataset, Objective, QueryBuilder, Split,
-    Template, TokenizerSpec, VocabStrategy,
+    Template, VocabStrategy,
 };
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer};
 
@@ -26,7 +26,7 @@ fn france() -> Fact {
 #[test]
 fn masked_query_puts_mask_at_y_and_placeholders_in_prompt_slots() {
     let tok = wordpiece();
-    let spec = TokenizerSpec::bert(&tok).unwrap();
+    let spec = specs::bert(&tok);
     let t = template("[P:2] [X] 's capital is [Y] [P]");
     let q = QueryBuilder::new(&tok, &spec, &t)
         .unwrap()
@@ -44,7 +44,7 @@ fn masked_query_puts_mask_at_y_and_placeholders_in_prompt_slots() {
 #[test]
 fn masked_manual_template_has_no_prompt_slots() {
     let tok = wordpiece();
-    let spec = TokenizerSpec::bert(&tok).unwrap();
+    let spec = specs::bert(&tok);
     let t = template("The capital of [X] is [Y] .");
     let q = QueryBuilder::new(&tok, &spec, &t)
         .unwrap()
@@ -61,7 +61,7 @@ fn masked_manual_template_has_no_prompt_slots() {
 #[test]
 fn causal_query_ends_before_the_object_with_leading_spaces() {
     let tok = tiny_bpe();
-    let spec = TokenizerSpec::gpt2(&tok).unwrap();
+    let spec = specs::gpt2(&tok);
     let q = QueryBuilder::new(&tok, &spec, &template("3,3,0"))
         .unwrap()
         .build_one(&france())
@@ -79,7 +79,7 @@ fn causal_query_ends_before_the_object_with_leading_spaces() {
 #[test]
 fn causal_manual_query_reads_as_the_sentence_up_to_the_object() {
     let tok = tiny_bpe();
-    let spec = TokenizerSpec::gpt2(&tok).unwrap();
+    let spec = specs::gpt2(&tok);
     let t = template("The capital of [X] is [Y] .");
     let q = QueryBuilder::new(&tok, &spec, &t)
         .unwrap()
@@ -101,7 +101,7 @@ fn causal_manual_query_reads_as_the_sentence_up_to_the_object() {
 #[test]
 fn no_space_before_y_means_the_object_token_has_no_space_mark() {
     let tok = tiny_bpe();
-    let spec = TokenizerSpec::gpt2(&tok).unwrap();
+    let spec = specs::gpt2(&tok);
     let glued = QueryBuilder::new(&tok, &spec, &template("[P] [X]:[Y]")).unwrap();
     let spaced = QueryBuilder::new(&tok, &spec, &template("[P] [X]: [Y]")).unwrap();
     assert_eq!(glued.object_token("euro").ok(), tok.token_to_id("euro"));
@@ -112,13 +112,12 @@ fn no_space_before_y_means_the_object_token_has_no_space_mark() {
 #[test]
 fn causal_spec_with_a_bos_starts_every_query_with_it() {
     let tok = tiny_bpe();
-    let spec = TokenizerSpec::causal(
+    let spec = specs::causal(
         &tok,
         ptune_data::SpaceStyle::ByteLevel,
         "<|endoftext|>",
         Some("<s>"),
-    )
-    .unwrap();
+    );
     let q = QueryBuilder::new(&tok, &spec, &template("[P] [X] is [Y]"))
         .unwrap()
         .build_one(&france())
@@ -134,7 +133,7 @@ fn causal_spec_with_a_bos_starts_every_query_with_it() {
 #[test]
 fn byte_level_masked_lm_uses_spaced_object_and_its_own_specials() {
     let tok = tiny_bpe();
-    let spec = TokenizerSpec::roberta(&tok).unwrap();
+    let spec = specs::roberta(&tok);
     let q = QueryBuilder::new(&tok, &spec, &template("3,3,3"))
         .unwrap()
         .build_one(&france())
@@ -151,15 +150,10 @@ fn byte_level_masked_lm_uses_spaced_object_and_its_own_specials() {
 #[test]
 fn specs_and_templates_that_do_not_fit_are_refused() {
     let bpe = tiny_bpe();
-    let e = TokenizerSpec::bert(&bpe).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        r#"the tokenizer has no "[UNK]" token, which the prompt placeholder needs"#
-    );
-    let spec = TokenizerSpec::gpt2(&bpe).unwrap();
+    let spec = specs::gpt2(&bpe);
     let e = QueryBuilder::new(&bpe, &spec, &template("3,3,3")).unwrap_err();
     assert!(e.to_string().contains("after [Y]"), "{e}");
-    let mut no_mask = TokenizerSpec::roberta(&bpe).unwrap();
+    let mut no_mask = specs::roberta(&bpe);
     no_mask.mask_id = None;
     let e = QueryBuilder::new(&bpe, &no_mask, &template("3,3,3")).unwrap_err();
     assert_eq!(
@@ -172,7 +166,7 @@ fn specs_and_templates_that_do_not_fit_are_refused() {
 #[test]
 fn wordpiece_drops_multi_token_and_unknown_objects_and_counts_them() {
     let tok = wordpiece();
-    let spec = TokenizerSpec::bert(&tok).unwrap();
+    let spec = specs::bert(&tok);
     let builder = QueryBuilder::new(&tok, &spec, &template("3,3,3")).unwrap();
     let set = builder.build(&fixture_facts("P36"));
     assert_eq!((set.report.total, set.report.kept), (6, 4));
@@ -201,16 +195,8 @@ fn vocabulary_strategies_filter_objects_like_the_reference() {
     let data = LamaDataset::open(lama_fixture()).unwrap();
     let facts = fixture_facts("P36");
     for (tok, spec, key) in [
-        (
-            wordpiece(),
-            TokenizerSpec::bert(&wordpiece()).unwrap(),
-            "bert-base-cased",
-        ),
-        (
-            tiny_bpe(),
-            TokenizerSpec::gpt2(&tiny_bpe()).unwrap(),
-            "gpt2-xl",
-        ),
+        (wordpiece(), specs::bert(&wordpiece()), "bert-base-cased"),
+        (tiny_bpe(), specs::gpt2(&tiny_bpe()), "gpt2-xl"),
     ] {
         let t = template("3,3,0");
         let kept = |strategy| {
@@ -234,7 +220,7 @@ fn vocabulary_strategies_filter_objects_like_the_reference() {
 fn allowed_vocab_is_the_list_as_token_ids_or_the_whole_vocabulary() {
     let data = LamaDataset::open(lama_fixture()).unwrap();
     let tok = wordpiece();
-    let spec = TokenizerSpec::bert(&tok).unwrap();
+    let spec = specs::bert(&tok);
     let t = template("3,3,3");
     let full = QueryBuilder::new(&tok, &spec, &t).unwrap().allowed_vocab();
     assert_eq!(full.len(), tok.get_vocab_size(true));
@@ -257,7 +243,7 @@ fn allowed_vocab_is_the_list_as_token_ids_or_the_whole_vocabulary() {
 #[test]
 fn too_long_and_empty_subject_facts_are_dropped_and_counted() {
     let tok = wordpiece();
-    let spec = TokenizerSpec::bert(&tok).unwrap();
+    let spec = specs::bert(&tok);
     let t = template("The capital of [X] is [Y] .");
     let builder = QueryBuilder::new(&tok, &spec, &t).unwrap().max_len(8);
     let facts = [france(), Fact::new("  ", "Paris")];
@@ -277,7 +263,7 @@ fn tokenizer_padding_and_truncation_do_not_leak_into_pieces() {
         strategy: PaddingStrategy::Fixed(16),
         ..PaddingParams::default()
     }));
-    let spec = TokenizerSpec::bert(&plain).unwrap();
+    let spec = specs::bert(&plain);
     let t = template("[P] [X] is [Y] .");
     let a = QueryBuilder::new(&plain, &spec, &t)
         .unwrap()
@@ -291,7 +277,7 @@ fn tokenizer_padding_and_truncation_do_not_leak_into_pieces() {
 #[test]
 fn batches_of_real_queries_pad_and_point_at_the_right_slots() {
     let tok = tiny_bpe();
-    let spec = TokenizerSpec::gpt2(&tok).unwrap();
+    let spec = specs::gpt2(&tok);
     let data = LamaDataset::open(bundled_dir()).unwrap();
     let facts = data.facts("P36", Split::Train).unwrap();
     let set = QueryBuilder::new(&tok, &spec, &template("[P:2] [X] [P:2] capital [Y]"))
@@ -300,11 +286,12 @@ fn batches_of_real_queries_pad_and_point_at_the_right_slots() {
     let config = BatchConfig {
         batch_size: 16,
         shuffle_seed: Some(1),
-        bucket_by_length: true,
         drop_last: false,
     };
     let plan = BatchPlan::for_queries(&set.queries, &config, 0).unwrap();
-    let batches = plan.collate_all(&set.queries, spec.pad_id).unwrap();
+    let batches: Vec<_> = (0..plan.len())
+        .map(|i| plan.batch(i, &set.queries, spec.pad_id).unwrap())
+        .collect();
     assert_eq!(
         batches.iter().map(|b| b.batch_size).sum::<usize>(),
         set.queries.len()
@@ -330,7 +317,7 @@ fn batches_of_real_queries_pad_and_point_at_the_right_slots() {
 #[test]
 fn bundled_objects_survive_the_tiny_tokenizer() {
     let tok = tiny_bpe();
-    let spec = TokenizerSpec::gpt2(&tok).unwrap();
+    let spec = specs::gpt2(&tok);
     let data = LamaDataset::open(bundled_dir()).unwrap();
     let mut survivors = Vec::new();
     for relation in data.relations() {

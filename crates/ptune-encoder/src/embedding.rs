@@ -2,11 +2,11 @@
 //! prompt tuning, where that table is the prompt.
 
 use crate::error::Result;
-use crate::init;
 use crate::tensors::{NamedTensors, ParamReader, TensorTaker};
 use burn::module::Module;
 use burn::nn::Embedding;
 use burn::tensor::Tensor;
+use ptune_host::rng;
 
 pub(crate) const EMBEDDING: &str = "embedding.weight";
 
@@ -14,7 +14,7 @@ pub(crate) const EMBEDDING: &str = "embedding.weight";
 pub(crate) fn embedding_tensors(seed: u64, n: usize, hidden: usize) -> NamedTensors {
     NamedTensors::from([(
         EMBEDDING.to_string(),
-        init::normal(seed, EMBEDDING, vec![n, hidden]),
+        rng::normal(seed, EMBEDDING, vec![n, hidden]),
     )])
 }
 

@@ -78,3 +78,16 @@ impl EncoderError {
         }
     }
 }
+
+/// The reader's errors, as this crate has always named them.
+impl From<ptune_host::Error> for EncoderError {
+    fn from(e: ptune_host::Error) -> Self {
+        match e {
+            ptune_host::Error::Io { path, source } => EncoderError::io(path, source),
+            ptune_host::Error::Corrupt { path, message } => {
+                EncoderError::Safetensors { path, message }
+            }
+            ptune_host::Error::Dtype { name, dtype } => EncoderError::Dtype { name, dtype },
+        }
+    }
+}

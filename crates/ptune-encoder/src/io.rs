@@ -3,7 +3,8 @@
 
 use crate::error::{EncoderError, Result};
 use crate::tensors::{HostTensor, NamedTensors};
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use ptune_host::Safetensors;
+use safetensors::{Dtype, tensor::TensorView};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs;
@@ -18,59 +19,22 @@ pub struct SafetensorsFile {
 
 /// Reads every tensor of a safetensors file as f32 (F32, F64, F16 and BF16 are converted).
 pub fn read_safetensors(path: &Path) -> Result<SafetensorsFile> {
-    let bytes = read_bytes(path)?;
-    parse_safetensors(path, &bytes)
+    whole(&Safetensors::open(path)?)
 }
 
 pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|e| EncoderError::io(path, e))
 }
 
+/// [`read_safetensors`] of a file already read into `bytes`.
 pub(crate) fn parse_safetensors(path: &Path, bytes: &[u8]) -> Result<SafetensorsFile> {
-    let bad = |e: safetensors::SafeTensorError| EncoderError::Safetensors {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(bad)?;
-    let metadata = header.metadata().clone().unwrap_or_default();
-    let file = SafeTensors::deserialize(bytes).map_err(bad)?;
-    let mut tensors = NamedTensors::new();
-    for (name, view) in file.iter() {
-        let data = to_f32(name, &view)?;
-        tensors.insert(
-            name.to_string(),
-            HostTensor::new(view.shape().to_vec(), data),
-        );
-    }
-    Ok(SafetensorsFile { tensors, metadata })
+    whole(&Safetensors::from_bytes(path, bytes)?)
 }
 
-fn to_f32(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
-    let b = view.data();
-    let le2 = |c: &[u8]| u16::from_le_bytes([c[0], c[1]]);
-    Ok(match view.dtype() {
-        Dtype::F32 => b
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Dtype::F64 => b
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
-            .collect(),
-        Dtype::F16 => b
-            .chunks_exact(2)
-            .map(|c| half::f16::from_bits(le2(c)).to_f32())
-            .collect(),
-        Dtype::BF16 => b
-            .chunks_exact(2)
-            .map(|c| half::bf16::from_bits(le2(c)).to_f32())
-            .collect(),
-        other => {
-            return Err(EncoderError::Dtype {
-                name: name.to_string(),
-                dtype: format!("{other:?}"),
-            });
-        }
+fn whole<B: AsRef<[u8]>>(file: &Safetensors<B>) -> Result<SafetensorsFile> {
+    Ok(SafetensorsFile {
+        tensors: file.read_all()?,
+        metadata: file.metadata(),
     })
 }
 

@@ -15,13 +15,13 @@
 
 use crate::embedding::{embedding_param, embedding_tensors, export_embedding};
 use crate::error::Result;
-use crate::init;
 use crate::mlp::MlpHead;
-use crate::tensors::{NamedTensors, ParamReader, TensorTaker};
+use crate::tensors::{HostTensor, HostTensorExt, NamedTensors, ParamReader, TensorTaker};
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::Tensor;
 use burn::tensor::activation::{sigmoid, tanh};
+use ptune_host::rng;
 
 /// PyTorch's `nn.LSTM` name suffixes of the two directions.
 const DIRECTIONS: [&str; 2] = ["", "_reverse"];
@@ -159,7 +159,7 @@ impl StackedBiLstm {
             .flat_map(|k| dims.names(k))
             .map(|(suffix, shape)| {
                 let name = format!("{prefix}.{suffix}");
-                let t = init::uniform(seed, &name, shape, bound);
+                let t = rng::uniform(seed, &name, shape, bound);
                 (name, t)
             })
             .collect()
@@ -189,7 +189,7 @@ impl StackedBiLstm {
         for (k, layer) in self.layers.iter().enumerate() {
             for (direction, d) in [&layer.forward, &layer.reverse].into_iter().zip(DIRECTIONS) {
                 let name = |kind: &str| format!("{prefix}.{kind}_l{k}{d}");
-                let mut put = |kind: &str, t: Option<crate::tensors::HostTensor>| {
+                let mut put = |kind: &str, t: Option<HostTensor>| {
                     if let Some(t) = t {
                         out.insert(name(kind), t);
                     }
@@ -232,8 +232,7 @@ fn import_direction(
     let d = DIRECTIONS[usize::from(reverse)];
     let name = |kind: &str| format!("{prefix}.{kind}_l{k}{d}");
     let device = taker.device;
-    let weight =
-        |w: &crate::tensors::HostTensor| Param::from_tensor(w.transposed().to_tensor(device));
+    let weight = |w: &HostTensor| Param::from_tensor(w.transposed().to_tensor(device));
     Ok(LstmDirection {
         weight_ih: weight(taker.host(&name("weight_ih"), &[4 * h, d_in])?),
         weight_hh: weight(taker.host(&name("weight_hh"), &[4 * h, h])?),

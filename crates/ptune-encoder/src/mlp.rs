@@ -3,11 +3,11 @@
 
 use crate::embedding::{embedding_param, embedding_tensors, export_embedding};
 use crate::error::Result;
-use crate::init;
-use crate::tensors::{NamedTensors, ParamReader, TensorTaker};
+use crate::tensors::{HostTensorExt, NamedTensors, ParamReader, TensorTaker};
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Tensor, activation::relu};
+use ptune_host::rng;
 
 /// Seeded `nn.Linear(d_in, d_out)` weights as PyTorch initialises them, under `prefix`.
 pub(crate) fn linear_tensors(seed: u64, prefix: &str, d_in: usize, d_out: usize) -> NamedTensors {
@@ -15,8 +15,8 @@ pub(crate) fn linear_tensors(seed: u64, prefix: &str, d_in: usize, d_out: usize)
     let w = format!("{prefix}.weight");
     let b = format!("{prefix}.bias");
     NamedTensors::from([
-        (w.clone(), init::uniform(seed, &w, vec![d_out, d_in], bound)),
-        (b.clone(), init::uniform(seed, &b, vec![d_out], bound)),
+        (w.clone(), rng::uniform(seed, &w, vec![d_out, d_in], bound)),
+        (b.clone(), rng::uniform(seed, &b, vec![d_out], bound)),
     ])
 }
 

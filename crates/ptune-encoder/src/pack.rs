@@ -18,7 +18,7 @@ use crate::io::{
     ensure_dir, json_bytes, parse_safetensors, read_bytes, read_json, safetensors_bytes,
     sha256_hex, write_atomic,
 };
-use crate::tensors::{HostTensor, NamedTensors};
+use crate::tensors::{HostTensor, HostTensorExt, NamedTensors};
 use burn::tensor::{Device, Tensor};
 use ptune_data::VocabStrategy;
 use serde::{Deserialize, Serialize};

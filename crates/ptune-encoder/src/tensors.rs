@@ -4,27 +4,20 @@
 use crate::error::{EncoderError, Result};
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-/// A row-major f32 tensor in host memory.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HostTensor {
-    pub shape: Vec<usize>,
-    pub data: Vec<f32>,
+pub use ptune_host::{HostTensor, NamedTensors};
+
+/// Copies between burn and a [`HostTensor`] (ptune-host knows nothing of burn).
+pub trait HostTensorExt {
+    /// Copies a burn tensor to the host.
+    fn from_tensor<const D: usize>(tensor: Tensor<D>) -> Self;
+    /// Uploads to `device` as a rank-`D` tensor; the caller has checked the rank.
+    fn to_tensor<const D: usize>(&self, device: &Device) -> Tensor<D>;
 }
 
-/// Tensors by name, sorted, as a PyTorch `state_dict` would hold them.
-pub type NamedTensors = BTreeMap<String, HostTensor>;
-
-impl HostTensor {
-    /// A tensor of `shape`; `data.len()` must be the product of `shape`.
-    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Self {
-        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
-        Self { shape, data }
-    }
-
-    /// Copies a burn tensor to the host.
-    pub fn from_tensor<const D: usize>(tensor: Tensor<D>) -> Self {
+impl HostTensorExt for HostTensor {
+    fn from_tensor<const D: usize>(tensor: Tensor<D>) -> Self {
         let shape = tensor.dims().to_vec();
         let data = tensor
             .into_data()
@@ -33,52 +26,11 @@ impl HostTensor {
         Self { shape, data }
     }
 
-    /// Uploads to `device` as a rank-`D` tensor; the caller has checked the rank.
-    pub fn to_tensor<const D: usize>(&self, device: &Device) -> Tensor<D> {
+    fn to_tensor<const D: usize>(&self, device: &Device) -> Tensor<D> {
         Tensor::from_data(
             TensorData::new(self.data.clone(), self.shape.clone()),
             device,
         )
-    }
-
-    /// The transpose of a matrix (PyTorch's `nn.Linear` `[out, in]` ↔ burn's `[in, out]`).
-    pub fn transposed(&self) -> Self {
-        let (rows, cols) = (self.shape[0], self.shape[1]);
-        let mut data = vec![0.0; self.data.len()];
-        for r in 0..rows {
-            for c in 0..cols {
-                data[c * rows + r] = self.data[r * cols + c];
-            }
-        }
-        Self::new(vec![cols, rows], data)
-    }
-
-    /// Rows `start..start + n` of a matrix.
-    pub fn rows(&self, start: usize, n: usize) -> Self {
-        let cols: usize = self.shape[1..].iter().product();
-        let mut shape = self.shape.clone();
-        shape[0] = n;
-        Self::new(shape, self.data[start * cols..(start + n) * cols].to_vec())
-    }
-
-    /// Stacks tensors along the first axis (all of the same trailing shape).
-    pub fn concat_rows(parts: &[HostTensor]) -> Self {
-        let mut shape = parts[0].shape.clone();
-        shape[0] = parts.iter().map(|p| p.shape[0]).sum();
-        let data = parts.iter().flat_map(|p| p.data.iter().copied()).collect();
-        Self::new(shape, data)
-    }
-
-    /// The largest absolute element-wise difference to `other` (infinite if shapes differ).
-    pub fn max_abs_diff(&self, other: &HostTensor) -> f32 {
-        if self.shape != other.shape {
-            return f32::INFINITY;
-        }
-        self.data
-            .iter()
-            .zip(&other.data)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max)
     }
 }
 

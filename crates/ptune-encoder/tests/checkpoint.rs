@@ -6,7 +6,9 @@ use burn::module::Module;
 use burn::tensor::Device;
 use common::{assert_all_close, fixture, scratch, tensors};
 use ptune_encoder::io::write_safetensors;
-use ptune_encoder::{EncoderError, EncoderKind, HostTensor, PromptEncoder, PromptEncoderConfig};
+use ptune_encoder::{
+    EncoderError, EncoderKind, HostTensor, HostTensorExt, PromptEncoder, PromptEncoderConfig,
+};
 
 const KINDS: [EncoderKind; 4] = [
     EncoderKind::Lstm,

@@ -9,7 +9,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use common::{assert_all_close, assert_close, meta, tensors};
-use ptune_encoder::{EncoderKind, HostTensor, PromptEncoder, PromptEncoderConfig};
+use ptune_encoder::{EncoderKind, HostTensor, HostTensorExt, PromptEncoder, PromptEncoderConfig};
 
 const CASES: [&str; 3] = ["thudm_lstm", "peft_mlp", "peft_lstm"];
 

@@ -1,6 +1,7 @@
 //! Dequantization of ggml blocks to f32, following ggml's `dequantize_row_*` reference code
 //! (ggml-quants.c) operation for operation, so results equal gguf-py's and llama.cpp's bit for bit.
 
+use ptune_host::{bf16_le, f16_le, f32_le};
 use rayon::prelude::*;
 
 use crate::ggml_type::GgmlType;
@@ -28,9 +29,9 @@ type BlockDecoder = fn(&[u8], &mut [f32]);
 
 fn block_decoder(ty: GgmlType) -> BlockDecoder {
     match ty {
-        GgmlType::F32 => |b, o| o[0] = f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-        GgmlType::F16 => |b, o| o[0] = f16_at(b, 0),
-        GgmlType::Bf16 => |b, o| o[0] = f32::from_bits(u32::from(u16_at(b, 0)) << 16),
+        GgmlType::F32 => |b, o| o[0] = f32_le(b),
+        GgmlType::F16 => |b, o| o[0] = f16_le(b),
+        GgmlType::Bf16 => |b, o| o[0] = bf16_le(b),
         GgmlType::Q4_0 => q4_0,
         GgmlType::Q4_1 => q4_1,
         GgmlType::Q5_0 => q5_0,
@@ -45,17 +46,9 @@ fn block_decoder(ty: GgmlType) -> BlockDecoder {
     }
 }
 
-fn u16_at(b: &[u8], i: usize) -> u16 {
-    u16::from_le_bytes([b[i], b[i + 1]])
-}
-
-fn f16_at(b: &[u8], i: usize) -> f32 {
-    half::f16::from_bits(u16_at(b, i)).to_f32()
-}
-
 /// Q4_0: f16 scale, 32 4-bit values offset by 8; low nibbles first, then high nibbles.
 fn q4_0(b: &[u8], o: &mut [f32]) {
-    let d = f16_at(b, 0);
+    let d = f16_le(b);
     let qs = &b[2..18];
     for (j, &q) in qs.iter().enumerate() {
         o[j] = (i32::from(q & 0x0F) - 8) as f32 * d;
@@ -65,7 +58,7 @@ fn q4_0(b: &[u8], o: &mut [f32]) {
 
 /// Q4_1: f16 scale and min, 32 unsigned 4-bit values.
 fn q4_1(b: &[u8], o: &mut [f32]) {
-    let (d, m) = (f16_at(b, 0), f16_at(b, 2));
+    let (d, m) = (f16_le(b), f16_le(&b[2..]));
     let qs = &b[4..20];
     for (j, &q) in qs.iter().enumerate() {
         o[j] = f32::from(q & 0x0F) * d + m;
@@ -85,7 +78,7 @@ fn q5_value(qh: u32, qs: &[u8], j: usize) -> u8 {
 
 /// Q5_0: f16 scale, 32 5-bit values offset by 16.
 fn q5_0(b: &[u8], o: &mut [f32]) {
-    let d = f16_at(b, 0);
+    let d = f16_le(b);
     let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
     let qs = &b[6..22];
     for (j, y) in o.iter_mut().enumerate() {
@@ -95,7 +88,7 @@ fn q5_0(b: &[u8], o: &mut [f32]) {
 
 /// Q5_1: f16 scale and min, 32 unsigned 5-bit values.
 fn q5_1(b: &[u8], o: &mut [f32]) {
-    let (d, m) = (f16_at(b, 0), f16_at(b, 2));
+    let (d, m) = (f16_le(b), f16_le(&b[2..]));
     let qh = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
     let qs = &b[8..24];
     for (j, y) in o.iter_mut().enumerate() {
@@ -105,7 +98,7 @@ fn q5_1(b: &[u8], o: &mut [f32]) {
 
 /// Q8_0: f16 scale, 32 signed bytes.
 fn q8_0(b: &[u8], o: &mut [f32]) {
-    let d = f16_at(b, 0);
+    let d = f16_le(b);
     for (y, &q) in o.iter_mut().zip(&b[2..34]) {
         *y = f32::from(q as i8) * d;
     }
@@ -114,7 +107,7 @@ fn q8_0(b: &[u8], o: &mut [f32]) {
 /// Q2_K: 16 sub-blocks of 16 with 4-bit scale and min each; 2-bit values, four per byte.
 fn q2_k(b: &[u8], o: &mut [f32]) {
     let (scales, qs) = (&b[..16], &b[16..80]);
-    let (d, dmin) = (f16_at(b, 80), f16_at(b, 82));
+    let (d, dmin) = (f16_le(&b[80..]), f16_le(&b[82..]));
     for (e, y) in o.iter_mut().enumerate() {
         let sc = scales[e / 16];
         let (dl, ml) = (d * f32::from(sc & 0x0F), dmin * f32::from(sc >> 4));
@@ -137,7 +130,7 @@ fn q3_k_scale(scales: &[u8], s: usize) -> i8 {
 /// Q3_K: 16 sub-blocks of 16 with signed 6-bit scales; 2 low bits plus an inverted high bit.
 fn q3_k(b: &[u8], o: &mut [f32]) {
     let (hmask, qs, scales) = (&b[..32], &b[32..96], &b[96..108]);
-    let d = f16_at(b, 108);
+    let d = f16_le(&b[108..]);
     let mut dl = [0f32; 16];
     for (s, dl) in dl.iter_mut().enumerate() {
         *dl = d * f32::from(q3_k_scale(scales, s));
@@ -164,7 +157,7 @@ fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
 
 /// Per-sub-block (scale, min) of a Q4_K/Q5_K super-block, already multiplied by d and dmin.
 fn k4_scales(b: &[u8]) -> [(f32, f32); 8] {
-    let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
+    let (d, dmin) = (f16_le(b), f16_le(&b[2..]));
     let scales = &b[4..16];
     std::array::from_fn(|j| {
         let (sc, m) = scale_min_k4(j, scales);
@@ -198,7 +191,7 @@ fn q5_k(b: &[u8], o: &mut [f32]) {
 /// Q6_K: 16 sub-blocks of 16 with signed 8-bit scales; 4 low bits in `ql`, 2 high bits in `qh`.
 fn q6_k(b: &[u8], o: &mut [f32]) {
     let (ql, qh, scales) = (&b[..128], &b[128..192], &b[192..208]);
-    let d = f16_at(b, 208);
+    let d = f16_le(&b[208..]);
     for (e, y) in o.iter_mut().enumerate() {
         let (half, within) = (e / 128, e % 128);
         let low = (ql[half * 64 + within % 64] >> (4 * (within / 64))) & 0x0F;

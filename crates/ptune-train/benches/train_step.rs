@@ -45,7 +45,7 @@ fn models(device: &Device) -> Vec<(&'static str, Backbone)> {
         .backbone(device)
         .unwrap();
     let smollm2 = ptune_backbone::synthetic::shape("smollm2-135m").unwrap();
-    let smollm2 = Backbone::load(&smollm2, &RandomWeights::new(3), device).unwrap();
+    let smollm2 = Backbone::load(&smollm2, &RandomWeights::new(&smollm2, 3), device).unwrap();
     vec![("tiny-gpt2", tiny), ("smollm2-135m", smollm2)]
 }
 

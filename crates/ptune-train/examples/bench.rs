@@ -93,7 +93,7 @@ fn run(args: &BenchArgs) -> Result<()> {
             let config = shape(name).with_context(|| {
                 format!("unknown shape `{name}`: use bert-base, gpt2-small or smollm2-135m")
             })?;
-            Backbone::load_as(&config, &RandomWeights::new(1), &device, precision)?
+            Backbone::load_as(&config, &RandomWeights::new(&config, 1), &device, precision)?
         }
         None => args
             .compute

@@ -4,7 +4,7 @@
 use burn::tensor::Device;
 use ptune_backbone::ModelBundle;
 use ptune_data::{AllowedVocab, Batch, Fact, QueryBuilder, Template};
-use ptune_encoder::{EncoderKind, HostTensor, PromptEncoderConfig};
+use ptune_encoder::{EncoderKind, HostTensor, HostTensorExt, PromptEncoderConfig};
 use ptune_train::model::{BatchTensors, optimizer, train_step};
 use ptune_train::rank::{rank_queries, stats};
 use ptune_train::spec::tokenizer_spec;

@@ -6,7 +6,7 @@ use burn::tensor::Device;
 use ptune_backbone::ModelBundle;
 use ptune_data::Batch;
 use ptune_encoder::io::read_safetensors;
-use ptune_encoder::{EncoderKind, HostTensor, NamedTensors, PromptEncoderConfig};
+use ptune_encoder::{EncoderKind, HostTensor, HostTensorExt, NamedTensors, PromptEncoderConfig};
 use ptune_train::model::{BatchTensors, loss, optimizer, target_logits, train_step};
 use safetensors::SafeTensors;
 use std::path::PathBuf;

@@ -9,6 +9,11 @@ use ptune_data::{
 use std::sync::OnceLock;
 use tokenizers::Tokenizer;
 
+/// The specs ptune-data's tests use for these two tokenizers.
+#[allow(dead_code)]
+#[path = "../../../crates/ptune-data/tests/common/specs.rs"]
+mod specs;
+
 /// Real templates are a line; longer ones only slow the query building down.
 const TEMPLATE_MAX: usize = 4096;
 const LAMA: &str = "crates/ptune-data/tests/fixtures/lama";
@@ -170,8 +175,7 @@ fn query_tokenizers() -> &'static [(Tokenizer, TokenizerSpec); 2] {
             false,
         )
         .expect("gpt2 fixture tokenizer");
-        let bert_spec = TokenizerSpec::bert(&bert).expect("bert spec");
-        let gpt2_spec = TokenizerSpec::gpt2(&gpt2).expect("gpt2 spec");
+        let (bert_spec, gpt2_spec) = (specs::bert(&bert), specs::gpt2(&gpt2));
         debug_assert_eq!(gpt2_spec.objective, Objective::Causal);
         [(bert, bert_spec), (gpt2, gpt2_spec)]
     })

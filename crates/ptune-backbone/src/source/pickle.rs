@@ -1,9 +1,9 @@
 //! PyTorch `pytorch_model.bin` checkpoints (zip or legacy pickle), via burn's `pytorch-reader`.
 
 use super::safetensors::corrupt;
-use super::{FloatDtype, floats_from_le};
 use crate::error::{BackboneError, Result};
 use crate::weights::{HostTensor, TensorSource};
+use ptune_host::FloatDtype;
 use pytorch_reader::{DType, PytorchError, PytorchReader};
 use std::path::{Path, PathBuf};
 
@@ -21,7 +21,7 @@ impl PickleSource {
             });
         }
         let reader = PytorchReader::new(path).map_err(|e| match e {
-            PytorchError::Io(io) => super::safetensors::io_error(path, io),
+            PytorchError::Io(io) => BackboneError::io(path, io),
             other => corrupt(path, other.to_string()),
         })?;
         Ok(Self {
@@ -61,7 +61,7 @@ impl TensorSource for PickleSource {
             .map_err(|e| corrupt(&self.path, e.to_string()))?;
         Ok(Some(HostTensor {
             shape: tensor.shape().to_vec(),
-            data: floats_from_le(&bytes, dtype),
+            data: dtype.decode(&bytes),
         }))
     }
 

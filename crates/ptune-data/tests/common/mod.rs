@@ -2,6 +2,8 @@
 //! CI-only tests).
 #![allow(dead_code)]
 
+pub mod specs;
+
 use std::path::PathBuf;
 
 use tokenizers::models::bpe::BPE;

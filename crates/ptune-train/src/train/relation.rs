@@ -213,7 +213,6 @@ impl Trainer<'_> {
         let config = BatchConfig {
             batch_size: self.hparams.batch_size,
             shuffle_seed: Some(self.hparams.seed),
-            bucket_by_length: false,
             drop_last: false,
         };
         let plan = BatchPlan::for_queries(&data.train, &config, epoch as u64)?;
