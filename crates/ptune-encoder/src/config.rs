@@ -127,7 +127,7 @@ impl PromptEncoderConfig {
     }
 
     /// An encoder from a safetensors file with PyTorch names (a PyTorch `state_dict` saved with
-    /// `safetensors.torch.save_file`, or a checkpoint [`PromptEncoder::save`] wrote).
+    /// `safetensors.torch.save_file`).
     pub fn load_torch(&self, path: &Path, device: &Device) -> Result<PromptEncoder, EncoderError> {
         let file = read_safetensors(path)?;
         self.from_tensors(&file.tensors, device)

@@ -1,20 +1,13 @@
 //! [`PromptEncoder`]: one type over every reparameterization, with one `forward()`, and its
-//! checkpoints (safetensors with PyTorch names, so PyTorch reads them too).
+//! state dict under PyTorch names (what packs and PEFT adapters export).
 
 use crate::config::{EncoderKind, PromptEncoderConfig};
 use crate::embedding::EmbeddingEncoder;
-use crate::error::{EncoderError, Result};
-use crate::io::{read_safetensors, write_safetensors};
 use crate::lstm::LstmEncoder;
 use crate::mlp::MlpEncoder;
 use crate::tensors::{Grads, NamedTensors, ParamReader, Values};
 use burn::module::Module;
-use burn::tensor::{Device, Gradients, Tensor};
-use std::collections::HashMap;
-use std::path::Path;
-
-/// Key of the encoder config in a checkpoint's safetensors `__metadata__`.
-const CONFIG_KEY: &str = "ptune.encoder";
+use burn::tensor::{Gradients, Tensor};
 
 /// The trainable prompt encoder. `forward()` takes no input: it maps its own parameters to the
 /// `[n_prompt, H]` prompt matrix, computed once per training step.
@@ -94,31 +87,5 @@ impl PromptEncoder {
             PromptEncoder::Embedding(e) => e.export(reader, &mut out),
         }
         out
-    }
-
-    /// Writes a checkpoint: safetensors with PyTorch names (loadable into THUDM's or PEFT's
-    /// `PromptEncoder` with `load_state_dict`) and this encoder's config in the metadata.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let config = serde_json::to_string(&self.config())
-            .map_err(|e| EncoderError::format(path, e.to_string()))?;
-        let metadata = HashMap::from([(CONFIG_KEY.to_string(), config)]);
-        write_safetensors(path, &self.state_dict(), Some(metadata))
-    }
-
-    /// Reads a checkpoint written by [`save`](Self::save).
-    pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        let file = read_safetensors(path)?;
-        let config = file.metadata.get(CONFIG_KEY).ok_or_else(|| {
-            EncoderError::format(
-                path,
-                "has no ptune encoder config in its metadata; load it with \
-                 PromptEncoderConfig::load_torch and the encoder's sizes",
-            )
-        })?;
-        let config: PromptEncoderConfig = serde_json::from_str(config)
-            .map_err(|e| EncoderError::format(path, format!("bad encoder config: {e}")))?;
-        config
-            .from_tensors(&file.tensors, device)
-            .map_err(|e| EncoderError::format(path, e.to_string()))
     }
 }

@@ -6,9 +6,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use common::{assert_all_close, fixture, scratch, tensors};
 use ptune_encoder::io::write_safetensors;
-use ptune_encoder::{
-    EncoderError, EncoderKind, HostTensor, HostTensorExt, PromptEncoder, PromptEncoderConfig,
-};
+use ptune_encoder::{EncoderError, EncoderKind, HostTensor, HostTensorExt, PromptEncoderConfig};
 
 const KINDS: [EncoderKind; 4] = [
     EncoderKind::Lstm,
@@ -82,29 +80,6 @@ fn num_params_follow_the_pytorch_formulas() {
 }
 
 #[test]
-fn checkpoint_round_trips_with_its_config() {
-    let device = Device::flex();
-    let dir = scratch("checkpoint");
-    for kind in KINDS {
-        let config = PromptEncoderConfig::new(kind, 3, 8)
-            .with_mlp_hidden(Some(6))
-            .with_dropout(0.25);
-        let encoder = config.with_seed(9).init(&device).unwrap();
-        let path = dir.join(format!("{}.safetensors", kind.as_str()));
-        encoder.save(&path).unwrap();
-        let loaded = PromptEncoder::load(&path, &device).unwrap();
-        assert_eq!(loaded.state_dict(), encoder.state_dict(), "{kind:?}");
-        assert_eq!(loaded.config().to_string(), encoder.config().to_string());
-        let (a, b) = (
-            HostTensor::from_tensor(encoder.forward()),
-            HostTensor::from_tensor(loaded.forward()),
-        );
-        assert_eq!(a, b, "{kind:?}: forward");
-    }
-    std::fs::remove_dir_all(dir).unwrap();
-}
-
-#[test]
 fn pytorch_state_dict_file_loads() {
     let device = Device::flex();
     let path = fixture("thudm_lstm/weights.safetensors");
@@ -116,9 +91,6 @@ fn pytorch_state_dict_file_loads() {
         0.0,
         0.0,
     );
-    // No ptune metadata: the config must come from the caller, and the error says so.
-    let err = PromptEncoder::load(&path, &device).unwrap_err().to_string();
-    assert!(err.contains("load_torch"), "{err}");
 }
 
 #[test]
@@ -203,7 +175,9 @@ fn bad_configs_are_refused_not_panicked() {
 fn unreadable_files_are_refused() {
     let device = Device::flex();
     let dir = scratch("unreadable");
-    let err = PromptEncoder::load(&dir.join("absent.safetensors"), &device).unwrap_err();
+    let err = thudm()
+        .load_torch(&dir.join("absent.safetensors"), &device)
+        .unwrap_err();
     assert!(matches!(err, EncoderError::Io { .. }), "{err}");
 
     let junk = dir.join("junk.safetensors");
