@@ -2,7 +2,7 @@
 //!
 //! burn's `Linear::forward` on a 3-D input may keep the batch dimension (when `T` is a multiple
 //! of its row tile) and run a batched matmul with the weight broadcast: `B` small GEMMs that each
-//! repack the whole weight. Folding the rows first made `ptune bench` (batch 8 × 24, 2 threads)
+//! repack the whole weight. Folding the rows first made the macro bench (batch 8 × 24, 2 threads)
 //! 11–42% faster on flex and up to 19% on libtorch (docs/performance.md).
 
 use crate::precision::matmul_weight;
