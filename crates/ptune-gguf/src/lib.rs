@@ -17,7 +17,7 @@
 //! * [`tokenizer()`]: the byte-level BPE tokenizer (`tokenizer.ggml.model == "gpt2"`) rebuilt from
 //!   metadata as a `tokenizers::Tokenizer`, with control tokens as special tokens and the
 //!   pre-tokenizer split named by `tokenizer.ggml.pre`; BOS/EOS are added only when the
-//!   metadata's `add_bos_token` / `add_eos_token` say so. [`SpecialTokens`] has the ids.
+//!   metadata's `add_bos_token` / `add_eos_token` say so. [`TokenizerMetadata`] has the declared ids and flags.
 //!
 //! Why Q and K are un-permuted: llama.cpp applies RoPE to interleaved pairs `(2i, 2i+1)` of each
 //! head, while transformers' Llama rotates the halves `(i, i + d/2)`. Its converter
@@ -45,7 +45,7 @@ pub use file::GgufFile;
 pub use ggml_type::GgmlType;
 pub use hf::{HfView, hf_config};
 pub use tensor::TensorInfo;
-pub use tokenizer::{SpecialTokens, special_tokens, tokenizer};
+pub use tokenizer::{TokenizerMetadata, tokenizer, tokenizer_metadata};
 pub use value::{Metadata, Value};
 
 #[cfg(test)]

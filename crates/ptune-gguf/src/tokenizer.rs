@@ -51,9 +51,11 @@ const LLAMA3_PRES: &[&str] = &[
 ];
 const QWEN2_PRES: &[&str] = &["qwen2", "deepseek-r1-qwen", "megrez"];
 
-/// The special token ids and flags from the metadata.
+/// What the `tokenizer.ggml.*` metadata declares about special tokens: ids and BOS/EOS flags.
+/// Not the model's special tokens (ptune-backbone's `SpecialTokens` resolves those, preferring
+/// these ids and finding the rest, the mask among them, by spelling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SpecialTokens {
+pub struct TokenizerMetadata {
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     pub unk: Option<u32>,
@@ -64,7 +66,7 @@ pub struct SpecialTokens {
     pub add_eos: bool,
 }
 
-impl SpecialTokens {
+impl TokenizerMetadata {
     pub fn from_metadata(md: &Metadata) -> Result<Self> {
         let id = |name: &str| md.get_u32(&format!("tokenizer.ggml.{name}"));
         let flag = |name: &str| md.get_bool(&format!("tokenizer.ggml.{name}"));
@@ -79,9 +81,9 @@ impl SpecialTokens {
     }
 }
 
-/// The special token ids of a file (see [`SpecialTokens`]).
-pub fn special_tokens(file: &GgufFile) -> Result<SpecialTokens> {
-    SpecialTokens::from_metadata(file.metadata())
+/// The special-token metadata of a file (see [`TokenizerMetadata`]).
+pub fn tokenizer_metadata(file: &GgufFile) -> Result<TokenizerMetadata> {
+    TokenizerMetadata::from_metadata(file.metadata())
 }
 
 /// Builds the file's tokenizer: byte-level BPE with its vocabulary and merges, control tokens
@@ -102,7 +104,7 @@ pub fn tokenizer(file: &GgufFile) -> Result<Tokenizer> {
     let add_prefix_space = md
         .get_bool("tokenizer.ggml.add_space_prefix")?
         .unwrap_or(false);
-    let specials = SpecialTokens::from_metadata(md)?;
+    let specials = TokenizerMetadata::from_metadata(md)?;
 
     let bpe = BPE::builder()
         .vocab_and_merges(vocab(&tokens), merges(md)?)
@@ -200,7 +202,7 @@ fn add_tokens(tok: &mut Tokenizer, md: &Metadata, tokens: &[&str]) -> Result<()>
 fn set_post_processor(
     tok: &mut Tokenizer,
     tokens: &[&str],
-    specials: &SpecialTokens,
+    specials: &TokenizerMetadata,
 ) -> Result<()> {
     let token = |flag: bool, id: Option<u32>| {
         id.filter(|_| flag)

@@ -5,7 +5,7 @@ mod common;
 
 use common::{GgufBuilder, first_difference, llama_fixture, read_safetensors};
 use ptune_gguf::hf::Family;
-use ptune_gguf::{GgufFile, HfView, special_tokens, tokenizer};
+use ptune_gguf::{GgufFile, HfView, tokenizer, tokenizer_metadata};
 
 fn view() -> HfView {
     HfView::open(llama_fixture("model.gguf")).unwrap()
@@ -77,7 +77,7 @@ fn assert_ids(tok: &tokenizers::Tokenizer, reference: &serde_json::Value, pre: &
 #[test]
 fn tokenizer_matches_the_reference_and_adds_bos() {
     let view = view();
-    let specials = special_tokens(view.gguf()).unwrap();
+    let specials = tokenizer_metadata(view.gguf()).unwrap();
     assert_eq!(
         (specials.bos, specials.eos, specials.pad),
         (Some(1), Some(2), Some(2))

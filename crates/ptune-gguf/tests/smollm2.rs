@@ -5,7 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use ptune_gguf::{HfView, special_tokens, tokenizer};
+use ptune_gguf::{HfView, tokenizer, tokenizer_metadata};
 use serde_json::Value;
 
 fn model_path() -> PathBuf {
@@ -129,7 +129,7 @@ fn smollm2_config_weights_and_tokens() {
     let norm = view.read("model.norm.weight").unwrap().unwrap().1;
     assert_eq!(norm[..16].to_vec(), values(&w["norm_0_16"]));
 
-    let specials = special_tokens(view.gguf()).unwrap();
+    let specials = tokenizer_metadata(view.gguf()).unwrap();
     assert!(!specials.add_bos, "SmolLM2 asks for no BOS");
     let tok = tokenizer(view.gguf()).unwrap();
     let texts = r["texts"].as_array().unwrap();

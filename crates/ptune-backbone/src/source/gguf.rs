@@ -31,7 +31,7 @@ impl GgufSource {
     pub fn tokenizer(&self) -> Result<(Tokenizer, SpecialTokens)> {
         let file = self.view.gguf();
         let tokenizer = ptune_gguf::tokenizer(file).map_err(|e| gguf_error(&self.path, e))?;
-        let meta = ptune_gguf::special_tokens(file).map_err(|e| gguf_error(&self.path, e))?;
+        let meta = ptune_gguf::tokenizer_metadata(file).map_err(|e| gguf_error(&self.path, e))?;
         let found = SpecialTokens::find(&tokenizer);
         let special = SpecialTokens {
             bos: meta.bos.or(found.bos),
