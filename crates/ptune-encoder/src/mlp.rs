@@ -96,11 +96,6 @@ impl MlpHead {
         }
         x
     }
-
-    /// Output width of the last layer.
-    pub fn d_output(&self) -> usize {
-        self.layers.last().map_or(0, |l| l.weight.dims()[1])
-    }
 }
 
 /// PEFT's MLP reparameterization: `Embedding(n, H)` → Linear(H,h)-ReLU-Linear(h,h)-ReLU-Linear(h,H).

@@ -123,10 +123,6 @@ impl HfView {
         &self.file
     }
 
-    pub fn into_gguf(self) -> GgufFile {
-        self.file
-    }
-
     pub fn family(&self) -> Family {
         self.family
     }

@@ -170,11 +170,6 @@ impl Metadata {
         })
     }
 
-    /// An array of numbers, such as `tokenizer.ggml.scores`.
-    pub fn get_f32_array(&self, key: &str) -> Result<Option<Vec<f32>>> {
-        self.array_of(key, "an array of numbers", |v| v.as_f64().map(|f| f as f32))
-    }
-
     fn get_int<T: TryFrom<i128>>(&self, key: &str, expected: &'static str) -> Result<Option<T>> {
         self.typed(key, expected, |v| {
             v.as_i128().and_then(|i| T::try_from(i).ok())
