@@ -62,6 +62,15 @@ fn learns_and_writes_every_output() {
         test > manual,
         "P-tuning {test} should beat the manual prompt {manual}"
     );
+    // The "P-tuning loses" flag agrees with the dev scores, in the table and the terminal.
+    let manual_dev = row["manual_dev_p1"].as_f64().unwrap();
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let column = header.iter().position(|h| *h == "loses").unwrap();
+    let flag = csv.lines().nth(1).unwrap().split(',').nth(column).unwrap();
+    let warned = String::from_utf8_lossy(&output.stdout).contains("P-tuning loses");
+    assert_eq!(flag == "LOSES", dev < manual_dev, "{csv}");
+    assert_eq!(warned, dev < manual_dev);
 
     let history = read_json(&out.join("P1/history.json"));
     let history = history.as_array().unwrap();

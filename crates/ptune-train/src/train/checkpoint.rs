@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 pub struct RunState {
     pub epochs_done: usize,
     pub step: usize,
+    pub manual_dev: Summary,
     pub manual_test: Summary,
     pub best_dev: Summary,
     pub best_epoch: usize,
@@ -30,10 +31,11 @@ pub struct RunState {
 
 impl RunState {
     /// A run before its first epoch, with the scores of the manual and the initial prompts.
-    pub fn new(manual_test: Summary, initial_dev: Summary) -> Self {
+    pub fn new(manual_dev: Summary, manual_test: Summary, initial_dev: Summary) -> Self {
         Self {
             epochs_done: 0,
             step: 0,
+            manual_dev,
             manual_test,
             best_dev: initial_dev,
             best_epoch: 0,

@@ -16,7 +16,8 @@ use crate::spec::tokenizer_spec;
 use anyhow::{Context, Result, bail};
 use ptune_backbone::{Backbone, ModelBundle};
 use ptune_data::{
-    LamaDataset, PromptMode, QueryBuilder, Relation, Split, Template, TokenizerSpec, VocabStrategy,
+    Fact, LamaDataset, PromptMode, Query, QueryBuilder, Relation, Split, Template, TokenizerSpec,
+    VocabStrategy,
 };
 use ptune_encoder::{EncoderKind, PromptEncoderConfig};
 use std::path::{Path, PathBuf};
@@ -228,6 +229,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
             Work::Train(data) => data,
             Work::Finished(row) => {
                 log.line(&format!("{} (finished before)", row.line()));
+                row.warn_if_worse(&log);
                 rows.push(row);
                 continue;
             }
@@ -244,6 +246,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         let row =
             report::write_relation(out, vocab, &relation, &template, &identity, &data, &result)?;
         log.line(&row.line());
+        row.warn_if_worse(&log);
         rows.push(row);
     }
     report::write_summary(out, &rows)
@@ -353,9 +356,9 @@ impl Sources<'_> {
         if let Some(cap) = max_train {
             train_facts.truncate(cap);
         }
-        let test_facts = facts(Split::Test)?;
+        let (dev_facts, test_facts) = (facts(Split::Dev)?, facts(Split::Test)?);
         let train = builder.build(&train_facts);
-        let dev = builder.build(&facts(Split::Dev)?);
+        let dev = builder.build(&dev_facts);
         let test = builder.build(&test_facts);
         for (name, set) in [("train", &train), ("dev", &dev), ("test", &test)] {
             if set.queries.is_empty() {
@@ -368,18 +371,20 @@ impl Sources<'_> {
                 );
             }
         }
-        // The baseline sees exactly the facts P-tuning is tested on.
-        let kept: Vec<_> = test
-            .queries
-            .iter()
-            .map(|q| test_facts[q.fact_index].clone())
-            .collect();
-        let manual_test = manual.build(&kept);
+        // The baseline sees exactly the facts P-tuning is scored on.
+        let baseline = |queries: &[Query], facts: &[Fact]| {
+            let kept: Vec<_> = queries
+                .iter()
+                .map(|q| facts[q.fact_index].clone())
+                .collect();
+            manual.build(&kept).queries
+        };
         Ok(RelationData {
+            manual_dev: baseline(&dev.queries, &dev_facts),
+            manual_test: baseline(&test.queries, &test_facts),
             train: train.queries,
             dev: dev.queries,
             test: test.queries,
-            manual_test: manual_test.queries,
             allowed: crate::vocab::allowed(vocab, &builder, dataset, &relation.id)?,
             pad_id: spec.pad_id,
         })

@@ -20,7 +20,8 @@ pub struct RelationData {
     pub train: Vec<Query>,
     pub dev: Vec<Query>,
     pub test: Vec<Query>,
-    /// The same test facts under the relation's manual template (no prompts).
+    /// The same dev and test facts under the relation's manual template (no prompts).
+    pub manual_dev: Vec<Query>,
     pub manual_test: Vec<Query>,
     pub allowed: AllowedVocab,
     pub pad_id: u32,
@@ -38,6 +39,7 @@ pub struct EpochRecord {
 
 /// What a relation's run produced.
 pub struct RelationResult {
+    pub manual_dev: Summary,
     pub manual_test: Summary,
     pub best_dev: Summary,
     pub test: Summary,
@@ -118,6 +120,7 @@ impl Trainer<'_> {
             .evaluate(Some(&best_prompts), &data.test, data)?
             .summary();
         Ok(RelationResult {
+            manual_dev: state.manual_dev,
             manual_test: state.manual_test,
             best_dev: state.best_dev,
             test,
@@ -137,6 +140,7 @@ impl Trainer<'_> {
         encoder: PromptEncoder,
         optim: ModuleOptimizer,
     ) -> Result<(PromptEncoder, ModuleOptimizer, Tensor<2>, RunState)> {
+        let manual_dev = self.evaluate(None, &data.manual_dev, data)?.summary();
         let manual_test = self.evaluate(None, &data.manual_test, data)?.summary();
         let prompts = encoder.forward().detach();
         let best_dev = self.dev_score(&prompts, 0, data)?;
@@ -144,7 +148,7 @@ impl Trainer<'_> {
             encoder,
             optim,
             prompts,
-            RunState::new(manual_test, best_dev),
+            RunState::new(manual_dev, manual_test, best_dev),
         ))
     }
 

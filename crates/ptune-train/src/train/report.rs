@@ -58,6 +58,9 @@ pub struct Row {
     pub train: usize,
     pub dev: usize,
     pub test: usize,
+    /// The manual template's dev P@1: what the P-tuned prompts must beat.
+    #[serde(default)]
+    pub manual_dev_p1: f64,
     pub manual_p1: f64,
     pub dev_p1: f64,
     pub test_p1: f64,
@@ -83,6 +86,22 @@ impl Row {
             self.seconds
         )
     }
+
+    /// Whether the manual prompt did better on dev than the prompts that were kept.
+    pub fn loses(&self) -> bool {
+        self.dev_p1 < self.manual_dev_p1
+    }
+
+    /// Says so in the terminal and the log when P-tuning lost to the manual prompt.
+    pub fn warn_if_worse(&self, log: &crate::output::RunLog) {
+        if self.loses() {
+            log.line(&format!(
+                "warning: {}: P-tuning loses to the manual prompt on dev (P@1 {:.3} < {:.3}); \
+                 its pack is saved, but the manual template scores better",
+                self.relation, self.dev_p1, self.manual_dev_p1
+            ));
+        }
+    }
 }
 
 /// Writes a relation's pack, history and curves; returns its summary row.
@@ -102,6 +121,7 @@ pub fn write_relation(
         train: data.train.len(),
         dev: data.dev.len(),
         test: data.test.len(),
+        manual_dev_p1: result.manual_dev.p_at_1,
         manual_p1: result.manual_test.p_at_1,
         dev_p1: result.best_dev.p_at_1,
         test_p1: result.test.p_at_1,
@@ -121,6 +141,7 @@ pub fn write_relation(
     .with_metric("test_p_at_10", row.test_p10)
     .with_metric("test_mrr", row.test_mrr)
     .with_metric("dev_p_at_1", row.dev_p1)
+    .with_metric("manual_dev_p_at_1", row.manual_dev_p1)
     .with_metric("manual_test_p_at_1", row.manual_p1)
     .with_metric("best_epoch", row.best_epoch as u64)
     .with_vocab(vocab);
@@ -201,6 +222,7 @@ pub fn write_summary(out: &Path, rows: &[Row]) -> Result<()> {
         train: rows.iter().map(|r| r.train).sum(),
         dev: rows.iter().map(|r| r.dev).sum(),
         test: rows.iter().map(|r| r.test).sum(),
+        manual_dev_p1: mean(|r| r.manual_dev_p1),
         manual_p1: mean(|r| r.manual_p1),
         dev_p1: mean(|r| r.dev_p1),
         test_p1: mean(|r| r.test_p1),
@@ -210,24 +232,27 @@ pub fn write_summary(out: &Path, rows: &[Row]) -> Result<()> {
         epochs: rows.iter().map(|r| r.epochs).sum(),
         seconds: rows.iter().map(|r| r.seconds).sum(),
     };
+    let losing = rows.iter().filter(|r| r.loses()).count();
     let table = markdown(rows, &macro_row);
     println!("\n{table}");
     atomic_write(&out.join("summary.md"), table.as_bytes())?;
     atomic_write(&out.join("summary.csv"), csv(rows, &macro_row).as_bytes())?;
     write_json(
         &out.join("summary.json"),
-        &serde_json::json!({"relations": rows, "macro": macro_row}),
+        &serde_json::json!({"relations": rows, "macro": macro_row, "losing_relations": losing}),
     )
 }
 
-const HEADER: [&str; 12] = [
+const HEADER: [&str; 14] = [
     "relation",
     "label",
     "train",
     "dev",
     "test",
     "manual P@1",
+    "manual dev P@1",
     "dev P@1",
+    "loses",
     "test P@1",
     "test P@10",
     "test MRR",
@@ -235,7 +260,7 @@ const HEADER: [&str; 12] = [
     "seconds",
 ];
 
-fn cells(r: &Row) -> [String; 12] {
+fn cells(r: &Row) -> [String; 14] {
     [
         r.relation.clone(),
         r.label.clone(),
@@ -243,7 +268,9 @@ fn cells(r: &Row) -> [String; 12] {
         r.dev.to_string(),
         r.test.to_string(),
         format!("{:.3}", r.manual_p1),
+        format!("{:.3}", r.manual_dev_p1),
         format!("{:.3}", r.dev_p1),
+        if r.loses() { "LOSES" } else { "" }.to_string(),
         format!("{:.3}", r.test_p1),
         format!("{:.3}", r.test_p10),
         format!("{:.3}", r.test_mrr),
@@ -297,6 +324,7 @@ mod tests {
             train: 1,
             dev: 1,
             test: 1,
+            manual_dev_p1: 0.7,
             manual_p1: 0.1 + 0.2,
             dev_p1: 7.0 / 30.0,
             test_p1: 2.0 / 3.0,
@@ -310,6 +338,7 @@ mod tests {
         let back = finished_row(tmp.path()).unwrap().unwrap();
         let bits = |r: &Row| {
             [
+                r.manual_dev_p1,
                 r.manual_p1,
                 r.dev_p1,
                 r.test_p1,
@@ -320,5 +349,38 @@ mod tests {
             .map(f64::to_bits)
         };
         assert_eq!(bits(&back), bits(&row));
+    }
+
+    /// A relation whose kept prompts score below the manual prompt on dev is flagged in its
+    /// summary cells; an equal score is not a loss.
+    #[test]
+    fn a_loss_to_the_manual_prompt_is_flagged() {
+        let row = |dev_p1, manual_dev_p1| Row {
+            relation: "P1".into(),
+            label: "near".into(),
+            train: 1,
+            dev: 1,
+            test: 1,
+            manual_dev_p1,
+            manual_p1: 0.5,
+            dev_p1,
+            test_p1: 0.5,
+            test_p10: 0.5,
+            test_mrr: 0.5,
+            best_epoch: 1,
+            epochs: 1,
+            seconds: 1.0,
+        };
+        let loses = HEADER.iter().position(|h| *h == "loses").unwrap();
+        assert_eq!(cells(&row(0.2, 0.4))[loses], "LOSES");
+        assert_eq!(cells(&row(0.4, 0.4))[loses], "");
+        assert_eq!(cells(&row(0.6, 0.4))[loses], "");
+        assert!(
+            csv(&[row(0.2, 0.4)], &row(0.2, 0.4))
+                .lines()
+                .nth(1)
+                .unwrap()
+                .contains("LOSES")
+        );
     }
 }
