@@ -94,6 +94,7 @@ pub fn check_relation_id(id: &str) -> Result<()> {
 /// Which part of a relation's facts: the P-tuning layout has one file per split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Split {
     Train,
     Dev,

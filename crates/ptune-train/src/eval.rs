@@ -16,8 +16,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub data: PathBuf,
     /// Which split to score.
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: Split,
     /// The model; default: the one recorded in the pack's run.json.
     #[arg(long)]
     pub model: Option<String>,
@@ -29,7 +29,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
-    let split: Split = args.split.parse()?;
+    let split = args.split;
     let loaded = load(&args.pack, args.model.as_deref(), args.compute)?;
     let dataset = LamaDataset::open(&args.data)?;
     let relation = loaded.pack.relation.clone();

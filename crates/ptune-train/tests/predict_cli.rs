@@ -467,3 +467,20 @@ fn packs_whose_template_or_relation_do_not_fit_are_refused() {
     ];
     command_fails_with(&args, "relation id \"../../x\" is not a plain name");
 }
+
+/// Every choice a flag has is listed in `--help`, and a value outside them is one clap error.
+#[test]
+fn help_lists_the_choices() {
+    let (ok, stdout, _) = ptune(&["eval", "--help"]);
+    assert!(ok);
+    assert!(
+        stdout.contains("possible values: train, dev, test"),
+        "{stdout}"
+    );
+    let (ok, _, stderr_bad) = ptune(&["eval", "--pack", "p", "--data", "d", "--split", "val"]);
+    assert!(!ok);
+    assert!(
+        stderr_bad.contains("invalid value 'val' for '--split"),
+        "{stderr_bad}"
+    );
+}
