@@ -38,6 +38,30 @@ pub fn pack_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// A run directory is not a pack: say which of its folders are.
+fn refuse_run_dir(dir: &Path) -> Result<()> {
+    if !dir.join("run.json").is_file() || dir.join("prompt.json").is_file() {
+        return Ok(());
+    }
+    let mut packs: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("prompt.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    packs.sort();
+    anyhow::bail!(
+        "{} is a ptune train run directory, not a prompt pack: pass one relation's folder \
+         inside it ({})",
+        dir.display(),
+        match packs.is_empty() {
+            true => "it has none finished yet".to_string(),
+            false => packs.join(", "),
+        }
+    )
+}
+
 /// The model a pack's run used (`run.json` beside the relation folders), unless given.
 pub fn model_for(dir: &Path, model: Option<&str>) -> Result<String> {
     if let Some(m) = model {
@@ -67,9 +91,18 @@ pub fn model_for(dir: &Path, model: Option<&str>) -> Result<String> {
 
 pub fn load(pack: &Path, model: Option<&str>, compute: Compute) -> Result<LoadedPack> {
     let dir = pack_dir(pack);
+    refuse_run_dir(&dir)?;
     let pack = PromptPack::load(&dir)?;
     let device = compute.device()?;
-    let bundle = ModelBundle::open(&model_for(&dir, model)?)?;
+    let recorded = model.is_none();
+    let model = model_for(&dir, model)?;
+    let opened = ModelBundle::open(&model);
+    let bundle = match recorded {
+        true => opened.with_context(|| {
+            format!("the model {model} recorded in the run's run.json did not load; pass --model")
+        })?,
+        false => opened?,
+    };
     let backbone = compute.backbone(&bundle, &device)?;
     let id = identity(&bundle, &backbone);
     pack.check_compatible(&id.architecture, id.hidden_size, &id.tokenizer_hash)?;

@@ -477,3 +477,44 @@ fn bf16_on_wgpu_and_unknown_precisions_are_refused() {
         "--precision bf16 needs --backend flex, tch or tch-cuda",
     );
 }
+
+/// A run started with relative paths records them absolute: its pack evaluates from any working
+/// directory with no --model; the run directory itself is refused as a pack, naming its packs.
+#[test]
+fn relative_paths_work_from_another_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    write_dataset(&work.join("data"));
+    let model = work.join("model");
+    fs::create_dir_all(&model).unwrap();
+    for entry in fs::read_dir(fixture("gpt2")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), model.join(entry.file_name())).unwrap();
+    }
+    let command = train_command(Path::new("data"), Path::new("run"), "1", "1", &[]);
+    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+    let model_at = args.iter().position(|a| a == "--model").unwrap() + 1;
+    let mut command = std::process::Command::new(command.get_program());
+    for (i, arg) in args.iter().enumerate() {
+        command.arg(if i == model_at {
+            "model".as_ref()
+        } else {
+            arg.as_os_str()
+        });
+    }
+    succeeds(&command.current_dir(&work).output().unwrap());
+
+    let eval = |pack: &Path| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("ptune"))
+            .args(["eval", "--pack", pack.to_str().unwrap(), "--data"])
+            .arg(work.join("data"))
+            .current_dir(tmp.path())
+            .output()
+            .unwrap()
+    };
+    succeeds(&eval(&work.join("run/P1")));
+    fails_with(
+        eval(&work.join("run")),
+        "is a ptune train run directory, not a prompt pack: pass one relation's folder inside it (P1)",
+    );
+}

@@ -113,6 +113,20 @@ impl TrainArgs {
     }
 }
 
+/// The settings with the model and data paths made absolute where they exist, so `run.json`
+/// serves `--resume`, `eval` and `predict --pack` from any working directory. A model that is
+/// not a path (a hub id, `random:…`) is kept as written.
+fn absolute_inputs(args: &TrainArgs) -> Result<TrainArgs> {
+    let mut args = args.clone();
+    if let Some(model) = args.model.as_mut().filter(|m| Path::new(m).exists()) {
+        *model = std::path::absolute(&*model)?.to_string_lossy().into_owned();
+    }
+    if let Some(data) = args.data.as_mut() {
+        *data = std::path::absolute(&*data)?;
+    }
+    Ok(args)
+}
+
 /// The settings of a run being resumed, as its `run.json` recorded them, and the record itself.
 fn resumed_args(dir: &Path) -> Result<(TrainArgs, serde_json::Value)> {
     let path = dir.join("run.json");
@@ -154,7 +168,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         Some(dir) => (Some(RunDir::open(dir)?), Some(resumed_args(dir)?)),
         None => (None, None),
     };
-    let args = resumed.as_ref().map_or(cli, |(a, _)| a);
+    let args = &absolute_inputs(resumed.as_ref().map_or(cli, |(a, _)| a))?;
     let (model, data, out) = match (&args.model, &args.data, &args.out) {
         (Some(m), Some(d), Some(o)) => (m.as_str(), d.as_path(), o.as_path()),
         _ => bail!("--model, --data and --out are required (or --resume DIR)"),
