@@ -55,6 +55,20 @@ impl Backbone {
         }
     }
 
+    /// Which LM head the checkpoint's tensors gave, in words for the user.
+    pub fn head(&self) -> &'static str {
+        match self {
+            Backbone::Bert(m) => match &m.head {
+                Some(h) if h.decoder.is_some() => "masked-LM head with its own decoder",
+                Some(_) => "masked-LM head tied to the word embeddings",
+                None => "no masked-LM head (an encoder only)",
+            },
+            Backbone::Gpt2(m) if m.lm_head.is_some() => "causal-LM head with its own weights",
+            Backbone::Llama(m) if m.lm_head.is_some() => "causal-LM head with its own weights",
+            _ => "causal-LM head tied to the token embeddings",
+        }
+    }
+
     /// `[vocab, hidden]` input embedding table.
     fn word_embeddings(&self) -> Tensor<2> {
         match self {

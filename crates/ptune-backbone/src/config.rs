@@ -166,11 +166,12 @@ impl LlamaConfig {
     }
 }
 
+/// The family comes from `model_type`, as transformers' Auto classes decide it. `architectures`
+/// is not read: fine-tuned checkpoints often name their own class there, and the tensors present
+/// decide which head loads (see [`crate::Backbone::head`]).
 #[derive(Deserialize)]
 struct Probe {
     model_type: Option<String>,
-    #[serde(default)]
-    architectures: Vec<String>,
 }
 
 impl ModelConfig {
@@ -206,7 +207,6 @@ impl ModelConfig {
             path: Default::default(),
             message: "it has no `model_type`".into(),
         })?;
-        check_architectures(&model_type, &probe.architectures)?;
         let config = match model_type.as_str() {
             "bert" | "roberta" => {
                 let mut c: BertConfig = parse(value)?;
@@ -341,40 +341,6 @@ fn epsilon(name: &str, eps: f64) -> std::result::Result<(), String> {
         false => Err(format!(
             "`{name}` is {eps}; it must be a positive finite number"
         )),
-    }
-}
-
-/// Architectures ptune implements for each model type; anything else would load wrongly.
-const KNOWN_ARCHITECTURES: &[(&str, &[&str])] = &[
-    (
-        "bert",
-        &[
-            "BertForMaskedLM",
-            "BertModel",
-            "BertForPreTraining",
-            "BertLMHeadModel",
-        ],
-    ),
-    ("roberta", &["RobertaForMaskedLM", "RobertaModel"]),
-    ("gpt2", &["GPT2LMHeadModel", "GPT2Model"]),
-    ("llama", &["LlamaForCausalLM", "LlamaModel"]),
-    ("mistral", &["MistralForCausalLM", "MistralModel"]),
-    ("qwen2", &["Qwen2ForCausalLM", "Qwen2Model"]),
-];
-
-fn check_architectures(model_type: &str, architectures: &[String]) -> Result<()> {
-    let Some((_, known)) = KNOWN_ARCHITECTURES.iter().find(|(t, _)| *t == model_type) else {
-        return Err(BackboneError::UnknownModelType(model_type.to_string()));
-    };
-    match architectures.iter().find(|a| !known.contains(&a.as_str())) {
-        Some(arch) => Err(BackboneError::UnknownArchitecture(
-            arch.clone(),
-            format!(
-                "for model_type `{model_type}` ptune knows {}",
-                known.join(", ")
-            ),
-        )),
-        None => Ok(()),
     }
 }
 

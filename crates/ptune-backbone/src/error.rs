@@ -15,8 +15,6 @@ pub enum BackboneError {
         "unsupported model_type `{0}`: ptune knows bert, roberta, gpt2, llama, mistral and qwen2"
     )]
     UnknownModelType(String),
-    #[error("unsupported architecture `{0}`: {1}")]
-    UnknownArchitecture(String, String),
     #[error("{path}: weights file is corrupt or truncated: {message}")]
     CorruptWeights { path: PathBuf, message: String },
     #[error("checkpoint has no tensor `{name}` (looked in {source_desc})")]

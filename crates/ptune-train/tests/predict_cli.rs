@@ -136,8 +136,11 @@ fn unknown_model_type() {
     fails_with(dir.path(), "x [MASK]", "unsupported model_type `t5`");
 }
 
+/// The class name does not decide what loads, the tensors do: a question-answering checkpoint
+/// (no MLM head, a `qa_outputs` head) loads as an encoder and `predict` says it has no head.
 #[test]
-fn unknown_architecture() {
+fn a_checkpoint_without_an_mlm_head_is_refused_at_predict() {
+    use ptune_encoder::io::{read_safetensors, write_safetensors};
     let dir = copy_fixture("bert");
     let config = fs::read_to_string(dir.path().join("config.json")).unwrap();
     fs::write(
@@ -145,10 +148,16 @@ fn unknown_architecture() {
         config.replace("BertForMaskedLM", "BertForQuestionAnswering"),
     )
     .unwrap();
+    let weights = dir.path().join("model.safetensors");
+    let mut tensors = read_safetensors(&weights).unwrap().tensors;
+    tensors.retain(|name, _| !name.starts_with("cls."));
+    let qa = ptune_encoder::HostTensor::new(vec![2, 32], vec![0.0; 64]);
+    tensors.insert("qa_outputs.weight".into(), qa);
+    write_safetensors(&weights, &tensors, None).unwrap();
     fails_with(
         dir.path(),
         "x [MASK]",
-        "unsupported architecture `BertForQuestionAnswering`",
+        "has no language-model head (an encoder only)",
     );
 }
 
@@ -483,4 +492,29 @@ fn help_lists_the_choices() {
         stderr_bad.contains("invalid value 'val' for '--split"),
         "{stderr_bad}"
     );
+}
+
+/// A fine-tuned checkpoint whose config names its own class loads by `model_type`, as
+/// transformers' Auto classes load it, and predicts exactly as the same weights under the usual
+/// class name.
+#[test]
+fn a_custom_architectures_name_loads_by_model_type() {
+    let dir = copy_fixture("bert");
+    let config = dir.path().join("config.json");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        text.replace("BertForMaskedLM", "ProteinBertForMyTask"),
+    )
+    .unwrap();
+    let text = "paris is the capital of [MASK] .";
+    let ours = ptune(&["predict", "--model", dir.path().to_str().unwrap(), text]);
+    let original = ptune(&[
+        "predict",
+        "--model",
+        fixture("bert").to_str().unwrap(),
+        text,
+    ]);
+    assert!(ours.0, "{}", ours.2);
+    assert_eq!(ours.1, original.1);
 }

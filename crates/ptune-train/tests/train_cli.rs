@@ -69,6 +69,11 @@ fn learns_and_writes_every_output() {
     let column = header.iter().position(|h| *h == "loses").unwrap();
     let flag = csv.lines().nth(1).unwrap().split(',').nth(column).unwrap();
     let warned = String::from_utf8_lossy(&output.stdout).contains("P-tuning loses");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("causal-LM head tied to the token embeddings"),
+        "{stdout}"
+    );
     assert_eq!(flag == "LOSES", dev < manual_dev, "{csv}");
     assert_eq!(warned, dev < manual_dev);
 

@@ -226,11 +226,12 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     let out = run_dir.path();
     on_interrupt(out);
     println!(
-        "P-tuning {} ({} parameters in {}, hidden {}) with a {} encoder of {params} trainable parameters; template {template}",
+        "P-tuning {} ({} parameters in {}, hidden {}, {}) with a {} encoder of {params} trainable parameters; template {template}",
         model,
         burn::module::Module::num_params(&backbone),
         backbone.precision().name(),
         backbone.hidden_size(),
+        backbone.head(),
         kind.as_str()
     );
     if resumed.is_none() {
