@@ -74,6 +74,7 @@ fn learns_and_writes_every_output() {
         stdout.contains("causal-LM head tied to the token embeddings"),
         "{stdout}"
     );
+    assert!(stdout.contains("at best epoch"), "{stdout}");
     assert_eq!(flag == "LOSES", dev < manual_dev, "{csv}");
     assert_eq!(warned, dev < manual_dev);
 

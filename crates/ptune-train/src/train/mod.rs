@@ -244,7 +244,8 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         std::env::args().skip(2).collect::<Vec<_>>()
     ));
     let mut rows = Vec::new();
-    for (relation, item) in work {
+    let n = work.len();
+    for (k, (relation, item)) in work.into_iter().enumerate() {
         let dir = out.join(&relation.id);
         let data = match item {
             Work::Train(data) => data,
@@ -261,7 +262,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
             hparams: &hparams,
             encoder: encoder.clone(),
             log: &log,
-            label: relation.id.clone(),
+            label: format!("{} ({}/{n})", relation.id, k + 1),
         };
         let result = trainer.run(&data, &dir)?;
         let row =

@@ -7,7 +7,7 @@ use crate::rank::{rank_queries, stats};
 use anyhow::Result;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use ptune_backbone::Backbone;
 use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, Query, Summary};
 use ptune_encoder::{PromptEncoder, PromptEncoderConfig};
@@ -178,7 +178,7 @@ impl Trainer<'_> {
             .progress()
             .add(ProgressBar::new(self.hparams.max_epochs as u64));
         let style = ProgressStyle::with_template(
-            "{prefix:>8} [{bar:30}] epoch {pos}/{len} {elapsed} {msg}",
+            "{prefix:>8} [{bar:30}] epoch {pos}/{len} {elapsed}, at most {eta} more {msg}",
         )
         .expect("valid template")
         .progress_chars("=> ");
@@ -220,21 +220,32 @@ impl Trainer<'_> {
             drop_last: false,
         };
         let plan = BatchPlan::for_queries(&data.train, &config, epoch as u64)?;
-        let bar = self.log.progress().add(ProgressBar::new(plan.len() as u64));
-        let style = ProgressStyle::with_template("{prefix:>8}   step {pos}/{len} {msg}")
-            .expect("valid template");
+        let examples = data.train.len() as u64;
+        let bar = self.log.progress().add(ProgressBar::new(examples));
+        let style = ProgressStyle::with_template(
+            "{prefix:>8}   {pos}/{len} examples, {rate}, {eta} left in this epoch {msg}",
+        )
+        .expect("valid template")
+        .with_key(
+            "rate",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.1} examples/s", state.per_sec());
+            },
+        );
         bar.set_style(style);
         bar.set_prefix(self.label.clone());
         let mut total = 0.0;
         for i in 0..plan.len() {
-            let batch = BatchTensors::new(&plan.batch(i, &data.train, data.pad_id)?, self.device);
+            let batch = plan.batch(i, &data.train, data.pad_id)?;
+            let size = batch.batch_size as u64;
+            let batch = BatchTensors::new(&batch, self.device);
             let lr = self.hparams.lr_at(epoch, *step);
             let (updated, loss) = train_step(self.backbone, encoder, optim, &batch, lr)
                 .map_err(|e| anyhow::anyhow!("{} epoch {}: {e}", self.label, epoch + 1))?;
             encoder = updated;
             total += loss as f64;
             *step += 1;
-            bar.inc(1);
+            bar.inc(size);
             bar.set_message(format!("loss {loss:.3}"));
         }
         bar.finish_and_clear();

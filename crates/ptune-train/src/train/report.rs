@@ -75,7 +75,7 @@ impl Row {
     /// A one-line report printed as each relation finishes.
     pub fn line(&self) -> String {
         format!(
-            "{:>6} {:<20} manual P@1 {:.3}  P-tuned test P@1 {:.3} (dev {:.3}, epoch {}/{}, {:.0}s)",
+            "{:>6} {:<20} manual P@1 {:.3}  P-tuned test P@1 {:.3} (dev {:.3} at best epoch {} of {}, {:.0}s)",
             self.relation,
             self.label,
             self.manual_p1,
