@@ -524,3 +524,51 @@ fn relative_paths_work_from_another_directory() {
         "is a ptune train run directory, not a prompt pack: pass one relation's folder inside it (P1)",
     );
 }
+
+/// A relation that cannot be trained (every object several tokens) is found before training:
+/// `--all-relations` skips it with a line saying why and trains the rest; named on purpose, it
+/// is an error and nothing is written.
+#[test]
+fn an_untrainable_relation_is_skipped_by_all_relations_and_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    let dir = data.join("fact-retrieval/original/P2");
+    fs::create_dir_all(&dir).unwrap();
+    let mut relations = fs::read_to_string(data.join("relations.jsonl")).unwrap();
+    relations +=
+        "{\"relation\": \"P2\", \"template\": \"[X] likes [Y] .\", \"label\": \"likes\"}\n";
+    fs::write(data.join("relations.jsonl"), relations).unwrap();
+    let fact = "{\"sub_label\": \"town 1\", \"obj_label\": \"xylophonequartzwhimsy\", \"predicate_id\": \"P2\"}\n";
+    for split in ["train", "dev", "test"] {
+        fs::write(dir.join(format!("{split}.jsonl")), fact).unwrap();
+    }
+    let all = tmp.path().join("all");
+    // train_command names P1; --all-relations takes the place of `--relation P1`.
+    let command = train_command(&data, &all, "1", "1", &[]);
+    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+    let relation_at = args.iter().position(|a| a == "--relation").unwrap();
+    let mut command = std::process::Command::new(command.get_program());
+    for (i, arg) in args.iter().enumerate() {
+        if i == relation_at {
+            command.arg("--all-relations");
+        } else if i != relation_at + 1 {
+            command.arg(arg);
+        }
+    }
+    let output = command.output().unwrap();
+    succeeds(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("skipping P2: P2 has no usable train facts"),
+        "{stdout}"
+    );
+    let summary = read_json(&all.join("summary.json"));
+    assert_eq!(summary["relations"].as_array().unwrap().len(), 1);
+    assert_eq!(summary["relations"][0]["relation"], "P1");
+
+    let named = tmp.path().join("named");
+    let mut named_run = train_command(&data, &named, "1", "1", &["--relation", "P2"]);
+    fails_with(named_run.output().unwrap(), "P2 has no usable train facts");
+    assert!(!named.exists());
+}

@@ -215,9 +215,23 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         };
         let item = match finished {
             Some(row) => Work::Finished(row),
-            None => Work::Train(sources.relation_data(&relation)?),
+            None => match sources.relation_data(&relation) {
+                Ok(data) => Work::Train(data),
+                // `--all-relations` trains what it can; a relation named on purpose must train.
+                Err(e) if args.all_relations => {
+                    println!("skipping {}: {e:#}", relation.id);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
         };
         work.push((relation, item));
+    }
+    if work.is_empty() {
+        bail!(
+            "no relation in {} can be trained (see the lines above)",
+            data.display()
+        );
     }
     let run_dir = match held {
         Some(dir) => dir,
@@ -306,12 +320,11 @@ fn pick_relations(dataset: &LamaDataset, args: &TrainArgs, data: &Path) -> Resul
             .all(|&s| dataset.has_split(&r.id, s))
     };
     if args.all_relations {
-        let all: Vec<Relation> = dataset
-            .relations()
-            .iter()
-            .filter(|r| complete(r))
-            .cloned()
-            .collect();
+        let (all, incomplete): (Vec<Relation>, Vec<Relation>) =
+            dataset.relations().iter().cloned().partition(complete);
+        for r in incomplete {
+            println!("skipping {}: it lacks a train, dev or test file", r.id);
+        }
         if all.is_empty() {
             bail!(
                 "{} has no relation with train, dev and test splits",
