@@ -1,7 +1,7 @@
 //! `ptune eval`: a prompt pack's P@1, P@10 and MRR on a split of a data set.
 
 use crate::device::Compute;
-use crate::pack_use::{load, model_for, pack_dir};
+use crate::pack_use::load;
 use crate::rank::{rank_queries, stats};
 use anyhow::{Result, bail};
 use ptune_data::{LamaDataset, QueryBuilder, Split};
@@ -35,8 +35,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let relation = loaded.pack.relation.clone();
     let facts = dataset.facts(&relation, split)?;
     let vocab = loaded.pack.vocab;
-    let model = model_for(&pack_dir(&args.pack), args.model.as_deref())?;
-    let list = crate::vocab::word_list(&dataset, vocab, &model)?;
+    let list = crate::vocab::word_list(&dataset, vocab, &loaded.model)?;
     let builder = QueryBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
         .max_len(loaded.backbone.max_positions())
         .with_vocab(list.as_ref());

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 /// A pack with the model it was trained for, ready to run.
 pub struct LoadedPack {
     pub pack: PromptPack,
+    /// The model as given or as the run's run.json recorded it.
+    pub model: String,
     pub bundle: ModelBundle,
     pub backbone: Backbone,
     pub spec: TokenizerSpec,
@@ -63,7 +65,7 @@ fn refuse_run_dir(dir: &Path) -> Result<()> {
 }
 
 /// The model a pack's run used (`run.json` beside the relation folders), unless given.
-pub fn model_for(dir: &Path, model: Option<&str>) -> Result<String> {
+fn model_for(dir: &Path, model: Option<&str>) -> Result<String> {
     if let Some(m) = model {
         return Ok(m.to_string());
     }
@@ -111,6 +113,7 @@ pub fn load(pack: &Path, model: Option<&str>, compute: Compute) -> Result<Loaded
     let prompts = pack.prompt_tensor(&device);
     Ok(LoadedPack {
         pack,
+        model,
         bundle,
         backbone,
         spec,
