@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use crate::template::{Part, Piece};
@@ -35,7 +35,7 @@ pub struct Query {
 /// Why a fact produced no query. A fact is counted once, under the first reason found: the
 /// object is checked first (tokenizer, single token, unknown, vocabulary list), then the subject,
 /// then the length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DropReason {
     /// The tokenizer failed on the subject or object text.
@@ -50,6 +50,8 @@ pub enum DropReason {
     EmptySubject,
     /// The query is longer than the maximum length.
     TooLong,
+    /// Usable, but past the number of facts the caller asked for ([`QuerySet::cap`]).
+    OverCap,
 }
 
 impl DropReason {
@@ -61,6 +63,7 @@ impl DropReason {
             DropReason::ObjectNotInVocab => "object not in the vocabulary list",
             DropReason::EmptySubject => "empty subject",
             DropReason::TooLong => "longer than the maximum length",
+            DropReason::OverCap => "beyond --max-train",
         }
     }
 }
@@ -72,7 +75,7 @@ impl fmt::Display for DropReason {
 }
 
 /// How many facts became queries and how many were dropped, per reason.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DropReport {
     pub total: usize,
     pub kept: usize,
@@ -88,6 +91,19 @@ impl DropReport {
         self.dropped.get(&reason).copied().unwrap_or(0)
     }
 
+    /// "61 multi-token object, 2 longer than the maximum length", or "none dropped".
+    pub fn reasons(&self) -> String {
+        let parts: Vec<String> = self
+            .dropped
+            .iter()
+            .map(|(reason, n)| format!("{n} {reason}"))
+            .collect();
+        match parts.is_empty() {
+            true => "none dropped".into(),
+            false => parts.join(", "),
+        }
+    }
+
     /// Adds another report's counts (e.g. to sum over relations).
     pub fn merge(&mut self, other: &DropReport) {
         self.total += other.total;
@@ -101,15 +117,10 @@ impl DropReport {
 impl fmt::Display for DropReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "kept {} of {} facts", self.kept, self.total)?;
-        if self.dropped.is_empty() {
-            return Ok(());
+        match self.dropped.is_empty() {
+            true => Ok(()),
+            false => write!(f, " (dropped: {})", self.reasons()),
         }
-        let parts: Vec<String> = self
-            .dropped
-            .iter()
-            .map(|(reason, n)| format!("{n} {reason}"))
-            .collect();
-        write!(f, " (dropped: {})", parts.join(", "))
     }
 }
 
@@ -121,6 +132,17 @@ pub struct QuerySet {
 }
 
 impl QuerySet {
+    /// Keeps the first `max` queries and counts the rest as [`DropReason::OverCap`]: a cap on
+    /// the facts used, applied after filtering so it yields `max` queries when there are enough.
+    pub fn cap(&mut self, max: usize) {
+        let over = self.queries.len().saturating_sub(max);
+        if over > 0 {
+            self.queries.truncate(max);
+            *self.report.dropped.entry(DropReason::OverCap).or_default() += over;
+            self.report.kept = self.queries.len();
+        }
+    }
+
     /// The distinct object ids: the relation's candidate set for evaluation.
     pub fn candidates(&self) -> AllowedVocab {
         AllowedVocab::from_ids(self.queries.iter().map(|q| q.object_id))

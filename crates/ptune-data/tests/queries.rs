@@ -349,3 +349,33 @@ fn bundled_objects_survive_the_tiny_tokenizer() {
         .collect();
     assert_eq!(survivors, expected);
 }
+
+/// A cap applies to usable facts: dropped ones do not use it up, and the rest is counted.
+#[test]
+fn a_cap_counts_usable_facts_after_filtering() {
+    let tok = wordpiece();
+    let spec = specs::bert(&tok);
+    let t = template("The capital of [X] is [Y] .");
+    let builder = QueryBuilder::new(&tok, &spec, &t).unwrap();
+    let facts = [Fact::new("  ", "Paris"), france(), france(), france()];
+    let mut set = builder.build(&facts);
+    set.cap(2);
+    assert_eq!(set.queries.len(), 2);
+    assert_eq!(
+        set.queries[0].fact_index, 1,
+        "the empty subject is skipped, not capped"
+    );
+    assert_eq!(set.report.kept, 2);
+    assert_eq!(set.report.count(DropReason::EmptySubject), 1);
+    assert_eq!(set.report.count(DropReason::OverCap), 1);
+    assert_eq!(
+        set.report.kept + set.report.dropped_total(),
+        set.report.total
+    );
+    set.cap(5);
+    assert_eq!(
+        set.report.count(DropReason::OverCap),
+        1,
+        "a loose cap drops nothing"
+    );
+}

@@ -156,7 +156,7 @@ fn run(args: &BenchArgs) -> Result<()> {
         model: args.model.clone(),
         backend: args.compute.backend.name(),
         precision: precision.name(),
-        threads: threads(args.compute.backend),
+        threads: threads(&args.compute),
         batch_size: args.batch_size,
         seq_len: args.seq_len,
         n_prompts: template.n_prompts(),
@@ -252,10 +252,13 @@ fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -
     })
 }
 
-/// Worker threads: the variable the backend's thread pool reads (`RAYON_NUM_THREADS`, or
-/// `OMP_NUM_THREADS` for libtorch) when set, else the cores available.
-fn threads(backend: Backend) -> usize {
-    let var = match backend {
+/// Worker threads: `--threads`, else the variable the backend's thread pool reads
+/// (`RAYON_NUM_THREADS`, or `OMP_NUM_THREADS` for libtorch) when set, else the cores available.
+fn threads(compute: &Compute) -> usize {
+    if let Some(n) = compute.threads {
+        return n as usize;
+    }
+    let var = match compute.backend {
         Backend::Tch | Backend::TchCuda => "OMP_NUM_THREADS",
         _ => "RAYON_NUM_THREADS",
     };

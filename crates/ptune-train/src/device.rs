@@ -43,6 +43,11 @@ pub struct Compute {
     #[arg(long, default_value = "f32", value_parser = |s: &str| s.parse::<Precision>())]
     #[serde(default)]
     pub precision: Precision,
+    /// CPU worker threads (flex's rayon pool, libtorch's intra-op pool) [default: every core;
+    /// flex also honours RAYON_NUM_THREADS, libtorch OMP_NUM_THREADS].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[serde(skip)]
+    pub threads: Option<u32>,
 }
 
 impl Compute {
@@ -53,7 +58,22 @@ impl Compute {
                 "--precision bf16 needs --backend flex, tch or tch-cuda: wgpu's shaders have no bf16 type"
             );
         }
+        self.set_threads()?;
         device(self.backend)
+    }
+
+    /// Sizes the CPU thread pools once, before the first tensor op starts them.
+    fn set_threads(&self) -> Result<()> {
+        let Some(n) = self.threads else {
+            return Ok(());
+        };
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build_global()
+            .map_err(|e| anyhow::anyhow!("--threads {n}: {e}"))?;
+        #[cfg(feature = "tch")]
+        tch::set_num_threads(n as i32);
+        Ok(())
     }
 
     /// The bundle's frozen backbone on `device`, in this precision.

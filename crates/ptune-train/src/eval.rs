@@ -42,9 +42,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let set = builder.build(&facts);
     if set.queries.is_empty() {
         bail!(
-            "{relation} has no usable {} facts ({} dropped)",
+            "{relation} has no usable {} facts: {}",
             split.as_str(),
-            set.report.dropped_total()
+            set.report
         );
     }
     let ranks = rank_queries(
@@ -59,17 +59,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if args.json {
         println!(
             "{}",
-            serde_json::json!({"relation": relation, "split": split.as_str(), "n": s.n, "dropped": set.report.dropped_total(), "p_at_1": s.p_at_1, "p_at_10": s.p_at_10, "mrr": s.mrr})
+            serde_json::json!({"relation": relation, "split": split.as_str(), "n": s.n, "dropped": set.report.dropped_total(), "facts": set.report, "p_at_1": s.p_at_1, "p_at_10": s.p_at_10, "mrr": s.mrr})
         );
     } else {
         println!(
-            "{relation} {}: P@1 {:.4}  P@10 {:.4}  MRR {:.4}  ({} facts, {} dropped)",
+            "{relation} {}: P@1 {:.4}  P@10 {:.4}  MRR {:.4}; {}",
             split.as_str(),
             s.p_at_1,
             s.p_at_10,
             s.mrr,
-            s.n,
-            set.report.dropped_total()
+            set.report
         );
     }
     Ok(())

@@ -4,13 +4,17 @@ use ptune_train::{eval, predict, train};
 
 use clap::{Parser, Subcommand};
 
-/// P-tuning ("GPT Understands, Too") on frozen pretrained language models, in Rust on burn.
+/// P-tuning ("GPT Understands, Too"): train prompts for a frozen language model, score and use them.
+///
+/// `ptune train` P-tunes a prompt encoder per relation of a LAMA-style data set and compares it
+/// with the relation's manual prompt; `ptune eval` scores a saved prompt pack on a split;
+/// `ptune predict` shows a model's top-k answers, with or without a pack.
 ///
 /// Models load from a Hugging Face style directory (config.json, model.safetensors or
 /// pytorch_model.bin, tokenizer.json or vocab files), a single llama.cpp .gguf file, or a hub
 /// id when online. Supported: BERT, RoBERTa, GPT-2, Llama/Mistral/Qwen2.
 #[derive(Debug, Parser)]
-#[command(name = "ptune", version, about, long_about)]
+#[command(name = "ptune", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -494,6 +494,46 @@ fn help_lists_the_choices() {
     );
 }
 
+/// `--threads N` sizes the worker pool without changing a number; 0 is refused by name.
+#[test]
+fn threads_flag_changes_no_result() {
+    let model = fixture("bert");
+    let text = "paris is the capital of [MASK] .";
+    let base = ptune(&["predict", "--model", model.to_str().unwrap(), text]);
+    let one = ptune(&[
+        "predict",
+        "--threads",
+        "1",
+        "--model",
+        model.to_str().unwrap(),
+        text,
+    ]);
+    assert!(one.0, "{}", one.2);
+    assert_eq!(one.1, base.1);
+    let (ok, _, stderr) = ptune(&["predict", "--threads", "0", "--model", "m", "x"]);
+    assert!(!ok);
+    assert!(stderr.contains("'--threads <N>'"), "{stderr}");
+}
+
+/// `ptune -h` describes what the binary does today: its three commands and what each is for.
+#[test]
+fn short_help_is_current() {
+    let (ok, stdout, _) = ptune(&["-h"]);
+    assert!(ok);
+    let first = stdout.lines().next().unwrap();
+    assert!(
+        first.contains("train prompts for a frozen language model"),
+        "{stdout}"
+    );
+    for command in ["predict", "train", "eval"] {
+        assert!(
+            stdout.contains(&format!("  {command} ")),
+            "{command}: {stdout}"
+        );
+    }
+    assert!(!stdout.contains("come with the trainer"), "{stdout}");
+}
+
 /// A fine-tuned checkpoint whose config names its own class loads by `model_type`, as
 /// transformers' Auto classes load it, and predicts exactly as the same weights under the usual
 /// class name.

@@ -219,7 +219,7 @@ fn empty_split_after_filtering_says_why() {
     .unwrap();
     fails_with(
         train(&data, &tmp.path().join("run"), &[]),
-        "has no usable dev facts: 1 of 1 were dropped",
+        "has no usable dev facts: kept 0 of 1 facts (dropped: 1 multi-token object)",
     );
 }
 
@@ -571,4 +571,35 @@ fn an_untrainable_relation_is_skipped_by_all_relations_and_refused_by_name() {
     let mut named_run = train_command(&data, &named, "1", "1", &["--relation", "P2"]);
     fails_with(named_run.output().unwrap(), "P2 has no usable train facts");
     assert!(!named.exists());
+}
+
+/// Each split's counts (in the files, kept, dropped by reason) reach the terminal, train.log
+/// and summary.json, and `--max-train` caps the facts kept after filtering, not the lines read.
+#[test]
+fn fact_counts_are_reported_and_max_train_caps_kept_facts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, out) = (tmp.path().join("data"), tmp.path().join("run"));
+    write_dataset(&data);
+    // Three unusable facts (multi-token objects) first, then the usual 24.
+    let train_file = data.join("fact-retrieval/original/P1/train.jsonl");
+    let bad = "{\"sub_label\": \"x\", \"obj_label\": \"zebrafish\", \"predicate_id\": \"P1\"}\n";
+    let text = bad.repeat(3) + &fs::read_to_string(&train_file).unwrap();
+    fs::write(&train_file, text).unwrap();
+    let output = train_epochs(&data, &out, "1", &["--max-train", "5"]);
+    succeeds(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let want = "train     5 of 27    3 multi-token object, 19 beyond --max-train";
+    assert!(stdout.contains(want), "{stdout}");
+    assert!(
+        stdout.contains("dev      12 of 12    none dropped"),
+        "{stdout}"
+    );
+    let log = fs::read_to_string(out.join("train.log")).unwrap();
+    assert!(log.contains(want), "{log}");
+    let summary = read_json(&out.join("summary.json"));
+    let train = &summary["relations"][0]["facts"]["train"];
+    assert_eq!(train["kept"], 5);
+    assert_eq!(train["total"], 27);
+    assert_eq!(train["dropped"]["multi-token-object"], 3);
+    assert_eq!(summary["relations"][0]["train"], 5);
 }

@@ -7,7 +7,7 @@ mod report;
 mod rundir;
 
 pub use hparams::{Hparams, Preset};
-pub use relation::{EpochRecord, RelationData, RelationResult, Trainer};
+pub use relation::{EpochRecord, FactCounts, RelationData, RelationResult, Trainer};
 pub use rundir::RunDir;
 
 use crate::device::Compute;
@@ -76,7 +76,8 @@ pub struct TrainArgs {
     /// [default: 34].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Use at most this many training facts per relation (quick experiments, smoke tests).
+    /// Use at most this many training facts per relation, counted after filtering (quick
+    /// experiments, smoke tests).
     #[arg(long)]
     pub max_train: Option<usize>,
     #[command(flatten)]
@@ -168,7 +169,10 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         Some(dir) => (Some(RunDir::open(dir)?), Some(resumed_args(dir)?)),
         None => (None, None),
     };
-    let args = &absolute_inputs(resumed.as_ref().map_or(cli, |(a, _)| a))?;
+    let mut args = absolute_inputs(resumed.as_ref().map_or(cli, |(a, _)| a))?;
+    // Threads are this machine's choice, not the run's: a resume takes them from its own flags.
+    args.compute.threads = cli.compute.threads;
+    let args = &args;
     let (model, data, out) = match (&args.model, &args.data, &args.out) {
         (Some(m), Some(d), Some(o)) => (m.as_str(), d.as_path(), o.as_path()),
         _ => bail!("--model, --data and --out are required (or --resume DIR)"),
@@ -257,6 +261,14 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         "ptune train {:?}",
         std::env::args().skip(2).collect::<Vec<_>>()
     ));
+    log.line("facts kept of those in the files, per split (and why the rest were dropped):");
+    for (relation, item) in &work {
+        let facts = match item {
+            Work::Train(data) => &data.facts,
+            Work::Finished(row) => &row.facts,
+        };
+        facts.lines(&relation.id).iter().for_each(|l| log.line(l));
+    }
     let mut rows = Vec::new();
     let n = work.len();
     for (k, (relation, item)) in work.into_iter().enumerate() {
@@ -387,23 +399,20 @@ impl Sources<'_> {
             .max_len(max_len)
             .with_vocab(list.as_ref());
         let facts = |split| dataset.facts(&relation.id, split);
-        let mut train_facts = facts(Split::Train)?;
+        let (train_facts, dev_facts, test_facts) = (
+            facts(Split::Train)?,
+            facts(Split::Dev)?,
+            facts(Split::Test)?,
+        );
+        let mut train = builder.build(&train_facts);
         if let Some(cap) = max_train {
-            train_facts.truncate(cap);
+            train.cap(cap);
         }
-        let (dev_facts, test_facts) = (facts(Split::Dev)?, facts(Split::Test)?);
-        let train = builder.build(&train_facts);
         let dev = builder.build(&dev_facts);
         let test = builder.build(&test_facts);
         for (name, set) in [("train", &train), ("dev", &dev), ("test", &test)] {
             if set.queries.is_empty() {
-                bail!(
-                    "{} has no usable {name} facts: {} of {} were dropped ({})",
-                    relation.id,
-                    set.report.dropped_total(),
-                    set.report.total,
-                    report::drop_reasons(&set.report)
-                );
+                bail!("{} has no usable {name} facts: {}", relation.id, set.report);
             }
         }
         // The baseline sees exactly the facts P-tuning is scored on.
@@ -415,6 +424,11 @@ impl Sources<'_> {
             manual.build(&kept).queries
         };
         Ok(RelationData {
+            facts: FactCounts {
+                train: train.report,
+                dev: dev.report.clone(),
+                test: test.report.clone(),
+            },
             manual_dev: baseline(&dev.queries, &dev_facts),
             manual_test: baseline(&test.queries, &test_facts),
             train: train.queries,

@@ -9,7 +9,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use ptune_backbone::Backbone;
-use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, Query, Summary};
+use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, DropReport, Query, Summary};
 use ptune_encoder::{PromptEncoder, PromptEncoderConfig};
 use serde::Serialize;
 use std::path::Path;
@@ -17,6 +17,8 @@ use std::time::Instant;
 
 /// The queries of one relation, already tokenized and filtered.
 pub struct RelationData {
+    /// Per split, how many facts the files held, how many were kept and why the rest were not.
+    pub facts: FactCounts,
     pub train: Vec<Query>,
     pub dev: Vec<Query>,
     pub test: Vec<Query>,
@@ -25,6 +27,41 @@ pub struct RelationData {
     pub manual_test: Vec<Query>,
     pub allowed: AllowedVocab,
     pub pad_id: u32,
+}
+
+/// A relation's fact counts per split, as the terminal, `train.log` and the summary report them.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct FactCounts {
+    pub train: DropReport,
+    pub dev: DropReport,
+    pub test: DropReport,
+}
+
+impl FactCounts {
+    pub fn splits(&self) -> [(&'static str, &DropReport); 3] {
+        [
+            ("train", &self.train),
+            ("dev", &self.dev),
+            ("test", &self.test),
+        ]
+    }
+
+    /// Three lines (one per split) that fit 80 columns: "P36  train   23 of 84  61 multi-token object".
+    pub fn lines(&self, relation: &str) -> Vec<String> {
+        self.splits()
+            .iter()
+            .enumerate()
+            .map(|(i, (split, r))| {
+                let name = if i == 0 { relation } else { "" };
+                format!(
+                    "  {name:<6} {split:<5} {:>5} of {:<5} {}",
+                    r.kept,
+                    r.total,
+                    r.reasons()
+                )
+            })
+            .collect()
+    }
 }
 
 /// One epoch's record, for the curves and `history.json`.

@@ -1,11 +1,11 @@
 //! What a run leaves behind: `run.json`, per relation a prompt pack, `history.json` and
 //! `curves.svg`, and the summary as a terminal table, `summary.md`, `summary.csv`, `summary.json`.
 
-use super::{Hparams, RelationData, RelationResult, TrainArgs};
+use super::{FactCounts, Hparams, RelationData, RelationResult, TrainArgs};
 use crate::output::{atomic_write, write_json};
 use crate::plot::{Series, svg};
 use anyhow::{Context, Result};
-use ptune_data::{DropReport, Part, Relation, Template, VocabStrategy};
+use ptune_data::{DropReason, Part, Relation, Template, VocabStrategy};
 use ptune_encoder::peft::PeftTaskType;
 use ptune_encoder::{BackboneIdentity, PromptPack};
 use serde::Serialize;
@@ -69,6 +69,9 @@ pub struct Row {
     pub best_epoch: usize,
     pub epochs: usize,
     pub seconds: f64,
+    /// Facts in the files, kept and dropped, per split (absent in rows of older runs).
+    #[serde(default)]
+    pub facts: FactCounts,
 }
 
 impl Row {
@@ -130,6 +133,7 @@ pub fn write_relation(
         best_epoch: result.best_epoch,
         epochs: result.epochs_run,
         seconds: result.seconds,
+        facts: data.facts.clone(),
     };
     let pack = PromptPack::new(
         result.best_prompts.clone(),
@@ -198,25 +202,35 @@ pub fn finished_row(dir: &Path) -> Result<Option<Row>> {
     Ok(Some(row))
 }
 
-/// "12 multi-token object, 3 too long".
-pub fn drop_reasons(report: &DropReport) -> String {
-    let parts: Vec<String> = report
-        .dropped
-        .iter()
-        .map(|(reason, n)| format!("{n} {}", reason.describe()))
-        .collect();
-    if parts.is_empty() {
-        "none dropped".into()
-    } else {
-        parts.join(", ")
-    }
-}
-
 /// Prints the table and writes `summary.md`, `summary.csv` and `summary.json`.
 pub fn write_summary(out: &Path, rows: &[Row]) -> Result<()> {
+    let macro_row = macro_average(rows);
+    let losing = rows.iter().filter(|r| r.loses()).count();
+    let table = markdown(rows, &macro_row);
+    println!("\n{}", terminal_table(rows, &macro_row, &table));
+    let facts = facts_markdown(rows);
+    atomic_write(
+        &out.join("summary.md"),
+        format!("{table}\n{facts}").as_bytes(),
+    )?;
+    atomic_write(&out.join("summary.csv"), csv(rows, &macro_row).as_bytes())?;
+    write_json(
+        &out.join("summary.json"),
+        &serde_json::json!({"relations": rows, "macro": macro_row, "losing_relations": losing}),
+    )
+}
+
+/// The macro average over relations; counts are summed.
+fn macro_average(rows: &[Row]) -> Row {
     let n = rows.len().max(1) as f64;
     let mean = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / n;
-    let macro_row = Row {
+    let mut facts = FactCounts::default();
+    for r in rows {
+        facts.train.merge(&r.facts.train);
+        facts.dev.merge(&r.facts.dev);
+        facts.test.merge(&r.facts.test);
+    }
+    Row {
         relation: "macro".into(),
         label: "average".into(),
         train: rows.iter().map(|r| r.train).sum(),
@@ -231,16 +245,18 @@ pub fn write_summary(out: &Path, rows: &[Row]) -> Result<()> {
         best_epoch: 0,
         epochs: rows.iter().map(|r| r.epochs).sum(),
         seconds: rows.iter().map(|r| r.seconds).sum(),
-    };
-    let losing = rows.iter().filter(|r| r.loses()).count();
-    let table = markdown(rows, &macro_row);
-    println!("\n{table}");
-    atomic_write(&out.join("summary.md"), table.as_bytes())?;
-    atomic_write(&out.join("summary.csv"), csv(rows, &macro_row).as_bytes())?;
-    write_json(
-        &out.join("summary.json"),
-        &serde_json::json!({"relations": rows, "macro": macro_row, "losing_relations": losing}),
-    )
+        facts,
+    }
+}
+
+/// The full table where it fits the terminal; on a narrower one (or 80 columns) the compact
+/// form. Output that is not a terminal gets the full table, as `summary.md` has it.
+fn terminal_table(rows: &[Row], macro_row: &Row, full: &str) -> String {
+    let widest = full.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    match console::Term::stdout().size_checked() {
+        Some((_, columns)) if widest > columns as usize => compact(rows, macro_row),
+        _ => full.to_string(),
+    }
 }
 
 const HEADER: [&str; 14] = [
@@ -270,13 +286,17 @@ fn cells(r: &Row) -> [String; 14] {
         format!("{:.3}", r.manual_p1),
         format!("{:.3}", r.manual_dev_p1),
         format!("{:.3}", r.dev_p1),
-        if r.loses() { "LOSES" } else { "" }.to_string(),
+        loses_cell(r),
         format!("{:.3}", r.test_p1),
         format!("{:.3}", r.test_p10),
         format!("{:.3}", r.test_mrr),
         r.epochs.to_string(),
         format!("{:.0}", r.seconds),
     ]
+}
+
+fn loses_cell(r: &Row) -> String {
+    if r.loses() { "LOSES" } else { "" }.to_string()
 }
 
 fn markdown(rows: &[Row], macro_row: &Row) -> String {
@@ -291,17 +311,114 @@ fn markdown(rows: &[Row], macro_row: &Row) -> String {
     s
 }
 
+/// The results in under 80 columns: no label or counts, two header lines.
+fn compact(rows: &[Row], macro_row: &Row) -> String {
+    let head = [
+        [
+            "", "manual", "manual", "P-tuned", "P-tuned", "test", "test", "", "", "",
+        ],
+        [
+            "relation", "dev P@1", "test P@1", "dev P@1", "test P@1", "P@10", "MRR", "epochs", "s",
+            "",
+        ],
+    ];
+    let body = rows.iter().chain([macro_row]).map(|r| {
+        [
+            r.relation.clone(),
+            format!("{:.3}", r.manual_dev_p1),
+            format!("{:.3}", r.manual_p1),
+            format!("{:.3}", r.dev_p1),
+            format!("{:.3}", r.test_p1),
+            format!("{:.3}", r.test_p10),
+            format!("{:.3}", r.test_mrr),
+            r.epochs.to_string(),
+            format!("{:.0}", r.seconds),
+            loses_cell(r),
+        ]
+    });
+    let lines: Vec<[String; 10]> = head
+        .iter()
+        .map(|h| h.map(String::from))
+        .chain(body)
+        .collect();
+    let widths: Vec<usize> = (0..10)
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut s = String::new();
+    for line in &lines {
+        let mut text = format!("{:<w$}", line[0], w = widths[0]);
+        for c in 1..9 {
+            let _ = write!(text, "  {:>w$}", line[c], w = widths[c]);
+        }
+        let _ = write!(text, " {}", line[9]);
+        let _ = writeln!(s, "{}", text.trim_end());
+    }
+    s
+}
+
+/// Per relation and split: facts in the files, kept, and dropped by reason.
+fn facts_markdown(rows: &[Row]) -> String {
+    let mut s =
+        String::from("| relation | split | in files | kept | dropped |\n|---|---|---|---|---|\n");
+    for r in rows {
+        for (split, report) in r.facts.splits() {
+            let _ = writeln!(
+                s,
+                "| {} | {split} | {} | {} | {} |",
+                r.relation,
+                report.total,
+                report.kept,
+                report.reasons()
+            );
+        }
+    }
+    s
+}
+
+/// The summary table's columns, then per split the facts in the files and, for each reason any
+/// relation dropped facts for, how many.
 fn csv(rows: &[Row], macro_row: &Row) -> String {
-    let mut s = HEADER.join(",") + "\n";
-    for r in rows.iter().chain([macro_row]) {
-        let quoted: Vec<String> = cells(r)
+    let all: Vec<&Row> = rows.iter().chain([macro_row]).collect();
+    let mut header: Vec<String> = HEADER.iter().map(|h| h.to_string()).collect();
+    let mut columns: Vec<(usize, Option<DropReason>)> = Vec::new();
+    for (i, (split, _)) in FactCounts::default().splits().iter().enumerate() {
+        header.push(format!("{split} in files"));
+        columns.push((i, None));
+        let reasons: std::collections::BTreeSet<DropReason> = all
             .iter()
-            .map(|c| {
-                if c.contains(',') {
-                    format!("\"{c}\"")
-                } else {
-                    c.clone()
-                }
+            .flat_map(|r| {
+                r.facts.splits()[i]
+                    .1
+                    .dropped
+                    .keys()
+                    .copied()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for reason in reasons {
+            header.push(format!("{split} dropped: {reason}"));
+            columns.push((i, Some(reason)));
+        }
+    }
+    let mut s = header.join(",") + "\n";
+    for r in all {
+        let mut fields: Vec<String> = cells(r).to_vec();
+        for &(i, reason) in &columns {
+            let report = r.facts.splits()[i].1;
+            let n = reason.map_or(report.total, |reason| report.count(reason));
+            fields.push(n.to_string());
+        }
+        let quoted: Vec<String> = fields
+            .iter()
+            .map(|c| match c.contains(',') {
+                true => format!("\"{c}\""),
+                false => c.clone(),
             })
             .collect();
         s += &(quoted.join(",") + "\n");
@@ -312,6 +429,97 @@ fn csv(rows: &[Row], macro_row: &Row) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ptune_data::DropReport;
+
+    /// Train: 84 in the file, 61 multi-token, 3 beyond the cap; dev and test: 30, 2 too long.
+    fn counts() -> FactCounts {
+        let report = |total, dropped: &[(DropReason, usize)]| DropReport {
+            total,
+            kept: total - dropped.iter().map(|d| d.1).sum::<usize>(),
+            dropped: dropped.iter().copied().collect(),
+        };
+        let dev = report(30, &[(DropReason::TooLong, 2)]);
+        FactCounts {
+            train: report(
+                84,
+                &[(DropReason::MultiTokenObject, 61), (DropReason::OverCap, 3)],
+            ),
+            dev: dev.clone(),
+            test: dev,
+        }
+    }
+
+    fn row(relation: &str, seconds: f64) -> Row {
+        Row {
+            relation: relation.into(),
+            label: "native language".into(),
+            train: 20,
+            dev: 28,
+            test: 28,
+            manual_dev_p1: 0.5,
+            manual_p1: 0.25,
+            dev_p1: 0.25,
+            test_p1: 1.0 / 3.0,
+            test_p10: 0.9,
+            test_mrr: 0.7,
+            best_epoch: 6,
+            epochs: 12,
+            seconds,
+            facts: counts(),
+        }
+    }
+
+    /// Every split's counts reach the summary: in-file totals and per-reason drops in the CSV
+    /// (summed in the macro row), and a per-split table in `summary.md`.
+    #[test]
+    fn fact_counts_reach_every_summary_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_summary(tmp.path(), &[row("P103", 76.0), row("P1412", 130.0)]).unwrap();
+        let csv = std::fs::read_to_string(tmp.path().join("summary.csv")).unwrap();
+        let lines: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+        let column = |name: &str| lines[0].iter().position(|h| *h == name).unwrap();
+        let macro_line = &lines[3];
+        assert_eq!(macro_line[column("train in files")], "168");
+        assert_eq!(
+            macro_line[column("train dropped: multi-token object")],
+            "122"
+        );
+        assert_eq!(macro_line[column("train dropped: beyond --max-train")], "6");
+        assert_eq!(
+            lines[1][column("dev dropped: longer than the maximum length")],
+            "2"
+        );
+        assert_eq!(lines[1][column("test in files")], "30");
+        let md = std::fs::read_to_string(tmp.path().join("summary.md")).unwrap();
+        assert!(
+            md.contains("| P103 | train | 84 | 20 | 61 multi-token object, 3 beyond --max-train |"),
+            "{md}"
+        );
+        let json = std::fs::read_to_string(tmp.path().join("summary.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["macro"]["facts"]["dev"]["total"], 60);
+        assert_eq!(
+            json["relations"][1]["facts"]["train"]["dropped"]["over-cap"],
+            3
+        );
+    }
+
+    /// The compact table fits 80 columns with long relation ids and four-digit seconds, and
+    /// keeps the "P-tuning loses" flag.
+    #[test]
+    fn the_compact_table_fits_80_columns() {
+        let rows = [row("P1412", 1234.0), row("P103", 76.0)];
+        let table = compact(&rows, &macro_average(&rows));
+        for line in table.lines() {
+            assert!(line.chars().count() <= 80, "{} columns: {line}", line.len());
+        }
+        assert!(table.lines().nth(2).unwrap().ends_with("LOSES"), "{table}");
+        let full = markdown(&rows, &macro_average(&rows));
+        assert!(
+            full.lines().next().unwrap().len() > 80,
+            "the full table needs the compact one"
+        );
+    }
 
     /// `--resume` reads finished relations back: their metrics must equal the ones written, bit
     /// for bit (serde_json's default float parser is off by an ulp for values like 7/30).
@@ -333,6 +541,7 @@ mod tests {
             best_epoch: 1,
             epochs: 2,
             seconds: 1.0 / 7.0,
+            facts: counts(),
         };
         write_json(&tmp.path().join(ROW), &row).unwrap();
         let back = finished_row(tmp.path()).unwrap().unwrap();
@@ -349,6 +558,7 @@ mod tests {
             .map(f64::to_bits)
         };
         assert_eq!(bits(&back), bits(&row));
+        assert_eq!(back.facts.train, row.facts.train);
     }
 
     /// A relation whose kept prompts score below the manual prompt on dev is flagged in its
@@ -370,6 +580,7 @@ mod tests {
             best_epoch: 1,
             epochs: 1,
             seconds: 1.0,
+            facts: counts(),
         };
         let loses = HEADER.iter().position(|h| *h == "loses").unwrap();
         assert_eq!(cells(&row(0.2, 0.4))[loses], "LOSES");
