@@ -226,6 +226,39 @@ impl<'a> QueryBuilder<'a> {
         }
     }
 
+    /// `template` (this builder's manual template) with each literal piece a query keeps turned
+    /// into as many prompt slots as it has tokens, and those tokens' ids in slot order. With the
+    /// ids' word embeddings as its prompt vectors, the new template's query is this builder's
+    /// query: P-tuning that starts from the manual prompt, as prompt tuning starts from words.
+    pub fn words_as_prompts(&self, template: &Template) -> Result<(Template, Vec<u32>)> {
+        let kept = match self.spec.objective {
+            Objective::Masked => template.pieces(),
+            Objective::Causal => &template.pieces()[..=template.before_object().len()],
+        };
+        let mut ids = Vec::new();
+        let mut pieces = Vec::new();
+        for (piece, slot) in kept.iter().zip(self.slots.iter().chain([&Slot::Object])) {
+            let part = match slot {
+                Slot::Ids(text) if text.is_empty() => continue,
+                Slot::Ids(text) => {
+                    ids.extend(text);
+                    Part::Prompt(text.len())
+                }
+                _ => piece.part.clone(),
+            };
+            pieces.push(Piece {
+                part,
+                space_before: piece.space_before,
+            });
+        }
+        if ids.is_empty() {
+            return Err(Error::TemplateNoPrompts {
+                template: template.to_string(),
+            });
+        }
+        Ok((Template::from_pieces(pieces), ids))
+    }
+
     /// Builds one query per usable fact and counts the rest by reason.
     pub fn build(&self, facts: &[Fact]) -> QuerySet {
         let mut set = QuerySet::default();

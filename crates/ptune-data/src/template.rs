@@ -78,6 +78,11 @@ impl Template {
         Self::parse(&format!("{a},{b},{c}"))
     }
 
+    /// A template of already checked pieces (one `[X]`, one `[Y]`).
+    pub(crate) fn from_pieces(pieces: Vec<Piece>) -> Self {
+        Self { pieces }
+    }
+
     /// The pieces in order, each with its whitespace flag.
     pub fn pieces(&self) -> &[Piece] {
         &self.pieces

@@ -379,3 +379,47 @@ fn a_cap_counts_usable_facts_after_filtering() {
         "a loose cap drops nothing"
     );
 }
+
+/// The manual template's words become prompt slots, one per token, and a query of the new
+/// template with those tokens in its slots is the manual query: for a causal LM (text after
+/// `[Y]` dropped) and a masked LM (kept).
+#[test]
+fn words_as_prompts_rebuild_the_manual_query() {
+    let cases = [
+        (tiny_bpe(), true, "[P:3] [X] [P] [Y]"),
+        (wordpiece(), false, "[P:3] [X] [P] [Y] [P]"),
+    ];
+    for (tok, causal, want) in cases {
+        let spec = match causal {
+            true => specs::gpt2(&tok),
+            false => specs::bert(&tok),
+        };
+        let manual_template = template("The capital of [X] is [Y] .");
+        let manual = QueryBuilder::new(&tok, &spec, &manual_template).unwrap();
+        let (derived, ids) = manual.words_as_prompts(&manual_template).unwrap();
+        assert_eq!(derived.to_string(), want);
+        assert_eq!(ids.len(), derived.n_prompts());
+        let q = QueryBuilder::new(&tok, &spec, &derived)
+            .unwrap()
+            .build_one(&france())
+            .unwrap();
+        let mut filled = q.input_ids.clone();
+        for (&pos, &id) in q.prompt_positions.iter().zip(&ids) {
+            filled[pos] = id;
+        }
+        let m = manual.build_one(&france()).unwrap();
+        assert_eq!(filled, m.input_ids, "{want}");
+        assert_eq!(
+            (q.target_position, q.object_id),
+            (m.target_position, m.object_id)
+        );
+    }
+    let bare = template("[X] [Y]");
+    let tok = wordpiece();
+    let spec = specs::bert(&tok);
+    let builder = QueryBuilder::new(&tok, &spec, &bare).unwrap();
+    assert!(
+        builder.words_as_prompts(&bare).is_err(),
+        "no words, no prompts"
+    );
+}

@@ -73,6 +73,29 @@ pub struct PromptEncoderConfig {
     /// Seed of the initial weights.
     #[config(default = 0)]
     pub seed: u64,
+    /// Start with a zero output: the last linear layer's weights and bias (the table, for the
+    /// plain embedding) are zero, so prompts built as fixed vectors plus this encoder's output
+    /// begin exactly at those vectors and learn a correction.
+    #[config(default = false)]
+    pub zero_output: bool,
+}
+
+/// The names of the tensors that make the encoder's output: the MLP head's last linear
+/// (`mlp_head.N.weight`/`.bias` with the largest N), or the table when there is no head.
+fn output_layer(tensors: &NamedTensors) -> Vec<String> {
+    let index = |name: &str| -> Option<usize> {
+        name.strip_prefix("mlp_head.")?
+            .split('.')
+            .next()?
+            .parse()
+            .ok()
+    };
+    match tensors.keys().filter_map(|k| index(k)).max() {
+        Some(last) => ["weight", "bias"]
+            .map(|p| format!("mlp_head.{last}.{p}"))
+            .to_vec(),
+        None => vec![crate::embedding::EMBEDDING.to_string()],
+    }
 }
 
 impl PromptEncoderConfig {
@@ -85,13 +108,21 @@ impl PromptEncoderConfig {
     pub fn init_tensors(&self) -> Result<NamedTensors, EncoderError> {
         self.validate()?;
         let (seed, n, h) = (self.seed, self.n_prompt, self.hidden);
-        Ok(match self.kind {
+        let mut tensors = match self.kind {
             EncoderKind::Lstm | EncoderKind::PeftLstm => {
                 LstmEncoder::tensors(seed, self.lstm_dims())
             }
             EncoderKind::Mlp => MlpEncoder::tensors(seed, n, h, self.mlp_hidden()),
             EncoderKind::Embedding => crate::embedding::embedding_tensors(seed, n, h),
-        })
+        };
+        if self.zero_output {
+            for name in output_layer(&tensors) {
+                if let Some(t) = tensors.get_mut(&name) {
+                    t.data.fill(0.0);
+                }
+            }
+        }
+        Ok(tensors)
     }
 
     /// An encoder holding `tensors` (PyTorch names, e.g. THUDM's `lstm_head.weight_ih_l0`);

@@ -163,3 +163,36 @@ fn burn_adam_defaults_do_not_reproduce_torch() {
         );
     }
 }
+
+/// `zero_output` zeroes exactly the output layer: every kind starts at an all-zero prompt
+/// matrix, keeps the rest of its seeded weights, and still gets gradients (so it learns).
+#[test]
+fn zero_output_starts_at_zero_and_still_learns() {
+    let device = Device::flex().autodiff();
+    for kind in [
+        EncoderKind::Lstm,
+        EncoderKind::PeftLstm,
+        EncoderKind::Mlp,
+        EncoderKind::Embedding,
+    ] {
+        let base = PromptEncoderConfig::new(kind, 3, 8).with_seed(5);
+        let zeroed = base.clone().with_zero_output(true);
+        let (a, b) = (base.init_tensors().unwrap(), zeroed.init_tensors().unwrap());
+        let changed: Vec<&String> = a.keys().filter(|k| a[*k] != b[*k]).collect();
+        let want = match kind {
+            EncoderKind::Embedding => 1,
+            _ => 2,
+        };
+        assert_eq!(changed.len(), want, "{kind:?}: {changed:?}");
+        let encoder = zeroed.init(&device).unwrap();
+        let out = HostTensor::from_tensor(encoder.forward());
+        assert!(out.data.iter().all(|&v| v == 0.0), "{kind:?}");
+        let r = HostTensor::new(vec![3, 8], (0..24).map(|i| i as f32 - 11.5).collect());
+        let grads = loss(&encoder, &r, &device).backward();
+        let nonzero = encoder
+            .grads(&grads)
+            .values()
+            .any(|g| g.data.iter().any(|&v| v != 0.0));
+        assert!(nonzero, "{kind:?} has no gradient");
+    }
+}

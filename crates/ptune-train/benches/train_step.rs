@@ -57,7 +57,7 @@ fn bench_train_step(c: &mut Criterion) {
         let inputs = BatchTensors::new(&batch(backbone.vocab_size()), &device);
         let config = PromptEncoderConfig::new(EncoderKind::Lstm, 6, backbone.hidden_size());
         let mut encoder = Some(config.init(&device).unwrap());
-        let mut optim = optimizer(5e-4);
+        let mut optim = optimizer(5e-4, None);
         group.bench_function(format!("{name}/b{BATCH}x{SEQ}"), |b| {
             b.iter(|| {
                 let (next, loss) = train_step(
@@ -66,6 +66,7 @@ fn bench_train_step(c: &mut Criterion) {
                     &mut optim,
                     &inputs,
                     1e-4,
+                    None,
                 )
                 .unwrap();
                 encoder = Some(next);

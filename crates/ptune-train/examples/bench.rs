@@ -114,7 +114,7 @@ fn run(args: &BenchArgs) -> Result<()> {
         backbone.hidden_size(),
     );
     let mut encoder: PromptEncoder = config.init(&device)?;
-    let mut optim = optimizer(5e-4);
+    let mut optim = optimizer(5e-4, None);
     let mut timed = None;
     for i in 0..=args.steps {
         if i == 1 {
@@ -128,7 +128,7 @@ fn run(args: &BenchArgs) -> Result<()> {
             let grads = GradientsParams::from_grads(value.backward(), &encoder);
             optim.step(1e-4, encoder, grads)
         } else {
-            train_step(&backbone, encoder, &mut optim, &inputs, 1e-4)?.0
+            train_step(&backbone, encoder, &mut optim, &inputs, 1e-4, None)?.0
         };
     }
     let train = timed

@@ -3,6 +3,7 @@
 
 pub mod device;
 pub mod eval;
+pub mod figure;
 pub mod model;
 pub mod output;
 pub mod pack_use;

@@ -3,7 +3,10 @@
 
 use anyhow::{Result, bail};
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig};
+use burn::optim::{
+    AdamConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig,
+    grad_clipping::GradientClippingConfig,
+};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ptune_backbone::Backbone;
 use ptune_data::Batch;
@@ -138,11 +141,23 @@ pub fn loss(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
 
 /// Adam as the reference uses it (`torch.optim.Adam`: L2 weight decay added to the gradient,
 /// epsilon 1e-8 — burn's default epsilon is 1e-5).
-pub fn optimizer(weight_decay: f64) -> ModuleOptimizer {
+/// Adam with L2 weight decay; `clip_norm` caps each parameter tensor's gradient norm (burn
+/// clips per tensor, not over all of them as PyTorch's `clip_grad_norm_` does).
+pub fn optimizer(weight_decay: f64, clip_norm: Option<f64>) -> ModuleOptimizer {
     AdamConfig::new()
         .with_epsilon(1e-8)
         .with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)))
+        .with_grad_clipping(clip_norm.map(|n| GradientClippingConfig::Norm(n as f32)))
         .init()
+}
+
+/// The prompt matrix: the encoder's output, added to the fixed `anchor` vectors (the manual
+/// template's word embeddings) when the prompts start from words.
+pub fn prompts(encoder: &PromptEncoder, anchor: Option<&Tensor<2>>) -> Tensor<2> {
+    match anchor {
+        Some(anchor) => anchor.clone() + encoder.forward(),
+        None => encoder.forward(),
+    }
 }
 
 /// One optimisation step: the prompt matrix is computed once and shared by the whole batch;
@@ -153,8 +168,9 @@ pub fn train_step(
     optim: &mut ModuleOptimizer,
     batch: &BatchTensors,
     lr: f64,
+    anchor: Option<&Tensor<2>>,
 ) -> Result<(PromptEncoder, f32)> {
-    let logits = target_logits(backbone, Some(encoder.forward()), batch)?;
+    let logits = target_logits(backbone, Some(prompts(&encoder, anchor)), batch)?;
     let value = loss(logits, batch.labels.clone());
     let scalar: f32 = value
         .clone()

@@ -63,10 +63,10 @@ fn two_hundred_steps_fit_a_few_facts() {
         stats(&ranks).summary().p_at_1
     };
     let before = p_at_1(&encoder);
-    let mut optim = optimizer(0.0);
+    let mut optim = optimizer(0.0, None);
     let mut losses = Vec::new();
     for _ in 0..200 {
-        let (next, loss) = train_step(&backbone, encoder, &mut optim, &inputs, 1e-2).unwrap();
+        let (next, loss) = train_step(&backbone, encoder, &mut optim, &inputs, 1e-2, None).unwrap();
         encoder = next;
         losses.push(loss);
     }

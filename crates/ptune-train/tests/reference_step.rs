@@ -119,9 +119,9 @@ fn check(name: &str) {
         assert_close(&format!("d loss / d {param}"), g, &expected[param], 1e-5);
     }
 
-    let mut optim = optimizer(5e-4);
+    let mut optim = optimizer(5e-4, None);
     for _ in 0..3 {
-        encoder = train_step(&backbone, encoder, &mut optim, &inputs, 1e-3)
+        encoder = train_step(&backbone, encoder, &mut optim, &inputs, 1e-3, None)
             .unwrap()
             .0;
     }

@@ -41,7 +41,8 @@ fn learns_and_writes_every_output() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, out) = (tmp.path().join("data"), tmp.path().join("run"));
     write_dataset(&data);
-    let output = train(&data, &out, &[]);
+    // The paper's start (the fast preset's own, from the manual words, has its test below).
+    let output = train(&data, &out, &["--init", "random"]);
     succeeds(&output);
 
     let summary: serde_json::Value = read_json(&out.join("summary.json"));
@@ -602,4 +603,49 @@ fn fact_counts_are_reported_and_max_train_caps_kept_facts() {
     assert_eq!(train["total"], 27);
     assert_eq!(train["dropped"]["multi-token-object"], 3);
     assert_eq!(summary["relations"][0]["train"], 5);
+}
+
+/// `--init manual`: the manual words become prompt slots that start at their embeddings, so
+/// the prompts before training score exactly as the manual prompt on dev, the kept prompts
+/// never score below it, and the pack records the relation's own template. With --template it
+/// is refused in one sentence, before anything is written.
+#[test]
+fn manual_init_starts_at_the_manual_prompt_and_never_ends_below_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, out) = (tmp.path().join("data"), tmp.path().join("run"));
+    write_dataset(&data);
+    let output = train_epochs(&data, &out, "2", &["--init", "manual"]);
+    succeeds(&output);
+    let summary = read_json(&out.join("summary.json"));
+    let row = &summary["relations"][0];
+    let manual = row["manual_dev_p1"].as_f64().unwrap();
+    assert!(row["dev_p1"].as_f64().unwrap() >= manual, "{row}");
+    let log = fs::read_to_string(out.join("train.log")).unwrap();
+    let initial: f64 = log
+        .lines()
+        .find_map(|l| l.split("dev P@1 after 0 epochs: ").nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (initial - manual).abs() < 1e-9,
+        "{initial} vs manual {manual}"
+    );
+    let pack = read_json(&out.join("P1/prompt.json"));
+    let template = pack["template"].as_str().unwrap();
+    assert!(
+        template.starts_with("[X] [P") && template.ends_with("[Y]"),
+        "{template}"
+    );
+    assert!(out.join("P1/curves.png").is_file());
+
+    let refused = tmp.path().join("refused");
+    let output = train_epochs(
+        &data,
+        &refused,
+        "1",
+        &["--init", "manual", "--template", "3,3,0"],
+    );
+    fails_with(output, "--init manual builds each relation's template");
+    assert!(!refused.exists());
 }

@@ -22,6 +22,9 @@ pub struct RunState {
     pub manual_dev: Summary,
     pub manual_test: Summary,
     pub best_dev: Summary,
+    /// The dev score of the prompts before training (epoch 0), for the curves.
+    #[serde(default)]
+    pub initial_dev: Summary,
     pub best_epoch: usize,
     /// The last epoch whose dev P@1 beat every earlier one: patience counts from here.
     pub last_gain: usize,
@@ -38,6 +41,7 @@ impl RunState {
             manual_dev,
             manual_test,
             best_dev: initial_dev,
+            initial_dev,
             best_epoch: 0,
             last_gain: 0,
             history: Vec::new(),

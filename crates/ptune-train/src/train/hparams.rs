@@ -10,9 +10,22 @@ pub enum Preset {
     /// The reference procedure: Adam lr 1e-5, weight decay 5e-4, ExponentialLR 0.98 per epoch,
     /// batch 8, up to 100 epochs, early stop after 20 without dev improvement.
     Paper,
-    /// For small models on a CPU: lr 3e-3 with 10 warmup steps, decay 0.9 per epoch, up to
-    /// 6 epochs, early stop after 3; learns in minutes.
+    /// For small models on a CPU: prompts start from the manual words, lr 3e-3 with 10 warmup
+    /// steps, decay 0.9 per epoch, up to 6 epochs, early stop after 3; learns in minutes.
     Fast,
+}
+
+/// Where the prompt vectors start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// From the encoder's seeded random weights, as the paper does.
+    #[default]
+    Random,
+    /// From the relation's manual prompt: its words become prompt slots (one per token, where
+    /// the words stand), starting at their word embeddings, and the encoder learns a correction
+    /// (its output layer starts at zero). Epoch 0 scores exactly as the manual prompt.
+    Manual,
 }
 
 /// The values a run uses, recorded in its `run.json`.
@@ -30,6 +43,16 @@ pub struct Hparams {
     /// later epoch's prompts, as the reference does, but does not extend the run).
     pub patience: usize,
     pub seed: u64,
+    /// At least this many optimizer steps per relation: a small relation gets more epochs (an
+    /// epoch of 23 facts is 3 steps), and early stopping waits until they are done.
+    #[serde(default)]
+    pub min_steps: usize,
+    /// Caps each parameter tensor's gradient norm (none when absent).
+    #[serde(default)]
+    pub clip_norm: Option<f64>,
+    /// Where the prompts start (runs recorded before this setting started from random).
+    #[serde(default)]
+    pub init: Init,
 }
 
 impl Preset {
@@ -44,6 +67,9 @@ impl Preset {
                 max_epochs: 100,
                 patience: 20,
                 seed: 34,
+                min_steps: 0,
+                clip_norm: None,
+                init: Init::Random,
             },
             Preset::Fast => Hparams {
                 lr: 3e-3,
@@ -54,6 +80,9 @@ impl Preset {
                 max_epochs: 6,
                 patience: 3,
                 seed: 34,
+                min_steps: 0,
+                clip_norm: None,
+                init: Init::Manual,
             },
         }
     }
@@ -68,6 +97,14 @@ impl Hparams {
             1.0
         };
         self.lr * warm * self.lr_decay.powi(epoch as i32)
+    }
+
+    /// The most epochs a relation with `batches` steps per epoch runs: `max_epochs`, or more
+    /// where that is needed to reach `min_steps`.
+    pub fn epochs_for(&self, batches: usize) -> usize {
+        self.max_epochs
+            .max(self.min_steps.div_ceil(batches.max(1)))
+            .min(MAX_EPOCHS)
     }
 
     /// Refuses values that would train nothing, forever, or on a wrong rate, naming the flag.
@@ -98,6 +135,11 @@ impl Hparams {
                 (1..=MAX_EPOCHS).contains(&self.max_epochs),
                 "--epochs must be between 1 and 100000",
                 self.max_epochs.to_string(),
+            ),
+            (
+                self.clip_norm.is_none_or(positive),
+                "--clip-norm must be a positive finite number",
+                self.clip_norm.unwrap_or_default().to_string(),
             ),
             (
                 self.patience > 0,

@@ -6,7 +6,7 @@ mod relation;
 mod report;
 mod rundir;
 
-pub use hparams::{Hparams, Preset};
+pub use hparams::{Hparams, Init, Preset};
 pub use relation::{EpochRecord, FactCounts, RelationData, RelationResult, Trainer};
 pub use rundir::RunDir;
 
@@ -19,7 +19,7 @@ use ptune_data::{
     Fact, LamaDataset, PromptMode, Query, QueryBuilder, Relation, Split, Template, TokenizerSpec,
     VocabStrategy,
 };
-use ptune_encoder::{EncoderKind, PromptEncoderConfig};
+use ptune_encoder::EncoderKind;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, clap::Args, serde::Serialize, serde::Deserialize)]
@@ -45,6 +45,12 @@ pub struct TrainArgs {
     /// Prompt encoder.
     #[arg(long, value_enum, default_value = "lstm")]
     pub encoder: EncoderKind,
+    /// Where the prompts start: `manual` replaces each relation's manual-template words by
+    /// prompt slots that start at those words' embeddings (the template is then the relation's
+    /// own, so it cannot be combined with --template); `random` is the paper's start
+    /// [default: fast manual, paper random; random when --template is given].
+    #[arg(long, value_enum)]
+    pub init: Option<Init>,
     /// Ranking vocabulary.
     #[arg(long, value_enum, default_value = "original")]
     pub vocab: VocabStrategy,
@@ -72,6 +78,13 @@ pub struct TrainArgs {
     /// Early stop after this many epochs without a better dev P@1 [default: fast 3, paper 20].
     #[arg(long)]
     pub patience: Option<usize>,
+    /// Run at least this many optimizer steps per relation: small relations get more epochs
+    /// [default: 0].
+    #[arg(long)]
+    pub min_steps: Option<usize>,
+    /// Cap each parameter tensor's gradient norm at this value [default: none].
+    #[arg(long)]
+    pub clip_norm: Option<f64>,
     /// Seeds encoder initialisation and shuffling: the same seed gives the same run
     /// [default: 34].
     #[arg(long)]
@@ -110,6 +123,13 @@ impl TrainArgs {
         h.max_epochs = self.epochs.unwrap_or(h.max_epochs);
         h.patience = self.patience.unwrap_or(h.patience);
         h.seed = self.seed.unwrap_or(h.seed);
+        h.min_steps = self.min_steps.unwrap_or(h.min_steps);
+        h.clip_norm = self.clip_norm.or(h.clip_norm);
+        h.init = match (self.init, &self.template) {
+            (Some(init), _) => init,
+            (None, Some(_)) => Init::Random,
+            (None, None) => h.init,
+        };
         h
     }
 }
@@ -190,15 +210,24 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     let bundle = ModelBundle::open(model)?;
     let backbone = args.compute.backbone(&bundle, &device)?;
     let spec = tokenizer_spec(&bundle, &backbone)?;
-    let template = Template::parse(args.template.as_deref().unwrap_or(default_template(&spec)))?;
-    template.validate(spec.objective, PromptMode::PTuning)?;
+    if args.init == Some(Init::Manual) && args.template.is_some() {
+        bail!(
+            "--init manual builds each relation's template from its manual one; drop --template or pass --init random"
+        );
+    }
+    let template = match hparams.init {
+        Init::Manual => None,
+        Init::Random => {
+            let source = args.template.as_deref().unwrap_or(default_template(&spec));
+            let template = Template::parse(source)?;
+            template.validate(spec.objective, PromptMode::PTuning)?;
+            Some(template)
+        }
+    };
     let identity = crate::pack_use::identity(&bundle, &backbone);
     if let Some((_, info)) = &resumed {
         check_same_model(info, &identity, out)?;
     }
-    let encoder = PromptEncoderConfig::new(kind, template.n_prompts(), backbone.hidden_size())
-        .with_seed(hparams.seed);
-    let params = burn::module::Module::num_params(&encoder.init(&device)?);
     // Every relation is tokenized before the run directory is made: a relation that cannot be
     // trained stops the command before anything is written.
     let sources = Sources {
@@ -206,7 +235,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         bundle: &bundle,
         backbone: &backbone,
         spec: &spec,
-        template: &template,
+        template: template.as_ref(),
         vocab,
         max_train: args.max_train,
         model,
@@ -243,8 +272,12 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     };
     let out = run_dir.path();
     on_interrupt(out);
+    let template_text = match &template {
+        Some(t) => t.to_string(),
+        None => "each relation's manual words as prompts".into(),
+    };
     println!(
-        "P-tuning {} ({} parameters in {}, hidden {}, {}) with a {} encoder of {params} trainable parameters; template {template}",
+        "P-tuning {} ({} parameters in {}, hidden {}, {}) with a {} encoder; template {template_text}",
         model,
         burn::module::Module::num_params(&backbone),
         backbone.precision().name(),
@@ -253,7 +286,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         kind.as_str()
     );
     if resumed.is_none() {
-        let info = report::RunInfo::new(args, model, &hparams, &template, &identity);
+        let info = report::RunInfo::new(args, model, &hparams, &template_text, &identity);
         write_json(&out.join("run.json"), &info)?;
     }
     let log = RunLog::create(&out.join("train.log"), indicatif::MultiProgress::new())?;
@@ -261,6 +294,14 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         "ptune train {:?}",
         std::env::args().skip(2).collect::<Vec<_>>()
     ));
+    let trainer = |id: &str| Trainer {
+        backbone: &backbone,
+        device: &device,
+        hparams: &hparams,
+        encoder: kind,
+        log: &log,
+        label: id.to_string(),
+    };
     log.line("facts kept of those in the files, per split (and why the rest were dropped):");
     for (relation, item) in &work {
         let facts = match item {
@@ -268,6 +309,17 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
             Work::Finished(row) => &row.facts,
         };
         facts.lines(&relation.id).iter().for_each(|l| log.line(l));
+    }
+    for (relation, item) in &work {
+        if let Work::Train(data) = item {
+            let trainer = trainer(&relation.id);
+            let params =
+                burn::module::Module::num_params(&trainer.encoder_config(data).init(&device)?);
+            log.line(&format!(
+                "  {:<6} template {} ({params} trainable parameters)",
+                relation.id, data.template
+            ));
+        }
     }
     let mut rows = Vec::new();
     let n = work.len();
@@ -282,17 +334,10 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
                 continue;
             }
         };
-        let trainer = Trainer {
-            backbone: &backbone,
-            device: &device,
-            hparams: &hparams,
-            encoder: encoder.clone(),
-            log: &log,
-            label: format!("{} ({}/{n})", relation.id, k + 1),
-        };
+        let mut trainer = trainer(&relation.id);
+        trainer.label = format!("{} ({}/{n})", relation.id, k + 1);
         let result = trainer.run(&data, &dir)?;
-        let row =
-            report::write_relation(out, vocab, &relation, &template, &identity, &data, &result)?;
+        let row = report::write_relation(out, vocab, &relation, &identity, &data, &result)?;
         log.line(&row.line());
         row.warn_if_worse(&log);
         rows.push(row);
@@ -370,7 +415,8 @@ struct Sources<'a> {
     bundle: &'a ModelBundle,
     backbone: &'a Backbone,
     spec: &'a TokenizerSpec,
-    template: &'a Template,
+    /// The P-tuning template, or none when each relation's comes from its manual words.
+    template: Option<&'a Template>,
     vocab: VocabStrategy,
     max_train: Option<usize>,
     model: &'a str,
@@ -391,11 +437,17 @@ impl Sources<'_> {
         } = *self;
         let list = crate::vocab::word_list(dataset, vocab, model)?;
         let max_len = backbone.max_positions();
-        let builder = QueryBuilder::new(&bundle.tokenizer, spec, template)?
-            .max_len(max_len)
-            .with_vocab(list.as_ref());
         let manual_template = relation.manual_template()?;
         let manual = QueryBuilder::new(&bundle.tokenizer, spec, &manual_template)?
+            .max_len(max_len)
+            .with_vocab(list.as_ref());
+        let (template, anchor_ids) = match template {
+            Some(t) => (t.clone(), Vec::new()),
+            None => manual
+                .words_as_prompts(&manual_template)
+                .with_context(|| format!("--init manual on {}", relation.id))?,
+        };
+        let builder = QueryBuilder::new(&bundle.tokenizer, spec, &template)?
             .max_len(max_len)
             .with_vocab(list.as_ref());
         let facts = |split| dataset.facts(&relation.id, split);
@@ -424,6 +476,8 @@ impl Sources<'_> {
             manual.build(&kept).queries
         };
         Ok(RelationData {
+            template,
+            anchor_ids,
             facts: FactCounts {
                 train: train.report,
                 dev: dev.report.clone(),

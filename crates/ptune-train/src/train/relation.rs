@@ -2,21 +2,25 @@
 
 use super::checkpoint::{self, RunState};
 use super::hparams::Hparams;
-use crate::model::{BatchTensors, optimizer, train_step};
+use crate::model::{BatchTensors, optimizer, prompts, train_step};
 use crate::rank::{rank_queries, stats};
 use anyhow::Result;
 use burn::optim::ModuleOptimizer;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use ptune_backbone::Backbone;
-use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, DropReport, Query, Summary};
-use ptune_encoder::{PromptEncoder, PromptEncoderConfig};
+use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, DropReport, Query, Summary, Template};
+use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
 
 /// The queries of one relation, already tokenized and filtered.
 pub struct RelationData {
+    /// The P-tuning template of this relation's queries.
+    pub template: Template,
+    /// The token ids the prompts start from (`--init manual`); empty for a random start.
+    pub anchor_ids: Vec<u32>,
     /// Per split, how many facts the files held, how many were kept and why the rest were not.
     pub facts: FactCounts,
     pub train: Vec<Query>,
@@ -79,6 +83,8 @@ pub struct RelationResult {
     pub manual_dev: Summary,
     pub manual_test: Summary,
     pub best_dev: Summary,
+    /// Dev before training: the initial prompts' score.
+    pub initial_dev: Summary,
     pub test: Summary,
     pub best_epoch: usize,
     pub epochs_run: usize,
@@ -92,7 +98,7 @@ pub struct Trainer<'a> {
     pub backbone: &'a Backbone,
     pub device: &'a Device,
     pub hparams: &'a Hparams,
-    pub encoder: PromptEncoderConfig,
+    pub encoder: EncoderKind,
     pub log: &'a crate::output::RunLog,
     pub label: String,
 }
@@ -101,8 +107,10 @@ impl Trainer<'_> {
     /// Runs (or, from the checkpoint in `dir`, continues) the relation's training.
     pub fn run(&self, data: &RelationData, dir: &Path) -> Result<RelationResult> {
         let start = Instant::now();
-        let initial = self.encoder.init(self.device)?;
-        let optim = optimizer(self.hparams.weight_decay);
+        let initial = self.encoder_config(data).init(self.device)?;
+        let anchor = self.anchor(data);
+        let anchor = anchor.as_ref();
+        let optim = optimizer(self.hparams.weight_decay, self.hparams.clip_norm);
         let (mut encoder, mut optim, mut best_prompts, mut state) =
             match checkpoint::load(dir, self.device, initial.clone(), optim.clone())? {
                 Some(c) => {
@@ -112,15 +120,16 @@ impl Trainer<'_> {
                     ));
                     (c.encoder, c.optim, c.best_prompts, c.state)
                 }
-                None => self.fresh(data, initial, optim)?,
+                None => self.fresh(data, initial, optim, anchor)?,
             };
         let elapsed_before = state.seconds;
-        let bar = self.progress_bar(state.epochs_done);
-        while !self.should_stop(&state) {
+        let batches = data.train.len().div_ceil(self.hparams.batch_size);
+        let bar = self.progress_bar(state.epochs_done, self.hparams.epochs_for(batches));
+        while !self.should_stop(&state, batches) {
             let epoch = state.epochs_done;
             let epoch_start = Instant::now();
             let (trained, train_loss) =
-                self.train_epoch(encoder, &mut optim, data, epoch, &mut state.step)?;
+                self.train_epoch(encoder, &mut optim, data, epoch, &mut state.step, anchor)?;
             encoder = trained;
             let lr = self.hparams.lr_at(epoch, state.step.saturating_sub(1));
             let seconds = epoch_start.elapsed().as_secs_f64();
@@ -129,7 +138,7 @@ impl Trainer<'_> {
                 self.label,
                 epoch + 1
             ));
-            let prompts = encoder.forward().detach();
+            let prompts = prompts(&encoder, anchor).detach();
             let dev = self.dev_score(&prompts, epoch + 1, data)?;
             // Ties go to the later epoch, as in the reference; only a gain renews patience, so a
             // flat dev score cannot keep a run going forever.
@@ -160,6 +169,7 @@ impl Trainer<'_> {
             manual_dev: state.manual_dev,
             manual_test: state.manual_test,
             best_dev: state.best_dev,
+            initial_dev: state.initial_dev,
             test,
             best_epoch: state.best_epoch,
             epochs_run: state.history.len(),
@@ -169,6 +179,28 @@ impl Trainer<'_> {
         })
     }
 
+    /// The relation's encoder: as many prompts as its template has, and with a zero output
+    /// when the prompts start from the manual words.
+    pub fn encoder_config(&self, data: &RelationData) -> PromptEncoderConfig {
+        let n = data.template.n_prompts();
+        PromptEncoderConfig::new(self.encoder, n, self.backbone.hidden_size())
+            .with_seed(self.hparams.seed)
+            .with_zero_output(!data.anchor_ids.is_empty())
+    }
+
+    /// The word embeddings of the manual words the prompts start from, `[n_prompt, H]`.
+    fn anchor(&self, data: &RelationData) -> Option<Tensor<2>> {
+        let ids = &data.anchor_ids;
+        if ids.is_empty() {
+            return None;
+        }
+        let ids: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
+        let n = ids.len();
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, n]), self.device);
+        let rows = self.backbone.embed_tokens(ids).detach();
+        Some(rows.reshape([n, self.backbone.hidden_size()]))
+    }
+
     /// The starting point of a new run: the manual-prompt baseline and the initial prompts' dev
     /// score, each computed once.
     fn fresh(
@@ -176,10 +208,11 @@ impl Trainer<'_> {
         data: &RelationData,
         encoder: PromptEncoder,
         optim: ModuleOptimizer,
+        anchor: Option<&Tensor<2>>,
     ) -> Result<(PromptEncoder, ModuleOptimizer, Tensor<2>, RunState)> {
         let manual_dev = self.evaluate(None, &data.manual_dev, data)?.summary();
         let manual_test = self.evaluate(None, &data.manual_test, data)?.summary();
-        let prompts = encoder.forward().detach();
+        let prompts = prompts(&encoder, anchor).detach();
         let best_dev = self.dev_score(&prompts, 0, data)?;
         Ok((
             encoder,
@@ -189,10 +222,12 @@ impl Trainer<'_> {
         ))
     }
 
-    /// Whether the run is over: every epoch done, or `patience` epochs without a gain.
-    fn should_stop(&self, state: &RunState) -> bool {
-        state.epochs_done == self.hparams.max_epochs
-            || state.epochs_done - state.last_gain >= self.hparams.patience
+    /// Whether the run is over: every epoch done, or `patience` epochs without a gain once
+    /// `min_steps` are done.
+    fn should_stop(&self, state: &RunState, batches: usize) -> bool {
+        let h = self.hparams;
+        state.epochs_done == h.epochs_for(batches)
+            || (state.step >= h.min_steps && state.epochs_done - state.last_gain >= h.patience)
     }
 
     fn dev_score(
@@ -209,11 +244,8 @@ impl Trainer<'_> {
         Ok(dev)
     }
 
-    fn progress_bar(&self, done: usize) -> ProgressBar {
-        let bar = self
-            .log
-            .progress()
-            .add(ProgressBar::new(self.hparams.max_epochs as u64));
+    fn progress_bar(&self, done: usize, epochs: usize) -> ProgressBar {
+        let bar = self.log.progress().add(ProgressBar::new(epochs as u64));
         let style = ProgressStyle::with_template(
             "{prefix:>8} [{bar:30}] epoch {pos}/{len} {elapsed}, at most {eta} more {msg}",
         )
@@ -250,6 +282,7 @@ impl Trainer<'_> {
         data: &RelationData,
         epoch: usize,
         step: &mut usize,
+        anchor: Option<&Tensor<2>>,
     ) -> Result<(PromptEncoder, f64)> {
         let config = BatchConfig {
             batch_size: self.hparams.batch_size,
@@ -277,7 +310,7 @@ impl Trainer<'_> {
             let size = batch.batch_size as u64;
             let batch = BatchTensors::new(&batch, self.device);
             let lr = self.hparams.lr_at(epoch, *step);
-            let (updated, loss) = train_step(self.backbone, encoder, optim, &batch, lr)
+            let (updated, loss) = train_step(self.backbone, encoder, optim, &batch, lr, anchor)
                 .map_err(|e| anyhow::anyhow!("{} epoch {}: {e}", self.label, epoch + 1))?;
             encoder = updated;
             total += loss as f64;

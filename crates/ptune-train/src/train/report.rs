@@ -3,7 +3,7 @@
 
 use super::{FactCounts, Hparams, RelationData, RelationResult, TrainArgs};
 use crate::output::{atomic_write, write_json};
-use crate::plot::{Series, svg};
+use crate::plot::{Curves, curves};
 use anyhow::{Context, Result};
 use ptune_data::{DropReason, Part, Relation, Template, VocabStrategy};
 use ptune_encoder::peft::PeftTaskType;
@@ -30,7 +30,7 @@ impl<'a> RunInfo<'a> {
         args: &'a TrainArgs,
         model: &'a str,
         hparams: &'a Hparams,
-        template: &Template,
+        template: &str,
         backbone: &'a BackboneIdentity,
     ) -> Self {
         Self {
@@ -112,12 +112,12 @@ pub fn write_relation(
     out: &Path,
     vocab: VocabStrategy,
     relation: &Relation,
-    template: &Template,
     identity: &BackboneIdentity,
     data: &RelationData,
     result: &RelationResult,
 ) -> Result<Row> {
     let dir = out.join(&relation.id);
+    let template = &data.template;
     let row = Row {
         relation: relation.id.clone(),
         label: relation.label.clone(),
@@ -161,23 +161,22 @@ pub fn write_relation(
     write_json(&dir.join("history.json"), &result.history)?;
     write_json(&dir.join(ROW), &row)?;
     let loss: Vec<f64> = result.history.iter().map(|e| e.train_loss).collect();
-    let dev: Vec<f64> = result.history.iter().map(|e| e.dev.p_at_1).collect();
-    let plot = svg(
-        &format!("{} {}: P-tuning", relation.id, relation.label),
-        &[
-            Series {
-                title: "train loss",
-                values: &loss,
-                colour: "#c0392b",
-            },
-            Series {
-                title: "dev P@1",
-                values: &dev,
-                colour: "#2471a3",
-            },
-        ],
+    let dev: Vec<f64> = std::iter::once(result.initial_dev.p_at_1)
+        .chain(result.history.iter().map(|e| e.dev.p_at_1))
+        .collect();
+    let heading = format!(
+        "{} {}: P-tuned dev P@1 {:.3}, test P@1 {:.3}",
+        relation.id, relation.label, row.dev_p1, row.test_p1
     );
-    atomic_write(&dir.join("curves.svg"), plot.as_bytes())?;
+    let figure = curves(&Curves {
+        heading: &heading,
+        loss: &loss,
+        dev: &dev,
+        manual_dev: row.manual_dev_p1,
+        best_epoch: row.best_epoch,
+    });
+    atomic_write(&dir.join("curves.svg"), figure.svg().as_bytes())?;
+    atomic_write(&dir.join("curves.png"), &figure.png(2)?)?;
     Ok(row)
 }
 
