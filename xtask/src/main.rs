@@ -3,6 +3,7 @@
 mod bench;
 mod fetch;
 mod lama;
+mod seeds;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -11,9 +12,16 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask")]
 struct Cli {
+    /// Run ptune's dev build (quick to compile, about 1.5x slower; what CI uses) instead of the
+    /// optimized release build. Give it before the command: `cargo xtask --dev bench`.
+    #[arg(long)]
+    dev: bool,
     #[command(subcommand)]
     command: Command,
 }
+
+/// Whether `cargo_run` builds ptune in the dev profile (`--dev`) rather than release.
+static DEV_BUILD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 #[derive(Subcommand)]
 enum Command {
@@ -27,6 +35,13 @@ enum Command {
     /// With no ARGS: fetch SmolLM2-135M if needed, P-tune it on the bundled fact set
     /// (datasets/facts, all relations) into runs/smollm2-facts and print the summary table.
     Train(train::Args),
+    /// The main job once per seed, then the mean and spread of every result over the seeds.
+    ///
+    /// Runs `cargo xtask train`'s job with `--seed N` for each seed into OUT/seed-N and writes
+    /// OUT/seeds.md and OUT/seeds.json: per relation and for the macro average, dev and test P@1
+    /// mean, the spread (max - min) and each seed's value, and how many runs ended below the
+    /// manual prompt on dev.
+    Seeds(seeds::Args),
     /// Download the real test models or the LAMA data pack, checksum-verified.
     ///
     /// Models go into $PTUNE_MODELS (default ~/.cache/ptune/models), the LAMA pack into
@@ -34,13 +49,15 @@ enum Command {
     Fetch(fetch::Args),
 }
 
-/// `cargo run -q -p ptune-train --bin ptune -- ARGS`: how xtask runs the project's binary.
+/// `cargo run -q --release -p ptune-train --bin ptune -- ARGS`: how xtask runs the project's
+/// binary.
 pub fn ptune(args: &[&str]) -> std::process::Command {
     cargo_run(["--bin", "ptune"], None, args)
 }
 
 /// `cargo run` of a ptune-train target (`--bin ptune`, `--example bench`) with extra cargo
-/// features (a backend: `tch`, `wgpu`).
+/// features (a backend: `tch`, `wgpu`), optimized unless `--dev` was given: users get the speed
+/// the code has, and the benchmarks measure what they get.
 pub fn cargo_run(
     target: [&str; 2],
     features: Option<&str>,
@@ -65,9 +82,11 @@ pub fn cargo_run(
             command.env_remove(key.as_ref());
         }
     }
-    command
-        .args(["run", "-q", "-p", "ptune-train"])
-        .args(target);
+    command.args(["run", "-q", "-p", "ptune-train"]);
+    if !DEV_BUILD.get().copied().unwrap_or(false) {
+        command.arg("--release");
+    }
+    command.args(target);
     if let Some(features) = features {
         command.args(["--features", features]);
     }
@@ -76,9 +95,12 @@ pub fn cargo_run(
 }
 
 fn main() {
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    let _ = DEV_BUILD.set(cli.dev);
+    let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
         Command::Train(args) => train::run(args),
+        Command::Seeds(args) => seeds::run(&args),
         Command::Fetch(args) => fetch::run(&args),
     };
     if let Err(e) = result {

@@ -30,6 +30,11 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn default_args() -> Result<Vec<String>> {
+    default_args_to(std::path::Path::new("runs/smollm2-facts"))
+}
+
+/// The main job's `ptune train` arguments with its output in `out` (fetching SmolLM2 if needed).
+pub fn default_args_to(out: &std::path::Path) -> Result<Vec<String>> {
     let dir = fetch::fetch_named("smollm2")?;
     let model = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
     Ok([
@@ -39,7 +44,7 @@ fn default_args() -> Result<Vec<String>> {
         "datasets/facts",
         "--all-relations",
         "--out",
-        "runs/smollm2-facts",
+        &out.to_string_lossy(),
         "--overwrite",
     ]
     .map(String::from)

@@ -63,6 +63,8 @@ struct Measurement {
     model: String,
     backend: String,
     precision: &'static str,
+    /// The cargo profile this bench was built in: `release` (what `cargo xtask` runs) or `dev`.
+    build: &'static str,
     threads: usize,
     batch_size: usize,
     seq_len: usize,
@@ -156,6 +158,11 @@ fn run(args: &BenchArgs) -> Result<()> {
         model: args.model.clone(),
         backend: args.compute.backend.name(),
         precision: precision.name(),
+        build: if cfg!(debug_assertions) {
+            "dev"
+        } else {
+            "release"
+        },
         threads: threads(&args.compute),
         batch_size: args.batch_size,
         seq_len: args.seq_len,

@@ -1,0 +1,193 @@
+//! `cargo xtask seeds`: the main job once per seed, then how much the results move between
+//! seeds: per relation and for the macro average, the mean, the spread (max − min) and each
+//! seed's value, as a table (`seeds.md`) and JSON (`seeds.json`).
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Seeds to train with, comma-separated (34 is `ptune train`'s default).
+    #[arg(long, value_delimiter = ',', default_value = "34,1,2")]
+    seeds: Vec<u64>,
+    /// Directory for one run per seed (`seed-N/`) and the tables.
+    #[arg(long, default_value = "runs/smollm2-seeds")]
+    out: PathBuf,
+    /// More `ptune train` flags for every seed (e.g. `--extra=--min-steps=60`), repeatable.
+    #[arg(long, allow_hyphen_values = true)]
+    extra: Vec<String>,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    if args.seeds.is_empty() {
+        bail!("--seeds needs at least one seed");
+    }
+    let mut runs = Vec::new();
+    for &seed in &args.seeds {
+        let dir = args.out.join(format!("seed-{seed}"));
+        println!("== seed {seed} → {}", dir.display());
+        let mut train = crate::train::default_args_to(&dir)?;
+        train.extend(["--seed".to_string(), seed.to_string()]);
+        train.extend(args.extra.iter().cloned());
+        let status = crate::ptune(&["train"])
+            .args(&train)
+            .status()
+            .context("could not run cargo")?;
+        if !status.success() {
+            bail!("ptune train failed for seed {seed}");
+        }
+        runs.push((seed, read_summary(&dir)?));
+    }
+    let table = spread_table(&runs);
+    println!("\n{table}");
+    std::fs::write(args.out.join("seeds.md"), &table)?;
+    let json = json!({"seeds": args.seeds, "extra": args.extra, "rows": spread_rows(&runs)});
+    std::fs::write(
+        args.out.join("seeds.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
+    Ok(())
+}
+
+fn read_summary(dir: &Path) -> Result<Value> {
+    let path = dir.join("summary.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Per relation (then `macro`): its summary rows over the seeds, in seed order.
+fn by_relation(runs: &[(u64, Value)]) -> Vec<(String, Vec<Value>)> {
+    let Some((_, first)) = runs.first() else {
+        return Vec::new();
+    };
+    let ids: Vec<String> = first["relations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["relation"].as_str().map(String::from))
+        .collect();
+    let row = |summary: &Value, id: &str| -> Value {
+        match id {
+            "macro" => summary["macro"].clone(),
+            _ => summary["relations"]
+                .as_array()
+                .and_then(|rs| rs.iter().find(|r| r["relation"] == id).cloned())
+                .unwrap_or(Value::Null),
+        }
+    };
+    ids.iter()
+        .map(String::as_str)
+        .chain(["macro"])
+        .map(|id| {
+            (
+                id.to_string(),
+                runs.iter().map(|(_, s)| row(s, id)).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Mean, max − min, and the values of one metric.
+fn stats(rows: &[Value], key: &str) -> (f64, f64, Vec<f64>) {
+    let values: Vec<f64> = rows.iter().filter_map(|r| r[key].as_f64()).collect();
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (mean, if values.is_empty() { 0.0 } else { hi - lo }, values)
+}
+
+fn spread_rows(runs: &[(u64, Value)]) -> Vec<Value> {
+    by_relation(runs)
+        .iter()
+        .map(|(id, rows)| {
+            let metric = |key| {
+                let (mean, spread, values) = stats(rows, key);
+                json!({"mean": mean, "spread": spread, "values": values})
+            };
+            let losing = rows
+                .iter()
+                .filter(|r| r["dev_p1"].as_f64() < r["manual_dev_p1"].as_f64())
+                .count();
+            json!({
+                "relation": id,
+                "manual_dev_p1": metric("manual_dev_p1"),
+                "manual_test_p1": metric("manual_p1"),
+                "dev_p1": metric("dev_p1"),
+                "test_p1": metric("test_p1"),
+                "seconds": metric("seconds"),
+                "runs_losing_on_dev": losing,
+            })
+        })
+        .collect()
+}
+
+fn spread_table(runs: &[(u64, Value)]) -> String {
+    let seeds: Vec<String> = runs.iter().map(|(s, _)| s.to_string()).collect();
+    let mut s = format!(
+        "| relation | manual dev P@1 | manual test P@1 | dev P@1 mean | test P@1 mean | test P@1 spread | test P@1 per seed ({}) | runs below manual on dev |\n|---|---|---|---|---|---|---|---|\n",
+        seeds.join(", ")
+    );
+    for row in spread_rows(runs) {
+        let per_seed: Vec<String> = row["test_p1"]["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| format!("{:.3}", v.as_f64().unwrap_or(f64::NAN)))
+            .collect();
+        let mean = |key: &str| row[key]["mean"].as_f64().unwrap_or(f64::NAN);
+        let _ = writeln!(
+            s,
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |",
+            row["relation"].as_str().unwrap_or("?"),
+            mean("manual_dev_p1"),
+            mean("manual_test_p1"),
+            mean("dev_p1"),
+            mean("test_p1"),
+            row["test_p1"]["spread"].as_f64().unwrap_or(f64::NAN),
+            per_seed.join(" "),
+            row["runs_losing_on_dev"],
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(p36: f64, p30: f64) -> Value {
+        let row = |id: &str, test: f64| {
+            json!({"relation": id, "test_p1": test, "dev_p1": 0.5, "manual_dev_p1": 0.6,
+                   "manual_p1": 0.4, "seconds": 10.0})
+        };
+        json!({
+            "relations": [row("P36", p36), row("P30", p30)],
+            "macro": row("macro", (p36 + p30) / 2.0),
+        })
+    }
+
+    /// Mean, spread and per-seed values per relation and for the macro row; a run whose dev
+    /// P@1 is below the manual prompt's is counted.
+    #[test]
+    fn spread_is_max_minus_min_per_relation_and_macro() {
+        let runs = vec![(34, summary(0.5, 0.9)), (1, summary(0.7, 0.9))];
+        let rows = spread_rows(&runs);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0]["relation"], "P36");
+        assert!((rows[0]["test_p1"]["mean"].as_f64().unwrap() - 0.6).abs() < 1e-12);
+        assert!((rows[0]["test_p1"]["spread"].as_f64().unwrap() - 0.2).abs() < 1e-12);
+        assert_eq!(rows[1]["test_p1"]["spread"], 0.0);
+        assert!((rows[2]["test_p1"]["spread"].as_f64().unwrap() - 0.1).abs() < 1e-12);
+        assert_eq!(rows[0]["runs_losing_on_dev"], 2);
+        let table = spread_table(&runs);
+        assert!(
+            table.contains("| P36 | 0.600 | 0.400 | 0.500 | 0.600 | 0.200 | 0.500 0.700 | 2 |"),
+            "{table}"
+        );
+        assert!(table.contains("per seed (34, 1)"));
+    }
+}
