@@ -79,7 +79,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub patience: Option<usize>,
     /// Run at least this many optimizer steps per relation: small relations get more epochs
-    /// [default: 0].
+    /// (an explicit --epochs turns the preset's value off) [default: fast 80, paper 0].
     #[arg(long)]
     pub min_steps: Option<usize>,
     /// Cap each parameter tensor's gradient norm at this value [default: none].
@@ -123,7 +123,13 @@ impl TrainArgs {
         h.max_epochs = self.epochs.unwrap_or(h.max_epochs);
         h.patience = self.patience.unwrap_or(h.patience);
         h.seed = self.seed.unwrap_or(h.seed);
-        h.min_steps = self.min_steps.unwrap_or(h.min_steps);
+        // An explicit --epochs is a cap the user chose: the preset's minimum does not lift it.
+        let preset_min = if self.epochs.is_some() {
+            0
+        } else {
+            h.min_steps
+        };
+        h.min_steps = self.min_steps.unwrap_or(preset_min);
         h.clip_norm = self.clip_norm.or(h.clip_norm);
         h.init = match (self.init, &self.template) {
             (Some(init), _) => init,
@@ -499,6 +505,28 @@ mod tests {
     use super::*;
     use clap::{Args, Command};
 
+    fn parsed(extra: &[&str]) -> Hparams {
+        use clap::FromArgMatches;
+        let base = ["train", "--model", "m", "--data", "d", "--out", "o"];
+        let matches = TrainArgs::augment_args(Command::new("train"))
+            .try_get_matches_from(base.iter().chain(extra))
+            .unwrap();
+        TrainArgs::from_arg_matches(&matches).unwrap().hparams()
+    }
+
+    /// The fast preset's minimum steps apply unless the user capped the epochs; an explicit
+    /// --min-steps always applies; --template turns the manual start off.
+    #[test]
+    fn explicit_epochs_are_not_lifted_by_the_presets_minimum() {
+        assert_eq!(parsed(&[]).min_steps, 80);
+        assert_eq!(parsed(&["--epochs", "1"]).min_steps, 0);
+        assert_eq!(parsed(&["--epochs", "1", "--min-steps", "9"]).min_steps, 9);
+        assert_eq!(parsed(&["--preset", "paper"]).min_steps, 0);
+        assert_eq!(parsed(&[]).init, Init::Manual);
+        assert_eq!(parsed(&["--template", "3,3,0"]).init, Init::Random);
+        assert_eq!(parsed(&["--preset", "paper"]).init, Init::Random);
+    }
+
     /// `--help` states each hyperparameter's default, and the values it states are the presets'.
     #[test]
     fn help_states_the_presets_defaults() {
@@ -509,7 +537,7 @@ mod tests {
         };
         let (fast, paper) = (Preset::Fast.hparams(), Preset::Paper.hparams());
         type Value = fn(&Hparams) -> String;
-        let cases: [(&str, Value); 8] = [
+        let cases: [(&str, Value); 9] = [
             ("lr", |h| format!("{:e}", h.lr)),
             ("weight-decay", |h| format!("{:e}", h.weight_decay)),
             ("lr-decay", |h| h.lr_decay.to_string()),
@@ -518,6 +546,7 @@ mod tests {
             ("epochs", |h| h.max_epochs.to_string()),
             ("patience", |h| h.patience.to_string()),
             ("seed", |h| h.seed.to_string()),
+            ("min-steps", |h| h.min_steps.to_string()),
         ];
         for (flag, value) in cases {
             let (f, p) = (value(&fast), value(&paper));
