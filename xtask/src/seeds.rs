@@ -31,13 +31,7 @@ pub fn run(args: &Args) -> Result<()> {
         let mut train = crate::train::default_args_to(&dir)?;
         train.extend(["--seed".to_string(), seed.to_string()]);
         train.extend(args.extra.iter().cloned());
-        let status = crate::ptune(&["train"])
-            .args(&train)
-            .status()
-            .context("could not run cargo")?;
-        if !status.success() {
-            bail!("ptune train failed for seed {seed}");
-        }
+        crate::train::ptune_train(&train).with_context(|| format!("seed {seed}"))?;
         runs.push((seed, read_summary(&dir)?));
     }
     let table = spread_table(&runs);

@@ -19,8 +19,13 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         args.args
     };
+    ptune_train(&args)
+}
+
+/// Runs `ptune train ARGS` through cargo; an error when it does not succeed.
+pub fn ptune_train(args: &[String]) -> Result<()> {
     let status = crate::ptune(&["train"])
-        .args(&args)
+        .args(args)
         .status()
         .context("could not run cargo")?;
     if !status.success() {
