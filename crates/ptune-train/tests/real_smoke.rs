@@ -48,7 +48,7 @@ fn smollm2_ptuning_steps_lower_the_loss() {
     let mut encoder = config.init(&device).unwrap();
     let mut optim = optimizer(5e-4, None);
     let mut losses = Vec::new();
-    // Adam without warm-up: 3e-3 (the fast preset's peak) overshoots in the first steps.
+    // Adam without warm-up at 1e-3, the fast preset's peak; 3e-3 overshoots in the first steps.
     for _ in 0..10 {
         let (next, loss) = train_step(&backbone, encoder, &mut optim, &batch, 1e-3, None).unwrap();
         encoder = next;

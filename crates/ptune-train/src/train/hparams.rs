@@ -10,7 +10,7 @@ pub enum Preset {
     /// The reference procedure: Adam lr 1e-5, weight decay 5e-4, ExponentialLR 0.98 per epoch,
     /// batch 8, up to 100 epochs, early stop after 20 without dev improvement.
     Paper,
-    /// For small models on a CPU: prompts start from the manual words, lr 3e-3 with 10 warmup
+    /// For small models on a CPU: prompts start from the manual words, lr 1e-3 with 10 warmup
     /// steps, decay 0.9 per epoch, up to 6 epochs (more for a small relation, to reach 80
     /// steps), early stop after 3; learns in minutes.
     Fast,
@@ -73,7 +73,7 @@ impl Preset {
                 init: Init::Random,
             },
             Preset::Fast => Hparams {
-                lr: 3e-3,
+                lr: 1e-3,
                 weight_decay: 5e-4,
                 lr_decay: 0.9,
                 warmup_steps: 10,

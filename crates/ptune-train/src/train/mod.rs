@@ -57,7 +57,7 @@ pub struct TrainArgs {
     /// Hyperparameter defaults; every one can be overridden below.
     #[arg(long, value_enum, default_value = "fast")]
     pub preset: Preset,
-    /// Adam's learning rate [default: fast 3e-3, paper 1e-5].
+    /// Adam's learning rate [default: fast 1e-3, paper 1e-5].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Adam's L2 weight decay [default: 5e-4].
