@@ -6,7 +6,7 @@ use crate::{Error, Query, Result};
 use ptune_host::{SplitMix64, shuffle};
 
 /// Queries padded on the right to the longest one, row-major `[batch_size, seq_len]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Batch {
     pub input_ids: Vec<u32>,
     /// 1 for real tokens, 0 for padding; same shape as `input_ids`.

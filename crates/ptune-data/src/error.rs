@@ -98,7 +98,7 @@ pub enum Error {
     #[error("template {}: {} is not a prompt slot; write [P] or [P:n] with n >= 1", quote(.template), short(.token))]
     TemplateBadPrompt { template: String, token: String },
 
-    #[error("template {}: unknown slot {}; slots are [P], [P:n], [X] and [Y]", quote(.template), short(.token))]
+    #[error("template {}: unknown slot {}; slots are [P], [P:n], [X] and [Y] (in a task's template, [Y] and fields such as [premise])", quote(.template), short(.token))]
     TemplateUnknownSlot { template: String, token: String },
 
     #[error(
@@ -111,6 +111,12 @@ pub enum Error {
         asked: String,
         max: usize,
     },
+
+    #[error(
+        "task template {} has [X]; a task's template names its fields instead, e.g. [subject] or [premise]",
+        quote(.template)
+    )]
+    TaskTemplateSubject { template: String },
 
     #[error("template {} has a '[' that is never closed", quote(.template))]
     TemplateUnclosed { template: String },
@@ -142,6 +148,33 @@ pub enum Error {
         short_message(.msg)
     )]
     TemplateText { text: String, msg: String },
+
+    #[error("task file {}: {}", path.display(), short_message(.msg))]
+    BadTaskFile { path: PathBuf, msg: String },
+
+    #[error("task {} names no {split} data file; add \"{split}\" under \"data\" in its task file", short(.task))]
+    TaskNoData { task: String, split: String },
+
+    #[error("{} has no examples", path.display())]
+    EmptyData { path: PathBuf },
+
+    #[error("label {}: its verbalizer {} cannot be an answer ({reason})", quote(.label), quote(.words))]
+    BadVerbalizer {
+        label: String,
+        words: String,
+        reason: &'static str,
+    },
+
+    #[error(
+        "labels {} and {} have verbalizers that tokenize the same ({ids}), so no model could tell them apart; give one of them other words",
+        quote(.first),
+        quote(.second)
+    )]
+    VerbalizersCollide {
+        first: String,
+        second: String,
+        ids: String,
+    },
 
     #[error("cannot build a batch from zero queries")]
     EmptyBatch,

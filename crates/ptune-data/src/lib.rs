@@ -7,6 +7,7 @@
 //! the trainer scores the vocabulary → [`metrics`] turns scores into P@1, P@10 and MRR.
 
 mod batch;
+mod encode;
 mod error;
 mod fact;
 mod lama;
@@ -14,6 +15,7 @@ pub mod metrics;
 mod query;
 mod spec;
 mod split;
+pub mod task;
 mod template;
 mod text;
 mod vocab;

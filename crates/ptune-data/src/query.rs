@@ -7,17 +7,15 @@
 //! [`SpaceStyle`]); the object likewise, so after `"... is [Y]"` the object of a GPT-2 query is
 //! `ĠParis`, the token the model emits after "is".
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
+use crate::encode::PieceEncoder;
 use crate::template::{Part, Piece};
-use crate::{
-    AllowedVocab, Error, Fact, Objective, Result, SpaceStyle, Template, TokenizerSpec, VocabList,
-};
+use crate::{AllowedVocab, Error, Fact, Objective, Result, Template, TokenizerSpec, VocabList};
 
 /// One tokenized fact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,6 +50,10 @@ pub enum DropReason {
     TooLong,
     /// Usable, but past the number of facts the caller asked for ([`QuerySet::cap`]).
     OverCap,
+    /// A task's candidate answer encodes to no tokens.
+    EmptyAnswer,
+    /// A causal LM would see nothing before the answer.
+    EmptyContext,
 }
 
 impl DropReason {
@@ -64,6 +66,8 @@ impl DropReason {
             DropReason::EmptySubject => "empty subject",
             DropReason::TooLong => "longer than the maximum length",
             DropReason::OverCap => "beyond --max-train",
+            DropReason::EmptyAnswer => "empty candidate answer",
+            DropReason::EmptyContext => "nothing before the answer",
         }
     }
 }
@@ -161,8 +165,7 @@ enum Slot {
 /// Builds queries for one template and tokenizer; literal text is tokenized once, up front.
 #[derive(Debug, Clone)]
 pub struct QueryBuilder<'a> {
-    tokenizer: Cow<'a, Tokenizer>,
-    spec: &'a TokenizerSpec,
+    enc: PieceEncoder<'a>,
     slots: Vec<Slot>,
     object_space: bool,
     allowed: Option<AllowedVocab>,
@@ -177,11 +180,10 @@ impl<'a> QueryBuilder<'a> {
         spec: &'a TokenizerSpec,
         template: &Template,
     ) -> Result<Self> {
-        spec.validate()?;
+        let enc = PieceEncoder::new(tokenizer, spec)?;
         template.check_objective(spec.objective)?;
         let mut builder = Self {
-            tokenizer: plain_tokenizer(tokenizer),
-            spec,
+            enc,
             slots: Vec::new(),
             object_space: template.object_space_before(),
             allowed: None,
@@ -222,7 +224,7 @@ impl<'a> QueryBuilder<'a> {
     pub fn allowed_vocab(&self) -> AllowedVocab {
         match &self.allowed {
             Some(allowed) => allowed.clone(),
-            None => AllowedVocab::full(self.tokenizer.get_vocab_size(true)),
+            None => AllowedVocab::full(self.enc.vocab_size()),
         }
     }
 
@@ -231,7 +233,7 @@ impl<'a> QueryBuilder<'a> {
     /// ids' word embeddings as its prompt vectors, the new template's query is this builder's
     /// query: P-tuning that starts from the manual prompt, as prompt tuning starts from words.
     pub fn words_as_prompts(&self, template: &Template) -> Result<(Template, Vec<u32>)> {
-        let kept = match self.spec.objective {
+        let kept = match self.enc.spec.objective {
             Objective::Masked => template.pieces(),
             Objective::Causal => &template.pieces()[..=template.before_object().len()],
         };
@@ -304,26 +306,26 @@ impl<'a> QueryBuilder<'a> {
 
     /// The single token an object becomes in a query, or why it is not one usable token.
     pub fn object_token(&self, object: &str) -> Result<u32, DropReason> {
-        let ids = self.encode(object, self.object_space)?;
+        let ids = self.enc.encode(object, self.object_space)?;
         match ids.as_slice() {
-            [id] if Some(*id) == self.spec.unk_id => Err(DropReason::UnknownObject),
+            [id] if Some(*id) == self.enc.spec.unk_id => Err(DropReason::UnknownObject),
             [id] => Ok(*id),
             _ => Err(DropReason::MultiTokenObject),
         }
     }
 
     fn assemble(&self, subject: &str, object_id: u32) -> Result<Query, DropReason> {
-        let mut ids = self.spec.prefix_ids.clone();
+        let mut ids = self.enc.spec.prefix_ids.clone();
         let mut prompt_positions = Vec::new();
         let mut target = None;
         for slot in &self.slots {
             match slot {
                 Slot::Prompt(n) => {
                     prompt_positions.extend(ids.len()..ids.len() + n);
-                    ids.extend(std::iter::repeat_n(self.spec.placeholder_id, *n));
+                    ids.extend(std::iter::repeat_n(self.enc.spec.placeholder_id, *n));
                 }
                 Slot::Subject { space_before } => {
-                    let sub = self.encode(subject, *space_before)?;
+                    let sub = self.enc.encode(subject, *space_before)?;
                     if sub.is_empty() {
                         return Err(DropReason::EmptySubject);
                     }
@@ -331,12 +333,12 @@ impl<'a> QueryBuilder<'a> {
                 }
                 Slot::Object => {
                     target = Some(ids.len());
-                    ids.extend(self.spec.mask_id);
+                    ids.extend(self.enc.spec.mask_id);
                 }
                 Slot::Ids(text) => ids.extend(text),
             }
         }
-        ids.extend(&self.spec.suffix_ids);
+        ids.extend(&self.enc.spec.suffix_ids);
         Ok(Query {
             // Causal: no object slot was pushed, so the last id predicts the object.
             target_position: target.unwrap_or(ids.len() - 1),
@@ -354,46 +356,14 @@ impl<'a> QueryBuilder<'a> {
                 space_before: piece.space_before,
             },
             Part::Object => Slot::Object,
-            Part::Text(text) => {
-                let ids =
-                    self.encode_raw(text, piece.space_before)
-                        .map_err(|e| Error::TemplateText {
-                            text: text.clone(),
-                            msg: e.to_string(),
-                        })?;
-                Slot::Ids(ids)
+            Part::Text(text) => Slot::Ids(self.enc.text(text, piece.space_before)?),
+            // `Template::parse` never makes fields; a task template goes to a `RowBuilder`.
+            Part::Field(name) => {
+                return Err(Error::TemplateUnknownSlot {
+                    template: format!("[{name}]"),
+                    token: format!("[{name}]"),
+                });
             }
         })
     }
-
-    /// Tokenizes one piece without special tokens, adding the leading space byte-level BPE needs.
-    fn encode(&self, text: &str, space_before: bool) -> Result<Vec<u32>, DropReason> {
-        self.encode_raw(text, space_before)
-            .map_err(|_| DropReason::TokenizerError)
-    }
-
-    fn encode_raw(&self, text: &str, space_before: bool) -> tokenizers::Result<Vec<u32>> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Ok(Vec::new());
-        }
-        let input: Cow<str> = match self.spec.space {
-            SpaceStyle::ByteLevel if space_before => Cow::Owned(format!(" {text}")),
-            _ => Cow::Borrowed(text),
-        };
-        let encoding = self.tokenizer.encode_fast(input.as_ref(), false)?;
-        Ok(encoding.get_ids().to_vec())
-    }
-}
-
-/// The tokenizer as given, or a copy without padding and truncation (which would corrupt pieces).
-fn plain_tokenizer(tokenizer: &Tokenizer) -> Cow<'_, Tokenizer> {
-    if tokenizer.get_padding().is_none() && tokenizer.get_truncation().is_none() {
-        return Cow::Borrowed(tokenizer);
-    }
-    let mut copy = tokenizer.clone();
-    copy.with_padding(None);
-    // Removing truncation cannot fail: only invalid truncation parameters are rejected.
-    let _ = copy.with_truncation(None);
-    Cow::Owned(copy)
 }

@@ -32,6 +32,9 @@ pub enum Part {
     Object,
     /// Literal anchor words, trimmed (inner spaces kept).
     Text(String),
+    /// A named input field of a task, `[premise]` (only in task templates, see
+    /// [`Template::parse_task`]).
+    Field(String),
 }
 
 /// A part and whether the template has whitespace right before it.
@@ -64,12 +67,60 @@ impl Template {
         let source = source.trim();
         let pieces = match parse_shorthand(source) {
             Some(counts) => shorthand_pieces(check_counts(counts, source)?),
-            None => parse_pieces(source)?,
+            None => parse_pieces(source, false)?,
         };
         let template = Self { pieces };
         template.check_slots(source)?;
         template.check_prompt_count(source)?;
         Ok(template)
+    }
+
+    /// Parses a task's template: named field slots (`[premise]`, lowercase letters, digits and
+    /// `_`, starting with a letter) in place of `[X]`, exactly one `[Y]` (the answer), prompts and
+    /// words as in LAMA templates. Which fields exist is the task's to check ([`Template::fields`]).
+    pub fn parse_task(source: &str) -> Result<Self> {
+        let source = source.trim();
+        let template = Self {
+            pieces: parse_pieces(source, true)?,
+        };
+        let object = template.pieces.iter().filter(|p| p.part == Part::Object);
+        let repeated = |slot| Error::TemplateRepeatedSlot {
+            template: source.to_string(),
+            slot,
+        };
+        if template.pieces.iter().any(|p| p.part == Part::Subject) {
+            return Err(Error::TaskTemplateSubject {
+                template: source.to_string(),
+            });
+        }
+        match object.count() {
+            0 => Err(Error::TemplateNoObject {
+                template: source.to_string(),
+            }),
+            1 => Ok(()),
+            _ => Err(repeated("[Y]")),
+        }?;
+        template.check_prompt_count(source)?;
+        Ok(template)
+    }
+
+    /// The field names the template places, in order (a field may appear more than once).
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.parts().filter_map(|p| match p {
+            Part::Field(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The same template with every prompt slot removed: a task's manual pattern.
+    pub fn without_prompts(&self) -> Self {
+        let kept = self
+            .pieces
+            .iter()
+            .filter(|p| !matches!(p.part, Part::Prompt(_)));
+        Self {
+            pieces: kept.cloned().collect(),
+        }
     }
 
     /// The paper's `(a, sub, b, obj, c)` template: `[P:a] [X] [P:b] [Y] [P:c]`, or
@@ -170,8 +221,14 @@ impl Template {
 
     fn check_causal(&self) -> Result<()> {
         let after = self.after_object();
+        let field = after.iter().find_map(|p| match &p.part {
+            Part::Field(name) => Some(format!("the field [{name}]")),
+            _ => None,
+        });
         let what = if after.iter().any(|p| p.part == Part::Subject) {
             Some("the subject [X]".to_string())
+        } else if field.is_some() {
+            field
         } else {
             let n: usize = after
                 .iter()
@@ -252,6 +309,7 @@ impl fmt::Display for Template {
                 Part::Subject => f.write_str("[X]")?,
                 Part::Object => f.write_str("[Y]")?,
                 Part::Text(t) => f.write_str(t)?,
+                Part::Field(name) => write!(f, "[{name}]")?,
             }
         }
         Ok(())
@@ -303,7 +361,8 @@ fn shorthand_pieces([a, b, c]: [usize; 3]) -> Vec<Piece> {
         .collect()
 }
 
-fn parse_pieces(source: &str) -> Result<Vec<Piece>> {
+/// The pieces of a bracket-syntax template; `fields` allows named field slots (task templates).
+fn parse_pieces(source: &str, fields: bool) -> Result<Vec<Piece>> {
     let mut pieces: Vec<Piece> = Vec::new();
     let mut rest = source;
     while !rest.is_empty() {
@@ -317,7 +376,7 @@ fn parse_pieces(source: &str) -> Result<Vec<Piece>> {
             template: source.to_string(),
         })?;
         let space_before = source[..source.len() - rest.len()].ends_with(char::is_whitespace);
-        let part = parse_slot(&rest[..=close], source)?;
+        let part = parse_slot(&rest[..=close], source, fields)?;
         push_part(&mut pieces, part, space_before);
         rest = &rest[close + 1..];
     }
@@ -346,7 +405,7 @@ fn push_part(pieces: &mut Vec<Piece>, part: Part, space_before: bool) {
     pieces.push(Piece { part, space_before });
 }
 
-fn parse_slot(token: &str, source: &str) -> Result<Part> {
+fn parse_slot(token: &str, source: &str, fields: bool) -> Result<Part> {
     let inner = &token[1..token.len() - 1];
     let bad_prompt = || Error::TemplateBadPrompt {
         template: source.to_string(),
@@ -367,11 +426,19 @@ fn parse_slot(token: &str, source: &str) -> Result<Part> {
                 _ => Err(too_many(source, n)),
             }
         }
+        _ if fields && is_field_name(inner) => Ok(Part::Field(inner.to_string())),
         _ => Err(Error::TemplateUnknownSlot {
             template: source.to_string(),
             token: token.to_string(),
         }),
     }
+}
+
+/// `premise`, `question_2`: a lowercase letter, then lowercase letters, digits or `_`.
+pub fn is_field_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 #[cfg(test)]

@@ -1,0 +1,71 @@
+//! Tokenizing template pieces one at a time, the way queries and task rows are assembled.
+
+use std::borrow::Cow;
+
+use tokenizers::Tokenizer;
+
+use crate::{DropReason, Error, Result, SpaceStyle, TokenizerSpec};
+
+/// A tokenizer with its spec, encoding one piece at a time without special tokens.
+#[derive(Debug, Clone)]
+pub(crate) struct PieceEncoder<'a> {
+    tokenizer: Cow<'a, Tokenizer>,
+    pub spec: &'a TokenizerSpec,
+}
+
+impl<'a> PieceEncoder<'a> {
+    /// Checks the spec; tokenizer padding and truncation, if configured, are switched off on a
+    /// private copy.
+    pub fn new(tokenizer: &'a Tokenizer, spec: &'a TokenizerSpec) -> Result<Self> {
+        spec.validate()?;
+        Ok(Self {
+            tokenizer: plain_tokenizer(tokenizer),
+            spec,
+        })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
+    /// A template's literal words, or the error that names them.
+    pub fn text(&self, text: &str, space_before: bool) -> Result<Vec<u32>> {
+        self.encode_raw(text, space_before)
+            .map_err(|e| Error::TemplateText {
+                text: text.to_string(),
+                msg: e.to_string(),
+            })
+    }
+
+    /// Data text (a subject, an object, a field): a tokenizer failure drops the example.
+    pub fn encode(&self, text: &str, space_before: bool) -> Result<Vec<u32>, DropReason> {
+        self.encode_raw(text, space_before)
+            .map_err(|_| DropReason::TokenizerError)
+    }
+
+    /// Tokenizes one piece without special tokens, adding the leading space byte-level BPE needs.
+    fn encode_raw(&self, text: &str, space_before: bool) -> tokenizers::Result<Vec<u32>> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        let input: Cow<str> = match self.spec.space {
+            SpaceStyle::ByteLevel if space_before => Cow::Owned(format!(" {text}")),
+            _ => Cow::Borrowed(text),
+        };
+        let encoding = self.tokenizer.encode_fast(input.as_ref(), false)?;
+        Ok(encoding.get_ids().to_vec())
+    }
+}
+
+/// The tokenizer as given, or a copy without padding and truncation (which would corrupt pieces).
+fn plain_tokenizer(tokenizer: &Tokenizer) -> Cow<'_, Tokenizer> {
+    if tokenizer.get_padding().is_none() && tokenizer.get_truncation().is_none() {
+        return Cow::Borrowed(tokenizer);
+    }
+    let mut copy = tokenizer.clone();
+    copy.with_padding(None);
+    // Removing truncation cannot fail: only invalid truncation parameters are rejected.
+    let _ = copy.with_truncation(None);
+    Cow::Owned(copy)
+}

@@ -1,0 +1,331 @@
+//! A task's examples, read from jsonl (one JSON object per line) or CSV (a header row naming
+//! the columns).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::{Answer, ChoiceSource, TaskDef};
+use crate::text::{quote, short, strip_bom};
+use crate::{Error, Result};
+
+/// One example: its field texts, its candidates when they come with it, and the right answer's
+/// index (among the labels, or among its choices) when the data has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    pub fields: BTreeMap<String, String>,
+    /// A choices task's candidates (empty for a label task, whose candidates are its labels).
+    pub choices: Vec<String>,
+    pub gold: Option<usize>,
+    /// 1-based line of the file, for messages.
+    pub line: usize,
+}
+
+impl TaskDef {
+    /// Reads a data file: `.csv` as CSV, anything else as jsonl. An empty file, a line missing a
+    /// field, a label not in the verbalizers or an example without candidates is an error that
+    /// names the file and line.
+    pub fn read_examples(&self, path: &Path) -> Result<Vec<Example>> {
+        let records = match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("csv") => read_csv(path)?,
+            _ => read_jsonl(path)?,
+        };
+        if records.is_empty() {
+            return Err(Error::EmptyData {
+                path: path.to_path_buf(),
+            });
+        }
+        let bad = |line, msg| Error::BadRecord {
+            path: path.to_path_buf(),
+            line,
+            msg,
+        };
+        records
+            .into_iter()
+            .map(|(line, record)| self.example(&record, line).map_err(|m| bad(line, m)))
+            .collect()
+    }
+
+    /// One record as an example (also what `predict` makes of its input lines).
+    pub fn example(&self, record: &Map<String, Value>, line: usize) -> Result<Example, String> {
+        let fields = self
+            .fields
+            .iter()
+            .map(|f| Ok((f.clone(), text(record, f)?)))
+            .collect::<Result<_, String>>()?;
+        let (choices, gold) = match &self.answer {
+            Answer::Label { field, .. } => (Vec::new(), self.label_gold(record, field)?),
+            Answer::Choices { from, gold } => {
+                let choices = choices(record, from)?;
+                let gold = choice_gold(record, gold, &choices)?;
+                (choices, gold)
+            }
+        };
+        Ok(Example {
+            fields,
+            choices,
+            gold,
+            line,
+        })
+    }
+
+    fn label_gold(
+        &self,
+        record: &Map<String, Value>,
+        field: &str,
+    ) -> Result<Option<usize>, String> {
+        let Some(value) = record.get(field).filter(|v| !v.is_null()) else {
+            return Ok(None);
+        };
+        let label = scalar(value).ok_or_else(|| {
+            format!("the label field {field:?} is not a string, number or boolean")
+        })?;
+        let labels = self.labels();
+        match labels.iter().position(|l| *l == label) {
+            Some(i) => Ok(Some(i)),
+            None => Err(format!(
+                "label {} is not in the verbalizers ({})",
+                quote(&label),
+                labels.join(", ")
+            )),
+        }
+    }
+}
+
+/// A field's text: strings as they are, numbers and booleans as JSON writes them.
+fn text(record: &Map<String, Value>, field: &str) -> Result<String, String> {
+    match record.get(field) {
+        None | Some(Value::Null) => Err(format!("no field {field:?}")),
+        Some(v) => {
+            scalar(v).ok_or_else(|| format!("field {field:?} is not a string, number or boolean"))
+        }
+    }
+}
+
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn choices(record: &Map<String, Value>, from: &ChoiceSource) -> Result<Vec<String>, String> {
+    let choices: Vec<String> = match from {
+        ChoiceSource::Fields(fields) => fields
+            .iter()
+            .map(|f| text(record, f))
+            .collect::<Result<_, _>>()?,
+        ChoiceSource::List(field) => match record.get(field) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    scalar(v)
+                        .ok_or_else(|| format!("field {field:?} holds a value that is not text"))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(Value::String(s)) => parse_list(s, field)?,
+            _ => return Err(format!("no list of candidates in field {field:?}")),
+        },
+    };
+    if choices.iter().all(|c| c.trim().is_empty()) {
+        return Err("the example has no candidates".into());
+    }
+    Ok(choices)
+}
+
+/// A CSV cell holding a JSON list of candidates.
+fn parse_list(cell: &str, field: &str) -> Result<Vec<String>, String> {
+    let items: Vec<Value> = serde_json::from_str(cell).map_err(|_| {
+        format!(
+            "field {field:?} should be a JSON list of candidates, not {}",
+            quote(short(cell).as_ref())
+        )
+    })?;
+    items
+        .iter()
+        .map(|v| scalar(v).ok_or_else(|| format!("field {field:?} holds a value that is not text")))
+        .collect()
+}
+
+/// The right choice: an index, or the text of one of the choices.
+fn choice_gold(
+    record: &Map<String, Value>,
+    field: &str,
+    choices: &[String],
+) -> Result<Option<usize>, String> {
+    let index = match record.get(field) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_u64().map(|i| i as usize),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .or_else(|| choices.iter().position(|c| c == s)),
+        Some(_) => None,
+    };
+    match index {
+        Some(i) if i < choices.len() => Ok(Some(i)),
+        _ => Err(format!(
+            "{field:?} must be the index (0 to {}) or the text of one of the {} candidates",
+            choices.len().saturating_sub(1),
+            choices.len()
+        )),
+    }
+}
+
+fn read_jsonl(path: &Path) -> Result<Vec<(usize, Map<String, Value>)>> {
+    let text = read(path)?;
+    let mut out = Vec::new();
+    for (i, line) in strip_bom(&text).lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Map<String, Value> =
+            serde_json::from_str(line).map_err(|e| Error::BadRecord {
+                path: path.to_path_buf(),
+                line: i + 1,
+                msg: format!("not a JSON object: {e}"),
+            })?;
+        out.push((i + 1, value));
+    }
+    Ok(out)
+}
+
+/// CSV rows as records of strings, keyed by the header; line numbers count the header as 1.
+fn read_csv(path: &Path) -> Result<Vec<(usize, Map<String, Value>)>> {
+    let text = read(path)?;
+    let mut reader = csv::Reader::from_reader(strip_bom(&text).as_bytes());
+    let bad = |line: usize, e: csv::Error| Error::BadRecord {
+        path: path.to_path_buf(),
+        line,
+        msg: e.to_string(),
+    };
+    let header = reader.headers().map_err(|e| bad(1, e))?.clone();
+    let mut out = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| bad(e.position().map_or(0, |p| p.line() as usize), e))?;
+        let line = row.position().map_or(0, |p| p.line() as usize);
+        let record = header
+            .iter()
+            .zip(row.iter())
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect();
+        out.push((line, record));
+    }
+    Ok(out)
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|err| Error::Io {
+        path: path.to_path_buf(),
+        err,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rte() -> TaskDef {
+        serde_json::from_value(serde_json::json!({
+            "name": "rte",
+            "fields": ["premise", "hypothesis"],
+            "template": "[premise] Question: [hypothesis]? [P:2] Answer: [Y].",
+            "answer": {"kind": "label", "verbalizers": [["entailment", "Yes"], ["not_entailment", "No"]]}
+        }))
+        .unwrap()
+    }
+
+    fn write(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn jsonl_and_csv_give_the_same_examples() {
+        let (_a, jsonl) = write(
+            "d.jsonl",
+            "{\"premise\": \"A dog runs.\", \"hypothesis\": \"An animal moves.\", \"label\": \"entailment\", \"idx\": 3}\n\n{\"premise\": \"x\", \"hypothesis\": 7, \"label\": \"not_entailment\"}\n",
+        );
+        let (_b, csv) = write(
+            "d.csv",
+            "premise,hypothesis,label\nA dog runs.,An animal moves.,entailment\nx,7,not_entailment\n",
+        );
+        let task = rte();
+        let a = task.read_examples(&jsonl).unwrap();
+        let b = task.read_examples(&csv).unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].fields["premise"], "A dog runs.");
+        assert_eq!(a[1].fields["hypothesis"], "7");
+        assert_eq!(
+            a.iter().map(|e| e.gold).collect::<Vec<_>>(),
+            [Some(0), Some(1)]
+        );
+        let strip = |v: Vec<Example>| {
+            v.into_iter()
+                .map(|e| (e.fields, e.gold))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(a), strip(b));
+    }
+
+    #[test]
+    fn bad_lines_name_the_file_line_and_problem() {
+        let task = rte();
+        let (_a, p) = write(
+            "d.jsonl",
+            "{\"premise\": \"a\", \"label\": \"entailment\"}\n",
+        );
+        let err = task.read_examples(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("line 1") && err.contains("no field \"hypothesis\""),
+            "{err}"
+        );
+        let (_b, p) = write(
+            "d.jsonl",
+            "\n{\"premise\": \"a\", \"hypothesis\": \"b\", \"label\": \"maybe\"}\n",
+        );
+        let err = task.read_examples(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2")
+                && err.contains("\"maybe\" is not in the verbalizers (entailment, not_entailment)"),
+            "{err}"
+        );
+        let (_c, p) = write("d.jsonl", "\n \n");
+        let err = task.read_examples(&p).unwrap_err().to_string();
+        assert!(err.contains("no examples"), "{err}");
+    }
+
+    #[test]
+    fn choices_come_with_each_example_and_gold_is_an_index_or_a_text() {
+        let mut task = rte();
+        task.answer = serde_json::from_value(
+            serde_json::json!({"kind": "choices", "from": ["choice1", "choice2"]}),
+        )
+        .unwrap();
+        let (_a, p) = write(
+            "d.jsonl",
+            "{\"premise\": \"p\", \"hypothesis\": \"h\", \"choice1\": \"rain\", \"choice2\": \"sun\", \"label\": 1}\n{\"premise\": \"p\", \"hypothesis\": \"h\", \"choice1\": \"rain\", \"choice2\": \"sun\", \"label\": \"rain\"}\n",
+        );
+        let ex = task.read_examples(&p).unwrap();
+        assert_eq!(ex[0].choices, ["rain", "sun"]);
+        assert_eq!((ex[0].gold, ex[1].gold), (Some(1), Some(0)));
+        let (_b, p) = write(
+            "d.jsonl",
+            "{\"premise\": \"p\", \"hypothesis\": \"h\", \"choice1\": \"\", \"choice2\": \" \"}\n",
+        );
+        let err = task.read_examples(&p).unwrap_err().to_string();
+        assert!(err.contains("no candidates"), "{err}");
+        let (_c, p) = write(
+            "d.jsonl",
+            "{\"premise\": \"p\", \"hypothesis\": \"h\", \"choice1\": \"a\", \"choice2\": \"b\", \"label\": 2}\n",
+        );
+        let err = task.read_examples(&p).unwrap_err().to_string();
+        assert!(err.contains("index (0 to 1)"), "{err}");
+    }
+}

@@ -1,0 +1,234 @@
+//! From an example and its candidates' tokens to the rows a model scores.
+//!
+//! A masked LM gets the template with as many masks at `[Y]` as a candidate has tokens; a
+//! candidate's score comes from its tokens' log-probabilities at those masks (PET's way for
+//! multi-token verbalizers), so candidates of equal length share one row. A causal LM gets the
+//! context up to `[Y]` followed by the candidate's tokens but the last: the position before each
+//! token predicts it, and candidates whose rows are equal (all one-token candidates) share one
+//! row. Fields are tokenized piece by piece like a LAMA query's subject.
+
+use tokenizers::Tokenizer;
+
+use super::Example;
+use crate::encode::PieceEncoder;
+use crate::template::Part;
+use crate::{DropReason, Error, Objective, Result, Template, TokenizerSpec};
+
+/// One input row: token ids with prompt placeholders at `prompt_positions` (slot `k` takes
+/// prompt vector `k`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub input_ids: Vec<u32>,
+    pub prompt_positions: Vec<usize>,
+}
+
+/// One token of a candidate: the row and position whose output predicts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub row: usize,
+    pub position: usize,
+    pub token: u32,
+}
+
+/// An example ready to score: its rows and, per candidate, the tokens that make its score.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScoredExample {
+    pub rows: Vec<Row>,
+    pub candidates: Vec<Vec<Target>>,
+    pub gold: Option<usize>,
+    /// The example's index in the list it was built from.
+    pub index: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Slot {
+    Prompt(usize),
+    Field { name: String, space_before: bool },
+    Answer,
+    Ids(Vec<u32>),
+}
+
+/// Builds scored examples for one task template and tokenizer.
+#[derive(Debug, Clone)]
+pub struct RowBuilder<'a> {
+    enc: PieceEncoder<'a>,
+    slots: Vec<Slot>,
+    answer_space: bool,
+    max_len: Option<usize>,
+}
+
+impl<'a> RowBuilder<'a> {
+    /// Checks the template suits the objective (a causal LM sees nothing after `[Y]` but
+    /// words, which it drops) and tokenizes its words.
+    pub fn new(
+        tokenizer: &'a Tokenizer,
+        spec: &'a TokenizerSpec,
+        template: &Template,
+    ) -> Result<Self> {
+        let enc = PieceEncoder::new(tokenizer, spec)?;
+        template.check_objective(spec.objective)?;
+        let pieces = match spec.objective {
+            Objective::Masked => template.pieces(),
+            Objective::Causal => &template.pieces()[..=template.before_object().len()],
+        };
+        let slots = pieces
+            .iter()
+            .map(|p| {
+                Ok(match &p.part {
+                    Part::Prompt(n) => Slot::Prompt(*n),
+                    Part::Field(name) => Slot::Field {
+                        name: name.clone(),
+                        space_before: p.space_before,
+                    },
+                    Part::Object => Slot::Answer,
+                    Part::Text(text) => Slot::Ids(enc.text(text, p.space_before)?),
+                    Part::Subject => {
+                        return Err(Error::TaskTemplateSubject {
+                            template: template.to_string(),
+                        });
+                    }
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            enc,
+            slots,
+            answer_space: template.object_space_before(),
+            max_len: None,
+        })
+    }
+
+    /// Drops examples with a row longer than `max_len` ids (the model's position limit).
+    pub fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = Some(max_len);
+        self
+    }
+
+    /// An answer's tokens where `[Y]` stands (with the template's space before it).
+    pub fn answer_ids(&self, answer: &str) -> Result<Vec<u32>, DropReason> {
+        match self.enc.encode(answer, self.answer_space)? {
+            ids if ids.is_empty() => Err(DropReason::EmptyAnswer),
+            ids => Ok(ids),
+        }
+    }
+
+    /// The verbalizers' tokens in label order; a verbalizer with no tokens, or two that
+    /// tokenize the same (so the model could not tell their labels apart), is an error.
+    pub fn verbalizer_ids(&self, verbalizers: &[(String, String)]) -> Result<Vec<Vec<u32>>> {
+        let mut out: Vec<Vec<u32>> = Vec::new();
+        for (label, words) in verbalizers {
+            let ids = self
+                .answer_ids(words)
+                .map_err(|reason| Error::BadVerbalizer {
+                    label: label.clone(),
+                    words: words.clone(),
+                    reason: reason.describe(),
+                })?;
+            if let Some(i) = out.iter().position(|o| *o == ids) {
+                return Err(Error::VerbalizersCollide {
+                    first: verbalizers[i].0.clone(),
+                    second: label.clone(),
+                    ids: format!("{ids:?}"),
+                });
+            }
+            out.push(ids);
+        }
+        Ok(out)
+    }
+
+    /// The example's rows and candidate targets; `candidates` are the answers' token ids
+    /// (the verbalizers' for a label task, the example's choices' otherwise).
+    pub fn build(
+        &self,
+        example: &Example,
+        candidates: &[Vec<u32>],
+        index: usize,
+    ) -> Result<ScoredExample, DropReason> {
+        let fields = self.field_ids(example)?;
+        let mut out = ScoredExample {
+            rows: Vec::new(),
+            candidates: Vec::with_capacity(candidates.len()),
+            gold: example.gold,
+            index,
+        };
+        for answer in candidates {
+            let (row, positions) = self.assemble(&fields, answer)?;
+            if self.max_len.is_some_and(|max| row.input_ids.len() > max) {
+                return Err(DropReason::TooLong);
+            }
+            let r = match out.rows.iter().position(|x| *x == row) {
+                Some(r) => r,
+                None => {
+                    out.rows.push(row);
+                    out.rows.len() - 1
+                }
+            };
+            let targets = positions
+                .into_iter()
+                .zip(answer)
+                .map(|(position, &token)| Target {
+                    row: r,
+                    position,
+                    token,
+                });
+            out.candidates.push(targets.collect());
+        }
+        Ok(out)
+    }
+
+    /// Each field slot's ids, in slot order.
+    fn field_ids(&self, example: &Example) -> Result<Vec<Vec<u32>>, DropReason> {
+        let fields = self.slots.iter().filter_map(|s| match s {
+            Slot::Field { name, space_before } => Some((name, *space_before)),
+            _ => None,
+        });
+        fields
+            .map(|(name, space)| {
+                let text = example.fields.get(name).map_or("", String::as_str);
+                self.enc.encode(text, space)
+            })
+            .collect()
+    }
+
+    /// One row for `answer`, and the positions that predict its tokens.
+    fn assemble(
+        &self,
+        fields: &[Vec<u32>],
+        answer: &[u32],
+    ) -> Result<(Row, Vec<usize>), DropReason> {
+        let spec = self.enc.spec;
+        let mut ids = spec.prefix_ids.clone();
+        let mut prompt_positions = Vec::new();
+        let mut targets = Vec::new();
+        let mut fields = fields.iter();
+        for slot in &self.slots {
+            match slot {
+                Slot::Prompt(n) => {
+                    prompt_positions.extend(ids.len()..ids.len() + n);
+                    ids.extend(std::iter::repeat_n(spec.placeholder_id, *n));
+                }
+                Slot::Field { .. } => ids.extend(fields.next().into_iter().flatten()),
+                Slot::Ids(text) => ids.extend(text),
+                Slot::Answer => match spec.objective {
+                    Objective::Masked => {
+                        targets.extend(ids.len()..ids.len() + answer.len());
+                        ids.extend(std::iter::repeat_n(spec.mask_id.unwrap_or(0), answer.len()));
+                    }
+                    Objective::Causal => {
+                        let Some(last) = ids.len().checked_sub(1) else {
+                            return Err(DropReason::EmptyContext);
+                        };
+                        targets.extend(last..last + answer.len());
+                        ids.extend(&answer[..answer.len() - 1]);
+                    }
+                },
+            }
+        }
+        ids.extend(&spec.suffix_ids);
+        let row = Row {
+            input_ids: ids,
+            prompt_positions,
+        };
+        Ok((row, targets))
+    }
+}

@@ -1,0 +1,192 @@
+//! Task rows: how an example and its candidates become the rows and targets a model scores,
+//! checked against LAMA queries where the two must agree.
+
+mod common;
+
+use common::{specs, tiny_bpe, tokens, wordpiece};
+use ptune_data::task::{Example, RowBuilder, ScoredExample, TaskBatch};
+use ptune_data::{Fact, QueryBuilder, Template};
+
+fn example(subject: &str, gold: Option<usize>) -> Example {
+    Example {
+        fields: [("subject".to_string(), subject.to_string())].into(),
+        choices: Vec::new(),
+        gold,
+        line: 1,
+    }
+}
+
+fn task_template(s: &str) -> Template {
+    Template::parse_task(s).unwrap()
+}
+
+#[test]
+fn a_one_token_candidate_row_is_the_lama_query() {
+    for (tok, spec) in [
+        (wordpiece(), specs::bert(&wordpiece())),
+        (tiny_bpe(), specs::gpt2(&tiny_bpe())),
+    ] {
+        let rows = RowBuilder::new(
+            &tok,
+            &spec,
+            &task_template("[P:2] [subject] [P] is located in [Y] ."),
+        )
+        .unwrap();
+        let lama = QueryBuilder::new(
+            &tok,
+            &spec,
+            &Template::parse("[P:2] [X] [P] is located in [Y] .").unwrap(),
+        )
+        .unwrap();
+        let query = lama.build_one(&Fact::new("France", "Paris")).unwrap();
+        let paris = rows.answer_ids("Paris").unwrap();
+        assert_eq!(paris, [query.object_id]);
+        let scored = rows
+            .build(&example("France", Some(0)), &[paris], 0)
+            .unwrap();
+        assert_eq!(scored.rows.len(), 1);
+        assert_eq!(scored.rows[0].input_ids, query.input_ids);
+        assert_eq!(scored.rows[0].prompt_positions, query.prompt_positions);
+        let t = scored.candidates[0][0];
+        assert_eq!(
+            (t.row, t.position, t.token),
+            (0, query.target_position, query.object_id)
+        );
+    }
+}
+
+#[test]
+fn masked_lm_gets_one_mask_per_answer_token_and_equal_lengths_share_a_row() {
+    let tok = wordpiece();
+    let spec = specs::bert(&tok);
+    let rows = RowBuilder::new(&tok, &spec, &task_template("[subject] is in [Y] .")).unwrap();
+    let candidates: Vec<Vec<u32>> = ["Paris", "Montevideo", "Tokyo"]
+        .iter()
+        .map(|c| rows.answer_ids(c).unwrap())
+        .collect();
+    assert_eq!(tokens(&tok, &candidates[1]), ["Monte", "##video"]);
+    let s = rows
+        .build(&example("Uruguay", Some(1)), &candidates, 7)
+        .unwrap();
+    assert_eq!(s.rows.len(), 2, "one row with one mask, one with two");
+    assert_eq!(
+        tokens(&tok, &s.rows[1].input_ids),
+        [
+            "[CLS]", "Uruguay", "is", "in", "[MASK]", "[MASK]", ".", "[SEP]"
+        ]
+    );
+    let two = &s.candidates[1];
+    assert_eq!(
+        two.iter().map(|t| (t.row, t.position)).collect::<Vec<_>>(),
+        [(1, 4), (1, 5)]
+    );
+    assert_eq!(
+        two.iter().map(|t| t.token).collect::<Vec<_>>(),
+        candidates[1]
+    );
+    assert_eq!((s.candidates[0][0].row, s.candidates[2][0].row), (0, 0));
+    assert_eq!((s.gold, s.index), (Some(1), 7));
+}
+
+#[test]
+fn causal_lm_appends_all_but_the_last_answer_token_and_predicts_each_from_the_one_before() {
+    let tok = tiny_bpe();
+    let spec = specs::gpt2(&tok);
+    let rows = RowBuilder::new(
+        &tok,
+        &spec,
+        &task_template("[P] [subject] is located in [Y] ."),
+    )
+    .unwrap();
+    let multi = rows.answer_ids("Monte Carlo Paris").unwrap();
+    assert!(multi.len() >= 3, "{:?}", tokens(&tok, &multi));
+    let paris = rows.answer_ids("Paris").unwrap();
+    let s = rows
+        .build(&example("France", None), &[paris.clone(), multi.clone()], 0)
+        .unwrap();
+    let context = &s.rows[0].input_ids;
+    let k = multi.len();
+    let long = &s.rows[1].input_ids;
+    assert_eq!(&long[..context.len()], &context[..]);
+    assert_eq!(&long[context.len()..], &multi[..k - 1]);
+    let positions: Vec<usize> = s.candidates[1].iter().map(|t| t.position).collect();
+    assert_eq!(
+        positions,
+        (context.len() - 1..context.len() - 1 + k).collect::<Vec<_>>()
+    );
+    assert_eq!(s.candidates[0][0].position, context.len() - 1);
+}
+
+#[test]
+fn verbalizers_that_tokenize_the_same_or_to_nothing_are_refused() {
+    let tok = wordpiece();
+    let spec = specs::bert(&tok);
+    let rows = RowBuilder::new(&tok, &spec, &task_template("[subject] is in [Y] .")).unwrap();
+    let pairs = |a: &str, b: &str| {
+        vec![
+            ("yes".to_string(), a.to_string()),
+            ("no".to_string(), b.to_string()),
+        ]
+    };
+    let err = rows
+        .verbalizer_ids(&pairs("Paris", " Paris "))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"yes\" and \"no\"") && err.contains("tokenize the same"),
+        "{err}"
+    );
+    let ok = rows.verbalizer_ids(&pairs("Paris", "Tokyo")).unwrap();
+    assert_eq!(ok.len(), 2);
+}
+
+#[test]
+fn a_task_template_cannot_use_x_and_causal_rows_need_a_context() {
+    let err = Template::parse_task("[X] is [Y]").unwrap_err().to_string();
+    assert!(err.contains("names its fields"), "{err}");
+    let tok = tiny_bpe();
+    let spec = specs::gpt2(&tok);
+    let rows = RowBuilder::new(&tok, &spec, &task_template("[subject] [Y]")).unwrap();
+    let paris = rows.answer_ids("Paris").unwrap();
+    let reason = rows.build(&example("", None), &[paris], 0).unwrap_err();
+    assert_eq!(reason, ptune_data::DropReason::EmptyContext);
+}
+
+fn scored(
+    tok: &tokenizers::Tokenizer,
+    spec: &ptune_data::TokenizerSpec,
+    subject: &str,
+    answers: &[&str],
+    i: usize,
+) -> ScoredExample {
+    let rows = RowBuilder::new(tok, spec, &task_template("[P] [subject] is in [Y] .")).unwrap();
+    let ids: Vec<Vec<u32>> = answers
+        .iter()
+        .map(|a| rows.answer_ids(a).unwrap())
+        .collect();
+    rows.build(&example(subject, Some(0)), &ids, i).unwrap()
+}
+
+#[test]
+fn a_task_batch_maps_every_candidate_token_to_its_output() {
+    let tok = wordpiece();
+    let spec = specs::bert(&tok);
+    let a = scored(&tok, &spec, "France", &["Paris", "Tokyo"], 0);
+    let b = scored(&tok, &spec, "Uruguay", &["Montevideo", "Paris", "Rome"], 1);
+    let batch = TaskBatch::collate(&[&a, &b], spec.pad_id).unwrap();
+    assert_eq!((batch.n_examples, batch.width), (2, 3));
+    assert_eq!(batch.slot_tokens, [1, 1, 0, 2, 1, 1]);
+    assert_eq!(
+        batch.rows.batch_size, 3,
+        "a: one row; b: a two-mask and a one-mask row"
+    );
+    assert!(!batch.one_target_per_row());
+    for (k, &target) in batch.token_target.iter().enumerate() {
+        let (row, pos) = batch.targets[target];
+        assert_eq!(batch.rows.row(row)[pos], spec.mask_id.unwrap(), "token {k}");
+    }
+    let only_a = TaskBatch::collate(&[&a, &a], spec.pad_id).unwrap();
+    assert!(only_a.one_target_per_row());
+    assert_eq!(only_a.targets, [(0, 5), (1, 5)], "[CLS] [P] France is in [MASK]");
+    assert_eq!(only_a.rows.target_positions, [5, 5]);
+}
