@@ -187,6 +187,10 @@ fn a_task_batch_maps_every_candidate_token_to_its_output() {
     }
     let only_a = TaskBatch::collate(&[&a, &a], spec.pad_id).unwrap();
     assert!(only_a.one_target_per_row());
-    assert_eq!(only_a.targets, [(0, 5), (1, 5)], "[CLS] [P] France is in [MASK]");
+    assert_eq!(
+        only_a.targets,
+        [(0, 5), (1, 5)],
+        "[CLS] [P] France is in [MASK]"
+    );
     assert_eq!(only_a.rows.target_positions, [5, 5]);
 }

@@ -1,6 +1,7 @@
 //! The `ptune` command line and the P-tuning model it trains: backbone + prompt encoder +
 //! template, tied together from `ptune-backbone`, `ptune-encoder` and `ptune-data`.
 
+pub mod candidates;
 pub mod device;
 pub mod eval;
 pub mod figure;

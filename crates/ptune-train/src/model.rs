@@ -97,18 +97,26 @@ pub fn target_logits(
     prompts: Option<Tensor<2>>,
     batch: &BatchTensors,
 ) -> Result<Tensor<2>> {
-    let embeds = backbone.embed_tokens(batch.ids.clone());
-    let embeds = match prompts {
-        Some(p) => batch.splice(embeds, p),
-        None => embeds,
-    };
     let hidden = backbone.forward_rows(
-        embeds,
+        input_embeds(backbone, prompts, batch),
         batch.mask.clone(),
         &batch.targets,
         batch.shared_prefix,
     );
     Ok(backbone.lm_logits(hidden)?)
+}
+
+/// The batch's word embeddings with the prompt rows in their slots (`None`: manual template).
+pub fn input_embeds(
+    backbone: &Backbone,
+    prompts: Option<Tensor<2>>,
+    batch: &BatchTensors,
+) -> Tensor<3> {
+    let embeds = backbone.embed_tokens(batch.ids.clone());
+    match prompts {
+        Some(p) => batch.splice(embeds, p),
+        None => embeds,
+    }
 }
 
 /// A tensor's values on the host as f32. A GPU that fails (out of memory, a buffer larger than
@@ -170,8 +178,21 @@ pub fn train_step(
     lr: f64,
     anchor: Option<&Tensor<2>>,
 ) -> Result<(PromptEncoder, f32)> {
-    let logits = target_logits(backbone, Some(prompts(&encoder, anchor)), batch)?;
-    let value = loss(logits, batch.labels.clone());
+    step_on(encoder, optim, lr, anchor, |prompts| {
+        let logits = target_logits(backbone, Some(prompts), batch)?;
+        Ok(loss(logits, batch.labels.clone()))
+    })
+}
+
+/// One optimisation step on any loss of the prompt matrix (a LAMA batch's, a task batch's).
+pub fn step_on(
+    encoder: PromptEncoder,
+    optim: &mut ModuleOptimizer,
+    lr: f64,
+    anchor: Option<&Tensor<2>>,
+    loss_of: impl FnOnce(Tensor<2>) -> Result<Tensor<1>>,
+) -> Result<(PromptEncoder, f32)> {
+    let value = loss_of(prompts(&encoder, anchor))?;
     let scalar: f32 = value
         .clone()
         .try_into_scalar()

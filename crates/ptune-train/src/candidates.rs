@@ -1,0 +1,95 @@
+//! Scoring a task's candidate answers: the log-probability of each candidate's tokens at the
+//! outputs that predict them, combined per candidate (sum, or mean), then cross-entropy over each
+//! example's candidates (PET's objective). The LM head runs only at those outputs.
+
+use anyhow::Result;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use ptune_backbone::Backbone;
+use ptune_data::task::{ScoreNorm, TaskBatch};
+
+use crate::model::{BatchTensors, input_embeds, loss};
+
+/// Added to the score of a padded candidate slot: no real candidate scores this low.
+const ABSENT: f32 = -1e9;
+
+/// A [`TaskBatch`] as tensors.
+pub struct TaskTensors {
+    pub rows: BatchTensors,
+    /// Flat `row * T + position` of every target; `None` when each row has exactly one target
+    /// (the rows' own `targets`).
+    targets: Option<Vec<(usize, usize)>>,
+    /// Per candidate token: `target * vocab + token`, into the flattened log-probabilities.
+    token_index: Tensor<1, Int>,
+    /// `[n_examples * width, n_tokens]`: how much each token counts for each candidate slot.
+    weights: Tensor<2>,
+    /// `[n_examples, width]`: 0 for a candidate, [`ABSENT`] for padding.
+    padding: Tensor<2>,
+    /// Each example's right candidate (0 where the data has none).
+    pub gold: Tensor<1, Int>,
+    n_examples: usize,
+    width: usize,
+}
+
+impl TaskTensors {
+    pub fn new(batch: &TaskBatch, vocab: usize, norm: ScoreNorm, device: &Device) -> Self {
+        let (e, w) = (batch.n_examples, batch.width);
+        let n_tok = batch.token_ids.len();
+        let index: Vec<i64> = (batch.token_target.iter().zip(&batch.token_ids))
+            .map(|(&t, &id)| (t * vocab + id as usize) as i64)
+            .collect();
+        let mut weights = vec![0f32; e * w * n_tok];
+        for (k, &slot) in batch.token_slot.iter().enumerate() {
+            weights[slot * n_tok + k] = match norm {
+                ScoreNorm::Sum => 1.0,
+                ScoreNorm::Mean => 1.0 / batch.slot_tokens[slot] as f32,
+            };
+        }
+        let padding = batch
+            .slot_tokens
+            .iter()
+            .map(|&n| if n == 0 { ABSENT } else { 0.0 });
+        let gold = batch.gold.iter().map(|g| g.unwrap_or(0) as i64);
+        Self {
+            rows: BatchTensors::new(&batch.rows, device),
+            targets: (!batch.one_target_per_row()).then(|| batch.targets.clone()),
+            token_index: Tensor::from_data(TensorData::new(index, [n_tok]), device),
+            weights: Tensor::from_data(TensorData::new(weights, [e * w, n_tok]), device),
+            padding: Tensor::from_data(
+                TensorData::new(padding.collect::<Vec<_>>(), [e, w]),
+                device,
+            ),
+            gold: Tensor::from_data(TensorData::new(gold.collect::<Vec<_>>(), [e]), device),
+            n_examples: e,
+            width: w,
+        }
+    }
+}
+
+/// `[n_examples, width]` candidate scores; padded slots score [`ABSENT`]. `prompts` is `None`
+/// for the manual pattern.
+pub fn candidate_scores(
+    backbone: &Backbone,
+    prompts: Option<Tensor<2>>,
+    batch: &TaskTensors,
+) -> Result<Tensor<2>> {
+    let embeds = input_embeds(backbone, prompts, &batch.rows);
+    let mask = batch.rows.mask.clone();
+    let hidden = match &batch.targets {
+        None => backbone.forward_rows(embeds, mask, &batch.rows.targets, batch.rows.shared_prefix),
+        Some(targets) => Backbone::gather_rows(backbone.forward_embeds(embeds, mask), targets),
+    };
+    let log_probs = log_softmax(backbone.lm_logits(hidden)?, 1);
+    let [n, v] = log_probs.dims();
+    let tokens = log_probs
+        .reshape([n * v])
+        .select(0, batch.token_index.clone());
+    let n_tok = tokens.dims()[0];
+    let scores = batch.weights.clone().matmul(tokens.reshape([n_tok, 1]));
+    Ok(scores.reshape([batch.n_examples, batch.width]) + batch.padding.clone())
+}
+
+/// Mean cross-entropy over each example's candidates against its right one.
+pub fn task_loss(scores: Tensor<2>, batch: &TaskTensors) -> Tensor<1> {
+    loss(scores, batch.gold.clone())
+}

@@ -1,0 +1,169 @@
+//! Candidate scores match transformers (fixtures from scripts/make_task_fixtures.py) on masked
+//! and causal tiny models, for one- and multi-token answers, with and without prompt vectors;
+//! and a task loss's gradient reaches the prompt encoder and nothing of the backbone.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Gradients, Tensor, TensorData};
+use ptune_backbone::{Backbone, ModelBundle};
+use ptune_data::TokenizerSpec;
+use ptune_data::task::{Answer, RowBuilder, ScoredExample, TaskBatch, TaskDef};
+use ptune_encoder::{EncoderKind, PromptEncoderConfig};
+use ptune_train::candidates::{TaskTensors, candidate_scores, task_loss};
+use ptune_train::model::to_host;
+use ptune_train::spec::tokenizer_spec;
+use serde_json::Value;
+
+fn model_dir(name: &str) -> String {
+    format!(
+        "{}/../ptune-backbone/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/task_scores/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The fixture's examples scored as ptune builds them.
+fn scored(
+    bundle: &ModelBundle,
+    spec: &TokenizerSpec,
+    case: &Value,
+) -> (TaskDef, Vec<ScoredExample>) {
+    let mut def = case["task"].clone();
+    def.as_object_mut().unwrap().remove("examples");
+    let def: TaskDef = serde_json::from_value(def).unwrap();
+    def.check().unwrap();
+    let template = def.parsed_template().unwrap();
+    let rows = RowBuilder::new(&bundle.tokenizer, spec, &template).unwrap();
+    let labels = match &def.answer {
+        Answer::Label { verbalizers, .. } => Some(rows.verbalizer_ids(verbalizers).unwrap()),
+        Answer::Choices { .. } => None,
+    };
+    let examples = case["examples"].as_array().unwrap().iter().enumerate();
+    let scored = examples
+        .map(|(i, record)| {
+            let example = def.example(record.as_object().unwrap(), i + 1).unwrap();
+            let candidates = labels.clone().unwrap_or_else(|| {
+                example
+                    .choices
+                    .iter()
+                    .map(|c| rows.answer_ids(c).unwrap())
+                    .collect()
+            });
+            rows.build(&example, &candidates, i).unwrap()
+        })
+        .collect();
+    (def, scored)
+}
+
+fn prompts(case: &Value, device: &Device) -> Option<Tensor<2>> {
+    let rows = case["prompts"].as_array().unwrap();
+    let flat: Vec<f32> = rows
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+        })
+        .collect();
+    (!rows.is_empty()).then(|| {
+        let shape = [rows.len(), flat.len() / rows.len()];
+        Tensor::from_data(TensorData::new(flat, shape), device)
+    })
+}
+
+#[test]
+fn candidate_scores_match_transformers() {
+    let device = Device::flex();
+    for name in ["bert", "roberta", "gpt2", "llama_gqa_tied"] {
+        let bundle = ModelBundle::open(&model_dir(name)).unwrap();
+        let backbone = bundle.backbone(&device).unwrap();
+        let spec = tokenizer_spec(&bundle, &backbone).unwrap();
+        for case in fixture(name)["tasks"].as_array().unwrap() {
+            let (def, examples) = scored(&bundle, &spec, case);
+            let refs: Vec<&ScoredExample> = examples.iter().collect();
+            let batch = TaskBatch::collate(&refs, spec.pad_id).unwrap();
+            let tensors = TaskTensors::new(&batch, backbone.vocab_size(), def.score, &device);
+            let scores = candidate_scores(&backbone, prompts(case, &device), &tensors).unwrap();
+            let got = to_host(scores).unwrap();
+            let expected = case["scores"].as_array().unwrap();
+            for (e, row) in expected.iter().enumerate() {
+                for (c, want) in row.as_array().unwrap().iter().enumerate() {
+                    let (want, got) = (want.as_f64().unwrap(), got[e * batch.width + c] as f64);
+                    assert!(
+                        (want - got).abs() < 1e-4,
+                        "{name} {}: example {e} candidate {c}: transformers {want}, ptune {got}",
+                        def.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+struct GradProbe<'a> {
+    grads: &'a Gradients,
+    params: usize,
+    with_grad: usize,
+}
+
+impl ModuleVisitor for GradProbe<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.params += 1;
+        if param.val().grad(self.grads).is_some() {
+            self.with_grad += 1;
+        }
+    }
+}
+
+fn probe(module: &impl Module, grads: &Gradients) -> (usize, usize) {
+    let mut p = GradProbe {
+        grads,
+        params: 0,
+        with_grad: 0,
+    };
+    module.visit(&mut p);
+    (p.params, p.with_grad)
+}
+
+#[test]
+fn a_task_loss_trains_the_prompt_encoder_only() {
+    let device = Device::flex().autodiff();
+    for name in ["bert", "gpt2"] {
+        let bundle = ModelBundle::open(&model_dir(name)).unwrap();
+        let backbone: Backbone = bundle.backbone(&device).unwrap();
+        let spec = tokenizer_spec(&bundle, &backbone).unwrap();
+        let case = &fixture(name)["tasks"][0];
+        let (def, examples) = scored(&bundle, &spec, case);
+        let refs: Vec<&ScoredExample> = examples.iter().collect();
+        let batch = TaskBatch::collate(&refs, spec.pad_id).unwrap();
+        assert!(
+            !batch.one_target_per_row(),
+            "the multi-token path is the one under test"
+        );
+        let tensors = TaskTensors::new(&batch, backbone.vocab_size(), def.score, &device);
+        let n = def.parsed_template().unwrap().n_prompts();
+        let encoder = PromptEncoderConfig::new(EncoderKind::Lstm, n, backbone.hidden_size())
+            .init(&device)
+            .unwrap();
+        let scores = candidate_scores(&backbone, Some(encoder.forward()), &tensors).unwrap();
+        let grads = task_loss(scores, &tensors).backward();
+        let (params, with_grad) = probe(&encoder, &grads);
+        assert_eq!(
+            with_grad, params,
+            "{name}: every encoder parameter gets a gradient"
+        );
+        let (params, with_grad) = probe(&backbone, &grads);
+        assert!(params > 0);
+        assert_eq!(
+            with_grad, 0,
+            "{name}: no backbone parameter gets a gradient"
+        );
+    }
+}
