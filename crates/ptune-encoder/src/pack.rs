@@ -340,11 +340,14 @@ fn read_prompts(tensor_path: &Path, bytes: &[u8], m: &Manifest) -> Result<HostTe
     Ok(prompts)
 }
 
-/// A pack's template must parse with one prompt slot per matrix row (more slots would index past
-/// the matrix, fewer would silently use a part of it), and its relation must be a plain name.
+/// A pack's template (a relation's, or a task's) must parse with one prompt slot per matrix row
+/// (more slots would index past the matrix, fewer would silently use a part of it), and its
+/// relation must be a plain name.
 fn check_fit(template: &str, relation: &str, rows: usize) -> Result<()> {
     ptune_data::check_relation_id(relation)?;
-    let slots = ptune_data::Template::parse(template)?.n_prompts();
+    let parsed = ptune_data::Template::parse(template)
+        .or_else(|e| ptune_data::Template::parse_task(template).map_err(|_| e))?;
+    let slots = parsed.n_prompts();
     if slots != rows {
         return Err(EncoderError::SlotCount {
             template: template.to_string(),

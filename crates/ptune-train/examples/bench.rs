@@ -202,7 +202,8 @@ fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -
         .take_while(|p| masked || **p != Part::Object)
         .map(|p| match p {
             Part::Prompt(n) => *n,
-            Part::Subject => 0,
+            // Bench templates are LAMA's (`Template::parse`), which have no fields.
+            Part::Subject | Part::Field(_) => 0,
             Part::Object | Part::Text(_) => 1,
         })
         .sum::<usize>()
@@ -225,7 +226,7 @@ fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -
                     prompts.extend(row.len()..row.len() + n);
                     row.extend(std::iter::repeat_n(0, *n));
                 }
-                Part::Subject => {
+                Part::Subject | Part::Field(_) => {
                     let at = row.len();
                     row.extend((at..at + t - fixed).map(token));
                 }

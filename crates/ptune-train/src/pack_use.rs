@@ -109,7 +109,16 @@ pub fn load(pack: &Path, model: Option<&str>, compute: Compute) -> Result<Loaded
     let id = identity(&bundle, &backbone);
     pack.check_compatible(&id.architecture, id.hidden_size, &id.tokenizer_hash)?;
     let spec = tokenizer_spec(&bundle, &backbone)?;
-    let template = Template::parse(&pack.template)?;
+    let template = Template::parse(&pack.template).map_err(|e| {
+        match Template::parse_task(&pack.template) {
+            Ok(_) => anyhow::anyhow!(
+                "{} holds a task's prompts (template {}); eval and predict read relation packs only so far: the task's scores are in its run's summary",
+                dir.display(),
+                pack.template
+            ),
+            Err(_) => e.into(),
+        }
+    })?;
     let prompts = pack.prompt_tensor(&device);
     Ok(LoadedPack {
         pack,

@@ -1,14 +1,77 @@
 //! Ranking the objects of a query set with a fixed prompt matrix (or none: the manual baseline):
 //! what training's dev and test scores and `ptune eval` share.
 
+use crate::candidates::{TaskTensors, candidate_scores};
 use crate::model::{BatchTensors, target_logits, to_host};
 use anyhow::Result;
 use burn::tensor::{Device, Tensor};
 use ptune_backbone::Backbone;
+use ptune_data::task::{ScoreNorm, ScoredExample, TaskBatch};
 use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, Query, RankStats, metrics};
 
 /// Evaluation batches are bigger than training ones: no activations are kept for backward.
 const EVAL_BATCH: usize = 16;
+
+/// A split's tokenized examples: a relation's queries (ranked over the vocabulary), or a task's
+/// scored examples (ranked over their candidates: rank 1 is a right answer).
+pub enum Items {
+    Facts(Vec<Query>),
+    Task(Vec<ScoredExample>, ScoreNorm),
+}
+
+impl Items {
+    pub fn len(&self) -> usize {
+        match self {
+            Items::Facts(q) => q.len(),
+            Items::Task(e, _) => e.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// 1-based ranks of each item's right answer, in item order.
+    pub fn ranks(
+        &self,
+        backbone: &Backbone,
+        prompts: Option<&Tensor<2>>,
+        allowed: &AllowedVocab,
+        pad_id: u32,
+        device: &Device,
+    ) -> Result<Vec<usize>> {
+        match self {
+            Items::Facts(q) => rank_queries(backbone, prompts, q, allowed, pad_id, device),
+            Items::Task(e, norm) => rank_candidates(backbone, prompts, e, *norm, pad_id, device),
+        }
+    }
+}
+
+/// 1-based ranks of each example's right candidate among its candidates, in example order.
+pub fn rank_candidates(
+    backbone: &Backbone,
+    prompts: Option<&Tensor<2>>,
+    examples: &[ScoredExample],
+    norm: ScoreNorm,
+    pad_id: u32,
+    device: &Device,
+) -> Result<Vec<usize>> {
+    let config = BatchConfig {
+        batch_size: EVAL_BATCH,
+        ..BatchConfig::default()
+    };
+    let plan = BatchPlan::new(examples.len(), &config, 0)?;
+    let mut ranks = Vec::with_capacity(examples.len());
+    for indices in plan.batches() {
+        let chosen: Vec<&ScoredExample> = indices.iter().map(|&i| &examples[i]).collect();
+        let batch = TaskBatch::collate(&chosen, pad_id)?;
+        let tensors = TaskTensors::new(&batch, backbone.vocab_size(), norm, device);
+        let scores = to_host(candidate_scores(backbone, prompts.cloned(), &tensors)?)?;
+        let gold: Vec<u32> = batch.gold.iter().map(|g| g.unwrap_or(0) as u32).collect();
+        ranks.extend(metrics::ranks(&scores, batch.width, &gold, None)?);
+    }
+    Ok(ranks)
+}
 
 /// 1-based ranks of each query's object among the allowed vocabulary, in query order.
 pub fn rank_queries(

@@ -5,6 +5,7 @@ mod hparams;
 mod relation;
 mod report;
 mod rundir;
+mod task;
 
 pub use hparams::{Hparams, Init, Preset};
 pub use relation::{EpochRecord, FactCounts, RelationData, RelationResult, Trainer};
@@ -12,6 +13,7 @@ pub use rundir::RunDir;
 
 use crate::device::Compute;
 use crate::output::{RunLog, write_json};
+use crate::rank::Items;
 use crate::spec::tokenizer_spec;
 use anyhow::{Context, Result, bail};
 use ptune_backbone::{Backbone, ModelBundle};
@@ -29,8 +31,14 @@ pub struct TrainArgs {
     pub model: Option<String>,
     /// Facts in the P-tuning LAMA layout: DIR/relations.jsonl and
     /// DIR/fact-retrieval/original/<relation>/{train,dev,test}.jsonl.
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present_any = ["resume", "task"])]
     pub data: Option<PathBuf>,
+    /// A task file instead of LAMA facts: named fields, a template with [field] slots, prompts
+    /// and [Y], label verbalizers or per-example choices, and the train/dev/test files (JSON;
+    /// see docs/tasks.md). Scores are accuracy: P@1 over each example's candidates.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "relations", "all_relations", "template"])]
+    #[serde(default)]
+    pub task: Option<PathBuf>,
     /// Relation id to train (repeatable), e.g. --relation P36 --relation P30.
     #[arg(long = "relation", conflicts_with = "all_relations")]
     pub relations: Vec<String>,
@@ -131,10 +139,10 @@ impl TrainArgs {
         };
         h.min_steps = self.min_steps.unwrap_or(preset_min);
         h.clip_norm = self.clip_norm.or(h.clip_norm);
-        h.init = match (self.init, &self.template) {
-            (Some(init), _) => init,
-            (None, Some(_)) => Init::Random,
-            (None, None) => h.init,
+        h.init = match (self.init, &self.template, &self.task) {
+            (Some(init), _, _) => init,
+            (None, Some(_), _) | (None, _, Some(_)) => Init::Random,
+            (None, None, None) => h.init,
         };
         h
     }
@@ -148,8 +156,11 @@ fn absolute_inputs(args: &TrainArgs) -> Result<TrainArgs> {
     if let Some(model) = args.model.as_mut().filter(|m| Path::new(m).exists()) {
         *model = std::path::absolute(&*model)?.to_string_lossy().into_owned();
     }
-    if let Some(data) = args.data.as_mut() {
-        *data = std::path::absolute(&*data)?;
+    for path in [args.data.as_mut(), args.task.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        *path = std::path::absolute(&*path)?;
     }
     Ok(args)
 }
@@ -199,31 +210,46 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     // Threads are this machine's choice, not the run's: a resume takes them from its own flags.
     args.compute.threads = cli.compute.threads;
     let args = &args;
-    let (model, data, out) = match (&args.model, &args.data, &args.out) {
-        (Some(m), Some(d), Some(o)) => (m.as_str(), d.as_path(), o.as_path()),
-        _ => bail!("--model, --data and --out are required (or --resume DIR)"),
+    let (model, out) = match (&args.model, &args.out) {
+        (Some(m), Some(o)) if args.data.is_some() || args.task.is_some() => {
+            (m.as_str(), o.as_path())
+        }
+        _ => bail!("--model, --data (or --task) and --out are required (or --resume DIR)"),
     };
     let hparams = args.hparams();
     hparams.validate()?;
     let (kind, vocab) = (args.encoder, args.vocab);
-    let inputs = [Path::new(model), data];
+    let input = args.data.as_deref().or(args.task.as_deref()).unwrap_or(out);
+    let inputs = [Path::new(model), input];
     if held.is_none() {
         RunDir::check_new(out, args.overwrite, &inputs)?;
     }
-    let dataset = LamaDataset::open(data)?;
-    let relations = pick_relations(&dataset, args, data)?;
+    if args.init == Some(Init::Manual) && (args.template.is_some() || args.task.is_some()) {
+        bail!(
+            "--init manual builds each relation's template from its manual one; drop --template (or --task) or pass --init random"
+        );
+    }
+    let task = args
+        .task
+        .as_deref()
+        .map(ptune_data::task::TaskDef::load)
+        .transpose()?;
+    let dataset = match (&task, &args.data) {
+        (None, Some(data)) => Some(LamaDataset::open(data)?),
+        _ => None,
+    };
+    let relations = match &dataset {
+        Some(dataset) => pick_relations(dataset, args, input)?,
+        None => Vec::new(),
+    };
     let device = args.compute.device()?.autodiff();
     let bundle = ModelBundle::open(model)?;
     let backbone = args.compute.backbone(&bundle, &device)?;
     let spec = tokenizer_spec(&bundle, &backbone)?;
-    if args.init == Some(Init::Manual) && args.template.is_some() {
-        bail!(
-            "--init manual builds each relation's template from its manual one; drop --template or pass --init random"
-        );
-    }
-    let template = match hparams.init {
-        Init::Manual => None,
-        Init::Random => {
+    let template = match (hparams.init, &task) {
+        (_, Some(def)) => Some(def.parsed_template()?),
+        (Init::Manual, None) => None,
+        (Init::Random, None) => {
             let source = args.template.as_deref().unwrap_or(default_template(&spec));
             let template = Template::parse(source)?;
             template.validate(spec.objective, PromptMode::PTuning)?;
@@ -234,42 +260,52 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     if let Some((_, info)) = &resumed {
         check_same_model(info, &identity, out)?;
     }
+    let finished = |id: &str| match held {
+        Some(_) => report::finished_row(&out.join(id)),
+        None => Ok(None),
+    };
     // Every relation is tokenized before the run directory is made: a relation that cannot be
     // trained stops the command before anything is written.
-    let sources = Sources {
-        dataset: &dataset,
-        bundle: &bundle,
-        backbone: &backbone,
-        spec: &spec,
-        template: template.as_ref(),
-        vocab,
-        max_train: args.max_train,
-        model,
-    };
     let mut work = Vec::new();
-    for relation in relations {
-        let finished = match held {
-            Some(_) => report::finished_row(&out.join(&relation.id))?,
-            None => None,
-        };
-        let item = match finished {
+    if let Some(def) = &task {
+        let (relation, data) = task::task_data(def, &bundle, &backbone, &spec, args.max_train)?;
+        let item = match finished(&relation.id)? {
             Some(row) => Work::Finished(row),
-            None => match sources.relation_data(&relation) {
-                Ok(data) => Work::Train(data),
-                // `--all-relations` trains what it can; a relation named on purpose must train.
-                Err(e) if args.all_relations => {
-                    println!("skipping {}: {e:#}", relation.id);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            },
+            None => Work::Train(data),
         };
         work.push((relation, item));
+    }
+    if let Some(dataset) = &dataset {
+        let sources = Sources {
+            dataset,
+            bundle: &bundle,
+            backbone: &backbone,
+            spec: &spec,
+            template: template.as_ref(),
+            vocab,
+            max_train: args.max_train,
+            model,
+        };
+        for relation in relations {
+            let item = match finished(&relation.id)? {
+                Some(row) => Work::Finished(row),
+                None => match sources.relation_data(&relation) {
+                    Ok(data) => Work::Train(data),
+                    // `--all-relations` trains what it can; a relation named on purpose must train.
+                    Err(e) if args.all_relations => {
+                        println!("skipping {}: {e:#}", relation.id);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            work.push((relation, item));
+        }
     }
     if work.is_empty() {
         bail!(
             "no relation in {} can be trained (see the lines above)",
-            data.display()
+            input.display()
         );
     }
     let run_dir = match held {
@@ -344,6 +380,10 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         trainer.label = format!("{} ({}/{n})", relation.id, k + 1);
         let result = trainer.run(&data, &dir)?;
         let row = report::write_relation(out, vocab, &relation, &identity, &data, &result)?;
+        if let Some(def) = &task {
+            // The pack's own record of what it answers: fields, template, verbalizers, data.
+            write_json(&dir.join("task.json"), def)?;
+        }
         log.line(&row.line());
         row.warn_if_worse(&log);
         rows.push(row);
@@ -479,7 +519,7 @@ impl Sources<'_> {
                 .iter()
                 .map(|q| facts[q.fact_index].clone())
                 .collect();
-            manual.build(&kept).queries
+            Items::Facts(manual.build(&kept).queries)
         };
         Ok(RelationData {
             template,
@@ -491,9 +531,9 @@ impl Sources<'_> {
             },
             manual_dev: baseline(&dev.queries, &dev_facts),
             manual_test: baseline(&test.queries, &test_facts),
-            train: train.queries,
-            dev: dev.queries,
-            test: test.queries,
+            train: Items::Facts(train.queries),
+            dev: Items::Facts(dev.queries),
+            test: Items::Facts(test.queries),
             allowed: crate::vocab::allowed(vocab, &builder, dataset, &relation.id)?,
             pad_id: spec.pad_id,
         })

@@ -2,20 +2,22 @@
 
 use super::checkpoint::{self, RunState};
 use super::hparams::Hparams;
-use crate::model::{BatchTensors, optimizer, prompts, train_step};
-use crate::rank::{rank_queries, stats};
+use crate::candidates::{TaskTensors, candidate_scores, task_loss};
+use crate::model::{BatchTensors, optimizer, prompts, step_on, train_step};
+use crate::rank::{Items, stats};
 use anyhow::Result;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use ptune_backbone::Backbone;
-use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, DropReport, Query, Summary, Template};
+use ptune_data::task::{ScoredExample, TaskBatch};
+use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, DropReport, Summary, Template};
 use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
 
-/// The queries of one relation, already tokenized and filtered.
+/// The examples of one relation (or task), already tokenized and filtered.
 pub struct RelationData {
     /// The P-tuning template of this relation's queries.
     pub template: Template,
@@ -23,12 +25,12 @@ pub struct RelationData {
     pub anchor_ids: Vec<u32>,
     /// Per split, how many facts the files held, how many were kept and why the rest were not.
     pub facts: FactCounts,
-    pub train: Vec<Query>,
-    pub dev: Vec<Query>,
-    pub test: Vec<Query>,
-    /// The same dev and test facts under the relation's manual template (no prompts).
-    pub manual_dev: Vec<Query>,
-    pub manual_test: Vec<Query>,
+    pub train: Items,
+    pub dev: Items,
+    pub test: Items,
+    /// The same dev and test examples under the relation's manual template (no prompts).
+    pub manual_dev: Items,
+    pub manual_test: Items,
     pub allowed: AllowedVocab,
     pub pad_id: u32,
 }
@@ -260,18 +262,49 @@ impl Trainer<'_> {
     fn evaluate(
         &self,
         prompts: Option<&Tensor<2>>,
-        queries: &[Query],
+        items: &Items,
         data: &RelationData,
     ) -> Result<ptune_data::RankStats> {
-        let ranks = rank_queries(
+        let ranks = items.ranks(
             self.backbone,
             prompts,
-            queries,
             &data.allowed,
             data.pad_id,
             self.device,
         )?;
         Ok(stats(&ranks))
+    }
+
+    /// One optimisation step on the training examples `indices`.
+    fn step(
+        &self,
+        encoder: PromptEncoder,
+        optim: &mut ModuleOptimizer,
+        data: &RelationData,
+        indices: &[usize],
+        lr: f64,
+        anchor: Option<&Tensor<2>>,
+    ) -> Result<(PromptEncoder, f32)> {
+        match &data.train {
+            Items::Facts(queries) => {
+                let chosen = indices.iter().map(|&i| &queries[i]);
+                let batch = BatchTensors::new(
+                    &ptune_data::Batch::collate(chosen, data.pad_id)?,
+                    self.device,
+                );
+                train_step(self.backbone, encoder, optim, &batch, lr, anchor)
+            }
+            Items::Task(examples, norm) => {
+                let chosen: Vec<&ScoredExample> = indices.iter().map(|&i| &examples[i]).collect();
+                let batch = TaskBatch::collate(&chosen, data.pad_id)?;
+                let vocab = self.backbone.vocab_size();
+                let batch = TaskTensors::new(&batch, vocab, *norm, self.device);
+                step_on(encoder, optim, lr, anchor, |prompts| {
+                    let scores = candidate_scores(self.backbone, Some(prompts), &batch)?;
+                    Ok(task_loss(scores, &batch))
+                })
+            }
+        }
     }
 
     /// One pass over the shuffled training queries; returns the encoder and the mean loss.
@@ -289,7 +322,7 @@ impl Trainer<'_> {
             shuffle_seed: Some(self.hparams.seed),
             drop_last: false,
         };
-        let plan = BatchPlan::for_queries(&data.train, &config, epoch as u64)?;
+        let plan = BatchPlan::new(data.train.len(), &config, epoch as u64)?;
         let examples = data.train.len() as u64;
         let bar = self.log.progress().add(ProgressBar::new(examples));
         let style = ProgressStyle::with_template(
@@ -305,12 +338,11 @@ impl Trainer<'_> {
         bar.set_style(style);
         bar.set_prefix(self.label.clone());
         let mut total = 0.0;
-        for i in 0..plan.len() {
-            let batch = plan.batch(i, &data.train, data.pad_id)?;
-            let size = batch.batch_size as u64;
-            let batch = BatchTensors::new(&batch, self.device);
+        for indices in plan.batches() {
+            let size = indices.len() as u64;
             let lr = self.hparams.lr_at(epoch, *step);
-            let (updated, loss) = train_step(self.backbone, encoder, optim, &batch, lr, anchor)
+            let (updated, loss) = self
+                .step(encoder, optim, data, indices, lr, anchor)
                 .map_err(|e| anyhow::anyhow!("{} epoch {}: {e}", self.label, epoch + 1))?;
             encoder = updated;
             total += loss as f64;

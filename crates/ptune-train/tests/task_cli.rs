@@ -1,0 +1,180 @@
+//! `ptune train --task`: a task file trains end to end on the tiny GPT-2 fixture, and each kind
+//! of bad task input stops the command with one sentence before anything is written.
+
+mod common;
+
+use common::{fails_with, fixture, read_json, succeeds};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A label task over the tiny tokenizer's words: three quarters "water" (" sea"), one quarter
+/// "animal" (" dog"), in train, dev and test files beside `task.json`.
+fn write_task(root: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    fs::create_dir_all(root).unwrap();
+    let lines = |range: std::ops::Range<usize>| -> String {
+        range
+            .map(|i| {
+                let label = if i % 4 == 3 { "animal" } else { "water" };
+                format!("{{\"place\": \"town {i}\", \"label\": \"{label}\"}}\n")
+            })
+            .collect()
+    };
+    fs::write(root.join("train.jsonl"), lines(0..24)).unwrap();
+    fs::write(root.join("dev.jsonl"), lines(24..36)).unwrap();
+    fs::write(root.join("test.jsonl"), lines(36..48)).unwrap();
+    let mut task = serde_json::json!({
+        "name": "near",
+        "fields": ["place"],
+        "template": "[P:2] [place] is near the [P] [Y] .",
+        "answer": {"kind": "label", "verbalizers": [["water", "sea"], ["animal", "dog"]]},
+        "data": {"train": "train.jsonl", "dev": "dev.jsonl", "test": "test.jsonl"}
+    });
+    edit(&mut task);
+    let path = root.join("task.json");
+    fs::write(&path, serde_json::to_string_pretty(&task).unwrap()).unwrap();
+    path
+}
+
+fn train(task: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let model = fixture("gpt2");
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("ptune"))
+        .args(["train", "--model", model.to_str().unwrap(), "--task"])
+        .args([task.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(["--lr", "0.01", "--seed", "3"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_task_trains_and_writes_its_pack_and_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let task = write_task(&tmp.path().join("data"), |_| {});
+    let out = tmp.path().join("run");
+    let output = train(&task, &out, &["--epochs", "8", "--patience", "8"]);
+    succeeds(&output);
+    for file in [
+        "prompt.safetensors",
+        "prompt.json",
+        "task.json",
+        "history.json",
+        "curves.png",
+    ] {
+        assert!(
+            out.join("near").join(file).is_file(),
+            "near/{file} is missing"
+        );
+    }
+    let summary = read_json(&out.join("summary.json"));
+    let row = &summary["relations"][0];
+    assert_eq!(row["relation"], "near");
+    assert_eq!(
+        (
+            row["train"].as_u64(),
+            row["dev"].as_u64(),
+            row["test"].as_u64()
+        ),
+        (Some(24), Some(12), Some(12))
+    );
+    let history = read_json(&out.join("near/history.json"));
+    let losses: Vec<f64> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["train_loss"].as_f64().unwrap())
+        .collect();
+    assert!(
+        losses.last() < losses.first(),
+        "the task loss should fall: {losses:?}"
+    );
+    // Two candidates: accuracy is P@1; the prompts must at least find the majority answer.
+    let test_p1 = row["test_p1"].as_f64().unwrap();
+    assert!(test_p1 >= 0.75, "test accuracy {test_p1}");
+    let saved: serde_json::Value = read_json(&out.join("near/task.json"));
+    assert_eq!(saved["template"], "[P:2] [place] is near the [P] [Y] .");
+}
+
+/// Each bad input: a non-zero exit, the sentence that names the problem, and no run directory.
+#[test]
+fn bad_task_input_is_refused_before_anything_is_written() {
+    type Edit = Box<dyn FnOnce(&mut serde_json::Value, &Path)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "names the field [town], which is not in \"fields\"",
+            Box::new(|t, _| t["template"] = "[P] [town] is [Y]".into()),
+        ),
+        (
+            "\"maybe\" is not in the verbalizers (water, animal)",
+            Box::new(|_, d| {
+                fs::write(
+                    d.join("dev.jsonl"),
+                    "{\"place\": \"x\", \"label\": \"maybe\"}\n",
+                )
+                .unwrap()
+            }),
+        ),
+        (
+            "no field \"place\"",
+            Box::new(|_, d| {
+                fs::write(
+                    d.join("test.jsonl"),
+                    "{\"where\": \"x\", \"label\": \"water\"}\n",
+                )
+                .unwrap()
+            }),
+        ),
+        (
+            "has no examples",
+            Box::new(|_, d| fs::write(d.join("train.jsonl"), "\n").unwrap()),
+        ),
+        (
+            "tokenize the same",
+            Box::new(|t, _| {
+                t["answer"]["verbalizers"] =
+                    serde_json::json!([["water", "sea"], ["animal", " sea "]])
+            }),
+        ),
+        (
+            "has no candidates",
+            Box::new(|t, d| {
+                t["answer"] = serde_json::json!({"kind": "choices", "from": ["a", "b"]});
+                fs::write(
+                    d.join("train.jsonl"),
+                    "{\"place\": \"x\", \"a\": \"\", \"b\": \"\", \"label\": 0}\n",
+                )
+                .unwrap();
+            }),
+        ),
+        (
+            "names no test data file",
+            Box::new(|t, _| {
+                t["data"].as_object_mut().unwrap().remove("test");
+            }),
+        ),
+        (
+            "has [X]",
+            Box::new(|t, _| t["template"] = "[P] [X] is [Y]".into()),
+        ),
+    ];
+    for (needle, edit) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let mut edit = Some(edit);
+        let task = write_task(&data, |t| (edit.take().unwrap())(t, &data));
+        let out = tmp.path().join("run");
+        fails_with(train(&task, &out, &["--epochs", "1"]), needle);
+        assert!(!out.exists(), "{needle}: a run directory was left behind");
+    }
+}
+
+#[test]
+fn a_task_cannot_start_from_manual_words_yet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let task = write_task(&tmp.path().join("data"), |_| {});
+    let out = tmp.path().join("run");
+    fails_with(
+        train(&task, &out, &["--init", "manual"]),
+        "drop --template (or --task)",
+    );
+    assert!(!out.exists());
+}
