@@ -118,6 +118,12 @@ pub enum Error {
     )]
     TaskTemplateSubject { template: String },
 
+    #[error(
+        "task template {} places no field, so every example would read the same; add one such as [text]",
+        quote(.template)
+    )]
+    TaskTemplateNoField { template: String },
+
     #[error("template {} has a '[' that is never closed", quote(.template))]
     TemplateUnclosed { template: String },
 
@@ -154,6 +160,14 @@ pub enum Error {
 
     #[error("task {} names no {split} data file; add \"{split}\" under \"data\" in its task file", short(.task))]
     TaskNoData { task: String, split: String },
+
+    #[error(
+        "built-in task {name} reads its data files from a folder: pass --task-data DIR (FewGLUE's layout, e.g. DIR/RTE/train.jsonl)"
+    )]
+    TaskNeedsData { name: String },
+
+    #[error("{} is neither a task file nor a built-in task ({builtins})", quote(.task))]
+    UnknownTask { task: String, builtins: String },
 
     #[error("{} has no examples", path.display())]
     EmptyData { path: PathBuf },

@@ -93,6 +93,11 @@ impl Template {
                 template: source.to_string(),
             });
         }
+        if template.fields().next().is_none() {
+            return Err(Error::TaskTemplateNoField {
+                template: source.to_string(),
+            });
+        }
         match object.count() {
             0 => Err(Error::TemplateNoObject {
                 template: source.to_string(),

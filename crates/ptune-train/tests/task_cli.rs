@@ -178,3 +178,88 @@ fn a_task_cannot_start_from_manual_words_yet() {
     );
     assert!(!out.exists());
 }
+
+/// A built-in task by name reads FewGLUE's layout under --task-data; several tasks make one run
+/// with a macro average.
+#[test]
+fn builtin_tasks_read_fewglue_layout_and_share_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("fewglue");
+    let rte = data.join("RTE");
+    fs::create_dir_all(&rte).unwrap();
+    let lines = |n: usize| -> String {
+        (0..n)
+            .map(|i| {
+                let label = if i % 2 == 0 { "entailment" } else { "not_entailment" };
+                format!("{{\"premise\": \"the dog sat on the mat {i}\", \"hypothesis\": \"a dog sat\", \"label\": \"{label}\", \"idx\": {i}}}\n")
+            })
+            .collect()
+    };
+    for (file, n) in [("train.jsonl", 8), ("dev32.jsonl", 4), ("val.jsonl", 4)] {
+        fs::write(rte.join(file), lines(n)).unwrap();
+    }
+    let own = write_task(&tmp.path().join("own"), |_| {});
+    let out = tmp.path().join("run");
+    let model = fixture("gpt2");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("ptune"))
+            .args([
+                "train",
+                "--model",
+                model.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .args(["--epochs", "1"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    fails_with(run(&["--task", "rte"]), "pass --task-data DIR");
+    fails_with(
+        run(&["--task", "nosuch"]),
+        "neither a task file nor a built-in task (boolq, cb, rte, wic)",
+    );
+    let own = own.to_str().unwrap();
+    fails_with(
+        run(&["--task", own, "--task", own]),
+        "two tasks are named near",
+    );
+    assert!(!out.exists());
+    // Data paths of a task file are relative to --task-data when it is given.
+    let moved = tmp.path().join("moved");
+    fs::create_dir_all(&moved).unwrap();
+    fs::copy(tmp.path().join("own/task.json"), moved.join("task.json")).unwrap();
+    let moved_task = moved.join("task.json");
+    let own_dir = tmp.path().join("own");
+    let data_dir = data.to_str().unwrap();
+    fails_with(
+        run(&[
+            "--task",
+            moved_task.to_str().unwrap(),
+            "--task-data",
+            data_dir,
+        ]),
+        "train.jsonl",
+    );
+    assert!(!out.exists());
+    let output = run(&[
+        "--task",
+        "rte",
+        "--task",
+        moved_task.to_str().unwrap(),
+        "--task-data",
+        own_dir.to_str().unwrap(),
+    ]);
+    fails_with(output, "RTE");
+    let output = run(&["--task", "rte", "--task-data", data_dir]);
+    succeeds(&output);
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["relations"][0]["relation"], "rte");
+    assert_eq!(summary["relations"][0]["test"].as_u64(), Some(4));
+    let saved = read_json(&out.join("rte/task.json"));
+    assert_eq!(
+        saved["template"],
+        "[premise] Question: [hypothesis] ? [P] Answer: [Y] ."
+    );
+}

@@ -86,23 +86,63 @@ pub enum ScoreNorm {
     Mean,
 }
 
+/// The tasks ptune knows by name: SuperGLUE's with the P-tuning authors' few-shot patterns
+/// (one prompt vector where their pattern has its trainable token) and verbalizers, reading
+/// FewGLUE_32dev's layout (`RTE/train.jsonl`, `RTE/dev32.jsonl`, `RTE/val.jsonl`).
+pub const BUILTIN_TASKS: [(&str, &str); 4] = [
+    ("boolq", include_str!("builtin/boolq.json")),
+    ("cb", include_str!("builtin/cb.json")),
+    ("rte", include_str!("builtin/rte.json")),
+    ("wic", include_str!("builtin/wic.json")),
+];
+
 impl TaskDef {
     /// Reads and checks a task file; data paths become relative to the file's folder.
     pub fn load(path: &Path) -> Result<Self> {
+        Self::read(path, None)
+    }
+
+    /// A task file's path, or a built-in task's name; data paths are relative to `data_dir`
+    /// when given, else to the task file's folder (a built-in task needs `data_dir`).
+    pub fn find(file_or_name: &str, data_dir: Option<&Path>) -> Result<Self> {
+        let path = Path::new(file_or_name);
+        if path.is_file() {
+            return Self::read(path, data_dir);
+        }
+        match BUILTIN_TASKS.iter().find(|(n, _)| *n == file_or_name) {
+            Some((name, json)) => match data_dir {
+                Some(dir) => Self::from_json(json, Path::new(name), dir),
+                None => Err(Error::TaskNeedsData {
+                    name: name.to_string(),
+                }),
+            },
+            None => Err(Error::UnknownTask {
+                task: file_or_name.to_string(),
+                builtins: BUILTIN_TASKS.map(|(n, _)| n).join(", "),
+            }),
+        }
+    }
+
+    fn read(path: &Path, data_dir: Option<&Path>) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|err| Error::Io {
             path: path.to_path_buf(),
             err,
         })?;
-        let mut def: TaskDef = serde_json::from_str(&text).map_err(|e| Error::BadTaskFile {
-            path: path.to_path_buf(),
-            msg: short_message(&e.to_string()).into_owned(),
-        })?;
-        let dir = path.parent().unwrap_or(Path::new(""));
-        def.data.resolve(dir);
-        def.check().map_err(|msg| Error::BadTaskFile {
-            path: path.to_path_buf(),
+        let base = data_dir.unwrap_or(path.parent().unwrap_or(Path::new("")));
+        Self::from_json(&text, path, base)
+    }
+
+    /// Parses and checks a task definition; `origin` names it in messages, `base` is the folder
+    /// its data paths are relative to.
+    fn from_json(text: &str, origin: &Path, base: &Path) -> Result<Self> {
+        let bad = |msg: String| Error::BadTaskFile {
+            path: origin.to_path_buf(),
             msg,
-        })?;
+        };
+        let mut def: TaskDef = serde_json::from_str(text)
+            .map_err(|e| bad(short_message(&e.to_string()).into_owned()))?;
+        def.data.resolve(base);
+        def.check().map_err(bad)?;
         Ok(def)
     }
 
@@ -272,6 +312,24 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn every_builtin_task_parses_and_reads_fewglue_names() {
+        let dir = Path::new("/data/fewglue");
+        for (name, _) in BUILTIN_TASKS {
+            let def = TaskDef::find(name, Some(dir)).unwrap();
+            assert_eq!(def.name, name);
+            let test = def.data_file(Split::Test).unwrap();
+            assert!(
+                test.starts_with(dir) && test.ends_with("val.jsonl"),
+                "{test:?}"
+            );
+        }
+        let err = TaskDef::find("rte", None).unwrap_err().to_string();
+        assert!(err.contains("--task-data"), "{err}");
+        let err = TaskDef::find("no-such-task", None).unwrap_err().to_string();
+        assert!(err.contains("boolq, cb, rte, wic"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,6 @@ mod example;
 mod rows;
 
 pub use batch::TaskBatch;
-pub use def::{Answer, ChoiceSource, DataFiles, ScoreNorm, TaskDef};
+pub use def::{Answer, BUILTIN_TASKS, ChoiceSource, DataFiles, ScoreNorm, TaskDef};
 pub use example::Example;
 pub use rows::{Row, RowBuilder, ScoredExample, Target};

@@ -31,14 +31,21 @@ pub struct TrainArgs {
     pub model: Option<String>,
     /// Facts in the P-tuning LAMA layout: DIR/relations.jsonl and
     /// DIR/fact-retrieval/original/<relation>/{train,dev,test}.jsonl.
-    #[arg(long, required_unless_present_any = ["resume", "task"])]
+    #[arg(long, required_unless_present_any = ["resume", "tasks"])]
     pub data: Option<PathBuf>,
-    /// A task file instead of LAMA facts: named fields, a template with [field] slots, prompts
-    /// and [Y], label verbalizers or per-example choices, and the train/dev/test files (JSON;
-    /// see docs/tasks.md). Scores are accuracy: P@1 over each example's candidates.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "relations", "all_relations", "template"])]
+    /// A task instead of LAMA facts (repeatable): a task file (JSON: named fields, a template
+    /// with [field] slots, prompts and [Y], label verbalizers or per-example choices, the
+    /// train/dev/test files; see docs/tasks.md) or a built-in task: boolq, cb, rte, wic
+    /// (SuperGLUE with the P-tuning authors' few-shot patterns; needs --task-data). Scores are
+    /// accuracy: P@1 over each example's candidates.
+    #[arg(long = "task", value_name = "FILE|NAME", conflicts_with_all = ["data", "relations", "all_relations", "template"])]
     #[serde(default)]
-    pub task: Option<PathBuf>,
+    pub tasks: Vec<String>,
+    /// The folder the tasks' data files are read from, instead of each task file's own folder
+    /// (for the built-in tasks: FewGLUE's folder, holding RTE/train.jsonl, RTE/dev32.jsonl, ...).
+    #[arg(long, value_name = "DIR", requires = "tasks")]
+    #[serde(default)]
+    pub task_data: Option<PathBuf>,
     /// Relation id to train (repeatable), e.g. --relation P36 --relation P30.
     #[arg(long = "relation", conflicts_with = "all_relations")]
     pub relations: Vec<String>,
@@ -139,10 +146,11 @@ impl TrainArgs {
         };
         h.min_steps = self.min_steps.unwrap_or(preset_min);
         h.clip_norm = self.clip_norm.or(h.clip_norm);
-        h.init = match (self.init, &self.template, &self.task) {
-            (Some(init), _, _) => init,
-            (None, Some(_), _) | (None, _, Some(_)) => Init::Random,
-            (None, None, None) => h.init,
+        h.init = match (self.init, &self.template) {
+            (Some(init), _) => init,
+            (None, Some(_)) => Init::Random,
+            (None, None) if !self.tasks.is_empty() => Init::Random,
+            (None, None) => h.init,
         };
         h
     }
@@ -156,11 +164,18 @@ fn absolute_inputs(args: &TrainArgs) -> Result<TrainArgs> {
     if let Some(model) = args.model.as_mut().filter(|m| Path::new(m).exists()) {
         *model = std::path::absolute(&*model)?.to_string_lossy().into_owned();
     }
-    for path in [args.data.as_mut(), args.task.as_mut()]
+    for path in [args.data.as_mut(), args.task_data.as_mut()]
         .into_iter()
         .flatten()
     {
         *path = std::path::absolute(&*path)?;
+    }
+    for task in args
+        .tasks
+        .iter_mut()
+        .filter(|t| Path::new(t.as_str()).is_file())
+    {
+        *task = std::path::absolute(&*task)?.to_string_lossy().into_owned();
     }
     Ok(args)
 }
@@ -211,7 +226,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     args.compute.threads = cli.compute.threads;
     let args = &args;
     let (model, out) = match (&args.model, &args.out) {
-        (Some(m), Some(o)) if args.data.is_some() || args.task.is_some() => {
+        (Some(m), Some(o)) if args.data.is_some() || !args.tasks.is_empty() => {
             (m.as_str(), o.as_path())
         }
         _ => bail!("--model, --data (or --task) and --out are required (or --resume DIR)"),
@@ -219,37 +234,34 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     let hparams = args.hparams();
     hparams.validate()?;
     let (kind, vocab) = (args.encoder, args.vocab);
-    let input = args.data.as_deref().or(args.task.as_deref()).unwrap_or(out);
-    let inputs = [Path::new(model), input];
+    let tasks = args
+        .tasks
+        .iter()
+        .map(|t| ptune_data::task::TaskDef::find(t, args.task_data.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_unique_tasks(&tasks)?;
+    let input = args.data.as_deref().or(args.task_data.as_deref());
+    let inputs = [Path::new(model), input.unwrap_or(Path::new(model))];
     if held.is_none() {
         RunDir::check_new(out, args.overwrite, &inputs)?;
     }
-    if args.init == Some(Init::Manual) && (args.template.is_some() || args.task.is_some()) {
+    if args.init == Some(Init::Manual) && (args.template.is_some() || !tasks.is_empty()) {
         bail!(
             "--init manual builds each relation's template from its manual one; drop --template (or --task) or pass --init random"
         );
     }
-    let task = args
-        .task
-        .as_deref()
-        .map(ptune_data::task::TaskDef::load)
-        .transpose()?;
-    let dataset = match (&task, &args.data) {
-        (None, Some(data)) => Some(LamaDataset::open(data)?),
-        _ => None,
-    };
-    let relations = match &dataset {
-        Some(dataset) => pick_relations(dataset, args, input)?,
-        None => Vec::new(),
+    let dataset = args.data.as_deref().map(LamaDataset::open).transpose()?;
+    let relations = match (&dataset, &args.data) {
+        (Some(dataset), Some(data)) => pick_relations(dataset, args, data)?,
+        _ => Vec::new(),
     };
     let device = args.compute.device()?.autodiff();
     let bundle = ModelBundle::open(model)?;
     let backbone = args.compute.backbone(&bundle, &device)?;
     let spec = tokenizer_spec(&bundle, &backbone)?;
-    let template = match (hparams.init, &task) {
-        (_, Some(def)) => Some(def.parsed_template()?),
-        (Init::Manual, None) => None,
-        (Init::Random, None) => {
+    let template = match (hparams.init, tasks.is_empty()) {
+        (_, false) | (Init::Manual, true) => None,
+        (Init::Random, true) => {
             let source = args.template.as_deref().unwrap_or(default_template(&spec));
             let template = Template::parse(source)?;
             template.validate(spec.objective, PromptMode::PTuning)?;
@@ -267,7 +279,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     // Every relation is tokenized before the run directory is made: a relation that cannot be
     // trained stops the command before anything is written.
     let mut work = Vec::new();
-    if let Some(def) = &task {
+    for def in &tasks {
         let (relation, data) = task::task_data(def, &bundle, &backbone, &spec, args.max_train)?;
         let item = match finished(&relation.id)? {
             Some(row) => Work::Finished(row),
@@ -305,7 +317,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     if work.is_empty() {
         bail!(
             "no relation in {} can be trained (see the lines above)",
-            input.display()
+            input.unwrap_or(out).display()
         );
     }
     let run_dir = match held {
@@ -314,8 +326,10 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     };
     let out = run_dir.path();
     on_interrupt(out);
+    let task_templates = tasks.iter().map(|t| format!("{} {}", t.name, t.template));
     let template_text = match &template {
         Some(t) => t.to_string(),
+        None if !tasks.is_empty() => task_templates.collect::<Vec<_>>().join("; "),
         None => "each relation's manual words as prompts".into(),
     };
     println!(
@@ -380,7 +394,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         trainer.label = format!("{} ({}/{n})", relation.id, k + 1);
         let result = trainer.run(&data, &dir)?;
         let row = report::write_relation(out, vocab, &relation, &identity, &data, &result)?;
-        if let Some(def) = &task {
+        if let Some(def) = tasks.iter().find(|t| t.name == relation.id) {
             // The pack's own record of what it answers: fields, template, verbalizers, data.
             write_json(&dir.join("task.json"), def)?;
         }
@@ -389,6 +403,19 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         rows.push(row);
     }
     report::write_summary(out, &rows)
+}
+
+/// Two tasks of one name would share an output folder.
+fn check_unique_tasks(tasks: &[ptune_data::task::TaskDef]) -> Result<()> {
+    for (i, t) in tasks.iter().enumerate() {
+        if tasks[..i].iter().any(|u| u.name == t.name) {
+            bail!(
+                "two tasks are named {}: each task is trained (and averaged) once",
+                t.name
+            );
+        }
+    }
+    Ok(())
 }
 
 /// What a relation of the run needs: nothing (finished before a resume), or training.
