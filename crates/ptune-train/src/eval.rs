@@ -1,10 +1,12 @@
 //! `ptune eval`: a prompt pack's P@1, P@10 and MRR on a split of a data set.
 
 use crate::device::Compute;
-use crate::pack_use::load;
-use crate::rank::{rank_queries, stats};
+use crate::pack_use::{LoadedPack, load};
+use crate::rank::{rank_candidates, rank_queries, stats};
+use crate::train::task::{label_ids, split_examples};
 use anyhow::{Result, bail};
-use ptune_data::{LamaDataset, QueryBuilder, Split};
+use ptune_data::task::{RowBuilder, TaskDef};
+use ptune_data::{DropReport, LamaDataset, QueryBuilder, Split};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -12,9 +14,10 @@ pub struct EvalArgs {
     /// A prompt pack: its directory or its prompt.safetensors.
     #[arg(long)]
     pub pack: PathBuf,
-    /// Facts in the LAMA layout (see `ptune train --help`).
+    /// Facts in the LAMA layout (see `ptune train --help`); for a task's pack, a data file
+    /// to score instead of the split's file its task.json names.
     #[arg(long)]
-    pub data: PathBuf,
+    pub data: Option<PathBuf>,
     /// Which split to score.
     #[arg(long, value_enum, default_value = "test")]
     pub split: Split,
@@ -31,7 +34,13 @@ pub struct EvalArgs {
 pub fn run(args: &EvalArgs) -> Result<()> {
     let split = args.split;
     let loaded = load(&args.pack, args.model.as_deref(), args.compute)?;
-    let dataset = LamaDataset::open(&args.data)?;
+    if let Some(def) = &loaded.task {
+        return eval_task(args, &loaded, def);
+    }
+    let Some(data) = &args.data else {
+        bail!("--data is required for a relation's pack: the LAMA-layout folder to score");
+    };
+    let dataset = LamaDataset::open(data)?;
     let relation = loaded.pack.relation.clone();
     let facts = dataset.facts(&relation, split)?;
     let vocab = loaded.pack.vocab;
@@ -55,11 +64,51 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         loaded.spec.pad_id,
         &loaded.device,
     )?;
-    let s = stats(&ranks).summary();
+    report(args, &relation, &stats(&ranks).summary(), &set.report);
+    Ok(())
+}
+
+/// A task's pack on a split of its data (or on `--data FILE`): accuracy as P@1 over candidates.
+fn eval_task(args: &EvalArgs, loaded: &LoadedPack, def: &TaskDef) -> Result<()> {
+    let mut def = def.clone();
+    if let Some(file) = &args.data {
+        let slot = match args.split {
+            Split::Train => &mut def.data.train,
+            Split::Dev => &mut def.data.dev,
+            Split::Test => &mut def.data.test,
+        };
+        *slot = Some(file.clone());
+    }
+    let rows = RowBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
+        .max_len(loaded.backbone.max_positions());
+    let labels = label_ids(&def, &rows)?;
+    let (examples, dropped) = split_examples(&def, args.split, &rows, labels.as_deref(), None)?;
+    if examples.is_empty() {
+        bail!(
+            "task {} has no usable {} examples: {dropped}",
+            def.name,
+            args.split.as_str()
+        );
+    }
+    let ranks = rank_candidates(
+        &loaded.backbone,
+        Some(&loaded.prompts),
+        &examples,
+        def.score,
+        loaded.spec.pad_id,
+        &loaded.device,
+    )?;
+    report(args, &def.name, &stats(&ranks).summary(), &dropped);
+    Ok(())
+}
+
+/// One line (or a JSON object) of scores and counts.
+fn report(args: &EvalArgs, relation: &str, s: &ptune_data::Summary, facts: &DropReport) {
+    let split = args.split;
     if args.json {
         println!(
             "{}",
-            serde_json::json!({"relation": relation, "split": split.as_str(), "n": s.n, "dropped": set.report.dropped_total(), "facts": set.report, "p_at_1": s.p_at_1, "p_at_10": s.p_at_10, "mrr": s.mrr})
+            serde_json::json!({"relation": relation, "split": split.as_str(), "n": s.n, "dropped": facts.dropped_total(), "facts": facts, "p_at_1": s.p_at_1, "p_at_10": s.p_at_10, "mrr": s.mrr})
         );
     } else {
         println!(
@@ -68,8 +117,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             s.p_at_1,
             s.p_at_10,
             s.mrr,
-            set.report
+            facts
         );
     }
-    Ok(())
 }

@@ -12,5 +12,6 @@ pub mod plot;
 pub mod predict;
 pub mod rank;
 pub mod spec;
+pub mod task_predict;
 pub mod train;
 pub mod vocab;

@@ -6,6 +6,7 @@ use crate::spec::tokenizer_spec;
 use anyhow::{Context, Result};
 use burn::tensor::{Device, Tensor};
 use ptune_backbone::{Backbone, ModelBundle};
+use ptune_data::task::TaskDef;
 use ptune_data::{Template, TokenizerSpec, short_message, strip_bom};
 use ptune_encoder::{BackboneIdentity, PromptPack};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,8 @@ pub struct LoadedPack {
     pub backbone: Backbone,
     pub spec: TokenizerSpec,
     pub template: Template,
+    /// The task a task's pack answers (its `task.json`); `None` for a relation's pack.
+    pub task: Option<TaskDef>,
     pub prompts: Tensor<2>,
     pub device: Device,
 }
@@ -109,16 +112,15 @@ pub fn load(pack: &Path, model: Option<&str>, compute: Compute) -> Result<Loaded
     let id = identity(&bundle, &backbone);
     pack.check_compatible(&id.architecture, id.hidden_size, &id.tokenizer_hash)?;
     let spec = tokenizer_spec(&bundle, &backbone)?;
-    let template = Template::parse(&pack.template).map_err(|e| {
-        match Template::parse_task(&pack.template) {
-            Ok(_) => anyhow::anyhow!(
-                "{} holds a task's prompts (template {}); eval and predict read relation packs only so far: the task's scores are in its run's summary",
-                dir.display(),
-                pack.template
-            ),
-            Err(_) => e.into(),
-        }
-    })?;
+    let task_file = dir.join("task.json");
+    let task = task_file
+        .is_file()
+        .then(|| TaskDef::load(&task_file))
+        .transpose()?;
+    let template = match &task {
+        Some(def) => def.parsed_template()?,
+        None => Template::parse(&pack.template)?,
+    };
     let prompts = pack.prompt_tensor(&device);
     Ok(LoadedPack {
         pack,
@@ -127,6 +129,7 @@ pub fn load(pack: &Path, model: Option<&str>, compute: Compute) -> Result<Loaded
         backbone,
         spec,
         template,
+        task,
         prompts,
         device,
     })

@@ -26,7 +26,9 @@ pub struct PredictArgs {
     #[command(flatten)]
     pub compute: Compute,
     /// The text. A masked LM fills each mask token ("Paris is the capital of [MASK].");
-    /// a causal LM continues it ("The capital of France is"). With --pack: a subject.
+    /// a causal LM continues it ("The capital of France is"). With a relation's --pack: a
+    /// subject; with a task's: its fields as a JSON object ('{"premise": "...", ...}'), or the
+    /// text of its one field.
     pub text: String,
 }
 
@@ -102,6 +104,9 @@ fn show(
 /// The pack's template around the subject, its prompts in their slots, the top objects.
 fn predict_with_pack(args: &PredictArgs, pack: &std::path::Path) -> Result<()> {
     let loaded = crate::pack_use::load(pack, args.model.as_deref(), args.compute)?;
+    if let Some(def) = &loaded.task {
+        return crate::task_predict::run(args, &loaded, def);
+    }
     let builder =
         ptune_data::QueryBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
             .max_len(loaded.backbone.max_positions());

@@ -56,11 +56,7 @@ pub fn rank_candidates(
     pad_id: u32,
     device: &Device,
 ) -> Result<Vec<usize>> {
-    let config = BatchConfig {
-        batch_size: EVAL_BATCH,
-        ..BatchConfig::default()
-    };
-    let plan = BatchPlan::new(examples.len(), &config, 0)?;
+    let plan = eval_plan(examples.len())?;
     let mut ranks = Vec::with_capacity(examples.len());
     for indices in plan.batches() {
         let chosen: Vec<&ScoredExample> = indices.iter().map(|&i| &examples[i]).collect();
@@ -82,11 +78,7 @@ pub fn rank_queries(
     pad_id: u32,
     device: &Device,
 ) -> Result<Vec<usize>> {
-    let config = BatchConfig {
-        batch_size: EVAL_BATCH,
-        ..BatchConfig::default()
-    };
-    let plan = BatchPlan::for_queries(queries, &config, 0)?;
+    let plan = eval_plan(queries.len())?;
     let restrict = (allowed.len() < backbone.vocab_size()).then_some(allowed);
     let mut ranks = vec![0; queries.len()];
     for i in 0..plan.len() {
@@ -101,6 +93,15 @@ pub fn rank_queries(
         }
     }
     Ok(ranks)
+}
+
+/// Evaluation batches in order.
+fn eval_plan(n: usize) -> Result<BatchPlan> {
+    let config = BatchConfig {
+        batch_size: EVAL_BATCH,
+        ..BatchConfig::default()
+    };
+    Ok(BatchPlan::new(n, &config, 0)?)
 }
 
 /// P@1, P@10 and MRR of a rank list.

@@ -92,6 +92,37 @@ fn a_task_trains_and_writes_its_pack_and_summary() {
     assert!(test_p1 >= 0.75, "test accuracy {test_p1}");
     let saved: serde_json::Value = read_json(&out.join("near/task.json"));
     assert_eq!(saved["template"], "[P:2] [place] is near the [P] [Y] .");
+    // The pack alone reproduces the run's scores and answers new examples.
+    let pack = out.join("near");
+    let pack = pack.to_str().unwrap();
+    for (split, key) in [("test", "test_p1"), ("dev", "dev_p1")] {
+        let output = common::ptune(["eval", "--pack", pack, "--split", split, "--json"]);
+        succeeds(&output);
+        let eval: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(eval["p_at_1"].as_f64(), row[key].as_f64(), "{split}");
+    }
+    let output = common::ptune(["predict", "--pack", pack, "--json", "town 99"]);
+    succeeds(&output);
+    let answers: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let answers = answers["answers"].as_array().unwrap();
+    assert_eq!(answers.len(), 2);
+    let total: f64 = answers.iter().map(|a| a["prob"].as_f64().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-5, "{answers:?}");
+    let same = common::ptune([
+        "predict",
+        "--pack",
+        pack,
+        "--json",
+        "{\"place\": \"town 99\"}",
+    ]);
+    assert_eq!(
+        same.stdout, output.stdout,
+        "plain text fills the task's one field"
+    );
+    fails_with(
+        common::ptune(["predict", "--pack", pack, "{\"where\": 1}"]),
+        "no field \"place\"",
+    );
 }
 
 /// Each bad input: a non-zero exit, the sentence that names the problem, and no run directory.

@@ -5,7 +5,7 @@ mod hparams;
 mod relation;
 mod report;
 mod rundir;
-mod task;
+pub mod task;
 
 pub use hparams::{Hparams, Init, Preset};
 pub use relation::{EpochRecord, FactCounts, RelationData, RelationResult, Trainer};

@@ -25,21 +25,9 @@ pub fn task_data(
     let max_len = backbone.max_positions();
     let rows = RowBuilder::new(&bundle.tokenizer, spec, &template)?.max_len(max_len);
     let manual = RowBuilder::new(&bundle.tokenizer, spec, &manual_template)?.max_len(max_len);
-    let labels = match &def.answer {
-        Answer::Label { verbalizers, .. } => Some(rows.verbalizer_ids(verbalizers)?),
-        Answer::Choices { .. } => None,
-    };
-    let build = |split: Split, builder: &RowBuilder, kept: Option<&[usize]>| {
-        let path = def.data_file(split)?;
-        let examples = def.read_examples(path)?;
-        if let Some(e) = examples.iter().find(|e| e.gold.is_none()) {
-            bail!(
-                "{}, line {}: no right answer; every {split} example needs one to train and score",
-                path.display(),
-                e.line
-            );
-        }
-        Ok(scored(builder, &examples, labels.as_deref(), kept))
+    let labels = label_ids(def, &rows)?;
+    let build = |split, builder: &RowBuilder, kept: Option<&[usize]>| {
+        split_examples(def, split, builder, labels.as_deref(), kept)
     };
     let (mut train, train_report) = build(Split::Train, &rows, None)?;
     let (dev, dev_report) = build(Split::Dev, &rows, None)?;
@@ -89,6 +77,35 @@ pub fn task_data(
         pad_id: spec.pad_id,
     };
     Ok((relation, data))
+}
+
+/// A label task's verbalizers as token ids, in label order (`None` for a choices task).
+pub fn label_ids(def: &TaskDef, rows: &RowBuilder) -> Result<Option<Vec<Vec<u32>>>> {
+    Ok(match &def.answer {
+        Answer::Label { verbalizers, .. } => Some(rows.verbalizer_ids(verbalizers)?),
+        Answer::Choices { .. } => None,
+    })
+}
+
+/// One split's scored examples (all, or those at `only`) and the drop counts; every example
+/// must name its right answer.
+pub fn split_examples(
+    def: &TaskDef,
+    split: Split,
+    builder: &RowBuilder,
+    labels: Option<&[Vec<u32>]>,
+    only: Option<&[usize]>,
+) -> Result<(Vec<ScoredExample>, DropReport)> {
+    let path = def.data_file(split)?;
+    let examples = def.read_examples(path)?;
+    if let Some(e) = examples.iter().find(|e| e.gold.is_none()) {
+        bail!(
+            "{}, line {}: no right answer; every {split} example needs one to train and score",
+            path.display(),
+            e.line
+        );
+    }
+    Ok(scored(builder, &examples, labels, only))
 }
 
 /// Scored examples (all, or those at `only`) and the count of the dropped ones by reason.
