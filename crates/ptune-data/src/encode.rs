@@ -4,7 +4,22 @@ use std::borrow::Cow;
 
 use tokenizers::Tokenizer;
 
+use crate::template::{Part, Piece};
 use crate::{DropReason, Error, Result, SpaceStyle, TokenizerSpec};
+
+/// A template piece with its literal text already tokenized.
+#[derive(Debug, Clone)]
+pub(crate) enum Slot {
+    Prompt(usize),
+    /// The subject `[X]` (`field` `None`) or a task's field `[name]`.
+    Input {
+        field: Option<String>,
+        space_before: bool,
+    },
+    /// `[Y]`: the object, or the task's answer.
+    Answer,
+    Ids(Vec<u32>),
+}
 
 /// A tokenizer with its spec, encoding one piece at a time without special tokens.
 #[derive(Debug, Clone)]
@@ -26,6 +41,27 @@ impl<'a> PieceEncoder<'a> {
 
     pub fn vocab_size(&self) -> usize {
         self.tokenizer.get_vocab_size(true)
+    }
+
+    /// The pieces as slots, their words tokenized once.
+    pub fn slots(&self, pieces: &[Piece]) -> Result<Vec<Slot>> {
+        let slot = |piece: &Piece| {
+            let space_before = piece.space_before;
+            Ok(match &piece.part {
+                Part::Prompt(n) => Slot::Prompt(*n),
+                Part::Subject => Slot::Input {
+                    field: None,
+                    space_before,
+                },
+                Part::Field(name) => Slot::Input {
+                    field: Some(name.clone()),
+                    space_before,
+                },
+                Part::Object => Slot::Answer,
+                Part::Text(text) => Slot::Ids(self.text(text, space_before)?),
+            })
+        };
+        pieces.iter().map(slot).collect()
     }
 
     /// A template's literal words, or the error that names them.

@@ -13,7 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
-use crate::encode::PieceEncoder;
+use crate::encode::{PieceEncoder, Slot};
 use crate::template::{Part, Piece};
 use crate::{AllowedVocab, Error, Fact, Objective, Result, Template, TokenizerSpec, VocabList};
 
@@ -153,15 +153,6 @@ impl QuerySet {
     }
 }
 
-/// A template piece with its literal text already tokenized.
-#[derive(Debug, Clone)]
-enum Slot {
-    Prompt(usize),
-    Subject { space_before: bool },
-    Object,
-    Ids(Vec<u32>),
-}
-
 /// Builds queries for one template and tokenizer; literal text is tokenized once, up front.
 #[derive(Debug, Clone)]
 pub struct QueryBuilder<'a> {
@@ -182,22 +173,24 @@ impl<'a> QueryBuilder<'a> {
     ) -> Result<Self> {
         let enc = PieceEncoder::new(tokenizer, spec)?;
         template.check_objective(spec.objective)?;
-        let mut builder = Self {
-            enc,
-            slots: Vec::new(),
-            object_space: template.object_space_before(),
-            allowed: None,
-            max_len: None,
-        };
+        // `Template::parse` never makes fields; a task's template goes to a `RowBuilder`.
+        if let Some(field) = template.fields().next() {
+            return Err(Error::TemplateUnknownSlot {
+                template: template.to_string(),
+                token: format!("[{field}]"),
+            });
+        }
         let pieces = match spec.objective {
             Objective::Masked => template.pieces(),
             Objective::Causal => template.before_object(),
         };
-        builder.slots = pieces
-            .iter()
-            .map(|p| builder.slot(p))
-            .collect::<Result<_>>()?;
-        Ok(builder)
+        Ok(Self {
+            slots: enc.slots(pieces)?,
+            enc,
+            object_space: template.object_space_before(),
+            allowed: None,
+            max_len: None,
+        })
     }
 
     /// Drops queries longer than `max_len` ids (e.g. the model's position limit).
@@ -233,13 +226,10 @@ impl<'a> QueryBuilder<'a> {
     /// ids' word embeddings as its prompt vectors, the new template's query is this builder's
     /// query: P-tuning that starts from the manual prompt, as prompt tuning starts from words.
     pub fn words_as_prompts(&self, template: &Template) -> Result<(Template, Vec<u32>)> {
-        let kept = match self.enc.spec.objective {
-            Objective::Masked => template.pieces(),
-            Objective::Causal => &template.pieces()[..=template.before_object().len()],
-        };
+        let kept = template.seen_by(self.enc.spec.objective);
         let mut ids = Vec::new();
         let mut pieces = Vec::new();
-        for (piece, slot) in kept.iter().zip(self.slots.iter().chain([&Slot::Object])) {
+        for (piece, slot) in kept.iter().zip(self.slots.iter().chain([&Slot::Answer])) {
             let part = match slot {
                 Slot::Ids(text) if text.is_empty() => continue,
                 Slot::Ids(text) => {
@@ -324,14 +314,14 @@ impl<'a> QueryBuilder<'a> {
                     prompt_positions.extend(ids.len()..ids.len() + n);
                     ids.extend(std::iter::repeat_n(self.enc.spec.placeholder_id, *n));
                 }
-                Slot::Subject { space_before } => {
+                Slot::Input { space_before, .. } => {
                     let sub = self.enc.encode(subject, *space_before)?;
                     if sub.is_empty() {
                         return Err(DropReason::EmptySubject);
                     }
                     ids.extend(sub);
                 }
-                Slot::Object => {
+                Slot::Answer => {
                     target = Some(ids.len());
                     ids.extend(self.enc.spec.mask_id);
                 }
@@ -346,24 +336,6 @@ impl<'a> QueryBuilder<'a> {
             prompt_positions,
             object_id,
             fact_index: 0,
-        })
-    }
-
-    fn slot(&self, piece: &Piece) -> Result<Slot> {
-        Ok(match &piece.part {
-            Part::Prompt(n) => Slot::Prompt(*n),
-            Part::Subject => Slot::Subject {
-                space_before: piece.space_before,
-            },
-            Part::Object => Slot::Object,
-            Part::Text(text) => Slot::Ids(self.enc.text(text, piece.space_before)?),
-            // `Template::parse` never makes fields; a task template goes to a `RowBuilder`.
-            Part::Field(name) => {
-                return Err(Error::TemplateUnknownSlot {
-                    template: format!("[{name}]"),
-                    token: format!("[{name}]"),
-                });
-            }
         })
     }
 }

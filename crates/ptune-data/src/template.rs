@@ -210,6 +210,15 @@ impl Template {
         &self.pieces[..self.object_index()]
     }
 
+    /// The pieces a model of `objective` reads, `[Y]` included: all of them for a masked LM;
+    /// up to `[Y]` for a causal LM, which drops the words after it.
+    pub(crate) fn seen_by(&self, objective: Objective) -> &[Piece] {
+        match objective {
+            Objective::Masked => &self.pieces,
+            Objective::Causal => &self.pieces[..=self.object_index()],
+        }
+    }
+
     /// Whether `[Y]` follows whitespace, which decides the object's token for byte-level BPE.
     pub fn object_space_before(&self) -> bool {
         self.pieces[self.object_index()].space_before

@@ -10,7 +10,7 @@
 use tokenizers::Tokenizer;
 
 use super::Example;
-use crate::encode::PieceEncoder;
+use crate::encode::{PieceEncoder, Slot};
 use crate::template::Part;
 use crate::{DropReason, Error, Objective, Result, Template, TokenizerSpec};
 
@@ -40,14 +40,6 @@ pub struct ScoredExample {
     pub index: usize,
 }
 
-#[derive(Debug, Clone)]
-enum Slot {
-    Prompt(usize),
-    Field { name: String, space_before: bool },
-    Answer,
-    Ids(Vec<u32>),
-}
-
 /// Builds scored examples for one task template and tokenizer.
 #[derive(Debug, Clone)]
 pub struct RowBuilder<'a> {
@@ -67,29 +59,13 @@ impl<'a> RowBuilder<'a> {
     ) -> Result<Self> {
         let enc = PieceEncoder::new(tokenizer, spec)?;
         template.check_objective(spec.objective)?;
-        let pieces = match spec.objective {
-            Objective::Masked => template.pieces(),
-            Objective::Causal => &template.pieces()[..=template.before_object().len()],
-        };
-        let slots = pieces
-            .iter()
-            .map(|p| {
-                Ok(match &p.part {
-                    Part::Prompt(n) => Slot::Prompt(*n),
-                    Part::Field(name) => Slot::Field {
-                        name: name.clone(),
-                        space_before: p.space_before,
-                    },
-                    Part::Object => Slot::Answer,
-                    Part::Text(text) => Slot::Ids(enc.text(text, p.space_before)?),
-                    Part::Subject => {
-                        return Err(Error::TaskTemplateSubject {
-                            template: template.to_string(),
-                        });
-                    }
-                })
-            })
-            .collect::<Result<_>>()?;
+        let pieces = template.seen_by(spec.objective);
+        if template.parts().any(|p| *p == Part::Subject) {
+            return Err(Error::TaskTemplateSubject {
+                template: template.to_string(),
+            });
+        }
+        let slots = enc.slots(pieces)?;
         Ok(Self {
             enc,
             slots,
@@ -179,7 +155,10 @@ impl<'a> RowBuilder<'a> {
     /// Each field slot's ids, in slot order.
     fn field_ids(&self, example: &Example) -> Result<Vec<Vec<u32>>, DropReason> {
         let fields = self.slots.iter().filter_map(|s| match s {
-            Slot::Field { name, space_before } => Some((name, *space_before)),
+            Slot::Input {
+                field: Some(name),
+                space_before,
+            } => Some((name, *space_before)),
             _ => None,
         });
         fields
@@ -207,7 +186,7 @@ impl<'a> RowBuilder<'a> {
                     prompt_positions.extend(ids.len()..ids.len() + n);
                     ids.extend(std::iter::repeat_n(spec.placeholder_id, *n));
                 }
-                Slot::Field { .. } => ids.extend(fields.next().into_iter().flatten()),
+                Slot::Input { .. } => ids.extend(fields.next().into_iter().flatten()),
                 Slot::Ids(text) => ids.extend(text),
                 Slot::Answer => match spec.objective {
                     Objective::Masked => {
