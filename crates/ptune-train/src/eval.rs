@@ -5,6 +5,7 @@ use crate::pack_use::{LoadedPack, load};
 use crate::rank::{rank_candidates, rank_queries, stats};
 use crate::train::task::{label_ids, split_examples};
 use anyhow::{Result, bail};
+use ptune_data::task::metrics::macro_f1;
 use ptune_data::task::{RowBuilder, TaskDef};
 use ptune_data::{DropReport, LamaDataset, QueryBuilder, Split};
 use std::path::PathBuf;
@@ -64,7 +65,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         loaded.spec.pad_id,
         &loaded.device,
     )?;
-    report(args, &relation, &stats(&ranks).summary(), &set.report);
+    report(args, &relation, &stats(&ranks).summary(), &set.report, None);
     Ok(())
 }
 
@@ -90,7 +91,7 @@ fn eval_task(args: &EvalArgs, loaded: &LoadedPack, def: &TaskDef) -> Result<()> 
             args.split.as_str()
         );
     }
-    let ranks = rank_candidates(
+    let ranked = rank_candidates(
         &loaded.backbone,
         Some(&loaded.prompts),
         &examples,
@@ -98,21 +99,38 @@ fn eval_task(args: &EvalArgs, loaded: &LoadedPack, def: &TaskDef) -> Result<()> 
         loaded.spec.pad_id,
         &loaded.device,
     )?;
-    report(args, &def.name, &stats(&ranks).summary(), &dropped);
+    let gold: Vec<usize> = examples.iter().map(|e| e.gold.unwrap_or(0)).collect();
+    // Macro-F1 over labels (CB's second SuperGLUE metric); choices have no fixed labels.
+    let f1 = (!def.labels().is_empty()).then(|| macro_f1(&ranked.best, &gold));
+    report(
+        args,
+        &def.name,
+        &stats(&ranked.ranks).summary(),
+        &dropped,
+        f1,
+    );
     Ok(())
 }
 
-/// One line (or a JSON object) of scores and counts.
-fn report(args: &EvalArgs, relation: &str, s: &ptune_data::Summary, facts: &DropReport) {
+/// One line (or a JSON object) of scores and counts; `macro_f1` for a label task.
+fn report(
+    args: &EvalArgs,
+    relation: &str,
+    s: &ptune_data::Summary,
+    facts: &DropReport,
+    macro_f1: Option<f64>,
+) {
     let split = args.split;
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({"relation": relation, "split": split.as_str(), "n": s.n, "dropped": facts.dropped_total(), "facts": facts, "p_at_1": s.p_at_1, "p_at_10": s.p_at_10, "mrr": s.mrr})
-        );
+        let mut json = serde_json::json!({"relation": relation, "split": split.as_str(), "n": s.n, "dropped": facts.dropped_total(), "facts": facts, "p_at_1": s.p_at_1, "p_at_10": s.p_at_10, "mrr": s.mrr});
+        if let Some(f1) = macro_f1 {
+            json["macro_f1"] = f1.into();
+        }
+        println!("{json}");
     } else {
+        let f1 = macro_f1.map_or(String::new(), |f| format!("  macro-F1 {f:.4}"));
         println!(
-            "{relation} {}: P@1 {:.4}  P@10 {:.4}  MRR {:.4}; {}",
+            "{relation} {}: P@1 {:.4}  P@10 {:.4}  MRR {:.4}{f1}; {}",
             split.as_str(),
             s.p_at_1,
             s.p_at_10,

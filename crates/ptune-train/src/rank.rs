@@ -42,12 +42,21 @@ impl Items {
     ) -> Result<Vec<usize>> {
         match self {
             Items::Facts(q) => rank_queries(backbone, prompts, q, allowed, pad_id, device),
-            Items::Task(e, norm) => rank_candidates(backbone, prompts, e, *norm, pad_id, device),
+            Items::Task(e, norm) => {
+                Ok(rank_candidates(backbone, prompts, e, *norm, pad_id, device)?.ranks)
+            }
         }
     }
 }
 
-/// 1-based ranks of each example's right candidate among its candidates, in example order.
+/// Per example, in example order: the right candidate's 1-based rank among its candidates, and
+/// the index of the best-scoring candidate (the prediction).
+pub struct CandidateRanks {
+    pub ranks: Vec<usize>,
+    pub best: Vec<usize>,
+}
+
+/// Scores every example's candidates: see [`CandidateRanks`].
 pub fn rank_candidates(
     backbone: &Backbone,
     prompts: Option<&Tensor<2>>,
@@ -55,9 +64,10 @@ pub fn rank_candidates(
     norm: ScoreNorm,
     pad_id: u32,
     device: &Device,
-) -> Result<Vec<usize>> {
+) -> Result<CandidateRanks> {
     let plan = eval_plan(examples.len())?;
     let mut ranks = Vec::with_capacity(examples.len());
+    let mut best = Vec::with_capacity(examples.len());
     for indices in plan.batches() {
         let chosen: Vec<&ScoredExample> = indices.iter().map(|&i| &examples[i]).collect();
         let batch = TaskBatch::collate(&chosen, pad_id)?;
@@ -65,8 +75,9 @@ pub fn rank_candidates(
         let scores = to_host(candidate_scores(backbone, prompts.cloned(), &tensors)?)?;
         let gold: Vec<u32> = batch.gold.iter().map(|g| g.unwrap_or(0) as u32).collect();
         ranks.extend(metrics::ranks(&scores, batch.width, &gold, None)?);
+        best.extend(scores.chunks(batch.width).map(argmax));
     }
-    Ok(ranks)
+    Ok(CandidateRanks { ranks, best })
 }
 
 /// 1-based ranks of each query's object among the allowed vocabulary, in query order.
@@ -93,6 +104,12 @@ pub fn rank_queries(
         }
     }
     Ok(ranks)
+}
+
+/// The index of the highest score (the first of equal ones).
+fn argmax(scores: &[f32]) -> usize {
+    let better = |best: usize, (i, s): (usize, &f32)| if *s > scores[best] { i } else { best };
+    scores.iter().enumerate().fold(0, better)
 }
 
 /// Evaluation batches in order.

@@ -100,6 +100,8 @@ fn a_task_trains_and_writes_its_pack_and_summary() {
         succeeds(&output);
         let eval: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(eval["p_at_1"].as_f64(), row[key].as_f64(), "{split}");
+        let f1 = eval["macro_f1"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&f1), "{split}: macro-F1 {f1}");
     }
     let output = common::ptune(["predict", "--pack", pack, "--json", "town 99"]);
     succeeds(&output);

@@ -9,6 +9,7 @@
 mod batch;
 mod def;
 mod example;
+pub mod metrics;
 mod rows;
 
 pub use batch::TaskBatch;
