@@ -296,3 +296,43 @@ fn builtin_tasks_read_fewglue_layout_and_share_a_run() {
         "[premise] Question: [hypothesis] ? [P] Answer: [Y] ."
     );
 }
+
+/// An interrupted task run resumes from its checkpoint to the uninterrupted run's prompts.
+#[test]
+fn an_interrupted_task_run_resumes_to_the_same_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Named P1: the shared interrupt helper watches P1's checkpoint.
+    let task = write_task(&tmp.path().join("data"), |t| t["name"] = "P1".into());
+    let model = fixture("gpt2");
+    let run = |out: &Path| {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("ptune"));
+        command
+            .args(["train", "--model", model.to_str().unwrap(), "--task"])
+            .args([task.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args([
+                "--lr",
+                "0.01",
+                "--seed",
+                "3",
+                "--epochs",
+                "8",
+                "--patience",
+                "8",
+            ]);
+        command
+    };
+    let whole = tmp.path().join("whole");
+    succeeds(&run(&whole).output().unwrap());
+    let broken = tmp.path().join("broken");
+    common::interrupt_after_first_checkpoint(run(&broken), &broken);
+    succeeds(&common::ptune([
+        "train",
+        "--resume",
+        broken.to_str().unwrap(),
+    ]));
+    let prompts = |dir: &Path| fs::read(dir.join("P1/prompt.safetensors")).unwrap();
+    assert_eq!(prompts(&whole), prompts(&broken));
+    let row = |dir: &Path| read_json(&dir.join("summary.json"))["relations"][0].clone();
+    assert_eq!(row(&whole)["test_p1"], row(&broken)["test_p1"]);
+    assert_eq!(row(&whole)["epochs"], row(&broken)["epochs"]);
+}
