@@ -12,9 +12,14 @@ pub struct Args {
     /// Seeds to train with, comma-separated (34 is `ptune train`'s default).
     #[arg(long, value_delimiter = ',', default_value = "34,1,2")]
     seeds: Vec<u64>,
-    /// Directory for one run per seed (`seed-N/`) and the tables.
-    #[arg(long, default_value = "runs/smollm2-seeds")]
-    out: PathBuf,
+    /// Directory for one run per seed (`seed-N/`) and the tables [default: runs/smollm2-seeds,
+    /// or runs/fewglue-seeds with --fewglue].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run `cargo xtask train fewglue DIR`'s job (every built-in SuperGLUE task on FewGLUE_32dev
+    /// in DIR) instead of the main job.
+    #[arg(long, value_name = "DIR")]
+    fewglue: Option<PathBuf>,
     /// More `ptune train` flags for every seed (e.g. `--extra=--min-steps=60`), repeatable.
     #[arg(long, allow_hyphen_values = true)]
     extra: Vec<String>,
@@ -24,11 +29,22 @@ pub fn run(args: &Args) -> Result<()> {
     if args.seeds.is_empty() {
         bail!("--seeds needs at least one seed");
     }
+    let default_out = match args.fewglue {
+        Some(_) => "runs/fewglue-seeds",
+        None => "runs/smollm2-seeds",
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default_out));
     let mut runs = Vec::new();
     for &seed in &args.seeds {
-        let dir = args.out.join(format!("seed-{seed}"));
+        let dir = out.join(format!("seed-{seed}"));
         println!("== seed {seed} → {}", dir.display());
-        let mut train = crate::train::default_args_to(&dir)?;
+        let mut train = match &args.fewglue {
+            Some(data) => crate::train::fewglue_args_to(&dir, data)?,
+            None => crate::train::default_args_to(&dir)?,
+        };
         train.extend(["--seed".to_string(), seed.to_string()]);
         train.extend(args.extra.iter().cloned());
         crate::train::ptune_train(&train).with_context(|| format!("seed {seed}"))?;
@@ -36,12 +52,9 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let table = spread_table(&runs);
     println!("\n{table}");
-    std::fs::write(args.out.join("seeds.md"), &table)?;
+    std::fs::write(out.join("seeds.md"), &table)?;
     let json = json!({"seeds": args.seeds, "extra": args.extra, "rows": spread_rows(&runs)});
-    std::fs::write(
-        args.out.join("seeds.json"),
-        serde_json::to_string_pretty(&json)?,
-    )?;
+    std::fs::write(out.join("seeds.json"), serde_json::to_string_pretty(&json)?)?;
     Ok(())
 }
 
