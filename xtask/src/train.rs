@@ -10,7 +10,7 @@ use std::path::Path;
 #[derive(clap::Args)]
 pub struct Args {
     /// Passed to `ptune train` instead of the defaults (see `cargo run -p ptune-train -- train
-    /// --help`); or `fewglue DIR [FLAGS]`: every built-in SuperGLUE task (boolq, cb, rte, wic) on
+    /// --help`); or `fewglue DIR [FLAGS]`: every built-in SuperGLUE task (boolq, cb, copa, rte, wic) on
     /// FewGLUE_32dev in DIR (train 32, select on dev32, test on SuperGLUE's val) into
     /// runs/fewglue, FLAGS added to `ptune train`'s.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -69,7 +69,7 @@ pub fn fewglue_args_to(out: &Path, data: &Path) -> Result<Vec<String>> {
         );
     }
     let mut args = vec!["--model".to_string(), smollm2()?];
-    for task in ["boolq", "cb", "rte", "wic"] {
+    for task in ["boolq", "cb", "copa", "rte", "wic"] {
         args.extend(["--task".to_string(), task.to_string()]);
     }
     let paths = [("--task-data", data), ("--out", out)];

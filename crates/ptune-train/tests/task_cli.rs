@@ -251,7 +251,7 @@ fn builtin_tasks_read_fewglue_layout_and_share_a_run() {
     fails_with(run(&["--task", "rte"]), "pass --task-data DIR");
     fails_with(
         run(&["--task", "nosuch"]),
-        "neither a task file nor a built-in task (boolq, cb, rte, wic)",
+        "neither a task file nor a built-in task (boolq, cb, copa, rte, wic)",
     );
     let own = own.to_str().unwrap();
     fails_with(

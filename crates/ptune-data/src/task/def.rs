@@ -1,6 +1,6 @@
 //! The task file: fields, template, answer kind and data files, as JSON.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,10 @@ pub struct TaskDef {
     /// How a multi-token answer's token log-probabilities make its score.
     #[serde(default)]
     pub score: ScoreNorm,
+    /// Per field, raw values replaced by the words the template shows (COPA's `question`:
+    /// `cause` → `because`, `effect` → `so`); a value the map lacks is an error.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// What the model chooses among.
@@ -89,9 +93,10 @@ pub enum ScoreNorm {
 /// The tasks ptune knows by name: SuperGLUE's with the P-tuning authors' few-shot patterns
 /// (one prompt vector where their pattern has its trainable token) and verbalizers, reading
 /// FewGLUE_32dev's layout (`RTE/train.jsonl`, `RTE/dev32.jsonl`, `RTE/val.jsonl`).
-pub const BUILTIN_TASKS: [(&str, &str); 4] = [
+pub const BUILTIN_TASKS: [(&str, &str); 5] = [
     ("boolq", include_str!("builtin/boolq.json")),
     ("cb", include_str!("builtin/cb.json")),
+    ("copa", include_str!("builtin/copa.json")),
     ("rte", include_str!("builtin/rte.json")),
     ("wic", include_str!("builtin/wic.json")),
 ];
@@ -183,6 +188,12 @@ impl TaskDef {
             return Err(format!(
                 "the template names the field [{unknown}], which is not in \"fields\" ({})",
                 self.fields.join(", ")
+            ));
+        }
+        if let Some(unknown) = self.values.keys().find(|f| !self.has_field(f)) {
+            return Err(format!(
+                "\"values\" maps the field {}, which is not in \"fields\"",
+                quote(unknown)
             ));
         }
         self.check_answer()
@@ -329,7 +340,7 @@ mod tests {
         let err = TaskDef::find("rte", None).unwrap_err().to_string();
         assert!(err.contains("--task-data"), "{err}");
         let err = TaskDef::find("no-such-task", None).unwrap_err().to_string();
-        assert!(err.contains("boolq, cb, rte, wic"), "{err}");
+        assert!(err.contains("boolq, cb, copa, rte, wic"), "{err}");
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl TaskDef {
         let fields = self
             .fields
             .iter()
-            .map(|f| Ok((f.clone(), text(record, f)?)))
+            .map(|f| Ok((f.clone(), self.shown(f, text(record, f)?)?)))
             .collect::<Result<_, String>>()?;
         let (choices, gold) = match &self.answer {
             Answer::Label { field, .. } => (Vec::new(), self.label_gold(record, field)?),
@@ -67,6 +67,21 @@ impl TaskDef {
             choices,
             gold,
             line,
+        })
+    }
+
+    /// A field's value as the template shows it (see `values`).
+    fn shown(&self, field: &str, value: String) -> Result<String, String> {
+        let Some(map) = self.values.get(field) else {
+            return Ok(value);
+        };
+        map.get(&value).cloned().ok_or_else(|| {
+            let known: Vec<&str> = map.keys().map(String::as_str).collect();
+            format!(
+                "field {field:?} is {}, which \"values\" does not map ({})",
+                quote(&value),
+                known.join(", ")
+            )
         })
     }
 
@@ -299,6 +314,32 @@ mod tests {
         let (_c, p) = write("d.jsonl", "\n \n");
         let err = task.read_examples(&p).unwrap_err().to_string();
         assert!(err.contains("no examples"), "{err}");
+    }
+
+    #[test]
+    fn values_are_shown_as_the_task_maps_them() {
+        let mut task = rte();
+        task.values = serde_json::from_value(
+            serde_json::json!({"hypothesis": {"cause": "because", "effect": "so"}}),
+        )
+        .unwrap();
+        let (_a, p) = write(
+            "d.jsonl",
+            "{\"premise\": \"p\", \"hypothesis\": \"cause\", \"label\": \"entailment\"}\n",
+        );
+        assert_eq!(
+            task.read_examples(&p).unwrap()[0].fields["hypothesis"],
+            "because"
+        );
+        let (_b, p) = write(
+            "d.jsonl",
+            "{\"premise\": \"p\", \"hypothesis\": \"why\", \"label\": \"entailment\"}\n",
+        );
+        let err = task.read_examples(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("\"why\", which \"values\" does not map (cause, effect)"),
+            "{err}"
+        );
     }
 
     #[test]

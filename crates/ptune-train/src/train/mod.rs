@@ -35,7 +35,7 @@ pub struct TrainArgs {
     pub data: Option<PathBuf>,
     /// A task instead of LAMA facts (repeatable): a task file (JSON: named fields, a template
     /// with [field] slots, prompts and [Y], label verbalizers or per-example choices, the
-    /// train/dev/test files; see docs/tasks.md) or a built-in task: boolq, cb, rte, wic
+    /// train/dev/test files; see docs/tasks.md) or a built-in task: boolq, cb, copa, rte, wic
     /// (SuperGLUE with the P-tuning authors' few-shot patterns; needs --task-data). Scores are
     /// accuracy: P@1 over each example's candidates.
     #[arg(long = "task", value_name = "FILE|NAME", conflicts_with_all = ["data", "relations", "all_relations", "template"])]
