@@ -16,8 +16,8 @@ const ABSENT: f32 = -1e9;
 /// A [`TaskBatch`] as tensors.
 pub struct TaskTensors {
     pub rows: BatchTensors,
-    /// Flat `row * T + position` of every target; `None` when each row has exactly one target
-    /// (the rows' own `targets`).
+    /// `(row, position)` of every target; `None` when each row has exactly one target (the
+    /// rows' own `targets`).
     targets: Option<Vec<(usize, usize)>>,
     /// Per candidate token: `target * vocab + token`, into the flattened log-probabilities.
     token_index: Tensor<1, Int>,

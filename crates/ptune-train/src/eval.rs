@@ -3,7 +3,7 @@
 use crate::device::Compute;
 use crate::pack_use::{LoadedPack, load};
 use crate::rank::{rank_candidates, rank_queries, stats};
-use crate::train::task::{label_ids, split_examples};
+use crate::train::task::{read_split, scored};
 use anyhow::{Result, bail};
 use ptune_data::task::metrics::macro_f1;
 use ptune_data::task::{RowBuilder, TaskDef};
@@ -82,8 +82,13 @@ fn eval_task(args: &EvalArgs, loaded: &LoadedPack, def: &TaskDef) -> Result<()> 
     }
     let rows = RowBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
         .max_len(loaded.backbone.max_positions());
-    let labels = label_ids(&def, &rows)?;
-    let (examples, dropped) = split_examples(&def, args.split, &rows, labels.as_deref(), None)?;
+    let labels = rows.label_ids(&def.answer)?;
+    let (examples, dropped) = scored(
+        &rows,
+        &read_split(&def, args.split)?,
+        labels.as_deref(),
+        None,
+    );
     if examples.is_empty() {
         bail!(
             "task {} has no usable {} examples: {dropped}",

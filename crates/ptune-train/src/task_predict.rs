@@ -5,7 +5,6 @@ use crate::candidates::{TaskTensors, candidate_scores};
 use crate::model::to_host;
 use crate::pack_use::LoadedPack;
 use crate::predict::PredictArgs;
-use crate::train::task::label_ids;
 use anyhow::{Result, anyhow, bail};
 use ptune_data::task::{Answer, RowBuilder, ScoreNorm, TaskBatch, TaskDef};
 use serde::Serialize;
@@ -32,16 +31,9 @@ pub fn run(args: &PredictArgs, loaded: &LoadedPack, def: &TaskDef) -> Result<()>
         Answer::Label { verbalizers, .. } => verbalizers.iter().cloned().unzip(),
         Answer::Choices { .. } => (example.choices.clone(), example.choices.clone()),
     };
-    let candidates = match label_ids(def, &rows)? {
-        Some(ids) => ids,
-        None => words
-            .iter()
-            .map(|c| rows.answer_ids(c))
-            .collect::<Result<_, _>>()
-            .map_err(|r| anyhow!("a candidate cannot be scored: {}", r.describe()))?,
-    };
+    let labels = rows.label_ids(&def.answer)?;
     let scored = rows
-        .build(&example, &candidates, 0)
+        .build_example(&example, labels.as_deref(), 0)
         .map_err(|r| anyhow!("the example cannot be scored: {}", r.describe()))?;
     let batch = TaskBatch::collate(&[&scored], loaded.spec.pad_id)?;
     let vocab = loaded.backbone.vocab_size();

@@ -6,7 +6,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use ptune_backbone::{Backbone, ModelBundle};
 use ptune_data::TokenizerSpec;
-use ptune_data::task::{Answer, RowBuilder, ScoredExample, TaskBatch, TaskDef};
+use ptune_data::task::{RowBuilder, ScoredExample, TaskBatch, TaskDef};
 use ptune_encoder::{EncoderKind, PromptEncoderConfig};
 use ptune_train::candidates::{TaskTensors, candidate_scores, task_loss};
 use ptune_train::model::to_host;
@@ -40,22 +40,12 @@ fn scored(
     def.check().unwrap();
     let template = def.parsed_template().unwrap();
     let rows = RowBuilder::new(&bundle.tokenizer, spec, &template).unwrap();
-    let labels = match &def.answer {
-        Answer::Label { verbalizers, .. } => Some(rows.verbalizer_ids(verbalizers).unwrap()),
-        Answer::Choices { .. } => None,
-    };
+    let labels = rows.label_ids(&def.answer).unwrap();
     let examples = case["examples"].as_array().unwrap().iter().enumerate();
     let scored = examples
         .map(|(i, record)| {
             let example = def.example(record.as_object().unwrap(), i + 1).unwrap();
-            let candidates = labels.clone().unwrap_or_else(|| {
-                example
-                    .choices
-                    .iter()
-                    .map(|c| rows.answer_ids(c).unwrap())
-                    .collect()
-            });
-            rows.build(&example, &candidates, i).unwrap()
+            rows.build_example(&example, labels.as_deref(), i).unwrap()
         })
         .collect();
     (def, scored)

@@ -9,7 +9,7 @@
 
 use tokenizers::Tokenizer;
 
-use super::Example;
+use super::{Answer, Example};
 use crate::encode::{PieceEncoder, Slot};
 use crate::template::Part;
 use crate::{DropReason, Error, Objective, Result, Template, TokenizerSpec};
@@ -110,6 +110,33 @@ impl<'a> RowBuilder<'a> {
             out.push(ids);
         }
         Ok(out)
+    }
+
+    /// A task's fixed candidates: its verbalizers' ids in label order (see
+    /// [`RowBuilder::verbalizer_ids`]); `None` for a choices task, whose candidates come with
+    /// each example.
+    pub fn label_ids(&self, answer: &Answer) -> Result<Option<Vec<Vec<u32>>>> {
+        Ok(match answer {
+            Answer::Label { verbalizers, .. } => Some(self.verbalizer_ids(verbalizers)?),
+            Answer::Choices { .. } => None,
+        })
+    }
+
+    /// The example scored against `labels` (a label task's, from [`RowBuilder::label_ids`]),
+    /// or else against its own choices.
+    pub fn build_example(
+        &self,
+        example: &Example,
+        labels: Option<&[Vec<u32>]>,
+        index: usize,
+    ) -> Result<ScoredExample, DropReason> {
+        match labels {
+            Some(labels) => self.build(example, labels, index),
+            None => {
+                let choices = example.choices.iter().map(|c| self.answer_ids(c));
+                self.build(example, &choices.collect::<Result<Vec<_>, _>>()?, index)
+            }
+        }
     }
 
     /// The example's rows and candidate targets; `candidates` are the answers' token ids

@@ -25,14 +25,17 @@ pub fn task_data(
     let max_len = backbone.max_positions();
     let rows = RowBuilder::new(&bundle.tokenizer, spec, &template)?.max_len(max_len);
     let manual = RowBuilder::new(&bundle.tokenizer, spec, &manual_template)?.max_len(max_len);
-    let labels = label_ids(def, &rows)?;
-    let build = |split, builder: &RowBuilder, kept: Option<&[usize]>| {
-        split_examples(def, split, builder, labels.as_deref(), kept)
-    };
-    let (mut train, train_report) = build(Split::Train, &rows, None)?;
-    let (dev, dev_report) = build(Split::Dev, &rows, None)?;
-    let (test, test_report) = build(Split::Test, &rows, None)?;
-    let mut train_report = train_report;
+    let labels = rows.label_ids(&def.answer)?;
+    let labels = labels.as_deref();
+    // Each file is read once; the P-tuning rows and the baseline's come from the same examples.
+    let (train_ex, dev_ex, test_ex) = (
+        read_split(def, Split::Train)?,
+        read_split(def, Split::Dev)?,
+        read_split(def, Split::Test)?,
+    );
+    let (mut train, mut train_report) = scored(&rows, &train_ex, labels, None);
+    let (dev, dev_report) = scored(&rows, &dev_ex, labels, None);
+    let (test, test_report) = scored(&rows, &test_ex, labels, None);
     if let Some(cap) = max_train.filter(|&c| c < train.len()) {
         let over = train.len() - cap;
         train.truncate(cap);
@@ -50,8 +53,8 @@ pub fn task_data(
     }
     // The baseline scores exactly the examples P-tuning is scored on.
     let indices = |set: &[ScoredExample]| set.iter().map(|e| e.index).collect::<Vec<_>>();
-    let (manual_dev, _) = build(Split::Dev, &manual, Some(&indices(&dev)))?;
-    let (manual_test, _) = build(Split::Test, &manual, Some(&indices(&test)))?;
+    let (manual_dev, _) = scored(&manual, &dev_ex, labels, Some(&indices(&dev)));
+    let (manual_test, _) = scored(&manual, &test_ex, labels, Some(&indices(&test)));
     let relation = Relation {
         id: def.name.clone(),
         template: manual_template.to_string(),
@@ -79,23 +82,8 @@ pub fn task_data(
     Ok((relation, data))
 }
 
-/// A label task's verbalizers as token ids, in label order (`None` for a choices task).
-pub fn label_ids(def: &TaskDef, rows: &RowBuilder) -> Result<Option<Vec<Vec<u32>>>> {
-    Ok(match &def.answer {
-        Answer::Label { verbalizers, .. } => Some(rows.verbalizer_ids(verbalizers)?),
-        Answer::Choices { .. } => None,
-    })
-}
-
-/// One split's scored examples (all, or those at `only`) and the drop counts; every example
-/// must name its right answer.
-pub fn split_examples(
-    def: &TaskDef,
-    split: Split,
-    builder: &RowBuilder,
-    labels: Option<&[Vec<u32>]>,
-    only: Option<&[usize]>,
-) -> Result<(Vec<ScoredExample>, DropReport)> {
+/// One split's examples; every one must name its right answer.
+pub fn read_split(def: &TaskDef, split: Split) -> Result<Vec<Example>> {
     let path = def.data_file(split)?;
     let examples = def.read_examples(path)?;
     if let Some(e) = examples.iter().find(|e| e.gold.is_none()) {
@@ -105,11 +93,11 @@ pub fn split_examples(
             e.line
         );
     }
-    Ok(scored(builder, &examples, labels, only))
+    Ok(examples)
 }
 
 /// Scored examples (all, or those at `only`) and the count of the dropped ones by reason.
-fn scored(
+pub fn scored(
     builder: &RowBuilder,
     examples: &[Example],
     labels: Option<&[Vec<u32>]>,
@@ -125,17 +113,7 @@ fn scored(
         None => (0..examples.len()).collect(),
     };
     for i in chosen {
-        let example = &examples[i];
-        let built = match labels {
-            Some(labels) => builder.build(example, labels, i),
-            None => example
-                .choices
-                .iter()
-                .map(|c| builder.answer_ids(c))
-                .collect::<Result<Vec<_>, _>>()
-                .and_then(|candidates| builder.build(example, &candidates, i)),
-        };
-        match built {
+        match builder.build_example(&examples[i], labels, i) {
             Ok(s) => out.push(s),
             Err(reason) => *report.dropped.entry(reason).or_default() += 1,
         }
