@@ -55,7 +55,7 @@ def n_prompts(template: str) -> int:
     return sum(int(n) for n in re.findall(r"\[P:(\d+)\]", template)) + len(re.findall(r"\[P\]", template))
 
 
-def load_model(spec: str, dtype):
+def load_model(spec: str, dtype, device: str = "cpu"):
     """(model, causal?) from `random:SHAPE`, a GGUF file, or a transformers directory, built in
     `dtype` (random shapes are initialised in it, files loaded with ``dtype=``)."""
     import torch
@@ -63,12 +63,17 @@ def load_model(spec: str, dtype):
     default = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
-        return _load_model(spec, dtype)
+        return _load_model(spec, dtype, device)
     finally:
         torch.set_default_dtype(default)
 
 
-def _load_model(spec: str, dtype):
+# random:SHAPE → (hidden, intermediate, layers, tied head) of the Llama 3 scale shapes, as in
+# ptune_backbone::synthetic::shape (vocab 128256, 32 query and 8 key/value heads).
+LLAMA3 = {"random:llama-3.2-1b": (2048, 8192, 16, True), "random:llama-3.1-8b": (4096, 14336, 32, False)}
+
+
+def _load_model(spec: str, dtype, device: str):
     import torch
     from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, BertConfig, BertForMaskedLM,
                               LlamaConfig, LlamaForCausalLM)
@@ -83,6 +88,13 @@ def _load_model(spec: str, dtype):
                              num_attention_heads=9, num_key_value_heads=3, rms_norm_eps=1e-5, rope_theta=100000.0,
                              max_position_embeddings=8192, tie_word_embeddings=True)
         return LlamaForCausalLM(config), True
+    if spec in LLAMA3:
+        hidden, inter, layers, tied = LLAMA3[spec]
+        config = LlamaConfig(vocab_size=128256, hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers,
+                             num_attention_heads=32, num_key_value_heads=8, rms_norm_eps=1e-5, rope_theta=500000.0,
+                             max_position_embeddings=131072, tie_word_embeddings=tied)
+        with torch.device(device):  # on the GPU an 8B model initialises in seconds
+            return LlamaForCausalLM(config), True
     path = Path(spec)
     if path.suffix == ".gguf":
         return AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype), True
@@ -193,7 +205,7 @@ def timed(steps: int, step) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--impl", choices=["reference", "peft"], required=True)
-    parser.add_argument("--model", required=True, help="random:bert-base, random:smollm2-135m, a .gguf file or a transformers directory")
+    parser.add_argument("--model", required=True, help="random:bert-base, random:smollm2-135m, random:llama-3.2-1b, random:llama-3.1-8b, a .gguf file or a transformers directory")
     parser.add_argument("--template", default="3,3,3")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seq-len", type=int, default=24)
@@ -211,7 +223,7 @@ def main() -> None:
     base_rss = rss_mb("VmRSS")
     start = time.perf_counter()
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
-    model, causal = load_model(args.model, dtype)
+    model, causal = load_model(args.model, dtype, args.device)
     model.to(args.device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -250,6 +262,7 @@ def main() -> None:
         "eval_examples_per_s": examples / evaluate,
         "base_rss_mb": base_rss,
         "peak_rss_mb": max(rss_mb("VmHWM"), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0),
+        "cuda_peak_allocated_mb": torch.cuda.max_memory_allocated() / 2**20 if args.device == "cuda" else None,
         "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__,
                      "peft": __import__("peft").__version__},
     }))

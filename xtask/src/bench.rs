@@ -4,6 +4,7 @@
 //! then a table and ptune's ratios to each peer.
 
 use crate::fetch;
+use crate::torch::Torch;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -37,8 +38,8 @@ pub struct Args {
     /// One timed step per run (CI; nothing is asserted on time).
     #[arg(long, conflicts_with = "steps")]
     short: bool,
-    /// ptune backends, comma-separated; tch builds need LIBTORCH or LIBTORCH_USE_PYTORCH=1
-    /// (docs/backends.md).
+    /// ptune backends, comma-separated; tch links $LIBTORCH, else the torch of --peer's Python
+    /// (or python3), as `cargo xtask build --backend tch` does (docs/backends.md).
     #[arg(long = "backend", value_delimiter = ',', default_value = "flex")]
     backends: Vec<Backend>,
     /// The frozen model's weights, comma-separated; each ptune and peer run repeats per
@@ -94,7 +95,7 @@ pub fn run(o: &Args) -> Result<()> {
     for (case, model) in CASES.iter().zip(&models) {
         for &precision in &o.precisions {
             for &backend in &o.backends {
-                let mut command = ptune_bench(&o.backends)?;
+                let mut command = ptune_bench(&o.backends, o.peer.as_deref().unwrap_or("python3"))?;
                 command.args(["--backend", &name(backend)]);
                 let m = measure(command, model, case.template, precision, o)?;
                 rows.push((case.name, m));
@@ -118,7 +119,7 @@ pub fn run(o: &Args) -> Result<()> {
 }
 
 /// The workspace root (xtask sits one level below it).
-fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -138,8 +139,8 @@ fn usable_peer(python: &str) -> Option<String> {
 }
 
 /// The `bench` example built with the cargo feature of every backend asked for (flex is always
-/// in); a tch build also gets libtorch's library path.
-fn ptune_bench(backends: &[Backend]) -> Result<Command> {
+/// in); a tch build links `$LIBTORCH`, else the torch of `python` (`cargo xtask build`'s way).
+fn ptune_bench(backends: &[Backend], python: &str) -> Result<Command> {
     let mut features: Vec<&str> = backends
         .iter()
         .filter_map(|b| match b {
@@ -157,37 +158,14 @@ fn ptune_bench(backends: &[Backend]) -> Result<Command> {
         &[],
     );
     if features.contains(&"tch") {
-        let lib = libtorch_lib()?;
-        let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
-        command.env("LD_LIBRARY_PATH", format!("{}:{path}", lib.display()));
+        if let Ok(dir) = std::env::var("LIBTORCH") {
+            let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+            command.env("LD_LIBRARY_PATH", format!("{dir}/lib:{path}"));
+        } else {
+            Torch::find(python)?.configure(&mut command, &crate::build::target_dir())?;
+        }
     }
     Ok(command)
-}
-
-/// Where libtorch's shared libraries are: `$LIBTORCH/lib`, or the active Python's `torch/lib`
-/// when `LIBTORCH_USE_PYTORCH` is set (how burn's tch build finds libtorch).
-fn libtorch_lib() -> Result<PathBuf> {
-    if let Ok(dir) = std::env::var("LIBTORCH") {
-        return Ok(PathBuf::from(dir).join("lib"));
-    }
-    if std::env::var_os("LIBTORCH_USE_PYTORCH").is_none() {
-        bail!(
-            "the tch backend builds against libtorch: set LIBTORCH to an unpacked libtorch 2.9.0, \
-             or LIBTORCH_USE_PYTORCH=1 with torch 2.9.0 in the active Python (docs/backends.md)"
-        );
-    }
-    let python = std::env::var("PYTHON_SYS_EXECUTABLE").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(&python)
-        .args([
-            "-c",
-            "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))",
-        ])
-        .output()
-        .with_context(|| format!("could not run `{python}`"))?;
-    if !out.status.success() {
-        bail!("`{python}` cannot import torch, which LIBTORCH_USE_PYTORCH=1 builds against");
-    }
-    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
 
 /// Runs one bench process with the case's arguments and fixed threads; its last line, parsed.

@@ -1,9 +1,11 @@
 //! `cargo xtask`: the project's runner. It drives cargo, pip and npm; it holds no model code.
 
 mod bench;
+mod build;
 mod fetch;
 mod lama;
 mod seeds;
+mod torch;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -47,6 +49,12 @@ enum Command {
     /// Models go into $PTUNE_MODELS (default ~/.cache/ptune/models), the LAMA pack into
     /// $PTUNE_DATA/lama (default ~/.cache/ptune/data/lama).
     Fetch(fetch::Args),
+    /// Build ptune with an extra backend: `--backend tch` links the PyTorch a Python has.
+    ///
+    /// Finds the Python's torch, builds `ptune` and the bench example with `--features tch`
+    /// against it (bypassing torch-sys's version check when it is not 2.9.0), with torch's
+    /// lib/ in the binaries' rpath. `--parity` then runs the numerics tests on libtorch's CPU.
+    Build(build::Args),
 }
 
 /// `cargo run -q --release -p ptune-train --bin ptune -- ARGS`: how xtask runs the project's
@@ -63,10 +71,30 @@ pub fn cargo_run(
     features: Option<&str>,
     args: &[&str],
 ) -> std::process::Command {
+    let mut command = cargo();
+    command.args(["run", "-q", "-p", "ptune-train"]);
+    if !dev_build() {
+        command.arg("--release");
+    }
+    command.args(target);
+    if let Some(features) = features {
+        command.args(["--features", features]);
+    }
+    command.arg("--").args(args);
+    command
+}
+
+/// Whether ptune is built in the dev profile (`cargo xtask --dev ...`) rather than release.
+pub fn dev_build() -> bool {
+    DEV_BUILD.get().copied().unwrap_or(false)
+}
+
+/// The `cargo` that runs xtask, without the variables `cargo run` gave xtask's own package:
+/// build scripts that track them (ring's tracks CARGO_MANIFEST_DIR) would rebuild, and
+/// everything above them, on every call.
+pub fn cargo() -> std::process::Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = std::process::Command::new(cargo);
-    // `cargo run` gave xtask its own package's variables; build scripts that track them (ring's
-    // tracks CARGO_MANIFEST_DIR) would rebuild, and everything above them, on every call.
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
         if key.starts_with("CARGO_PKG_")
@@ -82,15 +110,6 @@ pub fn cargo_run(
             command.env_remove(key.as_ref());
         }
     }
-    command.args(["run", "-q", "-p", "ptune-train"]);
-    if !DEV_BUILD.get().copied().unwrap_or(false) {
-        command.arg("--release");
-    }
-    command.args(target);
-    if let Some(features) = features {
-        command.args(["--features", features]);
-    }
-    command.arg("--").args(args);
     command
 }
 
@@ -102,6 +121,7 @@ fn main() {
         Command::Train(args) => train::run(args),
         Command::Seeds(args) => seeds::run(&args),
         Command::Fetch(args) => fetch::run(&args),
+        Command::Build(args) => build::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -11,10 +11,17 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 /// Names of the realistic shapes [`shape`] knows.
-pub const SHAPES: &[&str] = &["bert-base", "gpt2-small", "smollm2-135m"];
+pub const SHAPES: &[&str] = &[
+    "bert-base",
+    "gpt2-small",
+    "smollm2-135m",
+    "llama-3.2-1b",
+    "llama-3.1-8b",
+];
 
 /// The config of a well-known model shape, for random-weight benchmarks: `bert-base` (12 layers,
-/// hidden 768, vocab 28996, as bert-base-cased), `gpt2-small` (GPT-2 124M), `smollm2-135m`.
+/// hidden 768, vocab 28996, as bert-base-cased), `gpt2-small` (GPT-2 124M), `smollm2-135m`, and
+/// for scale on a GPU `llama-3.2-1b` (tied head) and `llama-3.1-8b` (untied), GQA 32/8 heads.
 pub fn shape(name: &str) -> Option<ModelConfig> {
     let value = match name {
         "bert-base" => json!({"model_type": "bert", "vocab_size": 28996, "hidden_size": 768,
@@ -26,6 +33,14 @@ pub fn shape(name: &str) -> Option<ModelConfig> {
             "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
             "num_key_value_heads": 3, "rms_norm_eps": 1e-5, "rope_theta": 100000.0,
             "max_position_embeddings": 8192, "tie_word_embeddings": true}),
+        "llama-3.2-1b" => json!({"model_type": "llama", "vocab_size": 128256, "hidden_size": 2048,
+            "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
+            "num_key_value_heads": 8, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+            "max_position_embeddings": 131072, "tie_word_embeddings": true}),
+        "llama-3.1-8b" => json!({"model_type": "llama", "vocab_size": 128256, "hidden_size": 4096,
+            "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+            "num_key_value_heads": 8, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+            "max_position_embeddings": 131072, "tie_word_embeddings": false}),
         _ => return None,
     };
     Some(ModelConfig::from_value(value).expect("the built-in shapes are valid"))

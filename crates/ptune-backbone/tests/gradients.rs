@@ -3,7 +3,7 @@
 mod common;
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
+use burn::tensor::{Gradients, Int, Tensor, TensorData};
 use common::{fixture, int_tensor, read_ref, to_vec};
 use ptune_backbone::{Backbone, ModelBundle, Precision};
 
@@ -55,7 +55,7 @@ impl Case {
     fn new(name: &str, precision: Precision) -> Self {
         let dir = fixture(name);
         let bundle = ModelBundle::open(dir.to_str().unwrap()).unwrap();
-        let device = Device::flex().autodiff();
+        let device = common::device::device().autodiff();
         let model = bundle.backbone_as(&device, precision).unwrap();
         let reference = dir.join("reference.safetensors");
         let ids = read_ref(&reference, "input_ids");

@@ -3,7 +3,6 @@
 
 mod common;
 
-use burn::tensor::Device;
 use common::{fixture, reference_errors, shared_prefix_error};
 use ptune_backbone::{ModelBundle, Precision};
 
@@ -17,7 +16,7 @@ fn parity(name: &str) -> (f32, f32) {
         _ => dir.clone(),
     };
     let bundle = ModelBundle::open(model_path.to_str().unwrap()).expect("fixture opens");
-    let device = Device::flex();
+    let device = common::device::device();
     let model = bundle.backbone(&device).expect("fixture loads");
     let (hidden, logits) = reference_errors(&model, &dir.join("reference.safetensors"), &device);
     (hidden, logits.expect("fixture references have logits"))
@@ -86,7 +85,9 @@ fn shared_prefix_gives_the_same_rows() {
             _ => dir.clone(),
         };
         let bundle = ModelBundle::open(path.to_str().unwrap()).expect("fixture opens");
-        let model = bundle.backbone(&Device::flex()).expect("fixture loads");
+        let model = bundle
+            .backbone(&common::device::device())
+            .expect("fixture loads");
         let err = shared_prefix_error(&model, &dir.join("reference.safetensors"), 2);
         assert!(
             err <= 1e-5,
@@ -102,7 +103,7 @@ fn bf16_weights_stay_close_to_transformers() {
     for name in ["bert", "roberta", "gpt2", "llama_gqa_tied", "qwen2"] {
         let dir = fixture(name);
         let bundle = ModelBundle::open(dir.to_str().unwrap()).expect("fixture opens");
-        let device = Device::flex();
+        let device = common::device::device();
         let model = bundle
             .backbone_as(&device, Precision::Bf16)
             .expect("fixture loads");

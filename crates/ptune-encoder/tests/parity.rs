@@ -43,7 +43,7 @@ fn torch_adam(weight_decay: f32) -> AdamConfig {
 
 #[test]
 fn forward_matches_pytorch() {
-    let device = Device::flex();
+    let device = common::device::device();
     for case in CASES {
         let want = &tensors(&format!("{case}/forward.safetensors"))["output"];
         let got = HostTensor::from_tensor(encoder(case, &device).forward());
@@ -53,7 +53,7 @@ fn forward_matches_pytorch() {
 
 #[test]
 fn gradients_match_pytorch() {
-    let device = Device::flex().autodiff();
+    let device = common::device::device().autodiff();
     for case in CASES {
         let fwd = tensors(&format!("{case}/forward.safetensors"));
         let enc = encoder(case, &device);
@@ -68,7 +68,7 @@ fn gradients_match_pytorch() {
 
 #[test]
 fn adam_steps_match_torch_adam_with_l2_weight_decay() {
-    let device = Device::flex().autodiff();
+    let device = common::device::device().autodiff();
     for case in CASES {
         let m = meta(case);
         let (lr, wd) = (
@@ -92,7 +92,7 @@ fn adam_steps_match_torch_adam_with_l2_weight_decay() {
 
 #[test]
 fn parameter_counts_match_pytorch() {
-    let device = Device::flex();
+    let device = common::device::device();
     for case in CASES {
         let want = meta(case)["num_params"].as_u64().unwrap() as usize;
         assert_eq!(encoder(case, &device).num_params(), want, "{case}");
@@ -101,7 +101,7 @@ fn parameter_counts_match_pytorch() {
 
 #[test]
 fn state_dict_round_trips_pytorch_names() {
-    let device = Device::flex();
+    let device = common::device::device();
     for case in CASES {
         let weights = tensors(&format!("{case}/weights.safetensors"));
         assert_all_close(
@@ -130,7 +130,7 @@ fn seeded_init_has_pytorch_names_and_shapes() {
 
 /// Parameters after 3 steps of `config` on `case`, and their largest distance to torch's.
 fn adam_distance(case: &str, config: AdamConfig) -> f32 {
-    let device = Device::flex().autodiff();
+    let device = common::device::device().autodiff();
     let r = tensors(&format!("{case}/forward.safetensors"))
         .remove("r")
         .unwrap();
@@ -168,7 +168,7 @@ fn burn_adam_defaults_do_not_reproduce_torch() {
 /// matrix, keeps the rest of its seeded weights, and still gets gradients (so it learns).
 #[test]
 fn zero_output_starts_at_zero_and_still_learns() {
-    let device = Device::flex().autodiff();
+    let device = common::device::device().autodiff();
     for kind in [
         EncoderKind::Lstm,
         EncoderKind::PeftLstm,

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use clap::Parser;
-use ptune_backbone::synthetic::{RandomWeights, shape};
+use ptune_backbone::synthetic::{RandomWeights, SHAPES, shape};
 use ptune_backbone::{Backbone, ModelBundle, Objective};
 use ptune_data::{Batch, Part, PromptMode, Template};
 use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
@@ -27,8 +27,8 @@ fn main() {
 
 #[derive(Debug, Parser)]
 struct BenchArgs {
-    /// A model path or id, or `random:SHAPE` (bert-base, gpt2-small, smollm2-135m) for random
-    /// weights of that shape.
+    /// A model path or id, or `random:SHAPE` (bert-base, gpt2-small, smollm2-135m, and for a GPU
+    /// llama-3.2-1b, llama-3.1-8b) for random weights of that shape.
     #[arg(long)]
     model: String,
     /// The template whose prompt slots the batch has (its literal words are not tokenized); the
@@ -93,7 +93,7 @@ fn run(args: &BenchArgs) -> Result<()> {
     let backbone = match args.model.strip_prefix("random:") {
         Some(name) => {
             let config = shape(name).with_context(|| {
-                format!("unknown shape `{name}`: use bert-base, gpt2-small or smollm2-135m")
+                format!("unknown shape `{name}`: use one of {}", SHAPES.join(", "))
             })?;
             Backbone::load_as(&config, &RandomWeights::new(&config, 1), &device, precision)?
         }

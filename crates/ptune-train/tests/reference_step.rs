@@ -2,7 +2,9 @@
 //! backbones (`scripts/make_ptuning_reference.py`): target logits, loss, every encoder gradient,
 //! and the encoder after 3 Adam steps.
 
-use burn::tensor::Device;
+#[path = "../../ptune-backbone/tests/common/device.rs"]
+mod device;
+
 use ptune_backbone::ModelBundle;
 use ptune_data::Batch;
 use ptune_encoder::io::read_safetensors;
@@ -74,7 +76,7 @@ fn assert_close(what: &str, ours: &HostTensor, theirs: &HostTensor, rel: f32) {
 }
 
 fn check(name: &str) {
-    let device = Device::flex().autodiff();
+    let device = device::device().autodiff();
     let backbone_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../ptune-backbone/tests/fixtures")
         .join(name);

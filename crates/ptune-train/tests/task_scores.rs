@@ -2,6 +2,9 @@
 //! and causal tiny models, for one- and multi-token answers, with and without prompt vectors;
 //! and a task loss's gradient reaches the prompt encoder and nothing of the backbone.
 
+#[path = "../../ptune-backbone/tests/common/device.rs"]
+mod device;
+
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use ptune_backbone::{Backbone, ModelBundle};
@@ -70,7 +73,7 @@ fn prompts(case: &Value, device: &Device) -> Option<Tensor<2>> {
 
 #[test]
 fn candidate_scores_match_transformers() {
-    let device = Device::flex();
+    let device = device::device();
     for name in ["bert", "roberta", "gpt2", "llama_gqa_tied"] {
         let bundle = ModelBundle::open(&model_dir(name)).unwrap();
         let backbone = bundle.backbone(&device).unwrap();
@@ -124,7 +127,7 @@ fn probe(module: &impl Module, grads: &Gradients) -> (usize, usize) {
 
 #[test]
 fn a_task_loss_trains_the_prompt_encoder_only() {
-    let device = Device::flex().autodiff();
+    let device = device::device().autodiff();
     for name in ["bert", "gpt2"] {
         let bundle = ModelBundle::open(&model_dir(name)).unwrap();
         let backbone: Backbone = bundle.backbone(&device).unwrap();

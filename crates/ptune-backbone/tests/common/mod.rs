@@ -2,6 +2,8 @@
 //! `scripts/make_fixtures.py`.
 #![allow(dead_code)]
 
+pub mod device;
+
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ptune_backbone::Backbone;
 use safetensors::{Dtype, SafeTensors};

@@ -1,6 +1,9 @@
 //! Shared test helpers: fixture paths, tolerant comparisons, scratch directories.
 #![allow(dead_code)]
 
+#[path = "../../../ptune-backbone/tests/common/device.rs"]
+pub mod device;
+
 use ptune_encoder::io::read_safetensors;
 use ptune_encoder::{HostTensor, NamedTensors};
 use std::path::{Path, PathBuf};
