@@ -20,6 +20,9 @@ pub struct Args {
     /// in DIR) instead of the main job.
     #[arg(long, value_name = "DIR")]
     fewglue: Option<PathBuf>,
+    /// With --fewglue: only these built-in tasks, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', requires = "fewglue")]
+    tasks: Vec<String>,
     /// More `ptune train` flags for every seed (e.g. `--extra=--min-steps=60`), repeatable.
     #[arg(long, allow_hyphen_values = true)]
     extra: Vec<String>,
@@ -42,7 +45,7 @@ pub fn run(args: &Args) -> Result<()> {
         let dir = out.join(format!("seed-{seed}"));
         println!("== seed {seed} → {}", dir.display());
         let mut train = match &args.fewglue {
-            Some(data) => crate::train::fewglue_args_to(&dir, data)?,
+            Some(data) => crate::train::fewglue_args_to(&dir, data, &args.tasks)?,
             None => crate::train::default_args_to(&dir)?,
         };
         train.extend(["--seed".to_string(), seed.to_string()]);
@@ -62,7 +65,28 @@ fn read_summary(dir: &Path) -> Result<Value> {
     let path = dir.join("summary.json");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(serde_json::from_str(&text)?)
+    let mut summary = serde_json::from_str(&text)?;
+    superglue_columns(&mut summary);
+    Ok(summary)
+}
+
+/// Tasks' SuperGLUE numbers on test as plain columns of their rows (`manual_superglue`,
+/// `superglue`) and their mean in the macro row, so they spread over seeds like P@1.
+fn superglue_columns(summary: &mut Value) {
+    let mut sums = (0.0, 0.0, 0usize);
+    for row in summary["relations"].as_array_mut().into_iter().flatten() {
+        let side = |key: &str| row["scores"][key]["superglue"].as_f64();
+        if let (Some(manual), Some(tuned)) = (side("manual"), side("p_tuned")) {
+            row["manual_superglue"] = manual.into();
+            row["superglue"] = tuned.into();
+            sums = (sums.0 + manual, sums.1 + tuned, sums.2 + 1);
+        }
+    }
+    if sums.2 > 0 {
+        let n = sums.2 as f64;
+        summary["macro"]["manual_superglue"] = (sums.0 / n).into();
+        summary["macro"]["superglue"] = (sums.1 / n).into();
+    }
 }
 
 /// Per relation (then `macro`): its summary rows over the seeds, in seed order.
@@ -125,6 +149,8 @@ fn spread_rows(runs: &[(u64, Value)]) -> Vec<Value> {
                 "manual_test_p1": metric("manual_p1"),
                 "dev_p1": metric("dev_p1"),
                 "test_p1": metric("test_p1"),
+                "manual_superglue": metric("manual_superglue"),
+                "superglue": metric("superglue"),
                 "seconds": metric("seconds"),
                 "runs_losing_on_dev": losing,
             })
@@ -159,6 +185,42 @@ fn spread_table(runs: &[(u64, Value)]) -> String {
             row["runs_losing_on_dev"],
         );
     }
+    s + &superglue_table(runs)
+}
+
+/// The SuperGLUE numbers on test over the seeds, for runs of tasks (empty otherwise).
+fn superglue_table(runs: &[(u64, Value)]) -> String {
+    let rows: Vec<Value> = spread_rows(runs)
+        .into_iter()
+        .filter(|r| {
+            r["superglue"]["values"]
+                .as_array()
+                .is_some_and(|v| !v.is_empty())
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "\n| task | manual SuperGLUE | P-tuned SuperGLUE mean | spread | per seed |\n|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        let per_seed: Vec<String> = row["superglue"]["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| format!("{:.3}", v.as_f64().unwrap_or(f64::NAN)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | {:.3} | {:.3} | {:.3} | {} |",
+            row["relation"].as_str().unwrap_or("?"),
+            row["manual_superglue"]["mean"].as_f64().unwrap_or(f64::NAN),
+            row["superglue"]["mean"].as_f64().unwrap_or(f64::NAN),
+            row["superglue"]["spread"].as_f64().unwrap_or(f64::NAN),
+            per_seed.join(" ")
+        );
+    }
     s
 }
 
@@ -175,6 +237,35 @@ mod tests {
             "relations": [row("P36", p36), row("P30", p30)],
             "macro": row("macro", (p36 + p30) / 2.0),
         })
+    }
+
+    /// Task runs spread their SuperGLUE numbers too: each task's, and their mean per seed.
+    #[test]
+    fn task_runs_spread_their_superglue_numbers() {
+        let summary = |cb: f64, rte: f64| {
+            let row = |id: &str, tuned: f64| {
+                json!({"relation": id, "test_p1": 0.5, "dev_p1": 0.5, "manual_dev_p1": 0.5,
+                       "manual_p1": 0.4, "seconds": 1.0,
+                       "scores": {"manual": {"superglue": 0.4}, "p_tuned": {"superglue": tuned}}})
+            };
+            let mut s = json!({"relations": [row("cb", cb), row("rte", rte)],
+                               "macro": {"relation": "macro", "test_p1": 0.5}});
+            superglue_columns(&mut s);
+            s
+        };
+        let runs = vec![(34, summary(0.6, 0.5)), (1, summary(0.8, 0.5))];
+        let rows = spread_rows(&runs);
+        assert!((rows[0]["superglue"]["mean"].as_f64().unwrap() - 0.7).abs() < 1e-12);
+        assert!((rows[2]["superglue"]["spread"].as_f64().unwrap() - 0.1).abs() < 1e-12);
+        let table = spread_table(&runs);
+        assert!(
+            table.contains("| cb | 0.400 | 0.700 | 0.200 | 0.600 0.800 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| macro | 0.400 | 0.600 | 0.100 | 0.550 0.650 |"),
+            "{table}"
+        );
     }
 
     /// Mean, spread and per-seed values per relation and for the macro row; a run whose dev

@@ -10,7 +10,9 @@ use std::path::Path;
 #[derive(clap::Args)]
 pub struct Args {
     /// Passed to `ptune train` instead of the defaults (see `cargo run -p ptune-train -- train
-    /// --help`); or `fewglue DIR [FLAGS]`: every built-in SuperGLUE task (boolq, cb, copa, rte, wic) on
+    /// --help`); or `fewglue DIR [--tasks cb,rte] [FLAGS]`: every (or each named) built-in
+    /// SuperGLUE task (boolq, cb, copa, multirc, record, rte,
+    /// wic, wsc; record only with a ReCoRD/val.jsonl) on
     /// FewGLUE_32dev in DIR (train 32, select on dev32, test on SuperGLUE's val) into
     /// runs/fewglue, FLAGS added to `ptune train`'s.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -21,7 +23,11 @@ pub fn run(args: Args) -> Result<()> {
     let args = match args.args.as_slice() {
         [] => default_args()?,
         [job, dir, flags @ ..] if job == "fewglue" => {
-            let mut train = fewglue_args_to(Path::new("runs/fewglue"), Path::new(dir))?;
+            let (tasks, flags) = match flags {
+                [flag, list, rest @ ..] if flag == "--tasks" => (task_list(list), rest),
+                _ => (Vec::new(), flags),
+            };
+            let mut train = fewglue_args_to(Path::new("runs/fewglue"), Path::new(dir), &tasks)?;
             train.extend(flags.iter().cloned());
             train
         }
@@ -60,8 +66,25 @@ fn smollm2() -> Result<String> {
         .into_owned())
 }
 
-/// The FewGLUE job's `ptune train` arguments: every built-in task, data from `data`.
-pub fn fewglue_args_to(out: &Path, data: &Path) -> Result<Vec<String>> {
+/// ptune's built-in SuperGLUE tasks, in the order the FewGLUE job trains them.
+const FEWGLUE_TASKS: [&str; 8] = [
+    "boolq", "cb", "copa", "multirc", "record", "rte", "wic", "wsc",
+];
+
+/// `cb,rte` as task names.
+fn task_list(list: &str) -> Vec<String> {
+    list.split(',').map(|t| t.trim().to_string()).collect()
+}
+
+/// The FewGLUE job's `ptune train` arguments: the built-in tasks named in `only` (every one
+/// when empty), data from `data`.
+pub fn fewglue_args_to(out: &Path, data: &Path, only: &[String]) -> Result<Vec<String>> {
+    if let Some(unknown) = only.iter().find(|t| !FEWGLUE_TASKS.contains(&t.as_str())) {
+        bail!(
+            "--tasks: {unknown} is not a built-in task ({})",
+            FEWGLUE_TASKS.join(", ")
+        );
+    }
     if !data.join("RTE/train.jsonl").is_file() {
         bail!(
             "{} is not FewGLUE_32dev's folder (no RTE/train.jsonl in it)",
@@ -69,7 +92,18 @@ pub fn fewglue_args_to(out: &Path, data: &Path) -> Result<Vec<String>> {
         );
     }
     let mut args = vec!["--model".to_string(), smollm2()?];
-    for task in ["boolq", "cb", "copa", "rte", "wic"] {
+    for task in FEWGLUE_TASKS {
+        if !only.is_empty() && !only.iter().any(|t| t == task) {
+            continue;
+        }
+        if task == "record" && !data.join("ReCoRD/val.jsonl").is_file() {
+            println!(
+                "record: left out, {} has no ReCoRD/val.jsonl to test on (FewGLUE_32dev has none; \
+                 put SuperGLUE's ReCoRD val.jsonl there to include it)",
+                data.display()
+            );
+            continue;
+        }
         args.extend(["--task".to_string(), task.to_string()]);
     }
     let paths = [("--task-data", data), ("--out", out)];

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use tokenizers::Tokenizer;
 
 use crate::template::{Part, Piece};
-use crate::{DropReason, Error, Result, SpaceStyle, TokenizerSpec};
+use crate::{DropReason, Error, Objective, Result, SpaceStyle, Template, TokenizerSpec};
 
 /// A template piece with its literal text already tokenized.
 #[derive(Debug, Clone)]
@@ -92,6 +92,40 @@ impl<'a> PieceEncoder<'a> {
         let encoding = self.tokenizer.encode_fast(input.as_ref(), false)?;
         Ok(encoding.get_ids().to_vec())
     }
+}
+
+/// `template` with each literal piece the objective's model sees turned into as many prompt
+/// slots as `slots` (its pieces, tokenized) gives it tokens, and those tokens' ids in slot order:
+/// with the ids' word embeddings as prompt vectors, the new template reads as the old one.
+/// Queries tokenize the pieces before `[Y]` only, hence the answer slot chained on.
+pub(crate) fn words_as_prompts(
+    template: &Template,
+    objective: Objective,
+    slots: &[Slot],
+) -> Result<(Template, Vec<u32>)> {
+    let kept = template.seen_by(objective);
+    let mut ids = Vec::new();
+    let mut pieces = Vec::new();
+    for (piece, slot) in kept.iter().zip(slots.iter().chain([&Slot::Answer])) {
+        let part = match slot {
+            Slot::Ids(text) if text.is_empty() => continue,
+            Slot::Ids(text) => {
+                ids.extend(text);
+                Part::Prompt(text.len())
+            }
+            _ => piece.part.clone(),
+        };
+        pieces.push(Piece {
+            part,
+            space_before: piece.space_before,
+        });
+    }
+    if ids.is_empty() {
+        return Err(Error::TemplateNoPrompts {
+            template: template.to_string(),
+        });
+    }
+    Ok((Template::from_pieces(pieces), ids))
 }
 
 /// The tokenizer as given, or a copy without padding and truncation (which would corrupt pieces).

@@ -13,8 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
-use crate::encode::{PieceEncoder, Slot};
-use crate::template::{Part, Piece};
+use crate::encode::{PieceEncoder, Slot, words_as_prompts};
 use crate::{AllowedVocab, Error, Fact, Objective, Result, Template, TokenizerSpec, VocabList};
 
 /// One tokenized fact.
@@ -226,29 +225,7 @@ impl<'a> QueryBuilder<'a> {
     /// ids' word embeddings as its prompt vectors, the new template's query is this builder's
     /// query: P-tuning that starts from the manual prompt, as prompt tuning starts from words.
     pub fn words_as_prompts(&self, template: &Template) -> Result<(Template, Vec<u32>)> {
-        let kept = template.seen_by(self.enc.spec.objective);
-        let mut ids = Vec::new();
-        let mut pieces = Vec::new();
-        for (piece, slot) in kept.iter().zip(self.slots.iter().chain([&Slot::Answer])) {
-            let part = match slot {
-                Slot::Ids(text) if text.is_empty() => continue,
-                Slot::Ids(text) => {
-                    ids.extend(text);
-                    Part::Prompt(text.len())
-                }
-                _ => piece.part.clone(),
-            };
-            pieces.push(Piece {
-                part,
-                space_before: piece.space_before,
-            });
-        }
-        if ids.is_empty() {
-            return Err(Error::TemplateNoPrompts {
-                template: template.to_string(),
-            });
-        }
-        Ok((Template::from_pieces(pieces), ids))
+        words_as_prompts(template, self.enc.spec.objective, &self.slots)
     }
 
     /// Builds one query per usable fact and counts the rest by reason.

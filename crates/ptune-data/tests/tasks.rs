@@ -12,6 +12,8 @@ fn example(subject: &str, gold: Option<usize>) -> Example {
         fields: [("subject".to_string(), subject.to_string())].into(),
         choices: Vec::new(),
         gold,
+        answers: Vec::new(),
+        group: None,
         line: 1,
     }
 }

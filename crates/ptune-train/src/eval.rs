@@ -5,8 +5,8 @@ use crate::pack_use::{LoadedPack, load};
 use crate::rank::{rank_candidates, rank_queries, stats};
 use crate::train::task::{read_split, scored};
 use anyhow::{Result, bail};
-use ptune_data::task::metrics::macro_f1;
-use ptune_data::task::{RowBuilder, TaskDef};
+use ptune_data::task::metrics::TaskScores;
+use ptune_data::task::{Example, RowBuilder, TaskDef};
 use ptune_data::{DropReport, LamaDataset, QueryBuilder, Split};
 use std::path::PathBuf;
 
@@ -83,12 +83,8 @@ fn eval_task(args: &EvalArgs, loaded: &LoadedPack, def: &TaskDef) -> Result<()> 
     let rows = RowBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
         .max_len(loaded.backbone.max_positions());
     let labels = rows.label_ids(&def.answer)?;
-    let (examples, dropped) = scored(
-        &rows,
-        &read_split(&def, args.split)?,
-        labels.as_deref(),
-        None,
-    );
+    let all = read_split(&def, args.split)?;
+    let (examples, dropped) = scored(&rows, &all, labels.as_deref(), None);
     if examples.is_empty() {
         bail!(
             "task {} has no usable {} examples: {dropped}",
@@ -104,36 +100,37 @@ fn eval_task(args: &EvalArgs, loaded: &LoadedPack, def: &TaskDef) -> Result<()> 
         loaded.spec.pad_id,
         &loaded.device,
     )?;
-    let gold: Vec<usize> = examples.iter().map(|e| e.gold.unwrap_or(0)).collect();
-    // Macro-F1 over labels (CB's second SuperGLUE metric); choices have no fixed labels.
-    let f1 = (!def.labels().is_empty()).then(|| macro_f1(&ranked.best, &gold));
+    let chosen: Vec<&Example> = examples.iter().map(|e| &all[e.index]).collect();
+    let scores = TaskScores::new(&chosen, &ranked.best, def.labels().len());
     report(
         args,
         &def.name,
         &stats(&ranked.ranks).summary(),
         &dropped,
-        f1,
+        Some(&scores),
     );
     Ok(())
 }
 
-/// One line (or a JSON object) of scores and counts; `macro_f1` for a label task.
+/// One line (or a JSON object) of scores and counts; a task's SuperGLUE scores too.
 fn report(
     args: &EvalArgs,
     relation: &str,
     s: &ptune_data::Summary,
     facts: &DropReport,
-    macro_f1: Option<f64>,
+    task: Option<&TaskScores>,
 ) {
     let split = args.split;
     if args.json {
         let mut json = serde_json::json!({"relation": relation, "split": split.as_str(), "n": s.n, "dropped": facts.dropped_total(), "facts": facts, "p_at_1": s.p_at_1, "p_at_10": s.p_at_10, "mrr": s.mrr});
-        if let Some(f1) = macro_f1 {
-            json["macro_f1"] = f1.into();
+        if let Some(serde_json::Value::Object(scores)) =
+            task.map(serde_json::to_value).transpose().ok().flatten()
+        {
+            json.as_object_mut().expect("an object").extend(scores);
         }
         println!("{json}");
     } else {
-        let f1 = macro_f1.map_or(String::new(), |f| format!("  macro-F1 {f:.4}"));
+        let f1 = task.map_or(String::new(), |t| format!("  ({})", t.line()));
         println!(
             "{relation} {}: P@1 {:.4}  P@10 {:.4}  MRR {:.4}{f1}; {}",
             split.as_str(),

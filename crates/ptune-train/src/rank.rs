@@ -31,26 +31,27 @@ impl Items {
         self.len() == 0
     }
 
-    /// 1-based ranks of each item's right answer, in item order.
-    pub fn ranks(
+    /// 1-based ranks of each item's right answer, in item order, and a task's predictions.
+    pub fn rank(
         &self,
         backbone: &Backbone,
         prompts: Option<&Tensor<2>>,
         allowed: &AllowedVocab,
         pad_id: u32,
         device: &Device,
-    ) -> Result<Vec<usize>> {
+    ) -> Result<CandidateRanks> {
         match self {
-            Items::Facts(q) => rank_queries(backbone, prompts, q, allowed, pad_id, device),
-            Items::Task(e, norm) => {
-                Ok(rank_candidates(backbone, prompts, e, *norm, pad_id, device)?.ranks)
-            }
+            Items::Facts(q) => Ok(CandidateRanks {
+                ranks: rank_queries(backbone, prompts, q, allowed, pad_id, device)?,
+                best: Vec::new(),
+            }),
+            Items::Task(e, norm) => rank_candidates(backbone, prompts, e, *norm, pad_id, device),
         }
     }
 }
 
 /// Per example, in example order: the right candidate's 1-based rank among its candidates, and
-/// the index of the best-scoring candidate (the prediction).
+/// the index of the best-scoring candidate (the prediction; none for a relation's queries).
 pub struct CandidateRanks {
     pub ranks: Vec<usize>,
     pub best: Vec<usize>,

@@ -31,6 +31,22 @@ pub struct TaskDef {
     /// `cause` → `because`, `effect` → `so`); a value the map lacks is an error.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per field, where its text is when not under its own name at the record's top level: a
+    /// dotted path (WSC's `"span1": "target.span1_text"`, MultiRC's `"paragraph": "passage.text"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub paths: BTreeMap<String, String>,
+    /// Nested lists whose items are the examples, outermost first (MultiRC's
+    /// `["passage.questions", "answers"]`): an item's keys join its parents'. The examples of
+    /// one item of the first list form a group (a MultiRC question, for its exact match).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub each: Vec<String>,
+    /// Per field, a marker its text is cut at: the field shows the text before it, and the
+    /// field `<name>_after` the text after it (ReCoRD's query at `@placeholder`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub split_at: BTreeMap<String, String>,
+    /// Per field, `[from, to]` text replacements (ReCoRD's `["@highlight\n", "- "]`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub replace: BTreeMap<String, Vec<(String, String)>>,
 }
 
 /// What the model chooses among.
@@ -68,6 +84,9 @@ pub enum ChoiceSource {
     Fields(Vec<String>),
     /// One field holding a list of candidate strings.
     List(String),
+    /// Spans of a text: `spans` is a list of `{"start", "end"}` character offsets (end
+    /// inclusive) into the text at `text`, ReCoRD's entities. Repeated texts count once.
+    Spans { spans: String, text: String },
 }
 
 /// The task's data files by split (paths relative to the task file until loaded).
@@ -93,12 +112,15 @@ pub enum ScoreNorm {
 /// The tasks ptune knows by name: SuperGLUE's with the P-tuning authors' few-shot patterns
 /// (one prompt vector where their pattern has its trainable token) and verbalizers, reading
 /// FewGLUE_32dev's layout (`RTE/train.jsonl`, `RTE/dev32.jsonl`, `RTE/val.jsonl`).
-pub const BUILTIN_TASKS: [(&str, &str); 5] = [
+pub const BUILTIN_TASKS: [(&str, &str); 8] = [
     ("boolq", include_str!("builtin/boolq.json")),
     ("cb", include_str!("builtin/cb.json")),
     ("copa", include_str!("builtin/copa.json")),
+    ("multirc", include_str!("builtin/multirc.json")),
+    ("record", include_str!("builtin/record.json")),
     ("rte", include_str!("builtin/rte.json")),
     ("wic", include_str!("builtin/wic.json")),
+    ("wsc", include_str!("builtin/wsc.json")),
 ];
 
 impl TaskDef {
@@ -190,11 +212,19 @@ impl TaskDef {
                 self.fields.join(", ")
             ));
         }
-        if let Some(unknown) = self.values.keys().find(|f| !self.has_field(f)) {
-            return Err(format!(
-                "\"values\" maps the field {}, which is not in \"fields\"",
-                quote(unknown)
-            ));
+        let keyed = [
+            ("values", self.values.keys().collect::<Vec<_>>()),
+            ("paths", self.paths.keys().collect()),
+            ("split_at", self.split_at.keys().collect()),
+            ("replace", self.replace.keys().collect()),
+        ];
+        for (key, names) in keyed {
+            if let Some(unknown) = names.into_iter().find(|f| !self.has_field(f)) {
+                return Err(format!(
+                    "\"{key}\" names the field {}, which is not in \"fields\"",
+                    quote(unknown)
+                ));
+            }
         }
         self.check_answer()
     }
@@ -340,7 +370,10 @@ mod tests {
         let err = TaskDef::find("rte", None).unwrap_err().to_string();
         assert!(err.contains("--task-data"), "{err}");
         let err = TaskDef::find("no-such-task", None).unwrap_err().to_string();
-        assert!(err.contains("boolq, cb, copa, rte, wic"), "{err}");
+        assert!(
+            err.contains("boolq, cb, copa, multirc, record, rte, wic, wsc"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,6 +10,9 @@ use super::{Answer, ChoiceSource, TaskDef};
 use crate::text::{quote, short, strip_bom};
 use crate::{Error, Result};
 
+/// One line of a data file: a JSON object, or a CSV row keyed by its header.
+type Record = Map<String, Value>;
+
 /// One example: its field texts, its candidates when they come with it, and the right answer's
 /// index (among the labels, or among its choices) when the data has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +21,11 @@ pub struct Example {
     /// A choices task's candidates (empty for a label task, whose candidates are its labels).
     pub choices: Vec<String>,
     pub gold: Option<usize>,
+    /// Every right answer's text, when the data gives several (ReCoRD scores a prediction
+    /// against the best-matching one); empty otherwise.
+    pub answers: Vec<String>,
+    /// The example's group among the file's examples (a MultiRC question; see `each`).
+    pub group: Option<usize>,
     /// 1-based line of the file, for messages.
     pub line: usize,
 }
@@ -41,10 +49,47 @@ impl TaskDef {
             line,
             msg,
         };
-        records
-            .into_iter()
-            .map(|(line, record)| self.example(&record, line).map_err(|m| bad(line, m)))
-            .collect()
+        let mut examples = Vec::new();
+        let mut groups = 0;
+        for (line, record) in records {
+            let items = self.items(record).map_err(|m| bad(line, m))?;
+            let first_group = groups;
+            for (group, item) in items {
+                let mut example = self.example(&item, line).map_err(|m| bad(line, m))?;
+                if let Some(g) = group {
+                    example.group = Some(first_group + g);
+                    groups = groups.max(first_group + g + 1);
+                }
+                examples.push(example);
+            }
+        }
+        Ok(examples)
+    }
+
+    /// A record's examples: itself, or the items of its `each` lists, each joined with its
+    /// parents' keys and numbered by its item of the first list.
+    fn items(&self, record: Record) -> Result<Vec<(Option<usize>, Record)>, String> {
+        let mut rows = vec![(None, record)];
+        for (level, path) in self.each.iter().enumerate() {
+            let mut next = Vec::new();
+            for (group, row) in rows {
+                let Some(Value::Array(items)) = lookup(&row, path) else {
+                    return Err(format!("no list at {path:?} (named in \"each\")"));
+                };
+                for (i, item) in items.iter().enumerate() {
+                    let Value::Object(item) = item else {
+                        return Err(format!(
+                            "the list at {path:?} holds a value that is not an object"
+                        ));
+                    };
+                    let mut joined = row.clone();
+                    joined.extend(item.clone());
+                    next.push((if level == 0 { Some(i) } else { group }, joined));
+                }
+            }
+            rows = next;
+        }
+        Ok(rows)
     }
 
     /// One record as an example (also what `predict` makes of its input lines).
@@ -52,26 +97,51 @@ impl TaskDef {
         let fields = self
             .fields
             .iter()
-            .map(|f| Ok((f.clone(), self.shown(f, text(record, f)?)?)))
+            .map(|f| Ok((f.clone(), self.shown(f, self.field_text(record, f)?)?)))
             .collect::<Result<_, String>>()?;
-        let (choices, gold) = match &self.answer {
-            Answer::Label { field, .. } => (Vec::new(), self.label_gold(record, field)?),
+        let (choices, gold, answers) = match &self.answer {
+            Answer::Label { field, .. } => {
+                (Vec::new(), self.label_gold(record, field)?, Vec::new())
+            }
             Answer::Choices { from, gold } => {
                 let choices = choices(record, from)?;
-                let gold = choice_gold(record, gold, &choices)?;
-                (choices, gold)
+                let (gold, answers) = choice_gold(record, gold, &choices)?;
+                (choices, gold, answers)
             }
         };
         Ok(Example {
             fields,
             choices,
             gold,
+            answers,
+            group: None,
             line,
         })
     }
 
-    /// A field's value as the template shows it (see `values`).
-    fn shown(&self, field: &str, value: String) -> Result<String, String> {
+    /// A field's raw text: at its path, cut at its `split_at` marker (`<name>_after` is the
+    /// part after the marker of `<name>`).
+    fn field_text(&self, record: &Map<String, Value>, field: &str) -> Result<String, String> {
+        let after = field
+            .strip_suffix("_after")
+            .filter(|stem| self.split_at.contains_key(*stem) && !self.split_at.contains_key(field));
+        let source = after.unwrap_or(field);
+        let path = self.paths.get(source).map_or(source, String::as_str);
+        let raw = text(record, path)?;
+        let Some(marker) = self.split_at.get(source) else {
+            return Ok(raw);
+        };
+        let (before, rest) = raw
+            .split_once(marker.as_str())
+            .ok_or_else(|| format!("field {source:?} has no {marker:?} to split at"))?;
+        Ok(if after.is_some() { rest } else { before }.to_string())
+    }
+
+    /// A field's value as the template shows it (see `replace` and `values`).
+    fn shown(&self, field: &str, mut value: String) -> Result<String, String> {
+        for (from, to) in self.replace.get(field).into_iter().flatten() {
+            value = value.replace(from.as_str(), to);
+        }
         let Some(map) = self.values.get(field) else {
             return Ok(value);
         };
@@ -90,7 +160,7 @@ impl TaskDef {
         record: &Map<String, Value>,
         field: &str,
     ) -> Result<Option<usize>, String> {
-        let Some(value) = record.get(field).filter(|v| !v.is_null()) else {
+        let Some(value) = lookup(record, field).filter(|v| !v.is_null()) else {
             return Ok(None);
         };
         let label = scalar(value).ok_or_else(|| {
@@ -108,9 +178,21 @@ impl TaskDef {
     }
 }
 
+/// The value under `key`, or at its dotted path (`target.span1_text`) when no key is so named.
+fn lookup<'a>(record: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if let Some(v) = record.get(key) {
+        return Some(v);
+    }
+    let (head, rest) = key.split_once('.')?;
+    match record.get(head)? {
+        Value::Object(inner) => lookup(inner, rest),
+        _ => None,
+    }
+}
+
 /// A field's text: strings as they are, numbers and booleans as JSON writes them.
 fn text(record: &Map<String, Value>, field: &str) -> Result<String, String> {
-    match record.get(field) {
+    match lookup(record, field) {
         None | Some(Value::Null) => Err(format!("no field {field:?}")),
         Some(v) => {
             scalar(v).ok_or_else(|| format!("field {field:?} is not a string, number or boolean"))
@@ -133,7 +215,8 @@ fn choices(record: &Map<String, Value>, from: &ChoiceSource) -> Result<Vec<Strin
             .iter()
             .map(|f| text(record, f))
             .collect::<Result<_, _>>()?,
-        ChoiceSource::List(field) => match record.get(field) {
+        ChoiceSource::Spans { spans, text: at } => spans_of(record, spans, &text(record, at)?)?,
+        ChoiceSource::List(field) => match lookup(record, field) {
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|v| {
@@ -151,6 +234,34 @@ fn choices(record: &Map<String, Value>, from: &ChoiceSource) -> Result<Vec<Strin
     Ok(choices)
 }
 
+/// The distinct texts of a list of `{"start", "end"}` character spans (end inclusive).
+fn spans_of(record: &Map<String, Value>, path: &str, text: &str) -> Result<Vec<String>, String> {
+    let Some(Value::Array(spans)) = lookup(record, path) else {
+        return Err(format!("no list of spans at {path:?}"));
+    };
+    let chars: Vec<char> = text.chars().collect();
+    let mut out: Vec<String> = Vec::new();
+    for span in spans {
+        let offset = |key| span.get(key).and_then(Value::as_u64).map(|v| v as usize);
+        let (Some(start), Some(end)) = (offset("start"), offset("end")) else {
+            return Err(format!(
+                "a span at {path:?} lacks a numeric \"start\" or \"end\""
+            ));
+        };
+        if start > end || end >= chars.len() {
+            return Err(format!(
+                "span {start}..={end} at {path:?} is outside the text's {} characters",
+                chars.len()
+            ));
+        }
+        let candidate: String = chars[start..=end].iter().collect();
+        if !out.contains(&candidate) {
+            out.push(candidate);
+        }
+    }
+    Ok(out)
+}
+
 /// A CSV cell holding a JSON list of candidates.
 fn parse_list(cell: &str, field: &str) -> Result<Vec<String>, String> {
     let items: Vec<Value> = serde_json::from_str(cell).map_err(|_| {
@@ -165,14 +276,31 @@ fn parse_list(cell: &str, field: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// The right choice: an index, or the text of one of the choices.
+/// The right choice: an index, or the text of one of the choices; or several right texts
+/// (a list of strings or of `{"text"}` objects: ReCoRD's answers), the first that is a
+/// candidate being the one trained towards.
 fn choice_gold(
     record: &Map<String, Value>,
     field: &str,
     choices: &[String],
-) -> Result<Option<usize>, String> {
-    let index = match record.get(field) {
-        None | Some(Value::Null) => return Ok(None),
+) -> Result<(Option<usize>, Vec<String>), String> {
+    if let Some(Value::Array(items)) = lookup(record, field) {
+        let answers: Vec<String> = items
+            .iter()
+            .filter_map(|v| scalar(v.get("text").unwrap_or(v)))
+            .collect();
+        return match answers
+            .iter()
+            .find_map(|a| choices.iter().position(|c| c == a))
+        {
+            Some(i) => Ok((Some(i), answers)),
+            None => Err(format!(
+                "none of the answers in {field:?} is among the candidates"
+            )),
+        };
+    }
+    let index = match lookup(record, field) {
+        None | Some(Value::Null) => return Ok((None, Vec::new())),
         Some(Value::Number(n)) => n.as_u64().map(|i| i as usize),
         Some(Value::String(s)) => s
             .trim()
@@ -182,7 +310,7 @@ fn choice_gold(
         Some(_) => None,
     };
     match index {
-        Some(i) if i < choices.len() => Ok(Some(i)),
+        Some(i) if i < choices.len() => Ok((Some(i), Vec::new())),
         _ => Err(format!(
             "{field:?} must be the index (0 to {}) or the text of one of the {} candidates",
             choices.len().saturating_sub(1),

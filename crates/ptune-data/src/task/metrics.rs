@@ -3,6 +3,84 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use serde::{Deserialize, Serialize};
+
+use super::Example;
+
+/// SuperGLUE's scores of a task's predictions, chosen by what its examples hold: accuracy
+/// always; macro-F1 over the labels of a label task (CB's second metric); F1a and exact match
+/// per group when examples are grouped (MultiRC: the second label is "true"); token F1 and
+/// exact match against every right answer's text when examples carry several (ReCoRD).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskScores {
+    pub accuracy: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macro_f1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f1a: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub em: Option<f64>,
+    /// The task's one SuperGLUE number: the mean of its metrics (CB: accuracy and macro-F1;
+    /// MultiRC: F1a and EM; ReCoRD: F1 and EM), else accuracy.
+    pub superglue: f64,
+}
+
+impl TaskScores {
+    /// `examples[i]` predicted as its candidate `pred[i]`; `labels` is a label task's label
+    /// count (0 for choices): SuperGLUE scores macro-F1 where there are three or more (CB).
+    pub fn new(examples: &[&Example], pred: &[usize], labels: usize) -> Self {
+        let label_task = labels > 0;
+        let gold: Vec<usize> = examples.iter().map(|e| e.gold.unwrap_or(0)).collect();
+        let mut scores = TaskScores {
+            accuracy: accuracy(pred, &gold),
+            macro_f1: label_task.then(|| macro_f1(pred, &gold)),
+            ..Self::default()
+        };
+        if label_task && examples.iter().all(|e| e.group.is_some()) && !examples.is_empty() {
+            let truth = |v: &[usize]| v.iter().map(|&l| l == 1).collect::<Vec<_>>();
+            let groups: Vec<usize> = examples.iter().filter_map(|e| e.group).collect();
+            let (f1a, em) = multirc(&truth(pred), &truth(&gold), &groups);
+            (scores.f1a, scores.em) = (Some(f1a), Some(em));
+        }
+        if examples.iter().any(|e| !e.answers.is_empty()) {
+            let each: Vec<(f64, f64)> = examples
+                .iter()
+                .zip(pred)
+                .map(|(e, &p)| {
+                    let golds: Vec<&str> = e.answers.iter().map(String::as_str).collect();
+                    record(e.choices.get(p).map_or("", String::as_str), &golds)
+                })
+                .collect();
+            let mean = |f: fn(&(f64, f64)) -> f64| ratio_f(each.iter().map(f).sum(), each.len());
+            (scores.f1, scores.em) = (Some(mean(|s| s.0)), Some(mean(|s| s.1)));
+        }
+        scores.superglue = match (scores.f1a.or(scores.f1), scores.em, scores.macro_f1) {
+            (Some(f1), Some(em), _) => (f1 + em) / 2.0,
+            (_, _, Some(f1)) if labels >= 3 => (scores.accuracy + f1) / 2.0,
+            _ => scores.accuracy,
+        };
+        scores
+    }
+
+    /// `accuracy 0.6250  macro-F1 0.4360 ...`: every score present, for a summary line.
+    pub fn line(&self) -> String {
+        let named = [
+            ("accuracy", Some(self.accuracy)),
+            ("macro-F1", self.macro_f1),
+            ("F1a", self.f1a),
+            ("F1", self.f1),
+            ("EM", self.em),
+        ];
+        let parts: Vec<String> = named
+            .iter()
+            .filter_map(|(n, v)| v.map(|v| format!("{n} {v:.4}")))
+            .collect();
+        parts.join("  ")
+    }
+}
+
 /// Share of examples whose predicted label is the gold one (0 for no examples).
 pub fn accuracy(pred: &[usize], gold: &[usize]) -> f64 {
     let right = pred.iter().zip(gold).filter(|(p, g)| p == g).count();
@@ -116,6 +194,61 @@ mod tests {
 
     fn close(a: f64, b: f64) {
         assert!((a - b).abs() < 1e-9, "{a} != {b}");
+    }
+
+    fn example(gold: usize, group: Option<usize>, choices: &[&str], answers: &[&str]) -> Example {
+        Example {
+            fields: Default::default(),
+            choices: choices.iter().map(|s| s.to_string()).collect(),
+            gold: Some(gold),
+            answers: answers.iter().map(|s| s.to_string()).collect(),
+            group,
+            line: 1,
+        }
+    }
+
+    /// A label task: accuracy and macro-F1; grouped examples add MultiRC's F1a and EM (the
+    /// hand-made case of `multirc_scores_options_and_questions`, as labels 0/1).
+    #[test]
+    fn task_scores_follow_what_the_examples_hold() {
+        let plain: Vec<Example> = [0, 0, 1, 1, 2].map(|g| example(g, None, &[], &[])).into();
+        let plain_refs: Vec<&Example> = plain.iter().collect();
+        let s = TaskScores::new(&plain_refs, &[0, 1, 1, 1, 2], 3);
+        close(s.accuracy, 0.8);
+        close(s.macro_f1.unwrap(), 37.0 / 45.0);
+        close(s.superglue, (0.8 + 37.0 / 45.0) / 2.0);
+        assert_eq!((s.f1a, s.f1, s.em), (None, None, None));
+        let grouped: Vec<Example> = [(1, 0), (0, 0), (1, 0), (0, 1), (1, 1)]
+            .map(|(g, q)| example(g, Some(q), &[], &[]))
+            .into();
+        let refs: Vec<&Example> = grouped.iter().collect();
+        let s = TaskScores::new(&refs, &[1, 1, 1, 0, 1], 2);
+        close(s.f1a.unwrap(), 6.0 / 7.0);
+        close(s.em.unwrap(), 0.5);
+        close(s.superglue, (6.0 / 7.0 + 0.5) / 2.0);
+        let line = format!(
+            "accuracy 0.8000  macro-F1 {:.4}  F1a 0.8571  EM 0.5000",
+            s.macro_f1.unwrap()
+        );
+        assert_eq!(s.line(), line);
+        // Two labels, no groups: accuracy is the SuperGLUE score (RTE, BoolQ, WiC, WSC).
+        let s = TaskScores::new(&plain_refs[..3], &[0, 1, 1], 2);
+        close(s.superglue, 2.0 / 3.0);
+    }
+
+    /// Choices with several right texts (ReCoRD): the predicted candidate's text against the
+    /// best of them. Example 1 picks "Paris" (F1 1, EM 1), example 2 picks "France" against
+    /// "Paris, France" (F1 2/3, EM 0): F1 5/6, EM 1/2; accuracy against the trained gold 1/2.
+    #[test]
+    fn record_scores_compare_the_chosen_text() {
+        let a = example(0, None, &["Paris", "London"], &["paris"]);
+        let b = example(0, None, &["Paris, France", "France"], &["Paris, France"]);
+        let s = TaskScores::new(&[&a, &b], &[0, 1], 0);
+        close(s.accuracy, 0.5);
+        close(s.f1.unwrap(), 5.0 / 6.0);
+        close(s.em.unwrap(), 0.5);
+        close(s.superglue, (5.0 / 6.0 + 0.5) / 2.0);
+        assert_eq!(s.macro_f1, None);
     }
 
     #[test]

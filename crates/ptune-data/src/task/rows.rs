@@ -10,7 +10,7 @@
 use tokenizers::Tokenizer;
 
 use super::{Answer, Example};
-use crate::encode::{PieceEncoder, Slot};
+use crate::encode::{PieceEncoder, Slot, words_as_prompts};
 use crate::template::Part;
 use crate::{DropReason, Error, Objective, Result, Template, TokenizerSpec};
 
@@ -78,6 +78,13 @@ impl<'a> RowBuilder<'a> {
     pub fn max_len(mut self, max_len: usize) -> Self {
         self.max_len = Some(max_len);
         self
+    }
+
+    /// `template` (this builder's pattern, without prompts) with its literal words turned into
+    /// prompt slots, and their token ids: P-tuning that starts exactly at the manual pattern
+    /// (`--init manual`), as for a relation.
+    pub fn words_as_prompts(&self, template: &Template) -> Result<(Template, Vec<u32>)> {
+        words_as_prompts(template, self.enc.spec.objective, &self.slots)
     }
 
     /// An answer's tokens where `[Y]` stands (with the template's space before it).

@@ -30,6 +30,9 @@ pub struct RunState {
     pub last_gain: usize,
     pub history: Vec<EpochRecord>,
     pub seconds: f64,
+    /// A task's SuperGLUE scores of the manual pattern on test.
+    #[serde(default)]
+    pub manual_test_scores: Option<ptune_data::task::metrics::TaskScores>,
 }
 
 impl RunState {
@@ -46,6 +49,7 @@ impl RunState {
             last_gain: 0,
             history: Vec::new(),
             seconds: 0.0,
+            manual_test_scores: None,
         }
     }
 }

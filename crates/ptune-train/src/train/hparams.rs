@@ -23,7 +23,8 @@ pub enum Init {
     /// From the encoder's seeded random weights, as the paper does.
     #[default]
     Random,
-    /// From the relation's manual prompt: its words become prompt slots (one per token, where
+    /// From the relation's manual prompt (a task's pattern without its `[P]` slots): its words
+    /// become prompt slots (one per token, where
     /// the words stand), starting at their word embeddings, and the encoder learns a correction
     /// (its output layer starts at zero). Epoch 0 scores exactly as the manual prompt.
     Manual,

@@ -35,7 +35,7 @@ pub struct TrainArgs {
     pub data: Option<PathBuf>,
     /// A task instead of LAMA facts (repeatable): a task file (JSON: named fields, a template
     /// with [field] slots, prompts and [Y], label verbalizers or per-example choices, the
-    /// train/dev/test files; see docs/tasks.md) or a built-in task: boolq, cb, copa, rte, wic
+    /// train/dev/test files; see docs/tasks.md) or a built-in task: boolq, cb, copa, multirc, record, rte, wic, wsc
     /// (SuperGLUE with the P-tuning authors' few-shot patterns; needs --task-data). Scores are
     /// accuracy: P@1 over each example's candidates.
     #[arg(long = "task", value_name = "FILE|NAME", conflicts_with_all = ["data", "relations", "all_relations", "template"])]
@@ -60,9 +60,10 @@ pub struct TrainArgs {
     /// Prompt encoder.
     #[arg(long, value_enum, default_value = "lstm")]
     pub encoder: EncoderKind,
-    /// Where the prompts start: `manual` replaces each relation's manual-template words by
-    /// prompt slots that start at those words' embeddings (the template is then the relation's
-    /// own, so it cannot be combined with --template); `random` is the paper's start
+    /// Where the prompts start: `manual` replaces each relation's manual-template words (a
+    /// task's pattern words) by prompt slots that start at those words' embeddings, so epoch 0
+    /// scores as the manual prompt (the template is then the relation's own: not with
+    /// --template); `random` is the paper's start, and trains a task's own `[P]` slots
     /// [default: fast manual, paper random; random when --template is given].
     #[arg(long, value_enum)]
     pub init: Option<Init>,
@@ -149,7 +150,6 @@ impl TrainArgs {
         h.init = match (self.init, &self.template) {
             (Some(init), _) => init,
             (None, Some(_)) => Init::Random,
-            (None, None) if !self.tasks.is_empty() => Init::Random,
             (None, None) => h.init,
         };
         h
@@ -245,9 +245,9 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     if held.is_none() {
         RunDir::check_new(out, args.overwrite, &inputs)?;
     }
-    if args.init == Some(Init::Manual) && (args.template.is_some() || !tasks.is_empty()) {
+    if args.init == Some(Init::Manual) && args.template.is_some() {
         bail!(
-            "--init manual builds each relation's template from its manual one; drop --template (or --task) or pass --init random"
+            "--init manual builds each relation's template from its manual one; drop --template or pass --init random"
         );
     }
     let dataset = args.data.as_deref().map(LamaDataset::open).transpose()?;
@@ -280,7 +280,8 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     // trained stops the command before anything is written.
     let mut work = Vec::new();
     for def in &tasks {
-        let (relation, data) = task::task_data(def, &bundle, &backbone, &spec, args.max_train)?;
+        let (relation, data) =
+            task::task_data(def, hparams.init, &bundle, &backbone, &spec, args.max_train)?;
         let item = match finished(&relation.id)? {
             Some(row) => Work::Finished(row),
             None => Work::Train(data),
@@ -395,8 +396,13 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         let result = trainer.run(&data, &dir)?;
         let row = report::write_relation(out, vocab, &relation, &identity, &data, &result)?;
         if let Some(def) = tasks.iter().find(|t| t.name == relation.id) {
-            // The pack's own record of what it answers: fields, template, verbalizers, data.
-            write_json(&dir.join("task.json"), def)?;
+            // The pack's own record of what it answers: fields, the template its prompts were
+            // trained in, verbalizers, data.
+            let trained = ptune_data::task::TaskDef {
+                template: data.template.to_string(),
+                ..def.clone()
+            };
+            write_json(&dir.join("task.json"), &trained)?;
         }
         log.line(&row.line());
         row.warn_if_worse(&log);
@@ -563,6 +569,7 @@ impl Sources<'_> {
             test: Items::Facts(test.queries),
             allowed: crate::vocab::allowed(vocab, &builder, dataset, &relation.id)?,
             pad_id: spec.pad_id,
+            task_test: None,
         })
     }
 }

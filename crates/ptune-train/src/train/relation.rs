@@ -2,14 +2,16 @@
 
 use super::checkpoint::{self, RunState};
 use super::hparams::Hparams;
+use super::task::TaskTest;
 use crate::candidates::{TaskTensors, candidate_scores, task_loss};
 use crate::model::{BatchTensors, optimizer, prompts, step_on, train_step};
-use crate::rank::{Items, stats};
+use crate::rank::{CandidateRanks, Items, stats};
 use anyhow::Result;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use ptune_backbone::Backbone;
+use ptune_data::task::metrics::TaskScores;
 use ptune_data::task::{ScoredExample, TaskBatch};
 use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, DropReport, Summary, Template};
 use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
@@ -33,6 +35,8 @@ pub struct RelationData {
     pub manual_test: Items,
     pub allowed: AllowedVocab,
     pub pad_id: u32,
+    /// A task's test examples, for its SuperGLUE scores (none for a relation).
+    pub task_test: Option<TaskTest>,
 }
 
 /// A relation's fact counts per split, as the terminal, `train.log` and the summary report them.
@@ -88,6 +92,8 @@ pub struct RelationResult {
     /// Dev before training: the initial prompts' score.
     pub initial_dev: Summary,
     pub test: Summary,
+    /// A task's SuperGLUE scores on test: (P-tuned, manual).
+    pub task_scores: Option<(TaskScores, TaskScores)>,
     pub best_epoch: usize,
     pub epochs_run: usize,
     pub history: Vec<EpochRecord>,
@@ -164,12 +170,11 @@ impl Trainer<'_> {
             bar.set_message(format!("loss {train_loss:.3}  dev P@1 {:.3}", dev.p_at_1));
         }
         bar.finish_and_clear();
-        let test = self
-            .evaluate(Some(&best_prompts), &data.test, data)?
-            .summary();
+        let (test, test_scores) = self.test_scores(Some(&best_prompts), &data.test, data)?;
         Ok(RelationResult {
             manual_dev: state.manual_dev,
             manual_test: state.manual_test,
+            task_scores: test_scores.zip(state.manual_test_scores),
             best_dev: state.best_dev,
             initial_dev: state.initial_dev,
             test,
@@ -213,15 +218,12 @@ impl Trainer<'_> {
         anchor: Option<&Tensor<2>>,
     ) -> Result<(PromptEncoder, ModuleOptimizer, Tensor<2>, RunState)> {
         let manual_dev = self.evaluate(None, &data.manual_dev, data)?.summary();
-        let manual_test = self.evaluate(None, &data.manual_test, data)?.summary();
+        let (manual_test, manual_scores) = self.test_scores(None, &data.manual_test, data)?;
         let prompts = prompts(&encoder, anchor).detach();
         let best_dev = self.dev_score(&prompts, 0, data)?;
-        Ok((
-            encoder,
-            optim,
-            prompts,
-            RunState::new(manual_dev, manual_test, best_dev),
-        ))
+        let mut state = RunState::new(manual_dev, manual_test, best_dev);
+        state.manual_test_scores = manual_scores;
+        Ok((encoder, optim, prompts, state))
     }
 
     /// Whether the run is over: every epoch done, or `patience` epochs without a gain once
@@ -265,14 +267,37 @@ impl Trainer<'_> {
         items: &Items,
         data: &RelationData,
     ) -> Result<ptune_data::RankStats> {
-        let ranks = items.ranks(
+        Ok(stats(&self.ranked(prompts, items, data)?.ranks))
+    }
+
+    /// A test split's P@1, P@10 and MRR, and a task's SuperGLUE scores.
+    fn test_scores(
+        &self,
+        prompts: Option<&Tensor<2>>,
+        items: &Items,
+        data: &RelationData,
+    ) -> Result<(Summary, Option<TaskScores>)> {
+        let ranked = self.ranked(prompts, items, data)?;
+        let scores = match (items, &data.task_test) {
+            (Items::Task(scored, _), Some(test)) => Some(test.scores(scored, &ranked.best)),
+            _ => None,
+        };
+        Ok((stats(&ranked.ranks).summary(), scores))
+    }
+
+    fn ranked(
+        &self,
+        prompts: Option<&Tensor<2>>,
+        items: &Items,
+        data: &RelationData,
+    ) -> Result<CandidateRanks> {
+        items.rank(
             self.backbone,
             prompts,
             &data.allowed,
             data.pad_id,
             self.device,
-        )?;
-        Ok(stats(&ranks))
+        )
     }
 
     /// One optimisation step on the training examples `indices`.

@@ -5,6 +5,7 @@ use super::{FactCounts, Hparams, RelationData, RelationResult, TrainArgs};
 use crate::output::{atomic_write, write_json};
 use crate::plot::{Curves, curves};
 use anyhow::{Context, Result};
+use ptune_data::task::metrics::TaskScores;
 use ptune_data::{DropReason, Part, Relation, Template, VocabStrategy};
 use ptune_encoder::peft::PeftTaskType;
 use ptune_encoder::{BackboneIdentity, PromptPack};
@@ -72,6 +73,16 @@ pub struct Row {
     /// Facts in the files, kept and dropped, per split (absent in rows of older runs).
     #[serde(default)]
     pub facts: FactCounts,
+    /// A task's SuperGLUE scores on test (absent for a relation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<TestScores>,
+}
+
+/// A task's SuperGLUE scores on test, with its manual pattern and with the P-tuned prompts.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct TestScores {
+    pub manual: TaskScores,
+    pub p_tuned: TaskScores,
 }
 
 impl Row {
@@ -134,6 +145,10 @@ pub fn write_relation(
         epochs: result.epochs_run,
         seconds: result.seconds,
         facts: data.facts.clone(),
+        scores: result
+            .task_scores
+            .clone()
+            .map(|(p_tuned, manual)| TestScores { manual, p_tuned }),
     };
     let pack = PromptPack::new(
         result.best_prompts.clone(),
@@ -208,9 +223,13 @@ pub fn write_summary(out: &Path, rows: &[Row]) -> Result<()> {
     let table = markdown(rows, &macro_row);
     println!("\n{}", terminal_table(rows, &macro_row, &table));
     let facts = facts_markdown(rows);
+    let scores = scores_markdown(rows);
+    if !scores.is_empty() {
+        println!("SuperGLUE scores on test:\n{scores}");
+    }
     atomic_write(
         &out.join("summary.md"),
-        format!("{table}\n{facts}").as_bytes(),
+        format!("{table}\n{scores}\n{facts}").as_bytes(),
     )?;
     atomic_write(&out.join("summary.csv"), csv(rows, &macro_row).as_bytes())?;
     write_json(
@@ -245,7 +264,42 @@ fn macro_average(rows: &[Row]) -> Row {
         epochs: rows.iter().map(|r| r.epochs).sum(),
         seconds: rows.iter().map(|r| r.seconds).sum(),
         facts,
+        scores: None,
     }
+}
+
+/// Tasks' SuperGLUE scores on test, manual pattern against P-tuned, with the macro average of
+/// each side's SuperGLUE score; empty when no row is a task.
+fn scores_markdown(rows: &[Row]) -> String {
+    let scored: Vec<(&str, &TestScores)> = rows
+        .iter()
+        .filter_map(|r| Some((r.relation.as_str(), r.scores.as_ref()?)))
+        .collect();
+    if scored.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "| task | manual SuperGLUE | P-tuned SuperGLUE | manual scores | P-tuned scores |\n|---|---|---|---|---|\n",
+    );
+    for (task, t) in &scored {
+        let _ = writeln!(
+            s,
+            "| {task} | {:.3} | {:.3} | {} | {} |",
+            t.manual.superglue,
+            t.p_tuned.superglue,
+            t.manual.line(),
+            t.p_tuned.line()
+        );
+    }
+    let n = scored.len() as f64;
+    let mean = |f: fn(&TestScores) -> f64| scored.iter().map(|(_, t)| f(t)).sum::<f64>() / n;
+    let _ = writeln!(
+        s,
+        "| macro | {:.3} | {:.3} | | |",
+        mean(|t| t.manual.superglue),
+        mean(|t| t.p_tuned.superglue)
+    );
+    s
 }
 
 /// The full table where it fits the terminal; on a narrower one (or 80 columns) the compact
@@ -465,6 +519,7 @@ mod tests {
             epochs: 12,
             seconds,
             facts: counts(),
+            scores: None,
         }
     }
 
@@ -541,6 +596,7 @@ mod tests {
             epochs: 2,
             seconds: 1.0 / 7.0,
             facts: counts(),
+            scores: None,
         };
         write_json(&tmp.path().join(ROW), &row).unwrap();
         let back = finished_row(tmp.path()).unwrap().unwrap();
@@ -580,6 +636,7 @@ mod tests {
             epochs: 1,
             seconds: 1.0,
             facts: counts(),
+            scores: None,
         };
         let loses = HEADER.iter().position(|h| *h == "loses").unwrap();
         assert_eq!(cells(&row(0.2, 0.4))[loses], "LOSES");

@@ -1,30 +1,43 @@
 //! `ptune train --task FILE`: a task's examples tokenized into the data a relation's run takes,
 //! so tasks and LAMA relations share the trainer, the run directory and the report.
 
-use super::{FactCounts, RelationData};
+use super::{FactCounts, Init, RelationData};
 use crate::rank::Items;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use ptune_backbone::{Backbone, ModelBundle};
+use ptune_data::task::metrics::TaskScores;
 use ptune_data::task::{Answer, Example, RowBuilder, ScoredExample, TaskDef};
 use ptune_data::{
     AllowedVocab, DropReason, DropReport, PromptMode, Relation, Split, TokenizerSpec,
 };
 
 /// The task as the run's one "relation" (its name, and its pattern without prompts as the
-/// manual template), and its tokenized splits.
+/// manual template), and its tokenized splits. `Init::Manual` trains the manual pattern with its
+/// words as prompt slots starting at their embeddings (epoch 0 scores as the manual pattern);
+/// `Init::Random` trains the task's template, prompts and all, from a random start.
 pub fn task_data(
     def: &TaskDef,
+    init: Init,
     bundle: &ModelBundle,
     backbone: &Backbone,
     spec: &TokenizerSpec,
     max_train: Option<usize>,
 ) -> Result<(Relation, RelationData)> {
-    let template = def.parsed_template()?;
-    template.validate(spec.objective, PromptMode::PTuning)?;
-    let manual_template = template.without_prompts();
+    let defined = def.parsed_template()?;
+    defined.validate(spec.objective, PromptMode::PTuning)?;
+    let manual_template = defined.without_prompts();
     let max_len = backbone.max_positions();
-    let rows = RowBuilder::new(&bundle.tokenizer, spec, &template)?.max_len(max_len);
     let manual = RowBuilder::new(&bundle.tokenizer, spec, &manual_template)?.max_len(max_len);
+    let (template, anchor_ids) = match init {
+        Init::Random => (defined, Vec::new()),
+        Init::Manual => manual.words_as_prompts(&manual_template).with_context(|| {
+            format!(
+                "--init manual on task {}: pass --init random to train its own prompts",
+                def.name
+            )
+        })?,
+    };
+    let rows = RowBuilder::new(&bundle.tokenizer, spec, &template)?.max_len(max_len);
     let labels = rows.label_ids(&def.answer)?;
     let labels = labels.as_deref();
     // Each file is read once; the P-tuning rows and the baseline's come from the same examples.
@@ -65,7 +78,7 @@ pub fn task_data(
     let items = |set| Items::Task(set, def.score);
     let data = RelationData {
         template,
-        anchor_ids: Vec::new(),
+        anchor_ids,
         facts: FactCounts {
             train: train_report,
             dev: dev_report,
@@ -78,8 +91,27 @@ pub fn task_data(
         manual_test: items(manual_test),
         allowed: AllowedVocab::full(backbone.vocab_size()),
         pad_id: spec.pad_id,
+        task_test: Some(TaskTest {
+            examples: test_ex,
+            labels: def.labels().len(),
+        }),
     };
     Ok((relation, data))
+}
+
+/// A task's test examples as read, for SuperGLUE's scores of the predictions on them.
+pub struct TaskTest {
+    pub examples: Vec<Example>,
+    /// The label count (0 for a choices task).
+    pub labels: usize,
+}
+
+impl TaskTest {
+    /// The scores of `best[i]`, the prediction for `scored[i]`.
+    pub fn scores(&self, scored: &[ScoredExample], best: &[usize]) -> TaskScores {
+        let chosen: Vec<&Example> = scored.iter().map(|s| &self.examples[s.index]).collect();
+        TaskScores::new(&chosen, best, self.labels)
+    }
 }
 
 /// One split's examples; every one must name its right answer.
