@@ -196,3 +196,35 @@ fn a_task_batch_maps_every_candidate_token_to_its_output() {
     );
     assert_eq!(only_a.rows.target_positions, [5, 5]);
 }
+
+/// `--init manual` on a task: the manual pattern's words become prompt slots whose ids are the
+/// words' tokens, so the new rows are the manual rows with prompt positions where the words
+/// were; and the trained template, written into the pack's task.json, reads back as itself
+/// (prompts glued to fields, as `'*[pronoun]*'` makes them).
+#[test]
+fn manual_words_as_prompts_rebuild_the_manual_rows_and_read_back() {
+    let pattern = task_template("[subject] The word '*[subject]*' is near [Y] .");
+    for (tok, spec) in [
+        (wordpiece(), specs::bert(&wordpiece())),
+        (tiny_bpe(), specs::gpt2(&tiny_bpe())),
+    ] {
+        let manual = RowBuilder::new(&tok, &spec, &pattern).unwrap();
+        let (trained, ids) = manual.words_as_prompts(&pattern).unwrap();
+        assert_eq!(trained.n_prompts(), ids.len());
+        let reread = task_template(&trained.to_string());
+        assert_eq!(reread.to_string(), trained.to_string());
+        assert_eq!(reread.pieces(), trained.pieces());
+        let rows = RowBuilder::new(&tok, &spec, &reread).unwrap();
+        let answer = vec![manual.answer_ids("paris").unwrap()];
+        let ex = example("town", Some(0));
+        let plain = manual.build(&ex, &answer, 0).unwrap();
+        let prompted = rows.build(&ex, &answer, 0).unwrap();
+        let row = &prompted.rows[0];
+        let mut filled = row.input_ids.clone();
+        for (&p, &id) in row.prompt_positions.iter().zip(&ids) {
+            filled[p] = id;
+        }
+        assert_eq!(filled, plain.rows[0].input_ids);
+        assert_eq!(prompted.candidates, plain.candidates);
+    }
+}
