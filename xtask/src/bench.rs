@@ -10,20 +10,46 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// One case: what model, which template.
+/// One case: what model, which template, what a step computes (the bench example's `--case`)
+/// and tokens per example.
 struct Case {
     name: &'static str,
+    smollm2: bool,
     template: &'static str,
+    case: &'static str,
+    seq_len: &'static str,
 }
 
+/// LAMA (against the peers), then RTE-shaped classification (2 one-token labels, 64 tokens;
+/// ptune only: the peers' script has no classification case).
 const CASES: &[Case] = &[
     Case {
         name: "bert-base (random weights)",
+        smollm2: false,
         template: "3,3,3",
+        case: "lama",
+        seq_len: "24",
     },
     Case {
         name: "SmolLM2-135M",
+        smollm2: true,
         template: "[P:3] [X] [P:3] [Y]",
+        case: "lama",
+        seq_len: "24",
+    },
+    Case {
+        name: "bert-base classification",
+        smollm2: false,
+        template: "3,3,3",
+        case: "classification",
+        seq_len: "64",
+    },
+    Case {
+        name: "SmolLM2-135M classification",
+        smollm2: true,
+        template: "[P:3] [X] [P:3] [Y]",
+        case: "classification",
+        seq_len: "64",
     },
 ];
 
@@ -87,25 +113,30 @@ fn name(value: impl clap::ValueEnum) -> String {
 pub fn run(o: &Args) -> Result<()> {
     let peer = o.peer.as_deref().and_then(usable_peer);
     let smollm2 = fetch::fetch_named("smollm2")?.join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    let models = [
-        "random:bert-base".to_string(),
-        smollm2.to_string_lossy().into_owned(),
-    ];
+    let smollm2 = smollm2.to_string_lossy().into_owned();
     let mut rows = Vec::new();
-    for (case, model) in CASES.iter().zip(&models) {
+    for case in CASES {
+        let model = if case.smollm2 {
+            smollm2.as_str()
+        } else {
+            "random:bert-base"
+        };
         for &precision in &o.precisions {
             for &backend in &o.backends {
                 let mut command = ptune_bench(&o.backends, o.peer.as_deref().unwrap_or("python3"))?;
-                command.args(["--backend", &name(backend)]);
-                let m = measure(command, model, case.template, precision, o)?;
+                command.args(["--backend", &name(backend), "--case", case.case]);
+                let m = measure(command, model, case, precision, o)?;
                 rows.push((case.name, m));
+            }
+            if case.case != "lama" {
+                continue;
             }
             if let Some(python) = &peer {
                 for impl_ in PEERS {
                     let mut command = Command::new(python);
                     command.arg(root().join("scripts/peer_bench.py"));
                     command.args(["--impl", impl_, "--threads", &o.threads.to_string()]);
-                    let m = measure(command, model, case.template, precision, o)?;
+                    let m = measure(command, model, case, precision, o)?;
                     rows.push((case.name, m));
                 }
             }
@@ -172,7 +203,7 @@ fn ptune_bench(backends: &[Backend], python: &str) -> Result<Command> {
 fn measure(
     mut command: Command,
     model: &str,
-    template: &str,
+    case: &Case,
     precision: Precision,
     o: &Args,
 ) -> Result<Value> {
@@ -182,7 +213,9 @@ fn measure(
             "--model",
             model,
             "--template",
-            template,
+            case.template,
+            "--seq-len",
+            case.seq_len,
             "--precision",
             &name(precision),
             "--steps",

@@ -6,15 +6,19 @@
 //! Example: `cargo run --example bench -- --model random:bert-base --template 3,3,3 --steps 5`
 
 use anyhow::{Context, Result, bail};
-use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor};
 use clap::Parser;
 use ptune_backbone::synthetic::{RandomWeights, SHAPES, shape};
 use ptune_backbone::{Backbone, ModelBundle, Objective};
+use ptune_data::task::{Row, ScoreNorm, ScoredExample, Target, TaskBatch};
 use ptune_data::{Batch, Part, PromptMode, Template};
 use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
+use ptune_train::candidates::{TaskTensors, candidate_scores, task_loss};
 use ptune_train::device::{Backend, Compute};
-use ptune_train::model::{BatchTensors, loss, optimizer, target_logits, to_host, train_step};
+use ptune_train::model::{
+    BatchTensors, loss, optimizer, step_on, target_logits, to_host, train_step,
+};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -49,6 +53,105 @@ struct BenchArgs {
     /// common leading positions computed once), `target-rows` (the last layer only at targets).
     #[arg(long, value_enum, value_delimiter = ',')]
     ablate: Vec<Ablation>,
+    /// What a step computes: `lama` ranks the vocabulary at `[Y]`; `classification` scores two
+    /// one-token labels per example with the task loss (RTE-shaped with `--seq-len 64`).
+    #[arg(long, value_enum, default_value = "lama")]
+    case: Case,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Case {
+    Lama,
+    Classification,
+}
+
+/// The batch one timed step runs.
+enum Work {
+    /// A LAMA batch: logits over the vocabulary at each target (optionally at every row).
+    Lama {
+        inputs: Box<BatchTensors>,
+        every_row: bool,
+    },
+    /// A task batch: each example's two label tokens scored, cross-entropy over them.
+    Classify(Box<TaskTensors>),
+}
+
+impl Work {
+    fn train(
+        &self,
+        backbone: &Backbone,
+        encoder: PromptEncoder,
+        optim: &mut ModuleOptimizer,
+    ) -> Result<PromptEncoder> {
+        Ok(match self {
+            // `train_step` with the last layer at every row; reading the loss syncs, as there.
+            Work::Lama {
+                inputs,
+                every_row: true,
+            } => {
+                let logits = every_row_logits(backbone, encoder.forward(), inputs)?;
+                let value = loss(logits, inputs.labels.clone());
+                let _: f32 = value.clone().into_scalar();
+                let grads = GradientsParams::from_grads(value.backward(), &encoder);
+                optim.step(1e-4, encoder, grads)
+            }
+            Work::Lama { inputs, .. } => {
+                train_step(backbone, encoder, optim, inputs, 1e-4, None)?.0
+            }
+            Work::Classify(t) => {
+                step_on(encoder, optim, 1e-4, None, |p| {
+                    Ok(task_loss(candidate_scores(backbone, Some(p), t)?, t))
+                })?
+                .0
+            }
+        })
+    }
+
+    fn eval(&self, backbone: &Backbone, prompts: &Tensor<2>) -> Result<()> {
+        let p = prompts.clone();
+        to_host(match self {
+            Work::Lama {
+                inputs,
+                every_row: true,
+            } => every_row_logits(backbone, p, inputs)?,
+            Work::Lama { inputs, .. } => target_logits(backbone, Some(p), inputs)?,
+            Work::Classify(t) => candidate_scores(backbone, Some(p), t)?,
+        })?;
+        Ok(())
+    }
+}
+
+/// The LAMA batch as an RTE-shaped task: each row one example whose two labels (two fixed
+/// one-token verbalizers) are scored at its target, the right one alternating.
+fn classification(batch: &Batch, backbone: &Backbone, device: &Device) -> Result<TaskTensors> {
+    let (t, n) = (batch.seq_len, batch.n_prompts);
+    let vocab = backbone.vocab_size();
+    let labels = [(100 % vocab) as u32, (200 % vocab) as u32];
+    let examples: Vec<ScoredExample> = (0..batch.batch_size)
+        .map(|i| {
+            let position = batch.target_positions[i];
+            let target = |token| {
+                vec![Target {
+                    row: 0,
+                    position,
+                    token,
+                }]
+            };
+            ScoredExample {
+                rows: vec![Row {
+                    input_ids: batch.input_ids[i * t..(i + 1) * t].to_vec(),
+                    prompt_positions: batch.prompt_positions[i * n..(i + 1) * n].to_vec(),
+                }],
+                candidates: labels.iter().map(|&l| target(l)).collect(),
+                gold: Some(i % 2),
+                index: i,
+            }
+        })
+        .collect();
+    let refs: Vec<&ScoredExample> = examples.iter().collect();
+    let batch = TaskBatch::collate(&refs, 0)?;
+    Ok(TaskTensors::new(&batch, vocab, ScoreNorm::Sum, device))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -61,6 +164,7 @@ enum Ablation {
 #[derive(Debug, Serialize)]
 struct Measurement {
     model: String,
+    case: Case,
     backend: String,
     precision: &'static str,
     /// The cargo profile this bench was built in: `release` (what `cargo xtask` runs) or `dev`.
@@ -105,11 +209,25 @@ fn run(args: &BenchArgs) -> Result<()> {
     let load_peak_rss_mb = proc_status_mb("VmHWM");
     template.validate(backbone.objective(), PromptMode::PTuning)?;
     let batch = synthetic_batch(&template, args, &backbone)?;
-    let mut inputs = BatchTensors::new(&batch, &device);
-    if args.ablate.contains(&Ablation::SharedPrefix) {
-        inputs.shared_prefix = 0;
-    }
-    let every_row = args.ablate.contains(&Ablation::TargetRows);
+    let work = match args.case {
+        Case::Lama => {
+            let mut inputs = BatchTensors::new(&batch, &device);
+            if args.ablate.contains(&Ablation::SharedPrefix) {
+                inputs.shared_prefix = 0;
+            }
+            let every_row = args.ablate.contains(&Ablation::TargetRows);
+            Work::Lama {
+                inputs: Box::new(inputs),
+                every_row,
+            }
+        }
+        Case::Classification if !args.ablate.is_empty() => {
+            bail!("--ablate applies to the lama case only")
+        }
+        Case::Classification => {
+            Work::Classify(Box::new(classification(&batch, &backbone, &device)?))
+        }
+    };
     let config = PromptEncoderConfig::new(
         EncoderKind::Lstm,
         template.n_prompts(),
@@ -122,16 +240,7 @@ fn run(args: &BenchArgs) -> Result<()> {
         if i == 1 {
             timed = Some(Instant::now());
         }
-        encoder = if every_row {
-            // `train_step` with the last layer at every row; reading the loss syncs, as there.
-            let logits = every_row_logits(&backbone, encoder.forward(), &inputs)?;
-            let value = loss(logits, inputs.labels.clone());
-            let _: f32 = value.clone().into_scalar();
-            let grads = GradientsParams::from_grads(value.backward(), &encoder);
-            optim.step(1e-4, encoder, grads)
-        } else {
-            train_step(&backbone, encoder, &mut optim, &inputs, 1e-4, None)?.0
-        };
+        encoder = work.train(&backbone, encoder, &mut optim)?;
     }
     let train = timed
         .expect("at least one timed step")
@@ -143,11 +252,7 @@ fn run(args: &BenchArgs) -> Result<()> {
         if i == 1 {
             timed = Some(Instant::now());
         }
-        to_host(if every_row {
-            every_row_logits(&backbone, prompts.clone(), &inputs)?
-        } else {
-            target_logits(&backbone, Some(prompts.clone()), &inputs)?
-        })?;
+        work.eval(&backbone, &prompts)?;
     }
     let eval = timed
         .expect("at least one timed step")
@@ -156,6 +261,7 @@ fn run(args: &BenchArgs) -> Result<()> {
     let examples = (args.steps * args.batch_size) as f64;
     let m = Measurement {
         model: args.model.clone(),
+        case: args.case,
         backend: args.compute.backend.name(),
         precision: precision.name(),
         build: if cfg!(debug_assertions) {
@@ -289,6 +395,37 @@ fn proc_status_mb(field: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The classification case trains and scores on a masked and a causal model; `--ablate`
+    /// (a LAMA-case switch) is refused with it.
+    #[test]
+    fn the_classification_case_runs_on_masked_and_causal_models() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../ptune-backbone/tests/fixtures/"
+        );
+        for (model, template) in [("bert", "3,3,3"), ("gpt2", "[P:3] [X] [P:3] [Y]")] {
+            let path = format!("{dir}{model}");
+            let args = |extra: &[&str]| {
+                let base = [
+                    "bench",
+                    "--model",
+                    &path,
+                    "--template",
+                    template,
+                    "--steps",
+                    "1",
+                ];
+                let extra = ["--case", "classification", "--seq-len", "16"]
+                    .iter()
+                    .chain(extra);
+                BenchArgs::parse_from(base.iter().chain(extra))
+            };
+            run(&args(&[])).unwrap();
+            let err = run(&args(&["--ablate", "target-rows"])).unwrap_err();
+            assert!(err.to_string().contains("lama case only"), "{err}");
+        }
+    }
 
     #[test]
     fn refuses_templates_a_model_cannot_use() {
