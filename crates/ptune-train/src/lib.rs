@@ -10,6 +10,7 @@ pub mod output;
 pub mod pack_use;
 pub mod plot;
 pub mod predict;
+pub mod predict_file;
 pub mod rank;
 pub mod spec;
 pub mod task_predict;

@@ -25,11 +25,18 @@ pub struct PredictArgs {
     pub json: bool,
     #[command(flatten)]
     pub compute: Compute,
+    /// With --pack: many inputs, one per line of FILE (`-` reads standard input), the model
+    /// loaded once and the inputs batched; one JSON line out per input, in order. A line is
+    /// what TEXT would be: a subject (plain, a JSON string, or {"subject": ...}) or a task's
+    /// fields as a JSON object.
+    #[arg(long, value_name = "FILE", requires = "pack", conflicts_with = "text")]
+    pub input: Option<std::path::PathBuf>,
     /// The text. A masked LM fills each mask token ("Paris is the capital of [MASK].");
     /// a causal LM continues it ("The capital of France is"). With a relation's --pack: a
     /// subject; with a task's: its fields as a JSON object ('{"premise": "...", ...}'), or the
     /// text of its one field.
-    pub text: String,
+    #[arg(required_unless_present = "input")]
+    pub text: Option<String>,
 }
 
 /// One candidate token at one position.
@@ -72,7 +79,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let model = args.compute.backbone(&bundle, &device)?;
     let encoding = bundle
         .tokenizer
-        .encode(args.text.as_str(), true)
+        .encode(args.text.as_deref().unwrap_or_default(), true)
         .map_err(|e| anyhow::anyhow!("could not tokenize the text: {e}"))?;
     let ids = encoding.get_ids().to_vec();
     let positions = target_positions(&bundle, &model, &ids)?;
@@ -104,28 +111,22 @@ fn show(
 /// The pack's template around the subject, its prompts in their slots, the top objects.
 fn predict_with_pack(args: &PredictArgs, pack: &std::path::Path) -> Result<()> {
     let loaded = crate::pack_use::load(pack, args.model.as_deref(), args.compute)?;
+    if let Some(input) = &args.input {
+        return crate::predict_file::run(args, &loaded, input);
+    }
     if let Some(def) = &loaded.task {
         return crate::task_predict::run(args, &loaded, def);
     }
-    let builder =
-        ptune_data::QueryBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
-            .max_len(loaded.backbone.max_positions());
-    let query = builder.query_for_subject(&args.text).map_err(|reason| {
-        anyhow::anyhow!(
-            "cannot build a query for {}: {}",
-            ptune_data::quote(&args.text),
-            reason.describe()
-        )
-    })?;
-    let batch = ptune_data::Batch::collate([&query], loaded.spec.pad_id)?;
-    let tensors = crate::model::BatchTensors::new(&batch, &loaded.device);
-    let logits =
-        crate::model::target_logits(&loaded.backbone, Some(loaded.prompts.clone()), &tensors)?;
-    let logprobs = to_host(log_softmax(logits, 1))?;
-    let prediction = Prediction {
-        position: query.target_position,
-        top: top_candidates(&loaded.bundle, &logprobs, args.top_k),
-    };
+    let text = args.text.as_deref().unwrap_or_default();
+    let (query, prediction) = rank_subjects(&loaded, &[text], args.top_k)?
+        .pop()
+        .expect("one prediction per subject")
+        .map_err(|reason| {
+            anyhow::anyhow!(
+                "cannot build a query for {}: {reason}",
+                ptune_data::quote(text)
+            )
+        })?;
     let model = format!(
         "{} + pack {}",
         loaded.bundle.path.display(),
@@ -138,6 +139,50 @@ fn predict_with_pack(args: &PredictArgs, pack: &std::path::Path) -> Result<()> {
         &query.input_ids,
         &[prediction],
     )
+}
+
+/// Each subject's query under a relation's pack and its top objects, or why it has no query.
+/// Queries run [`PREDICT_BATCH`](crate::task_predict::PREDICT_BATCH) at a time.
+pub fn rank_subjects(
+    loaded: &crate::pack_use::LoadedPack,
+    subjects: &[&str],
+    top_k: usize,
+) -> Result<Vec<Result<(ptune_data::Query, Prediction), String>>> {
+    let builder =
+        ptune_data::QueryBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
+            .max_len(loaded.backbone.max_positions());
+    let queries: Vec<Result<ptune_data::Query, String>> = subjects
+        .iter()
+        .map(|s| {
+            builder
+                .query_for_subject(s)
+                .map_err(|r| r.describe().to_string())
+        })
+        .collect();
+    let ready: Vec<&ptune_data::Query> = queries.iter().filter_map(|q| q.as_ref().ok()).collect();
+    let mut tops = Vec::with_capacity(ready.len());
+    for chunk in ready.chunks(crate::task_predict::PREDICT_BATCH) {
+        let batch = ptune_data::Batch::collate(chunk.iter().copied(), loaded.spec.pad_id)?;
+        let tensors = crate::model::BatchTensors::new(&batch, &loaded.device);
+        let prompts = Some(loaded.prompts.clone());
+        let logits = crate::model::target_logits(&loaded.backbone, prompts, &tensors)?;
+        let vocab = logits.dims()[1];
+        let logprobs = to_host(log_softmax(logits, 1))?;
+        for (query, row) in chunk.iter().zip(logprobs.chunks(vocab)) {
+            tops.push(Prediction {
+                position: query.target_position,
+                top: top_candidates(&loaded.bundle, row, top_k),
+            });
+        }
+    }
+    let mut tops = tops.into_iter();
+    Ok(queries
+        .into_iter()
+        .map(|q| {
+            let query = q?;
+            Ok((query, tops.next().expect("a prediction per query")))
+        })
+        .collect())
 }
 
 /// The mask positions of a masked LM, or the last position of a causal LM.

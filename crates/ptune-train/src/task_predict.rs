@@ -6,13 +6,13 @@ use crate::model::to_host;
 use crate::pack_use::LoadedPack;
 use crate::predict::PredictArgs;
 use anyhow::{Result, anyhow, bail};
-use ptune_data::task::{Answer, RowBuilder, ScoreNorm, TaskBatch, TaskDef};
+use ptune_data::task::{Answer, Example, RowBuilder, ScoreNorm, ScoredExample, TaskBatch, TaskDef};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// One candidate answer with its score and its share of the candidates' probability.
 #[derive(Debug, Serialize)]
-struct Scored {
+pub struct Scored {
     answer: String,
     words: String,
     score: f32,
@@ -23,34 +23,12 @@ struct Scored {
 /// plain text when the task has one field) and prints the best `--top-k`.
 pub fn run(args: &PredictArgs, loaded: &LoadedPack, def: &TaskDef) -> Result<()> {
     let example = def
-        .example(&record(def, &args.text)?, 1)
+        .example(&record(def, args.text.as_deref().unwrap_or_default())?, 1)
         .map_err(|m| anyhow!("{m}"))?;
-    let rows = RowBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
-        .max_len(loaded.backbone.max_positions());
-    let (names, words): (Vec<String>, Vec<String>) = match &def.answer {
-        Answer::Label { verbalizers, .. } => verbalizers.iter().cloned().unzip(),
-        Answer::Choices { .. } => (example.choices.clone(), example.choices.clone()),
-    };
-    let labels = rows.label_ids(&def.answer)?;
-    let scored = rows
-        .build_example(&example, labels.as_deref(), 0)
-        .map_err(|r| anyhow!("the example cannot be scored: {}", r.describe()))?;
-    let batch = TaskBatch::collate(&[&scored], loaded.spec.pad_id)?;
-    let vocab = loaded.backbone.vocab_size();
-    let tensors = TaskTensors::new(&batch, vocab, def.score, &loaded.device);
-    let scores = candidate_scores(&loaded.backbone, Some(loaded.prompts.clone()), &tensors)?;
-    let scores = to_host(scores)?;
-    let total: f32 = scores.iter().map(|s| s.exp()).sum();
-    let mut ranked: Vec<Scored> = (names.into_iter().zip(words).zip(&scores))
-        .map(|((answer, words), &score)| Scored {
-            answer,
-            words,
-            score,
-            prob: score.exp() / total,
-        })
-        .collect();
-    ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
-    ranked.truncate(args.top_k);
+    let ranked = rank_answers(loaded, def, &[example], args.top_k)?
+        .pop()
+        .expect("one answer list per example")
+        .map_err(|reason| anyhow!("the example cannot be scored: {reason}"))?;
     if args.json {
         let report = serde_json::json!({"task": def.name, "answers": ranked});
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -76,8 +54,74 @@ pub fn run(args: &PredictArgs, loaded: &LoadedPack, def: &TaskDef) -> Result<()>
     Ok(())
 }
 
+/// Each example's candidates, best first, `top_k` kept; or why the example cannot be scored.
+/// Examples are scored [`PREDICT_BATCH`] at a time.
+pub fn rank_answers(
+    loaded: &LoadedPack,
+    def: &TaskDef,
+    examples: &[Example],
+    top_k: usize,
+) -> Result<Vec<Result<Vec<Scored>, String>>> {
+    let rows = RowBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
+        .max_len(loaded.backbone.max_positions());
+    let labels = rows.label_ids(&def.answer)?;
+    let built: Vec<Result<ScoredExample, String>> = examples
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            rows.build_example(e, labels.as_deref(), i)
+                .map_err(|r| r.describe().to_string())
+        })
+        .collect();
+    let ready: Vec<&ScoredExample> = built.iter().filter_map(|b| b.as_ref().ok()).collect();
+    let mut scores: Vec<Vec<f32>> = Vec::with_capacity(ready.len());
+    for chunk in ready.chunks(PREDICT_BATCH) {
+        let batch = TaskBatch::collate(chunk, loaded.spec.pad_id)?;
+        let vocab = loaded.backbone.vocab_size();
+        let tensors = TaskTensors::new(&batch, vocab, def.score, &loaded.device);
+        let all = candidate_scores(&loaded.backbone, Some(loaded.prompts.clone()), &tensors)?;
+        let all = to_host(all)?;
+        for (example, row) in chunk.iter().zip(all.chunks(batch.width)) {
+            scores.push(row[..example.candidates.len()].to_vec());
+        }
+    }
+    let mut scores = scores.into_iter();
+    Ok(built
+        .iter()
+        .zip(examples)
+        .map(|(b, example)| {
+            b.as_ref().map_err(Clone::clone)?;
+            let row = scores.next().expect("a score row per scored example");
+            Ok(ranked(def, example, &row, top_k))
+        })
+        .collect())
+}
+
+/// How many examples `predict` scores in one forward pass.
+pub const PREDICT_BATCH: usize = 16;
+
+/// The candidates with their scores and shares of probability, best first, `top_k` kept.
+fn ranked(def: &TaskDef, example: &Example, scores: &[f32], top_k: usize) -> Vec<Scored> {
+    let (names, words): (Vec<String>, Vec<String>) = match &def.answer {
+        Answer::Label { verbalizers, .. } => verbalizers.iter().cloned().unzip(),
+        Answer::Choices { .. } => (example.choices.clone(), example.choices.clone()),
+    };
+    let total: f32 = scores.iter().map(|s| s.exp()).sum();
+    let mut ranked: Vec<Scored> = (names.into_iter().zip(words).zip(scores))
+        .map(|((answer, words), &score)| Scored {
+            answer,
+            words,
+            score,
+            prob: score.exp() / total,
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+    ranked.truncate(top_k);
+    ranked
+}
+
 /// The example's fields: a JSON object, or the text itself for a one-field task.
-fn record(def: &TaskDef, text: &str) -> Result<Map<String, Value>> {
+pub fn record(def: &TaskDef, text: &str) -> Result<Map<String, Value>> {
     if text.trim_start().starts_with('{') {
         return serde_json::from_str(text)
             .map_err(|e| anyhow!("TEXT is not a JSON object of the task's fields: {e}"));
