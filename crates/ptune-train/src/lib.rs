@@ -1,5 +1,10 @@
 //! The `ptune` command line and the P-tuning model it trains: backbone + prompt encoder +
 //! template, tied together from `ptune-backbone`, `ptune-encoder` and `ptune-data`.
+//!
+//! Predicting from Rust with a trained pack: [`pack_use::load`] loads it with its model once;
+//! [`predict::rank_subjects`] (a relation's pack) and [`task_predict::rank_answers`] (a task's)
+//! rank the answers of a batch of inputs, the numbers `ptune predict --pack` prints. The
+//! runnable example is `examples/predict_batch.rs`.
 
 pub mod candidates;
 pub mod device;

@@ -13,10 +13,14 @@ use serde_json::{Map, Value};
 /// One candidate answer with its score and its share of the candidates' probability.
 #[derive(Debug, Serialize)]
 pub struct Scored {
-    answer: String,
-    words: String,
-    score: f32,
-    prob: f32,
+    /// The label, or the candidate's text.
+    pub answer: String,
+    /// What the model is asked to say for it (the verbalizer; a choice's own text).
+    pub words: String,
+    /// The candidate's score: sum or mean of its tokens' log-probabilities.
+    pub score: f32,
+    /// Its share of the candidates' probability.
+    pub prob: f32,
 }
 
 /// Scores every candidate of the example `text` gives (a JSON object of the task's fields, or
