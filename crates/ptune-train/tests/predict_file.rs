@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fails_with, fixture, read_json, succeeds, train_command, write_dataset};
+use common::{fails_with, fixture, read_json, succeeds, train_command, write_dataset, write_task};
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
@@ -100,26 +100,7 @@ fn a_relation_pack_predicts_a_file_of_subjects() {
 #[test]
 fn a_task_pack_predicts_a_file_of_examples() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("data");
-    std::fs::create_dir_all(&root).unwrap();
-    let lines = |range: std::ops::Range<usize>| -> String {
-        range
-            .map(|i| {
-                let label = if i % 4 == 3 { "animal" } else { "water" };
-                format!("{{\"place\": \"town {i}\", \"label\": \"{label}\"}}\n")
-            })
-            .collect()
-    };
-    for (file, range) in [("train", 0..16), ("dev", 16..24), ("test", 24..32)] {
-        std::fs::write(root.join(format!("{file}.jsonl")), lines(range)).unwrap();
-    }
-    let task = serde_json::json!({
-        "name": "near", "fields": ["place"], "template": "[P:2] [place] is near the [P] [Y] .",
-        "answer": {"kind": "label", "verbalizers": [["water", "sea"], ["animal", "dog"]]},
-        "data": {"train": "train.jsonl", "dev": "dev.jsonl", "test": "test.jsonl"}
-    });
-    let task_file = root.join("task.json");
-    std::fs::write(&task_file, task.to_string()).unwrap();
+    let task_file = write_task(&tmp.path().join("data"), |_| {});
     let out = tmp.path().join("run");
     let model = fixture("gpt2");
     let train = [

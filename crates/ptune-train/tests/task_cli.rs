@@ -3,37 +3,9 @@
 
 mod common;
 
-use common::{fails_with, fixture, read_json, succeeds};
+use common::{fails_with, fixture, read_json, succeeds, write_task};
 use std::fs;
-use std::path::{Path, PathBuf};
-
-/// A label task over the tiny tokenizer's words: three quarters "water" (" sea"), one quarter
-/// "animal" (" dog"), in train, dev and test files beside `task.json`.
-fn write_task(root: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
-    fs::create_dir_all(root).unwrap();
-    let lines = |range: std::ops::Range<usize>| -> String {
-        range
-            .map(|i| {
-                let label = if i % 4 == 3 { "animal" } else { "water" };
-                format!("{{\"place\": \"town {i}\", \"label\": \"{label}\"}}\n")
-            })
-            .collect()
-    };
-    fs::write(root.join("train.jsonl"), lines(0..24)).unwrap();
-    fs::write(root.join("dev.jsonl"), lines(24..36)).unwrap();
-    fs::write(root.join("test.jsonl"), lines(36..48)).unwrap();
-    let mut task = serde_json::json!({
-        "name": "near",
-        "fields": ["place"],
-        "template": "[P:2] [place] is near the [P] [Y] .",
-        "answer": {"kind": "label", "verbalizers": [["water", "sea"], ["animal", "dog"]]},
-        "data": {"train": "train.jsonl", "dev": "dev.jsonl", "test": "test.jsonl"}
-    });
-    edit(&mut task);
-    let path = root.join("task.json");
-    fs::write(&path, serde_json::to_string_pretty(&task).unwrap()).unwrap();
-    path
-}
+use std::path::Path;
 
 fn train(task: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let model = fixture("gpt2");
@@ -214,20 +186,7 @@ fn a_task_starts_from_its_manual_pattern_and_never_ends_below_it() {
     let task = write_task(&tmp.path().join("data"), |_| {});
     let out = tmp.path().join("run");
     succeeds(&train(&task, &out, &["--epochs", "2"]));
-    let row = &read_json(&out.join("summary.json"))["relations"][0];
-    let manual = row["manual_dev_p1"].as_f64().unwrap();
-    assert!(row["dev_p1"].as_f64().unwrap() >= manual, "{row}");
-    let log = fs::read_to_string(out.join("train.log")).unwrap();
-    let initial: f64 = log
-        .lines()
-        .find_map(|l| l.split("dev P@1 after 0 epochs: ").nth(1))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        (initial - manual).abs() < 1e-9,
-        "{initial} vs manual {manual}"
-    );
+    let row = common::assert_starts_at_manual(&out);
     // The causal model sees the pattern up to [Y]: "[place] is near the [Y]", words as prompts.
     let template = read_json(&out.join("near/task.json"))["template"].clone();
     let template = template.as_str().unwrap();

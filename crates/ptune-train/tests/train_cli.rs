@@ -616,21 +616,7 @@ fn manual_init_starts_at_the_manual_prompt_and_never_ends_below_it() {
     write_dataset(&data);
     let output = train_epochs(&data, &out, "2", &["--init", "manual"]);
     succeeds(&output);
-    let summary = read_json(&out.join("summary.json"));
-    let row = &summary["relations"][0];
-    let manual = row["manual_dev_p1"].as_f64().unwrap();
-    assert!(row["dev_p1"].as_f64().unwrap() >= manual, "{row}");
-    let log = fs::read_to_string(out.join("train.log")).unwrap();
-    let initial: f64 = log
-        .lines()
-        .find_map(|l| l.split("dev P@1 after 0 epochs: ").nth(1))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        (initial - manual).abs() < 1e-9,
-        "{initial} vs manual {manual}"
-    );
+    common::assert_starts_at_manual(&out);
     let pack = read_json(&out.join("P1/prompt.json"));
     let template = pack["template"].as_str().unwrap();
     assert!(

@@ -162,3 +162,52 @@ pub fn interrupt_after_first_checkpoint(
     );
     output
 }
+
+/// A run that starts from the manual words: the prompts before training score exactly as the
+/// manual prompt on dev (`train.log`'s epoch-0 line), and the kept ones no lower; returns its
+/// summary row.
+pub fn assert_starts_at_manual(out: &Path) -> serde_json::Value {
+    let row = read_json(&out.join("summary.json"))["relations"][0].clone();
+    let manual = row["manual_dev_p1"].as_f64().unwrap();
+    assert!(row["dev_p1"].as_f64().unwrap() >= manual, "{row}");
+    let log = fs::read_to_string(out.join("train.log")).unwrap();
+    let initial: f64 = log
+        .lines()
+        .find_map(|l| l.split("dev P@1 after 0 epochs: ").nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (initial - manual).abs() < 1e-9,
+        "{initial} vs manual {manual}"
+    );
+    row
+}
+
+/// A label task over the tiny tokenizer's words: three quarters "water" (" sea"), one quarter
+/// "animal" (" dog"), in train, dev and test files beside `task.json`, edited by `edit`.
+pub fn write_task(root: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    fs::create_dir_all(root).unwrap();
+    let lines = |range: std::ops::Range<usize>| -> String {
+        range
+            .map(|i| {
+                let label = if i % 4 == 3 { "animal" } else { "water" };
+                format!("{{\"place\": \"town {i}\", \"label\": \"{label}\"}}\n")
+            })
+            .collect()
+    };
+    fs::write(root.join("train.jsonl"), lines(0..24)).unwrap();
+    fs::write(root.join("dev.jsonl"), lines(24..36)).unwrap();
+    fs::write(root.join("test.jsonl"), lines(36..48)).unwrap();
+    let mut task = serde_json::json!({
+        "name": "near",
+        "fields": ["place"],
+        "template": "[P:2] [place] is near the [P] [Y] .",
+        "answer": {"kind": "label", "verbalizers": [["water", "sea"], ["animal", "dog"]]},
+        "data": {"train": "train.jsonl", "dev": "dev.jsonl", "test": "test.jsonl"}
+    });
+    edit(&mut task);
+    let path = root.join("task.json");
+    fs::write(&path, serde_json::to_string_pretty(&task).unwrap()).unwrap();
+    path
+}
