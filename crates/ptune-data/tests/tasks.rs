@@ -228,3 +228,45 @@ fn manual_words_as_prompts_rebuild_the_manual_rows_and_read_back() {
         assert_eq!(prompted.candidates, plain.candidates);
     }
 }
+
+/// A row longer than the model's positions loses tokens from the end of its longest field
+/// until it fits (PET's truncation); the other field, the template's words and the answer stay
+/// whole. Only when one token per field still does not fit is the example dropped.
+#[test]
+fn long_fields_are_cut_to_fit_the_model() {
+    let (tok, spec) = (tiny_bpe(), specs::gpt2(&tiny_bpe()));
+    let template = task_template("[premise] Question: [hypothesis] ? [P] [Y]");
+    let mut ex = example("", Some(0));
+    ex.fields = [
+        ("premise".to_string(), "the dog sat on the mat ".repeat(8)),
+        ("hypothesis".to_string(), "a dog sat".to_string()),
+    ]
+    .into();
+    let full = RowBuilder::new(&tok, &spec, &template).unwrap();
+    let answer = vec![full.answer_ids("dog").unwrap()];
+    let whole = full.build(&ex, &answer, 0).unwrap().rows[0]
+        .input_ids
+        .clone();
+    let max = whole.len() - 10;
+    let cut = RowBuilder::new(&tok, &spec, &template)
+        .unwrap()
+        .max_len(max);
+    let row = cut.build(&ex, &answer, 0).unwrap().rows[0]
+        .input_ids
+        .clone();
+    assert_eq!(row.len(), max);
+    // What follows the premise (words, hypothesis, prompt) is the row of an empty premise.
+    let mut bare = ex.clone();
+    bare.fields.insert("premise".into(), String::new());
+    let tail = full.build(&bare, &answer, 0).unwrap().rows[0]
+        .input_ids
+        .clone();
+    assert!(row.ends_with(&tail) && whole.ends_with(&tail));
+    let kept = row.len() - tail.len();
+    assert_eq!(row[..kept], whole[..kept], "the premise keeps its start");
+    let tiny = RowBuilder::new(&tok, &spec, &template).unwrap().max_len(6);
+    assert_eq!(
+        tiny.build(&ex, &answer, 0).unwrap_err(),
+        ptune_data::DropReason::TooLong
+    );
+}

@@ -74,7 +74,9 @@ impl<'a> RowBuilder<'a> {
         })
     }
 
-    /// Drops examples with a row longer than `max_len` ids (the model's position limit).
+    /// Fits rows into `max_len` ids (the model's position limit) by cutting the end of the
+    /// longest field, token by token (PET's way); an example is dropped only when one token
+    /// per field still does not fit.
     pub fn max_len(mut self, max_len: usize) -> Self {
         self.max_len = Some(max_len);
         self
@@ -154,7 +156,17 @@ impl<'a> RowBuilder<'a> {
         candidates: &[Vec<u32>],
         index: usize,
     ) -> Result<ScoredExample, DropReason> {
-        let fields = self.field_ids(example)?;
+        let mut fields = self.field_ids(example)?;
+        if let Some(max) = self.max_len {
+            let longest = candidates
+                .iter()
+                .max_by_key(|a| a.len())
+                .map_or(&[][..], |a| a);
+            let len = self.assemble(&fields, longest)?.0.input_ids.len();
+            if len > max && !shorten(&mut fields, len - max) {
+                return Err(DropReason::TooLong);
+            }
+        }
         let mut out = ScoredExample {
             rows: Vec::new(),
             candidates: Vec::with_capacity(candidates.len()),
@@ -163,9 +175,6 @@ impl<'a> RowBuilder<'a> {
         };
         for answer in candidates {
             let (row, positions) = self.assemble(&fields, answer)?;
-            if self.max_len.is_some_and(|max| row.input_ids.len() > max) {
-                return Err(DropReason::TooLong);
-            }
             let r = match out.rows.iter().position(|x| *x == row) {
                 Some(r) => r,
                 None => {
@@ -186,7 +195,7 @@ impl<'a> RowBuilder<'a> {
         Ok(out)
     }
 
-    /// Each field slot's ids, in slot order.
+    /// Each field slot's ids, in slot order (a field used twice is encoded twice).
     fn field_ids(&self, example: &Example) -> Result<Vec<Vec<u32>>, DropReason> {
         let fields = self.slots.iter().filter_map(|s| match s {
             Slot::Input {
@@ -244,4 +253,20 @@ impl<'a> RowBuilder<'a> {
         };
         Ok((row, targets))
     }
+}
+
+/// Cuts `over` tokens off the ends of the fields, one at a time from whichever is longest then
+/// (PET's way with long inputs), each keeping at least one token; false when that is not enough.
+fn shorten(fields: &mut [Vec<u32>], over: usize) -> bool {
+    for _ in 0..over {
+        match fields
+            .iter_mut()
+            .filter(|f| f.len() > 1)
+            .max_by_key(|f| f.len())
+        {
+            Some(longest) => longest.truncate(longest.len() - 1),
+            None => return false,
+        }
+    }
+    true
 }
