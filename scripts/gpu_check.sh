@@ -129,7 +129,7 @@ print(json.dumps({"check": "train+eval", "model": name, "backend": backend, "tra
 EOF
 )"
 }
-train_pair gpt2 "$fixtures/gpt2" "$data" P1 --epochs 4 --lr 0.01
+train_pair gpt2 "$fixtures/gpt2" "$data" P1 --epochs 8 --patience 8 --lr 0.01 --init random
 if [ -n "${SMOLLM2:-}" ]; then
     train_pair smollm2 "$SMOLLM2" datasets/facts P30 --epochs 2 --max-train 64
 fi

@@ -193,7 +193,7 @@ fn ptune_bench(backends: &[Backend], python: &str) -> Result<Command> {
             let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
             command.env("LD_LIBRARY_PATH", format!("{dir}/lib:{path}"));
         } else {
-            Torch::find(python)?.configure(&mut command, &crate::build::target_dir())?;
+            Torch::find(python)?.configure(&mut command);
         }
     }
     Ok(command)

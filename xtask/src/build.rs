@@ -28,12 +28,9 @@ enum BuildBackend {
     Tch,
 }
 
-/// The numerics tests, per package: (package, its test targets).
-const PARITY: &[(&str, &[&str])] = &[
-    ("ptune-backbone", &["parity", "gradients"]),
-    ("ptune-encoder", &["parity"]),
-    ("ptune-train", &["reference_step", "task_scores"]),
-];
+/// The packages with numerics tests, and those tests' names (each in one or more of them).
+const PARITY_PACKAGES: [&str; 3] = ["ptune-backbone", "ptune-encoder", "ptune-train"];
+const PARITY_TESTS: [&str; 4] = ["parity", "gradients", "reference_step", "task_scores"];
 
 pub fn run(o: &Args) -> Result<()> {
     let BuildBackend::Tch = o.backend;
@@ -71,15 +68,17 @@ pub fn run(o: &Args) -> Result<()> {
         bin.display()
     );
     if o.parity {
-        for (package, tests) in PARITY {
-            let mut test = cargo(&torch, "test")?;
-            test.args(["-p", package, "--features", &format!("{package}/tch")]);
-            for name in *tests {
-                test.args(["--test", name]);
-            }
-            test.env("PTUNE_TEST_BACKEND", "tch");
-            status(test, &format!("{package}'s numerics tests on tch"))?;
+        // One cargo call: one feature resolution, so burn is built once for all three.
+        let mut test = cargo(&torch, "test")?;
+        for package in PARITY_PACKAGES {
+            test.args(["-p", package]);
         }
+        test.args(["--features", "ptune-train/tch"]);
+        for name in PARITY_TESTS {
+            test.args(["--test", name]);
+        }
+        test.env("PTUNE_TEST_BACKEND", "tch");
+        status(test, "the numerics tests on tch")?;
         println!("numerics tests passed on libtorch {} (CPU)", torch.version);
     }
     Ok(())
@@ -92,7 +91,7 @@ fn cargo(torch: &Torch, subcommand: &str) -> Result<Command> {
     if !crate::dev_build() {
         command.arg("--release");
     }
-    torch.configure(&mut command, &target_dir())?;
+    torch.configure(&mut command);
     Ok(command)
 }
 

@@ -12,6 +12,8 @@ pub const BOUND_VERSION: &str = "2.9.0";
 /// One Python's torch: its version, its shared libraries and the CUDA it was built for.
 pub struct Torch {
     pub python: PathBuf,
+    /// The virtualenv the Python runs in, if any (`sys.prefix` when it is not the base one).
+    pub venv: Option<PathBuf>,
     pub version: String,
     pub lib: PathBuf,
     pub cuda: Option<String>,
@@ -19,6 +21,7 @@ pub struct Torch {
 
 const PROBE: &str = "import os, sys, torch\n\
 print(sys.executable)\n\
+print(sys.prefix if sys.prefix != sys.base_prefix else '')\n\
 print(torch.__version__.split('+')[0])\n\
 print(os.path.join(os.path.dirname(torch.__file__), 'lib'))\n\
 print(torch.version.cuda or '')";
@@ -38,11 +41,12 @@ impl Torch {
         }
         let text = String::from_utf8(out.stdout)?;
         let lines: Vec<&str> = text.lines().collect();
-        let [executable, version, lib, cuda] = lines[..] else {
+        let [executable, venv, version, lib, cuda] = lines[..] else {
             bail!("`{python}` printed something unexpected for its torch: {text:?}");
         };
         Ok(Torch {
             python: PathBuf::from(executable),
+            venv: (!venv.is_empty()).then(|| PathBuf::from(venv)),
             version: version.to_string(),
             lib: PathBuf::from(lib),
             cuda: (!cuda.is_empty()).then(|| cuda.to_string()),
@@ -54,22 +58,19 @@ impl Torch {
         self.version == BOUND_VERSION
     }
 
-    /// Sets `command` up to build or run against this torch. torch-sys runs `python` (in a
-    /// virtualenv) or `python3` from PATH, so a directory with both names comes first on PATH;
-    /// the torch's own lib directory is the value of the variables torch-sys tracks, so
-    /// switching to another torch rebuilds torch-sys rather than reusing the old one.
-    pub fn configure(&self, command: &mut Command, shim_root: &Path) -> Result<()> {
-        let shim = shim_root.join("ptune-python");
-        std::fs::create_dir_all(&shim)
-            .with_context(|| format!("could not create {}", shim.display()))?;
-        for name in ["python", "python3"] {
-            let link = shim.join(name);
-            let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(&self.python, &link)
-                .with_context(|| format!("could not link {}", link.display()))?;
-        }
+    /// Sets `command` up to build or run against this torch. torch-sys runs `python` when
+    /// `VIRTUAL_ENV` is set and `python3` otherwise, from PATH, so the Python's own folder comes
+    /// first on PATH (a link elsewhere would not find its virtualenv); the torch's lib folder
+    /// is the value of the variables torch-sys tracks, so switching to another torch rebuilds
+    /// torch-sys rather than reusing the old one.
+    pub fn configure(&self, command: &mut Command) {
+        let dir = self.python.parent().unwrap_or(Path::new("/"));
         let path = std::env::var("PATH").unwrap_or_default();
-        command.env("PATH", format!("{}:{path}", shim.display()));
+        command.env("PATH", format!("{}:{path}", dir.display()));
+        match &self.venv {
+            Some(venv) => command.env("VIRTUAL_ENV", venv),
+            None => command.env_remove("VIRTUAL_ENV"),
+        };
         command.env("LIBTORCH_USE_PYTORCH", &self.lib);
         command.env_remove("LIBTORCH");
         if self.is_bound_version() {
@@ -78,7 +79,6 @@ impl Torch {
             command.env("LIBTORCH_BYPASS_VERSION_CHECK", &self.version);
         }
         self.on_loader_path(command);
-        Ok(())
     }
 
     /// Puts this torch's libraries first on `command`'s loader path (for binaries built without
