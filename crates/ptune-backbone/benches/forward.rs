@@ -7,7 +7,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ptune_backbone::Backbone;
-use ptune_backbone::synthetic::RandomWeights;
+use ptune_backbone::synthetic::{self, RandomWeights};
 
 const BATCH: usize = 8;
 const SEQ: usize = 32;
@@ -26,8 +26,11 @@ fn bench_forward(c: &mut Criterion) {
     let device = Device::flex();
     let mut group = c.benchmark_group("backbone_forward");
     group.sample_size(10);
-    for &name in ptune_backbone::synthetic::SHAPES {
-        let config = ptune_backbone::synthetic::shape(name).expect("known shape");
+    let small = synthetic::SHAPES
+        .iter()
+        .filter(|s| !synthetic::SCALE_SHAPES.contains(s));
+    for &name in small {
+        let config = synthetic::shape(name).expect("known shape");
         let model =
             Backbone::load(&config, &RandomWeights::new(&config, 7), &device).expect("loads");
         let vocab = model.vocab_size() as i64;

@@ -10,7 +10,8 @@ use ptune_host::rng;
 use serde_json::json;
 use std::collections::BTreeMap;
 
-/// Names of the realistic shapes [`shape`] knows.
+/// Names of the realistic shapes [`shape`] knows: the small ones CPU benchmarks run, then the
+/// scale ones for a GPU ([`SCALE_SHAPES`]).
 pub const SHAPES: &[&str] = &[
     "bert-base",
     "gpt2-small",
@@ -18,6 +19,10 @@ pub const SHAPES: &[&str] = &[
     "llama-3.2-1b",
     "llama-3.1-8b",
 ];
+
+/// The shapes too big for a CPU benchmark: 1.2 B and 8 B parameters (the 8 B one's f32 weights
+/// alone are 32 GB).
+pub const SCALE_SHAPES: &[&str] = &["llama-3.2-1b", "llama-3.1-8b"];
 
 /// The config of a well-known model shape, for random-weight benchmarks: `bert-base` (12 layers,
 /// hidden 768, vocab 28996, as bert-base-cased), `gpt2-small` (GPT-2 124M), `smollm2-135m`, and
