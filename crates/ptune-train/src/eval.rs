@@ -3,10 +3,10 @@
 use crate::device::Compute;
 use crate::pack_use::{LoadedPack, load};
 use crate::rank::{rank_candidates, rank_queries, stats};
-use crate::train::task::{read_split, scored};
+use crate::train::task::{TaskTest, read_split, scored};
 use anyhow::{Result, bail};
 use ptune_data::task::metrics::TaskScores;
-use ptune_data::task::{Example, RowBuilder, TaskDef};
+use ptune_data::task::{RowBuilder, TaskDef};
 use ptune_data::{DropReport, LamaDataset, QueryBuilder, Split};
 use std::path::PathBuf;
 
@@ -100,8 +100,11 @@ fn eval_task(args: &EvalArgs, loaded: &LoadedPack, def: &TaskDef) -> Result<()> 
         loaded.spec.pad_id,
         &loaded.device,
     )?;
-    let chosen: Vec<&Example> = examples.iter().map(|e| &all[e.index]).collect();
-    let scores = TaskScores::new(&chosen, &ranked.best, def.labels().len());
+    let test = TaskTest {
+        examples: all,
+        labels: def.labels().len(),
+    };
+    let scores = test.scores(&examples, &ranked.best);
     report(
         args,
         &def.name,
