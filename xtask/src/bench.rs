@@ -80,6 +80,11 @@ pub struct Args {
     #[arg(long, value_name = "PYTHON", num_args = 0..=1, require_equals = true,
           default_missing_value = "python3")]
     peer: Option<String>,
+    /// Instead of the training cases: the serving load test. `ptune serve` on SmolLM2-135M
+    /// with 8 packs (seeded random prompts), 1, 8 and 64 concurrent clients on 127.0.0.1,
+    /// requests to one pack and mixed over all 8: throughput and p50/p99 latency.
+    #[arg(long, conflicts_with_all = ["peer", "backends"])]
+    serve: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -114,6 +119,9 @@ pub fn run(o: &Args) -> Result<()> {
     let peer = o.peer.as_deref().and_then(usable_peer);
     let smollm2 = fetch::fetch_named("smollm2")?.join("SmolLM2-135M-Instruct.Q4_1.gguf");
     let smollm2 = smollm2.to_string_lossy().into_owned();
+    if o.serve {
+        return serve_load(o, &smollm2);
+    }
     let mut rows = Vec::new();
     for case in CASES {
         let model = if case.smollm2 {
@@ -145,6 +153,38 @@ pub fn run(o: &Args) -> Result<()> {
     println!("\n{}", table(&rows));
     if peer.is_some() {
         println!("{}", ratios(&rows));
+    }
+    Ok(())
+}
+
+/// Builds `ptune` and runs the `serve_load` example against it (the same profile for both).
+fn serve_load(o: &Args, model: &str) -> Result<()> {
+    let mut build = crate::cargo();
+    build.args(["build", "-q", "-p", "ptune-train", "--bin", "ptune"]);
+    if !crate::dev_build() {
+        build.arg("--release");
+    }
+    if !build.status().context("could not run cargo")?.success() {
+        bail!("building ptune failed");
+    }
+    let requests = if o.short { "16" } else { "256" };
+    let threads = o.threads.to_string();
+    let args = [
+        "--model",
+        model,
+        "--requests",
+        requests,
+        "--threads",
+        &threads,
+    ];
+    let mut command = crate::cargo_run(["--example", "serve_load"], None, &args);
+    command.envs(["RAYON_NUM_THREADS", "OMP_NUM_THREADS"].map(|k| (k, &threads)));
+    if !command
+        .status()
+        .context("could not run the load generator")?
+        .success()
+    {
+        bail!("the serving load test failed");
     }
     Ok(())
 }

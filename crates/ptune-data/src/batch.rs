@@ -13,11 +13,17 @@ pub struct Batch {
     pub attention_mask: Vec<u32>,
     pub batch_size: usize,
     pub seq_len: usize,
-    /// Prompt slots per example (equal for all: one template); 0 for manual templates.
+    /// Prompt slots per example (equal for all: one template); 0 for manual templates and for
+    /// mixed batches.
     pub n_prompts: usize,
     /// `[batch_size, n_prompts]`: example `b`'s slot `k` (taking prompt vector `k`) is at
-    /// position `prompt_positions[b * n_prompts + k]` of row `b`.
+    /// position `prompt_positions[b * n_prompts + k]` of row `b`. In a mixed batch, each
+    /// example's slots in turn, as many as its [`prompt_spans`](Self::prompt_spans) entry says.
     pub prompt_positions: Vec<usize>,
+    /// Mixed batches only (rows of several prompt packs, see [`Batch::collate_mixed`]): per
+    /// example, the first row of the stacked prompt matrices its slots take, and how many slots
+    /// it has. Empty for a one-template batch.
+    pub prompt_spans: Vec<(usize, usize)>,
     /// Per example, the position whose output predicts the object.
     pub target_positions: Vec<usize>,
     pub object_ids: Vec<u32>,
@@ -40,12 +46,33 @@ impl Batch {
                 other: q.prompt_positions.len(),
             });
         }
+        Ok(Self::pad(&queries, pad_id, n_prompts))
+    }
+
+    /// Pads queries made with different templates and prompt packs into one batch: `rows` pairs
+    /// each query with the first row its pack's prompts take in the matrices stacked in one
+    /// (its slot `k` takes row `base + k`). One forward pass then serves every pack.
+    pub fn collate_mixed<'q>(
+        rows: impl IntoIterator<Item = (&'q Query, usize)>,
+        pad_id: u32,
+    ) -> Result<Self> {
+        let (queries, bases): (Vec<&Query>, Vec<usize>) = rows.into_iter().unzip();
+        if queries.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        let mut batch = Self::pad(&queries, pad_id, 0);
+        let counts = queries.iter().map(|q| q.prompt_positions.len());
+        batch.prompt_spans = bases.into_iter().zip(counts).collect();
+        Ok(batch)
+    }
+
+    fn pad(queries: &[&Query], pad_id: u32, n_prompts: usize) -> Self {
         let seq_len = queries.iter().map(|q| q.input_ids.len()).max().unwrap_or(0);
         let mut batch = Self::empty(queries.len(), seq_len, n_prompts);
         for q in queries {
             batch.push_row(q, pad_id);
         }
-        Ok(batch)
+        batch
     }
 
     fn empty(batch_size: usize, seq_len: usize, n_prompts: usize) -> Self {
@@ -56,6 +83,7 @@ impl Batch {
             seq_len,
             n_prompts,
             prompt_positions: Vec::with_capacity(batch_size * n_prompts),
+            prompt_spans: Vec::new(),
             target_positions: Vec::with_capacity(batch_size),
             object_ids: Vec::with_capacity(batch_size),
             fact_indices: Vec::with_capacity(batch_size),
@@ -80,14 +108,19 @@ impl Batch {
         &self.input_ids[b * self.seq_len..(b + 1) * self.seq_len]
     }
 
-    /// Prompt slots as indices into the flattened `[batch_size * seq_len]` ids, in
-    /// `[batch_size, n_prompts]` order: where to scatter the prompt rows.
-    pub fn prompt_flat_indices(&self) -> Vec<usize> {
-        self.prompt_positions
-            .iter()
-            .enumerate()
-            .map(|(i, &pos)| (i / self.n_prompts) * self.seq_len + pos)
-            .collect()
+    /// Every prompt slot as (index into the flattened `[batch_size * seq_len]` ids, row of the
+    /// prompt matrix it takes), example by example: where to scatter which prompt row.
+    pub fn prompt_slots(&self) -> Vec<(usize, usize)> {
+        let mut positions = self.prompt_positions.iter();
+        let mut slots = Vec::with_capacity(self.prompt_positions.len());
+        for b in 0..self.batch_size {
+            let span = self.prompt_spans.get(b).copied();
+            let (base, count) = span.unwrap_or((0, self.n_prompts));
+            for (k, &pos) in positions.by_ref().take(count).enumerate() {
+                slots.push((b * self.seq_len + pos, base + k));
+            }
+        }
+        slots
     }
 
     /// Target positions as indices into the flattened `[batch_size * seq_len]` ids: where to gather
@@ -216,7 +249,7 @@ mod tests {
         assert_eq!(batch.target_positions, [3, 2]);
         assert_eq!(batch.object_ids, [11, 12]);
         assert_eq!(batch.fact_indices, [11, 12]);
-        assert_eq!(batch.prompt_flat_indices(), [1, 5]);
+        assert_eq!(batch.prompt_slots(), [(1, 0), (5, 0)]);
         assert_eq!(batch.target_flat_indices(), [3, 6]);
     }
 
@@ -226,7 +259,28 @@ mod tests {
         let b = query(&[0, 0, 3, 0], &[0, 1, 3], 2, 3);
         let batch = Batch::collate([&a, &b], 0).unwrap();
         assert_eq!(batch.prompt_positions, [1, 2, 4, 0, 1, 3]);
-        assert_eq!(batch.prompt_flat_indices(), [1, 2, 4, 5, 6, 8]);
+        let slots = batch.prompt_slots();
+        assert_eq!(slots, [(1, 0), (2, 1), (4, 2), (5, 0), (6, 1), (8, 2)]);
+    }
+
+    #[test]
+    fn mixed_batches_take_each_rows_prompts_from_its_own_pack() {
+        // Pack A (rows 0..2 of the stacked prompts) has two slots, pack B (rows 2..5) three.
+        let a = query(&[0, 7, 0], &[0, 2], 1, 3);
+        let b = query(&[0, 0, 5, 0], &[0, 1, 3], 2, 4);
+        let batch = Batch::collate_mixed([(&a, 0), (&b, 2), (&a, 0)], 9).unwrap();
+        assert_eq!((batch.seq_len, batch.n_prompts), (4, 0));
+        assert_eq!(batch.prompt_spans, [(0, 2), (2, 3), (0, 2)]);
+        let slots = batch.prompt_slots();
+        assert_eq!(
+            slots,
+            [(0, 0), (2, 1), (4, 2), (5, 3), (7, 4), (8, 0), (10, 1)]
+        );
+        let none: [(&Query, usize); 0] = [];
+        assert!(matches!(
+            Batch::collate_mixed(none, 0),
+            Err(Error::EmptyBatch)
+        ));
     }
 
     #[test]
@@ -234,7 +288,7 @@ mod tests {
         let a = query(&[1, 2, 3], &[], 2, 4);
         let batch = Batch::collate([&a], 0).unwrap();
         assert_eq!(batch.n_prompts, 0);
-        assert!(batch.prompt_flat_indices().is_empty());
+        assert!(batch.prompt_slots().is_empty());
     }
 
     #[test]

@@ -306,7 +306,7 @@ fn batches_of_real_queries_pad_and_point_at_the_right_slots() {
                 "padding is on the right"
             );
         }
-        for &i in &b.prompt_flat_indices() {
+        for (i, _) in b.prompt_slots() {
             assert_eq!(b.input_ids[i], spec.placeholder_id);
         }
         let q = &set.queries[plan.batches()[0][0]];

@@ -32,6 +32,7 @@ fn batch(vocab: usize) -> Batch {
         target_positions: vec![SEQ - 1; BATCH],
         object_ids: (0..BATCH).map(|i| ((i * 31) % vocab) as u32).collect(),
         fact_indices: (0..BATCH).collect(),
+        prompt_spans: Vec::new(),
     }
 }
 

@@ -363,6 +363,7 @@ fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -
         target_positions: targets,
         object_ids: (0..b).map(|i| ((i * 31 + 5) % vocab) as u32).collect(),
         fact_indices: (0..b).collect(),
+        prompt_spans: Vec::new(),
     })
 }
 

@@ -1,6 +1,6 @@
 //! `ptune`: P-tuning on frozen language models.
 
-use ptune_train::{eval, predict, train};
+use ptune_train::{eval, predict, serve, train};
 
 use clap::{Parser, Subcommand};
 
@@ -45,6 +45,19 @@ enum Command {
     ///   ptune eval --pack runs/smollm2-facts/P36 --data datasets/facts
     #[command(verbatim_doc_comment)]
     Eval(eval::EvalArgs),
+    /// Serve prompt packs over HTTP + JSON: one frozen model, any number of packs, requests for
+    /// different packs batched into one forward pass.
+    ///
+    /// Routes: POST /predict {"pack", "inputs": [...], "top_k"} → per input the top answers
+    /// (the numbers `ptune predict --pack` prints); GET /packs; POST /packs {"path", "name"};
+    /// DELETE /packs/NAME; GET /health; GET /metrics. SIGTERM or Ctrl-C finishes the requests
+    /// in flight, then exits 0.
+    ///
+    /// Example:
+    ///   ptune serve --pack runs/smollm2/P36 --pack runs/smollm2/P19 --port 8080
+    ///   curl -s localhost:8080/predict -d '{"pack": "P36", "inputs": ["Peru", "Kenya"], "top_k": 3}'
+    #[command(verbatim_doc_comment)]
+    Serve(serve::ServeArgs),
 }
 
 fn main() {
@@ -53,6 +66,7 @@ fn main() {
         Command::Predict(args) => predict::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

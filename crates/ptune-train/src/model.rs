@@ -35,8 +35,8 @@ impl BatchTensors {
         };
         let mut slot_rows = vec![0i64; b * t];
         let mut slot_mask = vec![0f32; b * t];
-        for (k, flat) in batch.prompt_flat_indices().into_iter().enumerate() {
-            slot_rows[flat] = (k % batch.n_prompts.max(1)) as i64;
+        for (flat, row) in batch.prompt_slots() {
+            slot_rows[flat] = row as i64;
             slot_mask[flat] = 1.0;
         }
         let shared_prefix = shared_prefix(batch, &slot_rows, &slot_mask);
@@ -64,8 +64,9 @@ impl BatchTensors {
         }
     }
 
-    /// Puts prompt row `k` at every example's `k`-th slot, in one gather and one blend, so
-    /// gradients reach the prompts through the gather.
+    /// Puts prompt row `k` at every example's `k`-th slot (in a mixed batch, the row its pack's
+    /// stacked prompts give that slot), in one gather and one blend, so gradients reach the
+    /// prompts through the gather.
     pub fn splice(&self, embeds: Tensor<3>, prompts: Tensor<2>) -> Tensor<3> {
         let [b, t, h] = embeds.dims();
         let spread = prompts.select(0, self.slot_rows.clone()).reshape([b, t, h]);

@@ -26,6 +26,27 @@ pub struct LoadedPack {
     pub device: Device,
 }
 
+impl LoadedPack {
+    /// The model, as a mixed batch shares it.
+    pub fn shared(&self) -> crate::mixed::Shared<'_> {
+        crate::mixed::Shared {
+            bundle: &self.bundle,
+            backbone: &self.backbone,
+            spec: &self.spec,
+            device: &self.device,
+        }
+    }
+
+    /// The pack as the only member of its batches.
+    pub fn member(&self) -> crate::mixed::Member<'_> {
+        crate::mixed::Member {
+            template: &self.template,
+            task: self.task.as_ref(),
+            base: 0,
+        }
+    }
+}
+
 /// What a pack trained on this model records, and must match to be used with it.
 pub fn identity(bundle: &ModelBundle, backbone: &Backbone) -> BackboneIdentity {
     BackboneIdentity::new(
@@ -68,7 +89,7 @@ fn refuse_run_dir(dir: &Path) -> Result<()> {
 }
 
 /// The model a pack's run used (`run.json` beside the relation folders), unless given.
-fn model_for(dir: &Path, model: Option<&str>) -> Result<String> {
+pub fn model_for(dir: &Path, model: Option<&str>) -> Result<String> {
     if let Some(m) = model {
         return Ok(m.to_string());
     }
@@ -97,7 +118,7 @@ fn model_for(dir: &Path, model: Option<&str>) -> Result<String> {
 pub fn load(pack: &Path, model: Option<&str>, compute: Compute) -> Result<LoadedPack> {
     let dir = pack_dir(pack);
     refuse_run_dir(&dir)?;
-    let pack = PromptPack::load(&dir)?;
+    PromptPack::load(&dir)?;
     let device = compute.device()?;
     let recorded = model.is_none();
     let model = model_for(&dir, model)?;
@@ -109,9 +130,42 @@ pub fn load(pack: &Path, model: Option<&str>, compute: Compute) -> Result<Loaded
         false => opened?,
     };
     let backbone = compute.backbone(&bundle, &device)?;
-    let id = identity(&bundle, &backbone);
-    pack.check_compatible(&id.architecture, id.hidden_size, &id.tokenizer_hash)?;
     let spec = tokenizer_spec(&bundle, &backbone)?;
+    let parts = open_pack(&dir, &bundle, &backbone, &device)?;
+    Ok(LoadedPack {
+        pack: parts.pack,
+        model,
+        bundle,
+        backbone,
+        spec,
+        template: parts.template,
+        task: parts.task,
+        prompts: parts.prompts,
+        device,
+    })
+}
+
+/// A pack's own parts, on the device of the model it was checked against.
+pub struct PackParts {
+    pub pack: PromptPack,
+    pub template: Template,
+    pub task: Option<TaskDef>,
+    pub prompts: Tensor<2>,
+}
+
+/// Loads the pack in `dir` (or named by one of its files) for a model already loaded, refusing
+/// a pack trained for another model.
+pub fn open_pack(
+    dir: &Path,
+    bundle: &ModelBundle,
+    backbone: &Backbone,
+    device: &Device,
+) -> Result<PackParts> {
+    let dir = pack_dir(dir);
+    refuse_run_dir(&dir)?;
+    let pack = PromptPack::load(&dir)?;
+    let id = identity(bundle, backbone);
+    pack.check_compatible(&id.architecture, id.hidden_size, &id.tokenizer_hash)?;
     let task_file = dir.join("task.json");
     let task = task_file
         .is_file()
@@ -121,16 +175,11 @@ pub fn load(pack: &Path, model: Option<&str>, compute: Compute) -> Result<Loaded
         Some(def) => def.parsed_template()?,
         None => Template::parse(&pack.template)?,
     };
-    let prompts = pack.prompt_tensor(&device);
-    Ok(LoadedPack {
+    let prompts = pack.prompt_tensor(device);
+    Ok(PackParts {
         pack,
-        model,
-        bundle,
-        backbone,
-        spec,
         template,
         task,
         prompts,
-        device,
     })
 }

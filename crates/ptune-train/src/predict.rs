@@ -148,41 +148,17 @@ pub fn rank_subjects(
     subjects: &[&str],
     top_k: usize,
 ) -> Result<Vec<Result<(ptune_data::Query, Prediction), String>>> {
-    let builder =
-        ptune_data::QueryBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
-            .max_len(loaded.backbone.max_positions());
-    let queries: Vec<Result<ptune_data::Query, String>> = subjects
-        .iter()
-        .map(|s| {
-            builder
-                .query_for_subject(s)
-                .map_err(|r| r.describe().to_string())
-        })
-        .collect();
-    let ready: Vec<&ptune_data::Query> = queries.iter().filter_map(|q| q.as_ref().ok()).collect();
-    let mut tops = Vec::with_capacity(ready.len());
-    for chunk in ready.chunks(crate::task_predict::PREDICT_BATCH) {
-        let batch = ptune_data::Batch::collate(chunk.iter().copied(), loaded.spec.pad_id)?;
-        let tensors = crate::model::BatchTensors::new(&batch, &loaded.device);
-        let prompts = Some(loaded.prompts.clone());
-        let logits = crate::model::target_logits(&loaded.backbone, prompts, &tensors)?;
-        let vocab = logits.dims()[1];
-        let logprobs = to_host(log_softmax(logits, 1))?;
-        for (query, row) in chunk.iter().zip(logprobs.chunks(vocab)) {
-            tops.push(Prediction {
-                position: query.target_position,
-                top: top_candidates(&loaded.bundle, row, top_k),
-            });
-        }
-    }
-    let mut tops = tops.into_iter();
-    Ok(queries
-        .into_iter()
-        .map(|q| {
-            let query = q?;
-            Ok((query, tops.next().expect("a prediction per query")))
-        })
-        .collect())
+    let inputs: Vec<(usize, &str)> = subjects.iter().map(|&s| (0, s)).collect();
+    let batch = crate::task_predict::PREDICT_BATCH;
+    let members = [loaded.member()];
+    crate::mixed::rank_subjects(
+        loaded.shared(),
+        &members,
+        &loaded.prompts,
+        &inputs,
+        top_k,
+        batch,
+    )
 }
 
 /// The mask positions of a masked LM, or the last position of a causal LM.
@@ -244,7 +220,7 @@ pub fn predict(
         .collect())
 }
 
-fn top_candidates(bundle: &ModelBundle, logprobs: &[f32], k: usize) -> Vec<Candidate> {
+pub(crate) fn top_candidates(bundle: &ModelBundle, logprobs: &[f32], k: usize) -> Vec<Candidate> {
     let mut order: Vec<usize> = (0..logprobs.len()).collect();
     order.sort_by(|&a, &b| logprobs[b].total_cmp(&logprobs[a]).then(a.cmp(&b)));
     order

@@ -103,7 +103,7 @@ fn subject_lines(
 
 /// A line as a subject: a JSON string, an object's `subject` (or LAMA's `sub_label`), or the
 /// line itself.
-fn subject(line: &str) -> Result<String, String> {
+pub(crate) fn subject(line: &str) -> Result<String, String> {
     let trimmed = line.trim();
     if !trimmed.starts_with(['{', '"']) {
         return Ok(trimmed.to_string());

@@ -1,12 +1,10 @@
 //! `ptune predict --pack` with a task's pack: the example's candidate answers ranked by their
 //! scores (the same numbers training and `ptune eval` use).
 
-use crate::candidates::{TaskTensors, candidate_scores};
-use crate::model::to_host;
 use crate::pack_use::LoadedPack;
 use crate::predict::PredictArgs;
 use anyhow::{Result, anyhow, bail};
-use ptune_data::task::{Answer, Example, RowBuilder, ScoreNorm, ScoredExample, TaskBatch, TaskDef};
+use ptune_data::task::{Answer, Example, ScoreNorm, TaskDef};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -66,46 +64,23 @@ pub fn rank_answers(
     examples: &[Example],
     top_k: usize,
 ) -> Result<Vec<Result<Vec<Scored>, String>>> {
-    let rows = RowBuilder::new(&loaded.bundle.tokenizer, &loaded.spec, &loaded.template)?
-        .max_len(loaded.backbone.max_positions());
-    let labels = rows.label_ids(&def.answer)?;
-    let built: Vec<Result<ScoredExample, String>> = examples
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            rows.build_example(e, labels.as_deref(), i)
-                .map_err(|r| r.describe().to_string())
-        })
-        .collect();
-    let ready: Vec<&ScoredExample> = built.iter().filter_map(|b| b.as_ref().ok()).collect();
-    let mut scores: Vec<Vec<f32>> = Vec::with_capacity(ready.len());
-    for chunk in ready.chunks(PREDICT_BATCH) {
-        let batch = TaskBatch::collate(chunk, loaded.spec.pad_id)?;
-        let vocab = loaded.backbone.vocab_size();
-        let tensors = TaskTensors::new(&batch, vocab, def.score, &loaded.device);
-        let all = candidate_scores(&loaded.backbone, Some(loaded.prompts.clone()), &tensors)?;
-        let all = to_host(all)?;
-        for (example, row) in chunk.iter().zip(all.chunks(batch.width)) {
-            scores.push(row[..example.candidates.len()].to_vec());
-        }
-    }
-    let mut scores = scores.into_iter();
-    Ok(built
-        .iter()
-        .zip(examples)
-        .map(|(b, example)| {
-            b.as_ref().map_err(Clone::clone)?;
-            let row = scores.next().expect("a score row per scored example");
-            Ok(ranked(def, example, &row, top_k))
-        })
-        .collect())
+    let inputs: Vec<(usize, &Example)> = examples.iter().map(|e| (0, e)).collect();
+    let mut member = loaded.member();
+    member.task = Some(def);
+    let (model, prompts) = (loaded.shared(), &loaded.prompts);
+    crate::mixed::rank_answers(model, &[member], prompts, &inputs, top_k, PREDICT_BATCH)
 }
 
 /// How many examples `predict` scores in one forward pass.
 pub const PREDICT_BATCH: usize = 16;
 
 /// The candidates with their scores and shares of probability, best first, `top_k` kept.
-fn ranked(def: &TaskDef, example: &Example, scores: &[f32], top_k: usize) -> Vec<Scored> {
+pub(crate) fn ranked(
+    def: &TaskDef,
+    example: &Example,
+    scores: &[f32],
+    top_k: usize,
+) -> Vec<Scored> {
     let (names, words): (Vec<String>, Vec<String>) = match &def.answer {
         Answer::Label { verbalizers, .. } => verbalizers.iter().cloned().unzip(),
         Answer::Choices { .. } => (example.choices.clone(), example.choices.clone()),

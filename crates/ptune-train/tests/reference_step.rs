@@ -55,6 +55,7 @@ fn batch(name: &str) -> Batch {
         target_positions: usizes("target_positions"),
         object_ids: u32s("labels"),
         fact_indices: (0..shape[0]).collect(),
+        prompt_spans: Vec::new(),
     }
 }
 

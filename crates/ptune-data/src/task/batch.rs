@@ -30,6 +30,20 @@ pub struct TaskBatch {
 impl TaskBatch {
     /// Pads the examples' rows with `pad_id` into one batch.
     pub fn collate(examples: &[&ScoredExample], pad_id: u32) -> Result<Self> {
+        Self::build(examples, None, pad_id)
+    }
+
+    /// Pads examples of several tasks' packs into one batch: `bases[e]` is the first row of
+    /// example `e`'s pack in the prompt matrices stacked in one (see [`Batch::collate_mixed`]).
+    pub fn collate_mixed(
+        examples: &[&ScoredExample],
+        bases: &[usize],
+        pad_id: u32,
+    ) -> Result<Self> {
+        Self::build(examples, Some(bases), pad_id)
+    }
+
+    fn build(examples: &[&ScoredExample], bases: Option<&[usize]>, pad_id: u32) -> Result<Self> {
         if examples.is_empty() {
             return Err(Error::EmptyBatch);
         }
@@ -39,6 +53,7 @@ impl TaskBatch {
             .max()
             .unwrap_or(0);
         let mut queries = Vec::new();
+        let mut row_bases = Vec::new();
         let mut targets = Vec::new();
         let mut index = BTreeMap::new();
         let mut batch = Self {
@@ -76,6 +91,7 @@ impl TaskBatch {
                     object_id: 0,
                     fact_index: example.index,
                 });
+                row_bases.push(bases.map_or(0, |b| b[e]));
             }
             for (c, candidate) in example.candidates.iter().enumerate() {
                 let slot = e * width + c;
@@ -89,7 +105,10 @@ impl TaskBatch {
                 }
             }
         }
-        batch.rows = Batch::collate(&queries, pad_id)?;
+        batch.rows = match bases {
+            None => Batch::collate(&queries, pad_id)?,
+            Some(_) => Batch::collate_mixed(queries.iter().zip(row_bases), pad_id)?,
+        };
         batch.targets = targets;
         Ok(batch)
     }
