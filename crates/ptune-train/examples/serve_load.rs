@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::Device;
 use clap::Parser;
 use ptune_backbone::ModelBundle;
-use ptune_encoder::{HostTensor, PromptPack};
+use ptune_encoder::PromptPack;
 use ptune_train::pack_use::identity;
 use ptune_train::serve::percentile;
 use serde_json::{Value, json};
@@ -98,14 +98,9 @@ fn write_packs(model: &str, n: usize, dir: &Path) -> Result<Vec<PathBuf>> {
         .map(|p| {
             let template = TEMPLATES[p % TEMPLATES.len()];
             let rows = ptune_data::Template::parse(template)?.n_prompts();
-            let values = ptune_host::uniform(p as u64, "prompts", vec![rows, h], 0.05);
+            let values = ptune_host::rng::uniform(p as u64, "prompts", vec![rows, h], 0.05);
             let name = format!("L{p}");
-            let pack = PromptPack::from_host(
-                HostTensor::new(vec![rows, h], values.data),
-                template,
-                id.clone(),
-                &name,
-            )?;
+            let pack = PromptPack::from_host(values, template, id.clone(), &name)?;
             let path = dir.join(&name);
             pack.save(&path)?;
             Ok(path)
