@@ -83,7 +83,9 @@ pub struct Args {
     /// Instead of the training cases: the serving load test. `ptune serve` on SmolLM2-135M
     /// with 8 packs (seeded random prompts), 1, 8 and 64 concurrent clients on 127.0.0.1,
     /// requests to one pack and mixed over all 8: throughput and p50/p99 latency.
-    #[arg(long, conflicts_with_all = ["peer", "backends"])]
+    /// With --peer, the same workload through PEFT (scripts/peer_serve.py: one adapter per
+    /// forward pass, adapters switched between batches) and ptune's ratio to it.
+    #[arg(long, conflicts_with = "backends")]
     serve: bool,
 }
 
@@ -157,7 +159,8 @@ pub fn run(o: &Args) -> Result<()> {
     Ok(())
 }
 
-/// Builds `ptune` and runs the `serve_load` example against it (the same profile for both).
+/// Builds `ptune` and runs the `serve_load` example against it (the same profile for both);
+/// with `--peer`, then the same workload through PEFT, and ptune's ratio per level.
 fn serve_load(o: &Args, model: &str) -> Result<()> {
     let mut build = crate::cargo();
     build.args(["build", "-q", "-p", "ptune-train", "--bin", "ptune"]);
@@ -177,16 +180,54 @@ fn serve_load(o: &Args, model: &str) -> Result<()> {
         "--threads",
         &threads,
     ];
-    let mut command = crate::cargo_run(["--example", "serve_load"], None, &args);
-    command.envs(["RAYON_NUM_THREADS", "OMP_NUM_THREADS"].map(|k| (k, &threads)));
-    if !command
-        .status()
-        .context("could not run the load generator")?
-        .success()
-    {
-        bail!("the serving load test failed");
+    let command = crate::cargo_run(["--example", "serve_load"], None, &args);
+    let ours = json_lines(command, &threads, "the serving load test")?;
+    let Some(python) = o.peer.as_deref().and_then(usable_peer) else {
+        return Ok(());
+    };
+    let mut command = Command::new(python);
+    command.arg(root().join("scripts/peer_serve.py")).args(args);
+    let peft = json_lines(command, &threads, "the PEFT serving peer")?;
+    println!(
+        "\n| packs | clients | ptune inputs/s | PEFT inputs/s | ptune × | ptune p99 ms | PEFT p99 ms |\n|---|---|---|---|---|---|---|"
+    );
+    for r in &ours {
+        let same = |p: &&Value| p["packs"] == r["packs"] && p["clients"] == r["clients"];
+        if let Some(p) = peft.iter().find(same) {
+            println!(
+                "| {} | {} | {:.1} | {:.1} | {:.2} | {:.0} | {:.0} |",
+                r["packs"],
+                r["clients"],
+                f(r, "inputs_per_s"),
+                f(p, "inputs_per_s"),
+                f(r, "inputs_per_s") / f(p, "inputs_per_s"),
+                f(r, "p99_ms"),
+                f(p, "p99_ms")
+            );
+        }
     }
     Ok(())
+}
+
+/// Runs `command` with `threads` compute threads, passing its output through; its JSON lines.
+fn json_lines(mut command: Command, threads: &str, what: &str) -> Result<Vec<Value>> {
+    command.envs(["RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"].map(|k| (k, threads)));
+    let out = command
+        .output()
+        .with_context(|| format!("could not start {what}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    if !out.status.success() {
+        bail!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
 }
 
 /// The workspace root (xtask sits one level below it).
