@@ -6,10 +6,10 @@
 #[path = "../../ptune-backbone/tests/common/device.rs"]
 mod device;
 
-use burn::tensor::{Tensor, TensorData};
-use ptune_backbone::ModelBundle;
-use ptune_data::Template;
+use burn::tensor::{Device, Tensor, TensorData};
+use ptune_backbone::{Backbone, ModelBundle};
 use ptune_data::task::{Example, TaskDef};
+use ptune_data::{Template, TokenizerSpec};
 use ptune_train::mixed::{Member, Shared, rank_answers, rank_subjects};
 use ptune_train::spec::tokenizer_spec;
 use serde_json::Value;
@@ -21,8 +21,16 @@ fn model_dir(name: &str) -> String {
     )
 }
 
+/// A tiny fixture model with its tokenizer's special ids.
+fn open(name: &str, device: &Device) -> (ModelBundle, Backbone, TokenizerSpec) {
+    let bundle = ModelBundle::open(&model_dir(name)).unwrap();
+    let backbone = bundle.backbone(device).unwrap();
+    let spec = tokenizer_spec(&bundle, &backbone).unwrap();
+    (bundle, backbone, spec)
+}
+
 /// A fixed, pack-specific prompt matrix `[rows, hidden]`.
-fn prompts(rows: usize, hidden: usize, seed: f32, device: &burn::tensor::Device) -> Tensor<2> {
+fn prompts(rows: usize, hidden: usize, seed: f32, device: &Device) -> Tensor<2> {
     let values = (0..rows * hidden).map(|i| ((i as f32 * 0.37 + seed).sin()) * 0.5);
     Tensor::from_data(
         TensorData::new(values.collect::<Vec<_>>(), [rows, hidden]),
@@ -38,9 +46,7 @@ fn close(a: f32, b: f32, what: &str) {
 fn mixed_relation_batches_answer_as_each_pack_alone() {
     let device = device::device();
     for name in ["bert", "gpt2", "llama_gqa_tied"] {
-        let bundle = ModelBundle::open(&model_dir(name)).unwrap();
-        let backbone = bundle.backbone(&device).unwrap();
-        let spec = tokenizer_spec(&bundle, &backbone).unwrap();
+        let (bundle, backbone, spec) = open(name, &device);
         let shared = Shared {
             bundle: &bundle,
             backbone: &backbone,
@@ -102,9 +108,7 @@ fn mixed_relation_batches_answer_as_each_pack_alone() {
 fn mixed_task_batches_score_as_each_pack_alone() {
     let device = device::device();
     for name in ["bert", "gpt2"] {
-        let bundle = ModelBundle::open(&model_dir(name)).unwrap();
-        let backbone = bundle.backbone(&device).unwrap();
-        let spec = tokenizer_spec(&bundle, &backbone).unwrap();
+        let (bundle, backbone, spec) = open(name, &device);
         let shared = Shared {
             bundle: &bundle,
             backbone: &backbone,

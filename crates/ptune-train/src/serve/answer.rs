@@ -98,6 +98,18 @@ fn settle(
     }
 }
 
+/// The 404 for a pack name that is not loaded, naming those that are.
+pub fn unknown_pack(name: &str, loaded: &[&str]) -> (u16, String) {
+    let loaded = match loaded.is_empty() {
+        true => "none".to_string(),
+        false => loaded.join(", "),
+    };
+    (
+        404,
+        format!("no pack named {name} is loaded (loaded: {loaded})"),
+    )
+}
+
 /// Sorts a request's inputs into subjects and task examples, or says what is wrong with it.
 fn parse(
     set: &PackSet,
@@ -106,21 +118,9 @@ fn parse(
     subjects: &mut Vec<Ready<String>>,
     examples: &mut Vec<Ready<Example>>,
 ) -> Result<(), (u16, String)> {
-    let member = set.find(&request.pack).ok_or_else(|| {
-        let loaded = set.names();
-        let loaded = if loaded.is_empty() {
-            "none".to_string()
-        } else {
-            loaded.join(", ")
-        };
-        (
-            404,
-            format!(
-                "no pack named {} is loaded (loaded: {loaded})",
-                request.pack
-            ),
-        )
-    })?;
+    let member = set
+        .find(&request.pack)
+        .ok_or_else(|| unknown_pack(&request.pack, &set.names()))?;
     let (start_s, start_e) = (subjects.len(), examples.len());
     for (index, value) in request.inputs.iter().enumerate() {
         let parsed = match set.task(member) {

@@ -1,7 +1,7 @@
 //! The HTTP + JSON side: routes, request checks, and the bounded queue to the model thread.
 //! Every error is a JSON `{"error": "one sentence"}` with a 4xx or 5xx status.
 
-use super::answer::Request;
+use super::answer::{Request, unknown_pack};
 use super::metrics::Metrics;
 use super::packs::{PackInfo, Refused};
 use super::worker::Msg;
@@ -97,6 +97,8 @@ async fn predict(State(state): State<AppState>, bytes: Bytes) -> Response {
     response
 }
 
+/// The request, or why it is refused. An unknown pack is refused here at once; the model thread
+/// checks again (a pack may be unloaded while a request waits).
 fn checked(state: &AppState, bytes: &Bytes) -> Result<Request, Refusal> {
     let b: PredictBody = body(bytes, "predict", r#"{"pack", "inputs": [...], "top_k"}"#)?;
     let limits = state.limits;
@@ -114,6 +116,12 @@ fn checked(state: &AppState, bytes: &Bytes) -> Result<Request, Refusal> {
         let most = limits.max_top_k;
         return Err((400, format!("\"top_k\" must be between 1 and {most}")));
     }
+    let listing = state.listing.read().unwrap_or_else(|e| e.into_inner());
+    if !listing.iter().any(|p| p.name == b.pack) {
+        let names: Vec<&str> = listing.iter().map(|p| p.name.as_str()).collect();
+        return Err(unknown_pack(&b.pack, &names));
+    }
+    drop(listing);
     let inputs = b.inputs.len() as u64;
     state.metrics.inputs.fetch_add(inputs, Relaxed);
     Ok(Request {

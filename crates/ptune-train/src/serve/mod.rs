@@ -89,6 +89,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
                 Err(e) => return drop(ready_tx.send(Err(e))),
             };
             let set = load_all(set, &packs);
+            // Listed before the server answers its first request.
+            *l.write().unwrap_or_else(|e| e.into_inner()) = set.infos();
             let _ = ready_tx.send(Ok(set.infos()));
             worker::run(set, rx, batching, m, l);
         })

@@ -33,7 +33,8 @@ pub struct Batching {
     pub max_wait: Duration,
 }
 
-/// Serves `rx` until every sender is gone (the server has shut down and drained).
+/// Serves `rx` until every sender is gone (the server has shut down and drained); `listing`
+/// follows each load and unload.
 pub fn run(
     mut set: PackSet,
     rx: Receiver<Msg>,
@@ -44,7 +45,6 @@ pub fn run(
     let publish = |set: &PackSet| {
         *listing.write().unwrap_or_else(|e| e.into_inner()) = set.infos();
     };
-    publish(&set);
     while let Ok(first) = rx.recv() {
         metrics.queued.fetch_sub(1, Relaxed);
         let mut controls = Vec::new();
