@@ -3,7 +3,8 @@
 PEFT cannot put prompt-learning adapters of different tasks in one batch, so a server built on
 it runs one adapter per forward pass and switches adapters between batches. This script plays
 that server without HTTP (which only flatters PEFT): ``--clients`` closed-loop clients each keep
-one request outstanding, request ``n`` going to adapter ``n % packs``; the server takes the
+one request outstanding, client ``c``'s ``k``-th request going to adapter ``(c + k) % packs``
+(as the load generator sends them); the server takes the
 oldest request's adapter, batches every pending request for it (at most ``--max-batch``), runs
 the frozen model with that adapter's p-tuning prompts (PEFT ``PromptEncoderConfig``, 6 virtual
 tokens, LSTM reparameterization, as a user sets it up), and the answered clients send their next
@@ -86,8 +87,8 @@ def main() -> None:
 
             def send(c: int, now: float) -> None:
                 n = c * per_client + sent[c]
+                pending.append((c, n, f"L{(c + sent[c]) % mixed}", now))
                 sent[c] += 1
-                pending.append((c, n, f"L{n % mixed}", now))
 
             start = time.perf_counter()
             for c in range(clients):

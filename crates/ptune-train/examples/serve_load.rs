@@ -210,7 +210,8 @@ fn request(agent: &ureq::Agent, base: &str, pack: &str, subjects: &[String]) -> 
     Ok(ms)
 }
 
-/// `clients` clients share the level's requests; requests go to packs `0..mixed` in turn.
+/// `clients` clients share the level's requests; client `c`'s `k`-th request goes to pack
+/// `(c + k) % mixed`, so the requests waiting at any moment are spread over the packs.
 fn level(
     args: &Args,
     base: &str,
@@ -233,7 +234,7 @@ fn level(
                             let inputs: Vec<String> = (0..args.inputs)
                                 .map(|i| subjects[(first + i) % subjects.len()].clone())
                                 .collect();
-                            request(&agent, base, &format!("L{}", n % mixed), &inputs)
+                            request(&agent, base, &format!("L{}", (c + k) % mixed), &inputs)
                         })
                         .collect()
                 })
