@@ -68,8 +68,12 @@ pub fn answer(set: &PackSet, requests: &[Request], max_batch: usize) -> Vec<Repl
         Ok(())
     };
     if let Err(e) = run() {
+        // Requests refused before the forward pass keep their 4xx.
         let failed = (500, format!("the model failed on this batch: {e:#}"));
-        return requests.iter().map(|_| Err(failed.clone())).collect();
+        return replies
+            .into_iter()
+            .map(|reply| reply.and(Err(failed.clone())))
+            .collect();
     }
     (replies.into_iter().zip(results).zip(requests))
         .map(|((reply, results), request)| {
