@@ -189,14 +189,15 @@ fn serve_load(o: &Args, model: &str) -> Result<()> {
     command.arg(root().join("scripts/peer_serve.py")).args(args);
     let peft = json_lines(command, &threads, "the PEFT serving peer")?;
     println!(
-        "\n| packs | clients | ptune inputs/s | PEFT inputs/s | ptune × | ptune p99 ms | PEFT p99 ms |\n|---|---|---|---|---|---|---|"
+        "\n| packs | templates | clients | ptune inputs/s | PEFT inputs/s | ptune × | ptune p99 ms | PEFT p99 ms |\n|---|---|---|---|---|---|---|---|"
     );
     for r in &ours {
         let same = |p: &&Value| p["packs"] == r["packs"] && p["clients"] == r["clients"];
         if let Some(p) = peft.iter().find(same) {
             println!(
-                "| {} | {} | {:.1} | {:.1} | {:.2} | {:.0} | {:.0} |",
+                "| {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.0} | {:.0} |",
                 r["packs"],
+                r["templates"],
                 r["clients"],
                 f(r, "inputs_per_s"),
                 f(p, "inputs_per_s"),

@@ -1,10 +1,12 @@
 //! The load generator `cargo xtask bench --serve` runs. It writes prompt packs for the model
-//! (seeded random prompts: the numbers are about speed, not answers; templates with 2 to 8
-//! prompt slots, so a mixed batch holds rows of different templates), starts `ptune serve` on
-//! 127.0.0.1 with them, and drives it with 1, 8 and 64 concurrent clients, each sending its
-//! share of a bounded number of requests back to back, first all to one pack, then spread over
-//! every pack. Prints one JSON line per level, then a table and the two ratios that matter:
-//! mixed packs against one pack at the same load, and many clients against one at a time.
+//! (seeded random prompts: the numbers are about speed, not answers) in two sets: `S*`, all
+//! with one template, and `L*`, with templates of 2 to 8 prompt slots in turn; starts
+//! `ptune serve` on 127.0.0.1 with them, and drives it with 1, 8 and 64 concurrent clients,
+//! each sending its share of a bounded number of requests back to back: all to one pack, then
+//! spread over the `S` packs (the cost of mixing itself), then over the `L` packs (mixing plus
+//! padding to the longest template). Prints one JSON line per level, then a table and the
+//! ratios that matter: mixed packs against one pack at the same load, and many clients against
+//! one at a time.
 
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::Device;
@@ -73,12 +75,14 @@ fn run(args: &Args, dir: &Path) -> Result<()> {
     let agent = agent();
     // Warm-up: every pack once.
     for p in 0..args.packs {
-        request(&agent, &server.base, &format!("L{p}"), &subjects[..1])?;
+        for set in ["S", "L"] {
+            request(&agent, &server.base, &format!("{set}{p}"), &subjects[..1])?;
+        }
     }
     let mut rows = Vec::new();
-    for mixed in [1, args.packs] {
+    for (set, mixed) in [("S", 1), ("S", args.packs), ("L", args.packs)] {
         for &clients in &args.clients {
-            let row = level(args, &server.base, mixed, clients, &subjects)?;
+            let row = level(args, &server.base, (set, mixed), clients, &subjects)?;
             println!("{row}");
             rows.push(row);
         }
@@ -88,24 +92,29 @@ fn run(args: &Args, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `n` packs for the model, seeded random prompts, templates in turn.
+/// `n` packs of each set for the model, seeded random prompts: `S{p}` with the first template,
+/// `L{p}` with the templates in turn.
 fn write_packs(model: &str, n: usize, dir: &Path) -> Result<Vec<PathBuf>> {
     let bundle = ModelBundle::open(model)?;
     let backbone = bundle.backbone(&Device::default())?;
     let id = identity(&bundle, &backbone);
     let h = backbone.hidden_size();
-    (0..n)
-        .map(|p| {
-            let template = TEMPLATES[p % TEMPLATES.len()];
-            let rows = ptune_data::Template::parse(template)?.n_prompts();
-            let values = ptune_host::rng::uniform(p as u64, "prompts", vec![rows, h], 0.05);
-            let name = format!("L{p}");
-            let pack = PromptPack::from_host(values, template, id.clone(), &name)?;
-            let path = dir.join(&name);
-            pack.save(&path)?;
-            Ok(path)
-        })
-        .collect()
+    let sets = (0..n).flat_map(|p| {
+        [
+            ("S", p, TEMPLATES[0]),
+            ("L", p, TEMPLATES[p % TEMPLATES.len()]),
+        ]
+    });
+    sets.map(|(set, p, template)| {
+        let rows = ptune_data::Template::parse(template)?.n_prompts();
+        let values = ptune_host::rng::uniform(p as u64, "prompts", vec![rows, h], 0.05);
+        let name = format!("{set}{p}");
+        let pack = PromptPack::from_host(values, template, id.clone(), &name)?;
+        let path = dir.join(&name);
+        pack.save(&path)?;
+        Ok(path)
+    })
+    .collect()
 }
 
 /// The bundled facts' subjects.
@@ -211,11 +220,11 @@ fn request(agent: &ureq::Agent, base: &str, pack: &str, subjects: &[String]) -> 
 }
 
 /// `clients` clients share the level's requests; client `c`'s `k`-th request goes to pack
-/// `(c + k) % mixed`, so the requests waiting at any moment are spread over the packs.
+/// `(c + k) % mixed` of `set`, so the requests waiting at any moment are spread over the packs.
 fn level(
     args: &Args,
     base: &str,
-    mixed: usize,
+    (set, mixed): (&str, usize),
     clients: usize,
     subjects: &[String],
 ) -> Result<Value> {
@@ -234,7 +243,7 @@ fn level(
                             let inputs: Vec<String> = (0..args.inputs)
                                 .map(|i| subjects[(first + i) % subjects.len()].clone())
                                 .collect();
-                            request(&agent, base, &format!("L{}", (c + k) % mixed), &inputs)
+                            request(&agent, base, &format!("{set}{}", (c + k) % mixed), &inputs)
                         })
                         .collect()
                 })
@@ -256,6 +265,7 @@ fn level(
         "bench": "serve",
         "model": args.model,
         "packs": mixed,
+        "templates": if set == "S" { 1 } else { mixed.min(TEMPLATES.len()) },
         "clients": clients,
         "requests": requests,
         "inputs_per_request": args.inputs,
@@ -277,13 +287,14 @@ fn metrics(base: &str) -> Result<Value> {
 
 fn table(rows: &[Value], packs: usize) -> String {
     let mut out = String::from(
-        "| packs | clients | requests | inputs/s | p50 ms | p99 ms | requests per batch |\n|---|---|---|---|---|---|---|\n",
+        "| packs | templates | clients | requests | inputs/s | p50 ms | p99 ms | requests per batch |\n|---|---|---|---|---|---|---|---|\n",
     );
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
     for r in rows {
         out += &format!(
-            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
             r["packs"],
+            r["templates"],
             r["clients"],
             r["requests"],
             f(r, "inputs_per_s"),
@@ -292,20 +303,18 @@ fn table(rows: &[Value], packs: usize) -> String {
             f(r, "mean_batch_requests"),
         );
     }
-    let rate = |p: usize, c: u64| {
+    let rate = |r: &Value| f(r, "inputs_per_s");
+    let find = |p: usize, t: u64, c: &Value| {
         rows.iter()
-            .find(|r| r["packs"] == p && r["clients"] == c)
-            .map(|r| f(r, "inputs_per_s"))
+            .find(|r| r["packs"] == p && r["templates"] == t && &r["clients"] == c)
     };
-    for c in rows
-        .iter()
-        .filter_map(|r| r["clients"].as_u64())
-        .collect::<std::collections::BTreeSet<_>>()
-    {
-        if let (Some(one), Some(mix)) = (rate(1, c), rate(packs, c)) {
+    for mixed in rows.iter().filter(|r| r["packs"] == packs && packs > 1) {
+        if let Some(one) = find(1, 1, &mixed["clients"]) {
             out += &format!(
-                "\n{packs} packs mixed / 1 pack at {c} clients: {:.2}x",
-                mix / one
+                "\n{packs} packs mixed ({} templates) / 1 pack at {} clients: {:.2}x",
+                mixed["templates"],
+                mixed["clients"],
+                rate(mixed) / rate(one)
             );
         }
     }
@@ -314,8 +323,11 @@ fn table(rows: &[Value], packs: usize) -> String {
         .filter_map(|r| r["clients"].as_u64())
         .max()
         .unwrap_or(1);
-    if let (Some(one), Some(many)) = (rate(1, 1), rate(1, most)) {
-        out += &format!("\n{most} clients / 1 client (1 pack): {:.2}x", many / one);
+    if let (Some(one), Some(many)) = (find(1, 1, &1.into()), find(1, 1, &most.into())) {
+        out += &format!(
+            "\n{most} clients / 1 client (1 pack): {:.2}x",
+            rate(many) / rate(one)
+        );
     }
     out
 }
