@@ -343,3 +343,32 @@ fn a_full_queue_answers_503_at_once() {
     let (exit, _) = server.stop();
     assert!(exit.success());
 }
+
+#[test]
+fn a_pack_for_another_model_is_refused_and_the_server_still_serves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    let run = tmp.path().join("run");
+    succeeds(&train_command(&data, &run, "1", "8", &[]).output().unwrap());
+    let pack = run.join("P1");
+    let bert = fixture("bert");
+    let server = Server::start(&[
+        "--model",
+        bert.to_str().unwrap(),
+        "--pack",
+        pack.to_str().unwrap(),
+    ]);
+    let (_, health) = call(&server, "GET", "/health", None);
+    assert_eq!(health["packs"], 0, "{health}");
+    let body = json!({"path": pack.to_str().unwrap()}).to_string();
+    let (status, reply) = call(&server, "POST", "/packs", Some(&body));
+    assert_eq!(status, 422, "{reply}");
+    let message = reply["error"].as_str().unwrap();
+    assert!(message.contains("this pack was trained for"), "{message}");
+    let (status, reply) = predict(&server, "P1", json!(["town 1"]), 1);
+    assert_eq!(status, 404, "{reply}");
+    let (exit, stderr) = server.stop();
+    assert!(exit.success());
+    assert!(stderr.contains("this pack was trained for"), "{stderr}");
+}
