@@ -117,8 +117,8 @@ pub fn model_for(dir: &Path, model: Option<&str>) -> Result<String> {
 
 pub fn load(pack: &Path, model: Option<&str>, compute: Compute) -> Result<LoadedPack> {
     let dir = pack_dir(pack);
-    refuse_run_dir(&dir)?;
-    PromptPack::load(&dir)?;
+    // Read (and refused if damaged) before the model's seconds of loading.
+    let read = read_pack(&dir)?;
     let device = compute.device()?;
     let recorded = model.is_none();
     let model = model_for(&dir, model)?;
@@ -131,7 +131,7 @@ pub fn load(pack: &Path, model: Option<&str>, compute: Compute) -> Result<Loaded
     };
     let backbone = compute.backbone(&bundle, &device)?;
     let spec = tokenizer_spec(&bundle, &backbone)?;
-    let parts = open_pack(&dir, &bundle, &backbone, &device)?;
+    let parts = read.fit(&bundle, &backbone, &device)?;
     Ok(LoadedPack {
         pack: parts.pack,
         model,
@@ -161,11 +161,36 @@ pub fn open_pack(
     backbone: &Backbone,
     device: &Device,
 ) -> Result<PackParts> {
-    let dir = pack_dir(dir);
-    refuse_run_dir(&dir)?;
-    let pack = PromptPack::load(&dir)?;
-    let id = identity(bundle, backbone);
-    pack.check_compatible(&id.architecture, id.hidden_size, &id.tokenizer_hash)?;
+    read_pack(&pack_dir(dir))?.fit(bundle, backbone, device)
+}
+
+/// A pack as read from its directory, before it meets a model.
+struct ReadPack {
+    pack: PromptPack,
+    template: Template,
+    task: Option<TaskDef>,
+}
+
+impl ReadPack {
+    /// Refuses a model other than the one the pack was trained for; puts the prompts on `device`.
+    fn fit(self, bundle: &ModelBundle, backbone: &Backbone, device: &Device) -> Result<PackParts> {
+        let id = identity(bundle, backbone);
+        let pack = self.pack;
+        pack.check_compatible(&id.architecture, id.hidden_size, &id.tokenizer_hash)?;
+        let prompts = pack.prompt_tensor(device);
+        Ok(PackParts {
+            pack,
+            template: self.template,
+            task: self.task,
+            prompts,
+        })
+    }
+}
+
+/// The pack in directory `dir`, with its task (`task.json`, if any) and parsed template.
+fn read_pack(dir: &Path) -> Result<ReadPack> {
+    refuse_run_dir(dir)?;
+    let pack = PromptPack::load(dir)?;
     let task_file = dir.join("task.json");
     let task = task_file
         .is_file()
@@ -175,11 +200,9 @@ pub fn open_pack(
         Some(def) => def.parsed_template()?,
         None => Template::parse(&pack.template)?,
     };
-    let prompts = pack.prompt_tensor(device);
-    Ok(PackParts {
+    Ok(ReadPack {
         pack,
         template,
         task,
-        prompts,
     })
 }

@@ -120,6 +120,15 @@ fn assert_same(served: &Value, alone: &Value, number: &str) {
     }
 }
 
+/// Relation P1's pack, trained one epoch on the tiny GPT-2 under `root`.
+fn relation_pack(root: &Path) -> PathBuf {
+    let data = root.join("data");
+    write_dataset(&data);
+    let run = root.join("run");
+    succeeds(&train_command(&data, &run, "1", "8", &[]).output().unwrap());
+    run.join("P1")
+}
+
 /// Two relation packs (P1, P2) and a task pack (near) on the tiny GPT-2.
 fn packs(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let data = root.join("data");
@@ -306,11 +315,7 @@ fn serves_mixed_packs_refuses_bad_requests_and_drains_on_sigterm() {
 #[test]
 fn a_full_queue_answers_503_at_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    write_dataset(&data);
-    let run = tmp.path().join("run");
-    succeeds(&train_command(&data, &run, "1", "8", &[]).output().unwrap());
-    let pack = run.join("P1");
+    let pack = relation_pack(tmp.path());
     let server = Server::start(&[
         "--pack",
         pack.to_str().unwrap(),
@@ -347,11 +352,7 @@ fn a_full_queue_answers_503_at_once() {
 #[test]
 fn a_pack_for_another_model_is_refused_and_the_server_still_serves() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    write_dataset(&data);
-    let run = tmp.path().join("run");
-    succeeds(&train_command(&data, &run, "1", "8", &[]).output().unwrap());
-    let pack = run.join("P1");
+    let pack = relation_pack(tmp.path());
     let bert = fixture("bert");
     let server = Server::start(&[
         "--model",

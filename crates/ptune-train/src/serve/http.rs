@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Instant;
 use tokio::sync::oneshot;
 
@@ -116,7 +116,7 @@ fn checked(state: &AppState, bytes: &Bytes) -> Result<Request, Refusal> {
         let most = limits.max_top_k;
         return Err((400, format!("\"top_k\" must be between 1 and {most}")));
     }
-    let listing = state.listing.read().unwrap_or_else(|e| e.into_inner());
+    let listing = listed(state);
     if !listing.iter().any(|p| p.name == b.pack) {
         let names: Vec<&str> = listing.iter().map(|p| p.name.as_str()).collect();
         return Err(unknown_pack(&b.pack, &names));
@@ -133,15 +133,21 @@ fn checked(state: &AppState, bytes: &Bytes) -> Result<Request, Refusal> {
 
 /// Puts the request on the queue (503 at once when it is full) and waits for its answer.
 async fn queued(state: &AppState, request: Request) -> Response {
-    let (tx, rx) = oneshot::channel();
-    if let Err((status, message)) = enqueue(state, Msg::Predict(request, tx)) {
-        return error(status, message);
-    }
-    match rx.await {
+    match ask(state, |reply| Msg::Predict(request, reply)).await {
         Ok(Ok(body)) => Json(body).into_response(),
-        Ok(Err((status, message))) => error(status, message),
-        Err(_) => error(503, SHUTTING_DOWN.into()),
+        Ok(Err((status, message))) | Err((status, message)) => error(status, message),
     }
+}
+
+/// Sends the model thread the message `msg` makes around a reply channel, and waits for the
+/// reply; a full queue or a server shutting down is a 503.
+async fn ask<T>(
+    state: &AppState,
+    msg: impl FnOnce(oneshot::Sender<T>) -> Msg,
+) -> Result<T, Refusal> {
+    let (tx, rx) = oneshot::channel();
+    enqueue(state, msg(tx))?;
+    rx.await.map_err(|_| (503, SHUTTING_DOWN.into()))
 }
 
 const SHUTTING_DOWN: &str = "the server is shutting down";
@@ -160,12 +166,13 @@ fn enqueue(state: &AppState, msg: Msg) -> Result<(), Refusal> {
     })
 }
 
+/// The packs loaded now, as the model thread last published them.
+fn listed(state: &AppState) -> RwLockReadGuard<'_, Vec<PackInfo>> {
+    state.listing.read().unwrap_or_else(|e| e.into_inner())
+}
+
 async fn list(State(state): State<AppState>) -> Response {
-    let packs = state
-        .listing
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let packs = listed(&state).clone();
     Json(json!({ "model": &*state.model, "packs": packs })).into_response()
 }
 
@@ -181,44 +188,27 @@ async fn load(State(state): State<AppState>, bytes: Bytes) -> Response {
         Ok(b) => b,
         Err((status, message)) => return error(status, message),
     };
-    let (tx, rx) = oneshot::channel();
-    let msg = Msg::Load {
-        dir: b.path,
-        name: b.name,
-        reply: tx,
-    };
-    if let Err((status, message)) = enqueue(&state, msg) {
-        return error(status, message);
-    }
-    match rx.await {
+    let (dir, name) = (b.path, b.name);
+    match ask(&state, |reply| Msg::Load { dir, name, reply }).await {
         Ok(Ok(info)) => (StatusCode::CREATED, Json(json!(info))).into_response(),
-        Ok(Err(Refused(status, message))) => error(status, message),
-        Err(_) => error(503, SHUTTING_DOWN.into()),
+        Ok(Err(Refused(status, message))) | Err((status, message)) => error(status, message),
     }
 }
 
 async fn unload(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    let (tx, rx) = oneshot::channel();
-    let msg = Msg::Unload {
+    let msg = |reply| Msg::Unload {
         name: name.clone(),
-        reply: tx,
+        reply,
     };
-    if let Err((status, message)) = enqueue(&state, msg) {
-        return error(status, message);
-    }
-    match rx.await {
+    match ask(&state, msg).await {
         Ok(true) => Json(json!({ "unloaded": name })).into_response(),
         Ok(false) => error(404, format!("no pack named {name} is loaded")),
-        Err(_) => error(503, SHUTTING_DOWN.into()),
+        Err((status, message)) => error(status, message),
     }
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    let packs = state
-        .listing
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .len();
+    let packs = listed(&state).len();
     Json(json!({ "status": "ok", "model": &*state.model, "packs": packs })).into_response()
 }
 

@@ -46,36 +46,48 @@ pub fn run(
         *listing.write().unwrap_or_else(|e| e.into_inner()) = set.infos();
     };
     while let Ok(first) = rx.recv() {
+        let mut round = Round::default();
+        round.take(first, &metrics);
+        if !round.pending.is_empty() {
+            gather(&rx, batching, &metrics, &mut round);
+            answer_all(&set, round.pending, batching, &metrics);
+        }
+        if !round.controls.is_empty() {
+            for control in round.controls {
+                apply(&mut set, control);
+            }
+            publish(&set);
+        }
+    }
+}
+
+/// What one pass of the loop takes off the queue: predict requests, and loads and unloads
+/// that wait for them.
+#[derive(Default)]
+struct Round {
+    pending: Vec<(Request, oneshot::Sender<Reply>)>,
+    inputs: usize,
+    controls: Vec<Msg>,
+}
+
+impl Round {
+    fn take(&mut self, msg: Msg, metrics: &Metrics) {
         metrics.queued.fetch_sub(1, Relaxed);
-        let mut controls = Vec::new();
-        let mut pending = Vec::new();
-        match first {
-            Msg::Predict(request, reply) => pending.push((request, reply)),
-            control => controls.push(control),
+        match msg {
+            Msg::Predict(request, reply) => {
+                self.inputs += request.inputs.len();
+                self.pending.push((request, reply));
+            }
+            control => self.controls.push(control),
         }
-        if !pending.is_empty() {
-            gather(&rx, batching, &metrics, &mut pending, &mut controls);
-            answer_all(&set, pending, batching, &metrics);
-        }
-        for control in controls {
-            apply(&mut set, control);
-        }
-        publish(&set);
     }
 }
 
 /// Takes more requests until the batch is full or `max_wait` has passed since the first;
 /// loads and unloads wait for the batch.
-fn gather(
-    rx: &Receiver<Msg>,
-    batching: Batching,
-    metrics: &Metrics,
-    pending: &mut Vec<(Request, oneshot::Sender<Reply>)>,
-    controls: &mut Vec<Msg>,
-) {
+fn gather(rx: &Receiver<Msg>, batching: Batching, metrics: &Metrics, round: &mut Round) {
     let deadline = Instant::now() + batching.max_wait;
-    let inputs = |p: &[(Request, _)]| p.iter().map(|(r, _)| r.inputs.len()).sum::<usize>();
-    while inputs(pending) < batching.max_batch {
+    while round.inputs < batching.max_batch {
         let next = match rx.try_recv() {
             Ok(msg) => msg,
             Err(TryRecvError::Disconnected) => break,
@@ -87,11 +99,7 @@ fn gather(
                 }
             }
         };
-        metrics.queued.fetch_sub(1, Relaxed);
-        match next {
-            Msg::Predict(request, reply) => pending.push((request, reply)),
-            control => controls.push(control),
-        }
+        round.take(next, metrics);
     }
 }
 
