@@ -198,9 +198,15 @@ pub fn step_on(
         .clone()
         .try_into_scalar()
         .map_err(|e| device_failed("during the training step", e))?;
-    if !scalar.is_finite() {
-        bail!("the training loss became {scalar}; try a smaller --lr");
-    }
+    check_finite(scalar)?;
     let grads = GradientsParams::from_grads(value.backward(), &encoder);
     Ok((optim.step(lr, encoder, grads), scalar))
+}
+
+/// A loss that overflowed stops the run with what to do about it.
+pub fn check_finite(loss: f32) -> Result<()> {
+    if !loss.is_finite() {
+        bail!("the training loss became {loss}; try a smaller --lr");
+    }
+    Ok(())
 }

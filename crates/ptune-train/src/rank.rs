@@ -10,7 +10,7 @@ use ptune_data::task::{ScoreNorm, ScoredExample, TaskBatch};
 use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, Query, RankStats, metrics};
 
 /// Evaluation batches are bigger than training ones: no activations are kept for backward.
-const EVAL_BATCH: usize = 16;
+pub const EVAL_BATCH: usize = 16;
 
 /// A split's tokenized examples: a relation's queries (ranked over the vocabulary), or a task's
 /// scored examples (ranked over their candidates: rank 1 is a right answer).

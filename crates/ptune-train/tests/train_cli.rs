@@ -635,3 +635,88 @@ fn manual_init_starts_at_the_manual_prompt_and_never_ends_below_it() {
     fails_with(output, "--init manual builds each relation's template");
     assert!(!refused.exists());
 }
+
+/// `--mix` trains relations in shared forward passes, each with its own batches, Adam state, dev
+/// selection and early stop: every relation ends as it does trained alone (same metrics, the
+/// same prompts up to float rounding), including one that stops early and leaves the mix; a
+/// stopped mixed run resumes to the same result.
+#[test]
+fn mixed_training_matches_one_by_one_and_resumes() {
+    use ptune_encoder::io::read_safetensors;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    add_second_relation(&data);
+    // Patience 3: P1 stops after 3 epochs without a dev gain, P2 trains all 8.
+    let run = |out: &Path, extra: &[&str]| {
+        let mut command = train_command(&data, out, "8", "3", &["--relation", "P2"]);
+        command.args(extra);
+        command
+    };
+    let alone = tmp.path().join("alone");
+    succeeds(&run(&alone, &[]).output().unwrap());
+    let mixed = tmp.path().join("mixed");
+    let output = run(&mixed, &["--mix"]).output().unwrap();
+    succeeds(&output);
+
+    let metrics = |dir: &Path| -> Vec<serde_json::Value> {
+        let s: serde_json::Value = read_json(&dir.join("summary.json"));
+        let rows = s["relations"].as_array().unwrap().iter();
+        rows.map(|r| {
+            serde_json::json!([
+                r["relation"],
+                r["dev_p1"],
+                r["test_p1"],
+                r["best_epoch"],
+                r["epochs"]
+            ])
+        })
+        .collect()
+    };
+    let (alone_rows, mixed_rows) = (metrics(&alone), metrics(&mixed));
+    assert_eq!(alone_rows, mixed_rows);
+    let epochs: Vec<&serde_json::Value> = alone_rows.iter().map(|r| &r[4]).collect();
+    assert_ne!(
+        epochs[0], epochs[1],
+        "the case must have one relation leave the mix before the other: {alone_rows:?}"
+    );
+    for rel in ["P1", "P2"] {
+        let read = |dir: &Path| read_safetensors(&dir.join(rel).join("prompt.safetensors"));
+        let (a, b) = (read(&alone).unwrap().tensors, read(&mixed).unwrap().tensors);
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        for (name, t) in &a {
+            let diff = t.max_abs_diff(&b[name]);
+            assert!(
+                diff < 1e-4,
+                "{rel} {name}: mixed and alone differ by {diff}"
+            );
+        }
+    }
+
+    // Interrupted after the first checkpoint and resumed, the mixed run ends as it did whole.
+    let broken = tmp.path().join("broken");
+    interrupt_after_first_checkpoint(run(&broken, &["--mix"]), &broken);
+    succeeds(&ptune(["train", "--resume", broken.to_str().unwrap()]));
+    assert_eq!(metrics(&broken), mixed_rows);
+}
+
+/// `--mix` is for relations: with tasks it is refused before anything is written.
+#[test]
+fn mix_with_tasks_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let output = ptune([
+        "train",
+        "--model",
+        fixture("gpt2").to_str().unwrap(),
+        "--task",
+        "rte",
+        "--mix",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("--mix") && err.contains("--task"), "{err}");
+    assert!(!out.exists());
+}

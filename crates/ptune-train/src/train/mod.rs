@@ -2,6 +2,7 @@
 
 mod checkpoint;
 mod hparams;
+mod mix;
 mod relation;
 mod report;
 mod rundir;
@@ -52,6 +53,13 @@ pub struct TrainArgs {
     /// Train every relation that has train, dev and test splits.
     #[arg(long)]
     pub all_relations: bool,
+    /// Train the relations together: each step runs the next batch of every relation still
+    /// training in one forward pass of the shared model. Each relation keeps its own batches,
+    /// optimizer state, dev selection and early stop (its numbers are those of training it
+    /// alone), and the run takes fewer, fuller forward passes.
+    #[arg(long, conflicts_with = "tasks")]
+    #[serde(default)]
+    pub mix: bool,
     /// Template: `[P:n]` prompts (at most 512 in all), `[X]` subject, `[Y]` object, other text
     /// literal; `3,3,3` is the paper's (3, sub, 3, obj, 3). Default: `3,3,3` for a masked LM,
     /// `[P:3] [X] [P:3] [Y]` for a causal LM (the object must come last).
@@ -378,23 +386,11 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
             ));
         }
     }
-    let mut rows = Vec::new();
     let n = work.len();
-    for (k, (relation, item)) in work.into_iter().enumerate() {
+    let mut rows: Vec<Option<report::Row>> = vec![None; n];
+    let record = |relation: &Relation, data: &RelationData, result: RelationResult| {
         let dir = out.join(&relation.id);
-        let data = match item {
-            Work::Train(data) => data,
-            Work::Finished(row) => {
-                log.line(&format!("{} (finished before)", row.line()));
-                row.warn_if_worse(&log);
-                rows.push(row);
-                continue;
-            }
-        };
-        let mut trainer = trainer(&relation.id);
-        trainer.label = format!("{} ({}/{n})", relation.id, k + 1);
-        let result = trainer.run(&data, &dir)?;
-        let row = report::write_relation(out, vocab, &relation, &identity, &data, &result)?;
+        let row = report::write_relation(out, vocab, relation, &identity, data, &result)?;
         if let Some(def) = tasks.iter().find(|t| t.name == relation.id) {
             // The pack's own record of what it answers: fields, the template its prompts were
             // trained in, verbalizers, data.
@@ -406,8 +402,45 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         }
         log.line(&row.line());
         row.warn_if_worse(&log);
-        rows.push(row);
+        anyhow::Ok(row)
+    };
+    let mut mixed = Vec::new();
+    for (k, (relation, item)) in work.iter().enumerate() {
+        let data = match item {
+            Work::Train(data) => data,
+            Work::Finished(row) => {
+                log.line(&format!("{} (finished before)", row.line()));
+                row.warn_if_worse(&log);
+                rows[k] = Some(row.clone());
+                continue;
+            }
+        };
+        let dir = out.join(&relation.id);
+        if args.mix {
+            let trainer = trainer(&relation.id);
+            mixed.push(mix::Entry {
+                index: k,
+                trainer,
+                data,
+                dir,
+            });
+            continue;
+        }
+        let mut trainer = trainer(&relation.id);
+        trainer.label = format!("{} ({}/{n})", relation.id, k + 1);
+        let result = trainer.run(data, &dir)?;
+        rows[k] = Some(record(relation, data, result)?);
     }
+    if !mixed.is_empty() {
+        mix::train(mixed, |k, result| {
+            let (relation, Work::Train(data)) = &work[k] else {
+                unreachable!("only relations to train enter the mix")
+            };
+            rows[k] = Some(record(relation, data, result)?);
+            Ok(())
+        })?;
+    }
+    let rows: Vec<report::Row> = rows.into_iter().flatten().collect();
     report::write_summary(out, &rows)
 }
 

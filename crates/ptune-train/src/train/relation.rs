@@ -111,15 +111,69 @@ pub struct Trainer<'a> {
     pub label: String,
 }
 
+/// A relation's run between two epochs: what its checkpoint holds, and the fixed anchor.
+pub struct Lane {
+    /// `None` only while an optimizer step holds it.
+    encoder: Option<PromptEncoder>,
+    pub optim: ModuleOptimizer,
+    pub best_prompts: Tensor<2>,
+    pub state: RunState,
+    pub anchor: Option<Tensor<2>>,
+    /// Seconds spent before this process (a resumed run's), and when this process began it.
+    elapsed_before: f64,
+    start: Instant,
+}
+
+impl Lane {
+    pub fn encoder(&self) -> &PromptEncoder {
+        self.encoder
+            .as_ref()
+            .expect("the encoder is back after each step")
+    }
+
+    /// The current prompt matrix, with gradients to the encoder.
+    pub fn prompts(&self) -> Tensor<2> {
+        prompts(self.encoder(), self.anchor.as_ref())
+    }
+
+    /// Moves the encoder through one optimizer update (`step` consumes and returns it).
+    pub fn update(
+        &mut self,
+        step: impl FnOnce(PromptEncoder, &mut ModuleOptimizer) -> Result<(PromptEncoder, f32)>,
+    ) -> Result<f32> {
+        let encoder = self.encoder.take().expect("one step at a time");
+        let (encoder, loss) = step(encoder, &mut self.optim)?;
+        self.encoder = Some(encoder);
+        Ok(loss)
+    }
+}
+
 impl Trainer<'_> {
     /// Runs (or, from the checkpoint in `dir`, continues) the relation's training.
     pub fn run(&self, data: &RelationData, dir: &Path) -> Result<RelationResult> {
+        let mut lane = self.begin(data, dir)?;
+        let bar = self.progress_bar(lane.state.epochs_done, data);
+        while !self.should_stop(&lane.state, data) {
+            let epoch_start = Instant::now();
+            let train_loss = self.train_epoch(&mut lane, data)?;
+            let seconds = epoch_start.elapsed().as_secs_f64();
+            let prompts = lane.prompts().detach();
+            let dev = self.dev_score(&prompts, data)?;
+            self.end_epoch(&mut lane, prompts, dev, train_loss, seconds, dir)?;
+            bar.inc(1);
+            bar.set_message(format!("loss {train_loss:.3}  dev P@1 {:.3}", dev.p_at_1));
+        }
+        bar.finish_and_clear();
+        self.finish(lane, data)
+    }
+
+    /// The relation's run as its checkpoint in `dir` left it, or a fresh one.
+    pub fn begin(&self, data: &RelationData, dir: &Path) -> Result<Lane> {
         let start = Instant::now();
         let initial = self.encoder_config(data).init(self.device)?;
         let anchor = self.anchor(data);
-        let anchor = anchor.as_ref();
         let optim = optimizer(self.hparams.weight_decay, self.hparams.clip_norm);
-        let (mut encoder, mut optim, mut best_prompts, mut state) =
+        let (encoder, optim, best_prompts, state) =
             match checkpoint::load(dir, self.device, initial.clone(), optim.clone())? {
                 Some(c) => {
                     self.log.line(&format!(
@@ -128,49 +182,69 @@ impl Trainer<'_> {
                     ));
                     (c.encoder, c.optim, c.best_prompts, c.state)
                 }
-                None => self.fresh(data, initial, optim, anchor)?,
+                None => self.fresh(data, initial, optim, anchor.as_ref())?,
             };
-        let elapsed_before = state.seconds;
-        let batches = data.train.len().div_ceil(self.hparams.batch_size);
-        let bar = self.progress_bar(state.epochs_done, self.hparams.epochs_for(batches));
-        while !self.should_stop(&state, batches) {
-            let epoch = state.epochs_done;
-            let epoch_start = Instant::now();
-            let (trained, train_loss) =
-                self.train_epoch(encoder, &mut optim, data, epoch, &mut state.step, anchor)?;
-            encoder = trained;
-            let lr = self.hparams.lr_at(epoch, state.step.saturating_sub(1));
-            let seconds = epoch_start.elapsed().as_secs_f64();
-            self.log.quiet(&format!(
-                "{} epoch {} loss {train_loss:.4} lr {lr:.2e}",
-                self.label,
-                epoch + 1
-            ));
-            let prompts = prompts(&encoder, anchor).detach();
-            let dev = self.dev_score(&prompts, epoch + 1, data)?;
-            // Ties go to the later epoch, as in the reference; only a gain renews patience, so a
-            // flat dev score cannot keep a run going forever.
-            if dev.p_at_1 > state.best_dev.p_at_1 {
-                state.last_gain = epoch + 1;
-            }
-            if dev.p_at_1 >= state.best_dev.p_at_1 {
-                (state.best_dev, state.best_epoch, best_prompts) = (dev, epoch + 1, prompts);
-            }
-            state.history.push(EpochRecord {
-                epoch: epoch + 1,
-                train_loss,
-                dev,
-                lr,
-                seconds,
-            });
-            state.epochs_done = epoch + 1;
-            state.seconds = elapsed_before + start.elapsed().as_secs_f64();
-            checkpoint::save(dir, &encoder, &optim, &best_prompts, &state)?;
-            bar.inc(1);
-            bar.set_message(format!("loss {train_loss:.3}  dev P@1 {:.3}", dev.p_at_1));
+        Ok(Lane {
+            encoder: Some(encoder),
+            optim,
+            best_prompts,
+            elapsed_before: state.seconds,
+            state,
+            anchor,
+            start,
+        })
+    }
+
+    /// Books an epoch that ended with `prompts` scoring `dev` after `seconds` of training: the
+    /// best prompts so far, the history, patience, and the checkpoint.
+    pub fn end_epoch(
+        &self,
+        lane: &mut Lane,
+        prompts: Tensor<2>,
+        dev: Summary,
+        train_loss: f64,
+        seconds: f64,
+        dir: &Path,
+    ) -> Result<()> {
+        let state = &mut lane.state;
+        let epoch = state.epochs_done;
+        let lr = self.hparams.lr_at(epoch, state.step.saturating_sub(1));
+        self.log.quiet(&format!(
+            "{} epoch {} loss {train_loss:.4} lr {lr:.2e}",
+            self.label,
+            epoch + 1
+        ));
+        self.log.quiet(&format!(
+            "{} dev P@1 after {} epochs: {:.4}",
+            self.label,
+            epoch + 1,
+            dev.p_at_1
+        ));
+        // Ties go to the later epoch, as in the reference; only a gain renews patience, so a
+        // flat dev score cannot keep a run going forever.
+        if dev.p_at_1 > state.best_dev.p_at_1 {
+            state.last_gain = epoch + 1;
         }
-        bar.finish_and_clear();
-        let (test, test_scores) = self.test_scores(Some(&best_prompts), &data.test, data)?;
+        if dev.p_at_1 >= state.best_dev.p_at_1 {
+            (state.best_dev, state.best_epoch, lane.best_prompts) = (dev, epoch + 1, prompts);
+        }
+        state.history.push(EpochRecord {
+            epoch: epoch + 1,
+            train_loss,
+            dev,
+            lr,
+            seconds,
+        });
+        state.epochs_done = epoch + 1;
+        state.seconds = lane.elapsed_before + lane.start.elapsed().as_secs_f64();
+        let encoder = lane.encoder.as_ref().expect("no step in flight");
+        checkpoint::save(dir, encoder, &lane.optim, &lane.best_prompts, state)
+    }
+
+    /// The test scores of the best prompts, and the run's record.
+    pub fn finish(&self, lane: Lane, data: &RelationData) -> Result<RelationResult> {
+        let (test, test_scores) = self.test_scores(Some(&lane.best_prompts), &data.test, data)?;
+        let state = lane.state;
         Ok(RelationResult {
             manual_dev: state.manual_dev,
             manual_test: state.manual_test,
@@ -181,8 +255,8 @@ impl Trainer<'_> {
             best_epoch: state.best_epoch,
             epochs_run: state.history.len(),
             history: state.history,
-            best_prompts,
-            seconds: elapsed_before + start.elapsed().as_secs_f64(),
+            best_prompts: lane.best_prompts,
+            seconds: lane.elapsed_before + lane.start.elapsed().as_secs_f64(),
         })
     }
 
@@ -220,7 +294,11 @@ impl Trainer<'_> {
         let manual_dev = self.evaluate(None, &data.manual_dev, data)?.summary();
         let (manual_test, manual_scores) = self.test_scores(None, &data.manual_test, data)?;
         let prompts = prompts(&encoder, anchor).detach();
-        let best_dev = self.dev_score(&prompts, 0, data)?;
+        let best_dev = self.dev_score(&prompts, data)?;
+        self.log.quiet(&format!(
+            "{} dev P@1 after 0 epochs: {:.4}",
+            self.label, best_dev.p_at_1
+        ));
         let mut state = RunState::new(manual_dev, manual_test, best_dev);
         state.manual_test_scores = manual_scores;
         Ok((encoder, optim, prompts, state))
@@ -228,27 +306,21 @@ impl Trainer<'_> {
 
     /// Whether the run is over: every epoch done, or `patience` epochs without a gain once
     /// `min_steps` are done.
-    fn should_stop(&self, state: &RunState, batches: usize) -> bool {
+    pub fn should_stop(&self, state: &RunState, data: &RelationData) -> bool {
         let h = self.hparams;
+        let batches = data.train.len().div_ceil(h.batch_size);
         state.epochs_done == h.epochs_for(batches)
             || (state.step >= h.min_steps && state.epochs_done - state.last_gain >= h.patience)
     }
 
-    fn dev_score(
-        &self,
-        prompts: &Tensor<2>,
-        epochs: usize,
-        data: &RelationData,
-    ) -> Result<Summary> {
-        let dev = self.evaluate(Some(prompts), &data.dev, data)?.summary();
-        self.log.quiet(&format!(
-            "{} dev P@1 after {epochs} epochs: {:.4}",
-            self.label, dev.p_at_1
-        ));
-        Ok(dev)
+    fn dev_score(&self, prompts: &Tensor<2>, data: &RelationData) -> Result<Summary> {
+        Ok(self.evaluate(Some(prompts), &data.dev, data)?.summary())
     }
 
-    fn progress_bar(&self, done: usize, epochs: usize) -> ProgressBar {
+    /// A bar over the relation's epochs, at most as many as it may run.
+    pub fn progress_bar(&self, done: usize, data: &RelationData) -> ProgressBar {
+        let batches = data.train.len().div_ceil(self.hparams.batch_size);
+        let epochs = self.hparams.epochs_for(batches);
         let bar = self.log.progress().add(ProgressBar::new(epochs as u64));
         let style = ProgressStyle::with_template(
             "{prefix:>8} [{bar:30}] epoch {pos}/{len} {elapsed}, at most {eta} more {msg}",
@@ -303,14 +375,14 @@ impl Trainer<'_> {
     /// One optimisation step on the training examples `indices`.
     fn step(
         &self,
-        encoder: PromptEncoder,
-        optim: &mut ModuleOptimizer,
+        lane: &mut Lane,
         data: &RelationData,
         indices: &[usize],
         lr: f64,
-        anchor: Option<&Tensor<2>>,
-    ) -> Result<(PromptEncoder, f32)> {
-        match &data.train {
+    ) -> Result<f32> {
+        let anchor = lane.anchor.clone();
+        let anchor = anchor.as_ref();
+        lane.update(|encoder, optim| match &data.train {
             Items::Facts(queries) => {
                 let chosen = indices.iter().map(|&i| &queries[i]);
                 let batch = BatchTensors::new(
@@ -329,26 +401,41 @@ impl Trainer<'_> {
                     Ok(task_loss(scores, &batch))
                 })
             }
-        }
+        })
     }
 
-    /// One pass over the shuffled training queries; returns the encoder and the mean loss.
-    fn train_epoch(
-        &self,
-        mut encoder: PromptEncoder,
-        optim: &mut ModuleOptimizer,
-        data: &RelationData,
-        epoch: usize,
-        step: &mut usize,
-        anchor: Option<&Tensor<2>>,
-    ) -> Result<(PromptEncoder, f64)> {
+    /// The epoch's shuffled training batches (indices into the train split).
+    pub fn plan(&self, data: &RelationData, epoch: usize) -> Result<BatchPlan> {
         let config = BatchConfig {
             batch_size: self.hparams.batch_size,
             shuffle_seed: Some(self.hparams.seed),
             drop_last: false,
         };
-        let plan = BatchPlan::new(data.train.len(), &config, epoch as u64)?;
-        let examples = data.train.len() as u64;
+        Ok(BatchPlan::new(data.train.len(), &config, epoch as u64)?)
+    }
+
+    /// One pass over the shuffled training queries; returns the mean loss.
+    fn train_epoch(&self, lane: &mut Lane, data: &RelationData) -> Result<f64> {
+        let epoch = lane.state.epochs_done;
+        let plan = self.plan(data, epoch)?;
+        let bar = self.examples_bar(data.train.len() as u64);
+        let mut total = 0.0;
+        for indices in plan.batches() {
+            let lr = self.hparams.lr_at(epoch, lane.state.step);
+            let loss = self
+                .step(lane, data, indices, lr)
+                .map_err(|e| anyhow::anyhow!("{} epoch {}: {e}", self.label, epoch + 1))?;
+            total += loss as f64;
+            lane.state.step += 1;
+            bar.inc(indices.len() as u64);
+            bar.set_message(format!("loss {loss:.3}"));
+        }
+        bar.finish_and_clear();
+        Ok(total / plan.len().max(1) as f64)
+    }
+
+    /// A bar over one epoch's training examples, with their rate.
+    pub fn examples_bar(&self, examples: u64) -> ProgressBar {
         let bar = self.log.progress().add(ProgressBar::new(examples));
         let style = ProgressStyle::with_template(
             "{prefix:>8}   {pos}/{len} examples, {rate}, {eta} left in this epoch {msg}",
@@ -362,20 +449,6 @@ impl Trainer<'_> {
         );
         bar.set_style(style);
         bar.set_prefix(self.label.clone());
-        let mut total = 0.0;
-        for indices in plan.batches() {
-            let size = indices.len() as u64;
-            let lr = self.hparams.lr_at(epoch, *step);
-            let (updated, loss) = self
-                .step(encoder, optim, data, indices, lr, anchor)
-                .map_err(|e| anyhow::anyhow!("{} epoch {}: {e}", self.label, epoch + 1))?;
-            encoder = updated;
-            total += loss as f64;
-            *step += 1;
-            bar.inc(size);
-            bar.set_message(format!("loss {loss:.3}"));
-        }
-        bar.finish_and_clear();
-        Ok((encoder, total / plan.len().max(1) as f64))
+        bar
     }
 }
