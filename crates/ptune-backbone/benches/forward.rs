@@ -6,8 +6,8 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
-use ptune_backbone::Backbone;
 use ptune_backbone::synthetic::{self, RandomWeights};
+use ptune_backbone::{Backbone, SharedPrefix};
 
 const BATCH: usize = 8;
 const SEQ: usize = 32;
@@ -18,7 +18,12 @@ fn forward(
     mask: &Tensor<2, Int>,
     rows: &[usize],
 ) -> Tensor<2> {
-    let hidden = model.forward_rows(model.embed_tokens(ids.clone()), mask.clone(), rows, 0);
+    let hidden = model.forward_rows(
+        model.embed_tokens(ids.clone()),
+        mask.clone(),
+        rows,
+        &SharedPrefix::none(),
+    );
     model.lm_logits(hidden).expect("head")
 }
 

@@ -7,6 +7,7 @@ use crate::error::{BackboneError, Result};
 use crate::gpt2::Gpt2;
 use crate::llama::Llama;
 use crate::loader::Loader;
+use crate::packed::SharedPrefix;
 use crate::precision::{Precision, to_f32};
 use crate::usage::Tracked;
 use crate::weights::TensorSource;
@@ -146,31 +147,31 @@ impl Backbone {
     /// (right padding) and returns the final hidden states `[B, T, H]`, the LM head's input.
     pub fn forward_embeds(&self, embeds: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
         let [b, t, h] = embeds.dims();
-        self.run(embeds, attention_mask, None, 0).reshape([b, t, h])
+        (self.run(embeds, attention_mask, None, &SharedPrefix::none())).reshape([b, t, h])
     }
 
     /// The final hidden states `[B, H]` at one row per example (`positions[b]`, the target it
     /// is scored at): what [`forward_embeds`](Self::forward_embeds) then a gather gives, but the
-    /// last layer computes only those rows. `shared_prefix` is how many leading positions are
-    /// the same in every example (ids and prompt vectors alike, no padding): a causal model
-    /// (GPT-2, the Llama family) computes them once for the batch; a masked LM, whose prefix
-    /// also attends to what follows it, ignores it.
+    /// last layer computes only those rows. `shared` names the leading positions that groups
+    /// of examples have in common (ids and prompt vectors alike, no padding): a causal model
+    /// (GPT-2, the Llama family) computes them once per group; a masked LM, whose prefix also
+    /// attends to what follows it, ignores them.
     pub fn forward_rows(
         &self,
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         positions: &[usize],
-        shared_prefix: usize,
+        shared: &SharedPrefix,
     ) -> Tensor<2> {
         let [b, t, h] = embeds.dims();
         assert_eq!(positions.len(), b, "one row per example");
         let prefix = match b > 1 && self.layers() > 0 && self.objective() == Objective::Causal {
-            true => shared_prefix.min(positions.iter().copied().min().unwrap_or(0)),
-            false => 0,
+            true => shared.capped(positions.iter().copied().min().unwrap_or(0)),
+            false => SharedPrefix::none(),
         };
-        let after: Vec<usize> = positions.iter().map(|p| p - prefix).collect();
-        let rows = Rows::new(&after, t - prefix, &embeds.device());
-        let out = self.run(embeds, attention_mask, Some(&rows), prefix);
+        let after: Vec<usize> = positions.iter().map(|p| p - prefix.len).collect();
+        let rows = Rows::new(&after, t - prefix.len, &embeds.device());
+        let out = self.run(embeds, attention_mask, Some(&rows), &prefix);
         // A model without layers never reached the row selection.
         match out.dims()[0] == b {
             true => out,
@@ -185,7 +186,7 @@ impl Backbone {
         embeds: Tensor<3>,
         mask: Tensor<2, Int>,
         rows: Option<&Rows>,
-        prefix: usize,
+        prefix: &SharedPrefix,
     ) -> Tensor<2> {
         match self {
             Backbone::Bert(m) => {

@@ -6,7 +6,7 @@ use crate::config::Gpt2Config;
 use crate::error::Result;
 use crate::linear::RowsLinear;
 use crate::loader::Loader;
-use crate::packed::{Absolute, Packed};
+use crate::packed::{Absolute, Packed, SharedPrefix};
 use crate::precision::matmul_weight;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm, Linear};
@@ -140,7 +140,7 @@ impl Gpt2 {
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         rows: Option<&Rows>,
-        prefix: usize,
+        prefix: &SharedPrefix,
     ) -> Tensor<2> {
         let bias = mask_bias(attention_mask, true);
         let (pk, x) = Packed::new(self.add_positions(embeds), bias, prefix);

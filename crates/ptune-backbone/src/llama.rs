@@ -7,7 +7,7 @@ use crate::config::LlamaConfig;
 use crate::error::Result;
 use crate::linear::RowsLinear;
 use crate::loader::Loader;
-use crate::packed::Packed;
+use crate::packed::{Packed, SharedPrefix};
 use crate::precision::matmul_weight;
 use crate::rope::Rope;
 use burn::module::Module;
@@ -147,10 +147,16 @@ impl Llama {
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         rows: Option<&Rows>,
-        prefix: usize,
+        prefix: &SharedPrefix,
     ) -> Tensor<2> {
         let t = embeds.dims()[1];
-        let rope = Rope::new(t, prefix, self.head_dim, self.rope_theta, &embeds.device());
+        let rope = Rope::new(
+            t,
+            prefix.len,
+            self.head_dim,
+            self.rope_theta,
+            &embeds.device(),
+        );
         let (pk, x) = Packed::new(embeds, mask_bias(attention_mask, true), prefix);
         let x = through_layers(&self.model.layers, x, rows, |layer, x, rows| {
             layer.forward(x, &pk, &rope, rows)

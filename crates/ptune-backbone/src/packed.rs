@@ -1,16 +1,65 @@
-//! Causal batches as one matrix of rows. When the first `p` positions are the same in every
-//! example (a template's leading prompts), the rows are example 0's prefix (`p` rows) then every
-//! example's rest (`B * (T - p)` rows): the prefix is computed once and every example attends to
-//! its keys and values. Without one (`p = 0`) the rows are simply `B * T`, at no extra cost. Each
-//! projection runs as one matmul over all rows, so no weight is read twice.
+//! Causal batches as one matrix of rows. When groups of examples have the same first `p`
+//! positions (a template's leading prompts: in a mixed batch, one group per prompt pack), the
+//! rows are each group's prefix (`G * p` rows, from the group's first example) then every
+//! example's rest (`B * (T - p)` rows): a prefix is computed once per group and each example
+//! attends to its group's keys and values. Without one (`p = 0`) the rows are simply `B * T`, at
+//! no extra cost. Each projection runs as one matmul over all rows, so no weight is read twice.
 
 use crate::attention::{Rows, attend, merge_heads, split_heads};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// Leading positions that groups of examples share exactly (ids and prompt vectors, no
+/// padding): a causal model computes them once per group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedPrefix {
+    /// How many leading positions.
+    pub len: usize,
+    /// Each example's group, numbered from 0 in order of first appearance; empty: one group.
+    pub group: Vec<usize>,
+}
+
+impl SharedPrefix {
+    /// Nothing shared.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The first `len` positions are the same in every example.
+    pub fn all(len: usize) -> Self {
+        Self {
+            len,
+            group: Vec::new(),
+        }
+    }
+
+    /// The same prefix at most `len` long: sharing a shorter prefix keeps the groups right.
+    pub fn capped(&self, len: usize) -> Self {
+        Self {
+            len: self.len.min(len),
+            group: self.group.clone(),
+        }
+    }
+
+    /// The first example of each group.
+    fn firsts(&self) -> Vec<usize> {
+        let mut firsts = Vec::new();
+        for (e, &g) in self.group.iter().enumerate() {
+            if g == firsts.len() {
+                firsts.push(e);
+            }
+        }
+        firsts
+    }
+}
 
 pub struct Packed {
     p: usize,
     b: usize,
-    /// `[1, 1, p, p]`, absent without a prefix.
+    /// How many groups share a prefix.
+    g: usize,
+    /// `[B]`: each example's group, when there are several.
+    group: Option<Tensor<1, Int>>,
+    /// `[G, 1, p, p]`, absent without a prefix.
     bias_pre: Option<Tensor<4>>,
     /// `[B, 1, T - p, T]`.
     bias_rest: Tensor<4>,
@@ -38,44 +87,61 @@ impl Positions for Absolute {}
 
 impl Packed {
     /// Packs `[B, T, H]` embeddings with their causal attention bias `[B, 1, T, T]`; returns the
-    /// packing and the rows `[p + B(T - p), H]`.
-    pub fn new(embeds: Tensor<3>, bias: Tensor<4>, prefix: usize) -> (Self, Tensor<2>) {
+    /// packing and the rows `[G p + B(T - p), H]`.
+    pub fn new(embeds: Tensor<3>, bias: Tensor<4>, prefix: &SharedPrefix) -> (Self, Tensor<2>) {
         let [b, t, h] = embeds.dims();
-        if prefix == 0 {
+        if prefix.len == 0 {
             let pk = Self {
                 p: 0,
                 b,
+                g: 1,
+                group: None,
                 bias_pre: None,
                 bias_rest: bias,
             };
             return (pk, embeds.reshape([b * t, h]));
         }
+        let p = prefix.len;
+        let device = embeds.device();
+        let firsts = prefix.firsts();
+        let (g, group) = match firsts.len() {
+            0 | 1 => (1, None),
+            g => (g, Some(ints(&prefix.group, &device))),
+        };
+        let pre = embeds.clone().narrow(1, 0, p);
+        let pre = match &group {
+            None => pre.narrow(0, 0, 1),
+            Some(_) => pre.select(0, ints(&firsts, &device)),
+        };
         let pk = Self {
-            p: prefix,
+            p,
             b,
+            g,
             bias_pre: Some(
                 bias.clone()
                     .narrow(0, 0, 1)
-                    .narrow(2, 0, prefix)
-                    .narrow(3, 0, prefix),
+                    .narrow(2, 0, p)
+                    .narrow(3, 0, p)
+                    .expand([g, 1, p, p]),
             ),
-            bias_rest: bias.narrow(2, prefix, t - prefix),
+            group,
+            bias_rest: bias.narrow(2, p, t - p),
         };
-        let pre = embeds.clone().narrow(0, 0, 1).narrow(1, 0, prefix);
-        let rows = pk.join(Some(pre), embeds.narrow(1, prefix, t - prefix));
+        let rows = pk.join(Some(pre), embeds.narrow(1, p, t - p));
         (pk, rows)
     }
 
-    /// `[N, W]` → prefix `[1, p, W]` (if any), rest `[B, T - p, W]`.
+    /// `[N, W]` → the groups' prefixes `[G, p, W]` (if any), rest `[B, T - p, W]`.
     fn split(&self, x: Tensor<2>) -> (Option<Tensor<3>>, Tensor<3>) {
         let [n, w] = x.dims();
-        let rest = n - self.p;
+        let pre = self.g * self.p;
+        let rest = n - pre;
         let shape = [self.b, rest / self.b, w];
         match self.p {
             0 => (None, x.reshape(shape)),
             p => (
-                Some(x.clone().narrow(0, 0, p).reshape([1, p, w])),
-                x.narrow(0, p, rest).reshape(shape),
+                Some(x.clone().narrow(0, 0, pre).reshape([self.g, p, w])),
+                x.narrow(0, pre, rest).reshape(shape),
             ),
         }
     }
@@ -86,22 +152,26 @@ impl Packed {
         let rest = rest.reshape([b * t, w]);
         match pre {
             None => rest,
-            Some(pre) => Tensor::cat(vec![pre.reshape([self.p, w]), rest], 0),
+            Some(pre) => Tensor::cat(vec![pre.reshape([self.g * self.p, w]), rest], 0),
         }
     }
 
-    /// `[N, h * d]` → heads: the prefix's `[1, h, p, d]` (if any), the rest's `[B, h, T - p, d]`.
+    /// `[N, h * d]` → heads: the prefixes' `[G, h, p, d]` (if any), the rest's `[B, h, T - p, d]`.
     fn heads(&self, x: Tensor<2>, heads: usize) -> (Option<Tensor<4>>, Tensor<4>) {
         let (pre, rest) = self.split(x);
         (pre.map(|x| split_heads(x, heads)), split_heads(rest, heads))
     }
 
-    /// Keys or values `[B, h, T - p, d]` with the prefix's `[1, h, p, d]` in front of each.
+    /// Keys or values `[B, h, T - p, d]` with their group's prefix `[h, p, d]` in front of each.
     fn prepend(&self, pre: Option<Tensor<4>>, rest: Tensor<4>) -> Tensor<4> {
         let [b, h, _, d] = rest.dims();
+        let spread = |pre: Tensor<4>| match &self.group {
+            None => pre.expand([b, h, self.p, d]),
+            Some(group) => pre.select(0, group.clone()),
+        };
         match pre {
             None => rest,
-            Some(pre) => Tensor::cat(vec![pre.expand([b, h, self.p, d]), rest], 2),
+            Some(pre) => Tensor::cat(vec![spread(pre), rest], 2),
         }
     }
 
@@ -155,4 +225,10 @@ impl Packed {
             }
         }
     }
+}
+
+fn ints(values: &[usize], device: &Device) -> Tensor<1, Int> {
+    let values: Vec<i64> = values.iter().map(|&v| v as i64).collect();
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n]), device)
 }

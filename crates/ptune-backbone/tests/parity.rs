@@ -68,8 +68,8 @@ fn llama_from_gguf_matches_transformers() {
     assert_parity("llama_gguf");
 }
 
-/// Causal models (GPT-2, Llama family) compute a prefix every example shares once for the
-/// batch: same rows as without.
+/// Causal models (GPT-2, Llama family) compute a prefix that examples share once for the
+/// batch, or once per group of examples (a mixed batch's packs): same rows as without.
 #[test]
 fn shared_prefix_gives_the_same_rows() {
     for name in [
@@ -88,11 +88,13 @@ fn shared_prefix_gives_the_same_rows() {
         let model = bundle
             .backbone(&common::device::device())
             .expect("fixture loads");
-        let err = shared_prefix_error(&model, &dir.join("reference.safetensors"), 2);
-        assert!(
-            err <= 1e-5,
-            "{name}: a shared prefix changes the output by {err}"
-        );
+        for groups in [1, 2] {
+            let err = shared_prefix_error(&model, &dir.join("reference.safetensors"), 2, groups);
+            assert!(
+                err <= 1e-5,
+                "{name}: a prefix shared in {groups} group(s) changes the output by {err}"
+            );
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 //! backward to the inputs, LM head at the targets, Adam on the encoder), one evaluation step with
 //! the prompt matrix cached (splice, forward, LM head at the targets), and the splice alone:
 //! batch 8 × 16 tokens, template `[P:3] [X] [P:3] [Y]`, paper's LSTM encoder. Tiny GPT-2 fixture
-//! and a SmolLM2-135M-shaped model with random weights.
+//! and a SmolLM2-135M-shaped model with random weights. And a mixed batch (the same rows, two
+//! from each of 4 packs) evaluated with each pack's leading prompts computed once per pack, and
+//! with none shared, the ablation.
 //!
 //! Run: `cargo bench -p ptune-train --bench train_step` (add `--profile dev` to reuse the test
 //! build of burn instead of a release build).
@@ -10,7 +12,7 @@
 use burn::tensor::Device;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ptune_backbone::synthetic::RandomWeights;
-use ptune_backbone::{Backbone, ModelBundle};
+use ptune_backbone::{Backbone, ModelBundle, SharedPrefix};
 use ptune_data::Batch;
 use ptune_encoder::{EncoderKind, PromptEncoderConfig};
 use ptune_train::model::{BatchTensors, optimizer, target_logits, train_step};
@@ -34,6 +36,13 @@ fn batch(vocab: usize) -> Batch {
         fact_indices: (0..BATCH).collect(),
         prompt_spans: Vec::new(),
     }
+}
+
+/// The same rows as [`batch`], two from each of 4 packs, each pack with its own 6 prompt rows.
+fn mixed_batch(vocab: usize) -> Batch {
+    let mut batch = batch(vocab);
+    batch.prompt_spans = (0..BATCH).map(|e| ((e % 4) * 6, 6)).collect();
+    batch
 }
 
 fn models(device: &Device) -> Vec<(&'static str, Backbone)> {
@@ -101,5 +110,34 @@ fn bench_eval_step_and_splice(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_train_step, bench_eval_step_and_splice);
+fn bench_mixed_eval_step(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut group = c.benchmark_group("mixed_eval_step");
+    group.sample_size(10);
+    for (name, backbone) in models(&device) {
+        let grouped = BatchTensors::new(&mixed_batch(backbone.vocab_size()), &device);
+        assert_eq!(grouped.shared_prefix.len, 3, "each pack's leading prompts");
+        let mut unshared = BatchTensors::new(&mixed_batch(backbone.vocab_size()), &device);
+        unshared.shared_prefix = SharedPrefix::none();
+        let config = PromptEncoderConfig::new(EncoderKind::Lstm, 24, backbone.hidden_size());
+        let prompts = config.init(&device).unwrap().forward();
+        for (label, inputs) in [("prefix-per-pack", &grouped), ("no-prefix", &unshared)] {
+            group.bench_function(format!("{name}/4-packs/b{BATCH}x{SEQ}/{label}"), |b| {
+                b.iter(|| {
+                    target_logits(&backbone, Some(prompts.clone()), inputs)
+                        .unwrap()
+                        .into_data()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_train_step,
+    bench_eval_step_and_splice,
+    bench_mixed_eval_step
+);
 criterion_main!(benches);

@@ -213,7 +213,7 @@ fn run(args: &BenchArgs) -> Result<()> {
         Case::Lama => {
             let mut inputs = BatchTensors::new(&batch, &device);
             if args.ablate.contains(&Ablation::SharedPrefix) {
-                inputs.shared_prefix = 0;
+                inputs.shared_prefix = ptune_backbone::SharedPrefix::none();
             }
             let every_row = args.ablate.contains(&Ablation::TargetRows);
             Work::Lama {

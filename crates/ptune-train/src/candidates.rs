@@ -76,7 +76,7 @@ pub fn candidate_scores(
     let embeds = input_embeds(backbone, prompts, &batch.rows);
     let mask = batch.rows.mask.clone();
     let hidden = match &batch.targets {
-        None => backbone.forward_rows(embeds, mask, &batch.rows.targets, batch.rows.shared_prefix),
+        None => backbone.forward_rows(embeds, mask, &batch.rows.targets, &batch.rows.shared_prefix),
         Some(targets) => Backbone::gather_rows(backbone.forward_embeds(embeds, mask), targets),
     };
     let log_probs = log_softmax(backbone.lm_logits(hidden)?, 1);

@@ -8,7 +8,7 @@ use burn::optim::{
     grad_clipping::GradientClippingConfig,
 };
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use ptune_backbone::Backbone;
+use ptune_backbone::{Backbone, SharedPrefix};
 use ptune_data::Batch;
 use ptune_encoder::PromptEncoder;
 
@@ -22,8 +22,8 @@ pub struct BatchTensors {
     slot_mask: Tensor<3>,
     /// Each example's target position.
     pub targets: Vec<usize>,
-    /// Leading positions that are the same in every example (see [`shared_prefix`]).
-    pub shared_prefix: usize,
+    /// Leading positions that groups of examples have in common (see [`shared_prefix`]).
+    pub shared_prefix: SharedPrefix,
     pub labels: Tensor<1, Int>,
 }
 
@@ -75,21 +75,49 @@ impl BatchTensors {
     }
 }
 
-/// How many leading positions hold the same input in every example, with no padding: the same
-/// prompt row, or the same token outside prompt slots. A causal model computes them once
-/// per batch (templates that start with prompts, like `[P:3] [X] [P:3] [Y]`, share those).
-fn shared_prefix(batch: &Batch, slot_rows: &[i64], slot_mask: &[f32]) -> usize {
-    let t = batch.seq_len;
+/// The leading positions a causal model can compute once per group of examples: those where
+/// the examples of a group hold the same input (the same prompt row, or the same token outside
+/// prompt slots) and no padding. Templates that start with prompts, like `[P:3] [X] [P:3] [Y]`,
+/// share them within a pack; a mixed batch has a group per pack. Of the possible lengths, the
+/// one that saves the most positions, `(B - groups) * len`, is taken.
+fn shared_prefix(batch: &Batch, slot_rows: &[i64], slot_mask: &[f32]) -> SharedPrefix {
+    let (b, t) = (batch.batch_size, batch.seq_len);
     let input = |e: usize, p: usize| {
         let i = e * t + p;
         (slot_mask[i] > 0.0, slot_rows[i], batch.input_ids[i])
     };
-    (0..t)
-        .take_while(|&p| {
-            (0..batch.batch_size)
-                .all(|e| batch.attention_mask[e * t + p] == 1 && input(e, p) == input(0, p))
-        })
-        .count()
+    let real = (0..t)
+        .take_while(|&p| (0..b).all(|e| batch.attention_mask[e * t + p] == 1))
+        .count();
+    let mut best = (0, SharedPrefix::none());
+    // Examples equal on positions 0..len share a group; the groups split as len grows.
+    let mut group = vec![0usize; b];
+    for len in 1..=real {
+        let mut keys = Vec::new();
+        group = (0..b)
+            .map(|e| {
+                let key = (group[e], input(e, len - 1));
+                keys.iter().position(|k| *k == key).unwrap_or_else(|| {
+                    keys.push(key);
+                    keys.len() - 1
+                })
+            })
+            .collect();
+        if keys.len() == b {
+            break; // every example alone: longer prefixes share nothing either
+        }
+        let saved = (b - keys.len()) * len;
+        if saved > best.0 {
+            best = (
+                saved,
+                SharedPrefix {
+                    len,
+                    group: group.clone(),
+                },
+            );
+        }
+    }
+    best.1
 }
 
 /// Logits `[B, vocab]` at each example's target; `prompts` is `None` for a manual template.
@@ -102,7 +130,7 @@ pub fn target_logits(
         input_embeds(backbone, prompts, batch),
         batch.mask.clone(),
         &batch.targets,
-        batch.shared_prefix,
+        &batch.shared_prefix,
     );
     Ok(backbone.lm_logits(hidden)?)
 }
@@ -209,4 +237,69 @@ pub fn check_finite(loss: f32) -> Result<()> {
         bail!("the training loss became {loss}; try a smaller --lr");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ptune_data::Query;
+
+    /// A causal query: prompt slots at `prompts`, the object predicted from the last id.
+    fn query(ids: &[u32], prompts: &[usize]) -> Query {
+        Query {
+            input_ids: ids.to_vec(),
+            prompt_positions: prompts.to_vec(),
+            target_position: ids.len() - 1,
+            object_id: 0,
+            fact_index: 0,
+        }
+    }
+
+    fn prefix_of(rows: &[(&Query, usize)]) -> SharedPrefix {
+        let batch = Batch::collate_mixed(rows.iter().copied(), 0).unwrap();
+        BatchTensors::new(&batch, &Device::flex()).shared_prefix
+    }
+
+    #[test]
+    fn one_pack_shares_its_leading_prompts() {
+        let (a, b) = (query(&[9, 9, 5, 6], &[0, 1]), query(&[9, 9, 7], &[0, 1]));
+        assert_eq!(
+            prefix_of(&[(&a, 0), (&b, 0)]),
+            SharedPrefix {
+                len: 2,
+                group: vec![0, 0]
+            }
+        );
+    }
+
+    /// Two packs (prompt rows from 0 and from 2) with two rows each, and a row of a template
+    /// that starts with its subject: a group per pack, the subject row alone.
+    #[test]
+    fn a_mixed_batch_shares_a_prefix_per_pack() {
+        let a = query(&[9, 9, 5, 6], &[0, 1]);
+        let b = query(&[9, 9, 7, 8], &[0, 1]);
+        let alone = query(&[4, 9, 9, 3], &[1, 2]);
+        let rows = [(&a, 0), (&a, 2), (&alone, 4), (&b, 0), (&b, 2)];
+        let want = SharedPrefix {
+            len: 2,
+            group: vec![0, 1, 2, 0, 1],
+        };
+        assert_eq!(prefix_of(&rows), want);
+    }
+
+    /// The same token in the same place is shared too; prompt rows differ from token ids.
+    #[test]
+    fn the_longest_saving_prefix_wins_and_padding_ends_it() {
+        let a = query(&[1, 2, 3, 4, 5], &[]);
+        let b = query(&[1, 2, 3, 9], &[]);
+        let c = query(&[1, 7, 7, 7, 7], &[]);
+        // Length 1: one group saves 2; length 3: groups {a, b}, {c} save 3; padding at 4.
+        let want = SharedPrefix {
+            len: 3,
+            group: vec![0, 0, 1],
+        };
+        assert_eq!(prefix_of(&[(&a, 0), (&b, 0), (&c, 0)]), want);
+        let prompt = query(&[1, 2, 3, 4], &[0]);
+        assert_eq!(prefix_of(&[(&a, 0), (&prompt, 0)]), SharedPrefix::none());
+    }
 }

@@ -5,7 +5,7 @@
 pub mod device;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use ptune_backbone::Backbone;
+use ptune_backbone::{Backbone, SharedPrefix};
 use safetensors::{Dtype, SafeTensors};
 use std::path::PathBuf;
 
@@ -101,7 +101,12 @@ fn rows_error(model: &Backbone, ids: &Ref, mask: &Ref, hidden_ref: &Ref, device:
         .iter()
         .map(|positions| {
             let embeds = model.embed_tokens(int_tensor(ids, device));
-            let out = to_vec(model.forward_rows(embeds, int_tensor(mask, device), positions, 0));
+            let out = to_vec(model.forward_rows(
+                embeds,
+                int_tensor(mask, device),
+                positions,
+                &SharedPrefix::none(),
+            ));
             (0..b * h)
                 .map(|i| {
                     let (e, j) = (i / h, i % h);
@@ -112,16 +117,34 @@ fn rows_error(model: &Backbone, ids: &Ref, mask: &Ref, hidden_ref: &Ref, device:
         .fold(0.0, f32::max)
 }
 
-/// Largest difference between `forward_rows` with the first `prefix` positions shared (example
-/// 0's first tokens copied into every example) and without, at each example's last real token.
-pub fn shared_prefix_error(model: &Backbone, reference: &std::path::Path, prefix: usize) -> f32 {
+/// Largest difference between `forward_rows` with the first `prefix` positions shared and
+/// without, at each example's last real token. The reference batch is doubled (the copies' real
+/// tokens after the prefix reversed, so no two examples are the same); example `e` gets the
+/// first tokens of example `e % groups` and shares them with that group (one group: the batch).
+pub fn shared_prefix_error(
+    model: &Backbone,
+    reference: &std::path::Path,
+    prefix: usize,
+    groups: usize,
+) -> f32 {
     let device = model.device();
-    let mut ids = read_ref(reference, "input_ids");
-    let mask = read_ref(reference, "attention_mask");
-    let t = ids.shape[1];
-    for e in 1..ids.shape[0] {
+    let (mut ids, mut mask) = (
+        read_ref(reference, "input_ids"),
+        read_ref(reference, "attention_mask"),
+    );
+    let (b, t) = (ids.shape[0], ids.shape[1]);
+    for e in 0..b {
+        let len = mask.i64s[e * t..(e + 1) * t].iter().sum::<i64>() as usize;
+        let mut row = ids.i64s[e * t..(e + 1) * t].to_vec();
+        row[prefix..len].reverse();
+        ids.i64s.extend(row);
+        mask.i64s.extend_from_within(e * t..(e + 1) * t);
+    }
+    let b = 2 * b;
+    (ids.shape[0], mask.shape[0]) = (b, b);
+    for e in groups..b {
         for p in 0..prefix {
-            ids.i64s[e * t + p] = ids.i64s[p];
+            ids.i64s[e * t + p] = ids.i64s[(e % groups) * t + p];
         }
     }
     let last: Vec<usize> = mask
@@ -133,11 +156,15 @@ pub fn shared_prefix_error(model: &Backbone, reference: &std::path::Path, prefix
         last.iter().all(|&p| p >= prefix),
         "the prefix is real tokens"
     );
-    let run = |shared| {
+    let run = |shared: &SharedPrefix| {
         let embeds = model.embed_tokens(int_tensor(&ids, &device));
         to_vec(model.forward_rows(embeds, int_tensor(&mask, &device), &last, shared))
     };
-    let (split, whole) = (run(prefix), run(0));
+    let grouped = SharedPrefix {
+        len: prefix,
+        group: (0..b).map(|e| e % groups).collect(),
+    };
+    let (split, whole) = (run(&grouped), run(&SharedPrefix::none()));
     split
         .iter()
         .zip(&whole)
