@@ -179,6 +179,35 @@ impl Backbone {
         }
     }
 
+    /// The final hidden states `[N, H]` at `targets` (`(example, position)`, several per
+    /// example allowed): what [`forward_embeds`](Self::forward_embeds) then a gather gives, with
+    /// the leading positions `shared` names computed once per group of examples, as in
+    /// [`forward_rows`](Self::forward_rows) (a causal model; a masked LM ignores them). A task's
+    /// candidates of several tokens, one row each, share their example's context this way.
+    pub fn forward_targets(
+        &self,
+        embeds: Tensor<3>,
+        attention_mask: Tensor<2, Int>,
+        targets: &[(usize, usize)],
+        shared: &SharedPrefix,
+    ) -> Tensor<2> {
+        let [b, t, _] = embeds.dims();
+        let prefix = match b > 1 && self.objective() == Objective::Causal {
+            true => shared.clone(),
+            false => SharedPrefix::none(),
+        };
+        let device = embeds.device();
+        let out = self.run(embeds, attention_mask, None, &prefix);
+        let flat: Vec<i64> = (targets.iter())
+            .map(|&(e, pos)| prefix.packed_row(e, pos, t) as i64)
+            .collect();
+        let n = flat.len();
+        out.select(
+            0,
+            Tensor::<1, Int>::from_data(burn::tensor::TensorData::new(flat, [n]), &device),
+        )
+    }
+
     /// Final hidden states as rows: `[B * T, H]`, or `[B, H]` at `rows` (positions after the
     /// `prefix` a causal model shares; see [`Backbone::forward_rows`]).
     fn run(

@@ -40,6 +40,26 @@ impl SharedPrefix {
         }
     }
 
+    /// How many groups share a prefix (one when every example does).
+    pub fn groups(&self) -> usize {
+        self.firsts().len().max(1)
+    }
+
+    /// Example `e`'s group.
+    pub fn group_of(&self, e: usize) -> usize {
+        self.group.get(e).copied().unwrap_or(0)
+    }
+
+    /// The row of position `pos` of example `e` in [`Packed`] rows of `b` examples of `t`
+    /// positions: its group's prefix row, or its own row after the prefixes.
+    pub fn packed_row(&self, e: usize, pos: usize, t: usize) -> usize {
+        let p = self.len;
+        match pos < p {
+            true => self.group_of(e) * p + pos,
+            false => self.groups() * p + e * (t - p) + pos - p,
+        }
+    }
+
     /// The first example of each group.
     fn firsts(&self) -> Vec<usize> {
         let mut firsts = Vec::new();

@@ -49,14 +49,25 @@ struct BenchArgs {
     steps: usize,
     #[command(flatten)]
     compute: Compute,
-    /// Turn optimizations off to measure what each gives: `shared-prefix` (a causal batch's
-    /// common leading positions computed once), `target-rows` (the last layer only at targets).
+    /// Turn optimizations off to measure what each gives: `shared-prefix` (leading positions a
+    /// causal batch's examples, or groups of its rows, have in common computed once: an
+    /// example's context for its candidates' rows), `target-rows` (the last layer only at
+    /// targets; the lama case).
     #[arg(long, value_enum, value_delimiter = ',')]
     ablate: Vec<Ablation>,
     /// What a step computes: `lama` ranks the vocabulary at `[Y]`; `classification` scores two
-    /// one-token labels per example with the task loss (RTE-shaped with `--seq-len 64`).
+    /// one-token labels per example with the task loss (RTE-shaped with `--seq-len 64`);
+    /// `choice` scores `--choices` candidates of `--answer-tokens` tokens each (COPA, ReCoRD,
+    /// multi-token LAMA objects): a causal model reads each candidate in a row of its own after
+    /// the example's context, a masked LM at as many masks.
     #[arg(long, value_enum, default_value = "lama")]
     case: Case,
+    /// Candidates per example (the `choice` case).
+    #[arg(long, default_value_t = 4)]
+    choices: usize,
+    /// Tokens per candidate (the `choice` case).
+    #[arg(long, default_value_t = 3)]
+    answer_tokens: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -64,6 +75,7 @@ struct BenchArgs {
 enum Case {
     Lama,
     Classification,
+    Choice,
 }
 
 /// The batch one timed step runs.
@@ -154,6 +166,73 @@ fn classification(batch: &Batch, backbone: &Backbone, device: &Device) -> Result
     Ok(TaskTensors::new(&batch, vocab, ScoreNorm::Sum, device))
 }
 
+/// The LAMA batch as a multiple-choice task: each example's `--choices` candidates of
+/// `--answer-tokens` tokens, the right one rotating. A causal model gets a row per candidate
+/// (the context up to `[Y]`, then the candidate's tokens but the last); a masked LM one row whose
+/// last `--answer-tokens` positions up to `[Y]` stand for the masks all candidates share.
+fn choice(
+    batch: &Batch,
+    args: &BenchArgs,
+    backbone: &Backbone,
+    device: &Device,
+) -> Result<TaskTensors> {
+    let (t, n, k) = (batch.seq_len, batch.n_prompts, args.answer_tokens);
+    if args.choices == 0 || k == 0 {
+        bail!("--choices and --answer-tokens must be at least 1");
+    }
+    let vocab = backbone.vocab_size();
+    let causal = backbone.objective() == Objective::Causal;
+    let token = |c: usize, j: usize| ((1000 + 97 * c + 13 * j) % vocab) as u32;
+    let examples: Vec<ScoredExample> = (0..batch.batch_size)
+        .map(|i| {
+            let (ids, prompts) = (
+                &batch.input_ids[i * t..(i + 1) * t],
+                &batch.prompt_positions[i * n..(i + 1) * n],
+            );
+            let at = batch.target_positions[i];
+            let context = &ids[..=at];
+            let rows: Vec<Row> = match causal {
+                true => (0..args.choices)
+                    .map(|c| Row {
+                        input_ids: (context.iter().copied())
+                            .chain((0..k - 1).map(|j| token(c, j)))
+                            .collect(),
+                        prompt_positions: prompts.to_vec(),
+                    })
+                    .collect(),
+                false => vec![Row {
+                    input_ids: ids.to_vec(),
+                    prompt_positions: prompts.to_vec(),
+                }],
+            };
+            let candidates = (0..args.choices)
+                .map(|c| {
+                    let (row, first) = match causal {
+                        true => (c, at),
+                        false => (0, (at + 1).saturating_sub(k)),
+                    };
+                    (0..k)
+                        .map(|j| Target {
+                            row,
+                            position: first + j,
+                            token: token(c, j),
+                        })
+                        .collect()
+                })
+                .collect();
+            ScoredExample {
+                rows,
+                candidates,
+                gold: Some(i % args.choices),
+                index: i,
+            }
+        })
+        .collect();
+    let refs: Vec<&ScoredExample> = examples.iter().collect();
+    let batch = TaskBatch::collate(&refs, 0)?;
+    Ok(TaskTensors::new(&batch, vocab, ScoreNorm::Sum, device))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 enum Ablation {
@@ -221,11 +300,18 @@ fn run(args: &BenchArgs) -> Result<()> {
                 every_row,
             }
         }
-        Case::Classification if !args.ablate.is_empty() => {
-            bail!("--ablate applies to the lama case only")
+        _ if args.ablate.contains(&Ablation::TargetRows) => {
+            bail!("--ablate target-rows applies to the lama case only")
         }
-        Case::Classification => {
-            Work::Classify(Box::new(classification(&batch, &backbone, &device)?))
+        case => {
+            let mut tensors = match case {
+                Case::Choice => choice(&batch, args, &backbone, &device)?,
+                _ => classification(&batch, &backbone, &device)?,
+            };
+            if args.ablate.contains(&Ablation::SharedPrefix) {
+                tensors.rows.shared_prefix = ptune_backbone::SharedPrefix::none();
+            }
+            Work::Classify(Box::new(tensors))
         }
     };
     let config = PromptEncoderConfig::new(
@@ -397,10 +483,10 @@ fn proc_status_mb(field: &str) -> f64 {
 mod tests {
     use super::*;
 
-    /// The classification case trains and scores on a masked and a causal model; `--ablate`
-    /// (a LAMA-case switch) is refused with it.
+    /// The classification and choice cases train and score on a masked and a causal model,
+    /// with and without shared prefixes; `--ablate target-rows` (a LAMA-case switch) is refused.
     #[test]
-    fn the_classification_case_runs_on_masked_and_causal_models() {
+    fn the_task_cases_run_on_masked_and_causal_models() {
         let dir = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../ptune-backbone/tests/fixtures/"
@@ -417,14 +503,14 @@ mod tests {
                     "--steps",
                     "1",
                 ];
-                let extra = ["--case", "classification", "--seq-len", "16"]
-                    .iter()
-                    .chain(extra);
-                BenchArgs::parse_from(base.iter().chain(extra))
+                BenchArgs::parse_from(base.iter().chain(["--seq-len", "16"].iter()).chain(extra))
             };
-            run(&args(&[])).unwrap();
-            let err = run(&args(&["--ablate", "target-rows"])).unwrap_err();
-            assert!(err.to_string().contains("lama case only"), "{err}");
+            for case in ["classification", "choice"] {
+                run(&args(&["--case", case])).unwrap();
+                run(&args(&["--case", case, "--ablate", "shared-prefix"])).unwrap();
+                let err = run(&args(&["--case", case, "--ablate", "target-rows"])).unwrap_err();
+                assert!(err.to_string().contains("lama case only"), "{err}");
+            }
         }
     }
 

@@ -77,7 +77,7 @@ pub fn candidate_scores(
     let mask = batch.rows.mask.clone();
     let hidden = match &batch.targets {
         None => backbone.forward_rows(embeds, mask, &batch.rows.targets, &batch.rows.shared_prefix),
-        Some(targets) => Backbone::gather_rows(backbone.forward_embeds(embeds, mask), targets),
+        Some(targets) => backbone.forward_targets(embeds, mask, targets, &batch.rows.shared_prefix),
     };
     let log_probs = log_softmax(backbone.lm_logits(hidden)?, 1);
     let [n, v] = log_probs.dims();

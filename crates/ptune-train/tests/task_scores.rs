@@ -78,11 +78,16 @@ fn candidate_scores_match_transformers() {
         let bundle = ModelBundle::open(&model_dir(name)).unwrap();
         let backbone = bundle.backbone(&device).unwrap();
         let spec = tokenizer_spec(&bundle, &backbone).unwrap();
+        let mut shared_contexts = 0;
         for case in fixture(name)["tasks"].as_array().unwrap() {
             let (def, examples) = scored(&bundle, &spec, case);
             let refs: Vec<&ScoredExample> = examples.iter().collect();
             let batch = TaskBatch::collate(&refs, spec.pad_id).unwrap();
             let tensors = TaskTensors::new(&batch, backbone.vocab_size(), def.score, &device);
+            let shared = &tensors.rows.shared_prefix;
+            if !batch.one_target_per_row() && shared.len > 0 && shared.groups() > 1 {
+                shared_contexts += 1;
+            }
             let scores = candidate_scores(&backbone, prompts(case, &device), &tensors).unwrap();
             let got = to_host(scores).unwrap();
             let expected = case["scores"].as_array().unwrap();
@@ -96,6 +101,13 @@ fn candidate_scores_match_transformers() {
                     );
                 }
             }
+        }
+        if matches!(name, "gpt2" | "llama_gqa_tied") {
+            // Candidates of several tokens (a row each) computed their example's context once.
+            assert!(
+                shared_contexts > 0,
+                "{name}: no case shared a context per example"
+            );
         }
     }
 }
