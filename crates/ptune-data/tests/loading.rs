@@ -417,3 +417,50 @@ fn errors_quote_long_user_text_shortened() {
     let e = data.facts(&huge, Split::Test).unwrap_err().to_string();
     assert!(e.len() < 500, "{} bytes", e.len());
 }
+
+/// A relation as a task (`ptune train --multi-token`): its manual template with the subject as
+/// the field, every split's objects once each as labels answered by their own words, and its
+/// split files as the data.
+#[test]
+fn a_relation_becomes_the_task_that_ranks_its_objects() {
+    use ptune_data::task::{Answer, SUBJECT_FIELD, TaskDef};
+    let dataset = LamaDataset::open(bundled_dir()).unwrap();
+    let relation = dataset.relation("P30").unwrap();
+    let def = TaskDef::for_relation(&dataset, relation).unwrap();
+    assert_eq!(def.name, "P30");
+    assert_eq!(def.fields, [SUBJECT_FIELD]);
+    assert_eq!(
+        def.template,
+        relation.template.replace("[X]", "[sub_label]")
+    );
+    let mut objects = Vec::new();
+    for split in [Split::Train, Split::Dev, Split::Test] {
+        for fact in dataset.facts("P30", split).unwrap() {
+            if !objects.contains(&fact.object) {
+                objects.push(fact.object);
+            }
+        }
+    }
+    let Answer::Label { field, verbalizers } = &def.answer else {
+        panic!("a label task: {:?}", def.answer)
+    };
+    assert_eq!(field, "obj_label");
+    assert_eq!(verbalizers.len(), objects.len());
+    for ((label, words), object) in verbalizers.iter().zip(&objects) {
+        assert_eq!((label, words), (object, object));
+    }
+    assert_eq!(
+        def.data_file(Split::Dev).unwrap(),
+        dataset.split_path("P30", Split::Dev)
+    );
+    let examples = def
+        .read_examples(def.data_file(Split::Test).unwrap())
+        .unwrap();
+    let facts = dataset.facts("P30", Split::Test).unwrap();
+    assert_eq!(examples.len(), facts.len());
+    let labels = def.labels();
+    for (e, f) in examples.iter().zip(&facts) {
+        assert_eq!(e.fields[SUBJECT_FIELD], f.subject);
+        assert_eq!(labels[e.gold.unwrap()], f.object);
+    }
+}

@@ -270,3 +270,54 @@ fn long_fields_are_cut_to_fit_the_model() {
         ptune_data::DropReason::TooLong
     );
 }
+
+/// Keeping some candidates keeps the rows they read (and no other), their targets, and the right
+/// answer's place; a sample for training always holds the right answer.
+#[test]
+fn candidates_kept_or_sampled_keep_their_rows_and_the_right_answer() {
+    let tok = tiny_bpe();
+    let spec = specs::gpt2(&tok);
+    let rows = RowBuilder::new(&tok, &spec, &task_template("[P] [subject] is in [Y] .")).unwrap();
+    let answers = ["Paris", "Monte Carlo", "Tokyo", "Monte Carlo Paris", "Rome"];
+    let ids: Vec<Vec<u32>> = answers
+        .iter()
+        .map(|a| rows.answer_ids(a).unwrap())
+        .collect();
+    let s = rows.build(&example("France", Some(3)), &ids, 4).unwrap();
+    assert_eq!(s.rows.len(), 3, "the one-token answers share a row");
+    let kept = s.with_candidates(&[1, 3]);
+    assert_eq!(kept.rows, vec![s.rows[1].clone(), s.rows[2].clone()]);
+    assert_eq!((kept.gold, kept.index), (Some(1), 4));
+    for (k, &c) in [1, 3].iter().enumerate() {
+        let (got, want) = (&kept.candidates[k], &s.candidates[c]);
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!((g.position, g.token), (w.position, w.token));
+            assert_eq!(kept.rows[g.row], s.rows[w.row]);
+        }
+    }
+    assert_eq!(s.with_candidates(&[0, 2]).gold, None);
+    for seed in 0..20 {
+        let sample = s.sampled(2, seed);
+        assert_eq!(sample.candidates.len(), 2);
+        let gold = sample.gold.expect("the right answer is always kept");
+        let tokens = |c: &[ptune_data::task::Target]| c.iter().map(|t| t.token).collect::<Vec<_>>();
+        assert_eq!(tokens(&sample.candidates[gold]), tokens(&s.candidates[3]));
+    }
+    assert_eq!(
+        s.sampled(5, 1),
+        s,
+        "no more candidates than asked: all kept"
+    );
+    let draws: std::collections::BTreeSet<Vec<u32>> = (0..20)
+        .map(|seed| {
+            s.sampled(2, seed)
+                .candidates
+                .concat()
+                .iter()
+                .map(|t| t.token)
+                .collect()
+        })
+        .collect();
+    assert!(draws.len() > 1, "the other candidate varies with the seed");
+}

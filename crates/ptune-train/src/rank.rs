@@ -11,6 +11,9 @@ use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, Query, RankStats, metrics
 
 /// Evaluation batches are bigger than training ones: no activations are kept for backward.
 pub const EVAL_BATCH: usize = 16;
+/// At most this many rows per evaluation batch of a task (a causal model reads each candidate
+/// of several tokens in a row of its own).
+const EVAL_ROWS: usize = 256;
 
 /// A split's tokenized examples: a relation's queries (ranked over the vocabulary), or a task's
 /// scored examples (ranked over their candidates: rank 1 is a right answer).
@@ -66,11 +69,9 @@ pub fn rank_candidates(
     pad_id: u32,
     device: &Device,
 ) -> Result<CandidateRanks> {
-    let plan = eval_plan(examples.len())?;
     let mut ranks = Vec::with_capacity(examples.len());
     let mut best = Vec::with_capacity(examples.len());
-    for indices in plan.batches() {
-        let chosen: Vec<&ScoredExample> = indices.iter().map(|&i| &examples[i]).collect();
+    for chosen in row_batches(examples) {
         let batch = TaskBatch::collate(&chosen, pad_id)?;
         let tensors = TaskTensors::new(&batch, backbone.vocab_size(), norm, device);
         let scores = to_host(candidate_scores(backbone, prompts.cloned(), &tensors)?)?;
@@ -111,6 +112,28 @@ pub fn rank_queries(
 fn argmax(scores: &[f32]) -> usize {
     let better = |best: usize, (i, s): (usize, &f32)| if *s > scores[best] { i } else { best };
     scores.iter().enumerate().fold(0, better)
+}
+
+/// Examples in order, in batches of at most [`EVAL_BATCH`] examples and [`EVAL_ROWS`] rows
+/// (an example with hundreds of candidates, a relation's objects, may fill a batch alone).
+fn row_batches(examples: &[ScoredExample]) -> Vec<Vec<&ScoredExample>> {
+    let mut batches: Vec<Vec<&ScoredExample>> = Vec::new();
+    let mut rows = 0;
+    for example in examples {
+        let full = batches
+            .last()
+            .is_none_or(|b| b.len() == EVAL_BATCH || rows + example.rows.len() > EVAL_ROWS);
+        if full {
+            batches.push(Vec::new());
+            rows = 0;
+        }
+        rows += example.rows.len();
+        batches
+            .last_mut()
+            .expect("a batch was just pushed")
+            .push(example);
+    }
+    batches
 }
 
 /// Evaluation batches in order.

@@ -720,3 +720,107 @@ fn mix_with_tasks_is_refused() {
     assert!(err.contains("--mix") && err.contains("--task"), "{err}");
     assert!(!out.exists());
 }
+
+/// `--multi-token` keeps facts whose object is several tokens and ranks every fact among the
+/// relation's objects: every fact is kept, the pack records the task it answers (`ptune eval
+/// --pack` gives its test P@1 again, `predict --pack` ranks the objects), and where every object
+/// is one token the manual prompt ranks them exactly as `--vocab candidates` does.
+#[test]
+fn multi_token_objects_are_kept_and_ranked_among_the_relations_objects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    // Same baseline on one-token objects, two ways.
+    let manual = |out: &Path, flag: &[&str]| {
+        succeeds(&train_epochs(&data, out, "1", flag));
+        let row = read_json(&out.join("summary.json"))["relations"][0].clone();
+        (
+            row["manual_p1"].clone(),
+            row["manual_dev_p1"].clone(),
+            row["train"].clone(),
+        )
+    };
+    let candidates = manual(&tmp.path().join("candidates"), &["--vocab", "candidates"]);
+    let multi = manual(&tmp.path().join("multi-one"), &["--multi-token"]);
+    assert_eq!(candidates, multi);
+
+    // Multi-token objects in every split.
+    let dir = data.join("fact-retrieval/original/P1");
+    for (split, n) in [("train", 3), ("dev", 2), ("test", 2)] {
+        let file = dir.join(format!("{split}.jsonl"));
+        let fish = |i: usize| {
+            let object = ["zebrafish", "sea lion"][i % 2];
+            format!(
+                "{{\"sub_label\": \"pond {i}\", \"obj_label\": \"{object}\", \"predicate_id\": \"P1\"}}\n"
+            )
+        };
+        let extra: String = (0..n).map(fish).collect();
+        fs::write(&file, extra + &fs::read_to_string(&file).unwrap()).unwrap();
+    }
+    let out = tmp.path().join("multi");
+    let output = train_epochs(
+        &data,
+        &out,
+        "2",
+        &["--multi-token", "--train-candidates", "3"],
+    );
+    succeeds(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("train    27 of 27    none dropped"),
+        "{stdout}"
+    );
+    let row = read_json(&out.join("summary.json"))["relations"][0].clone();
+    assert_eq!(
+        (row["train"].clone(), row["test"].clone()),
+        (27.into(), 14.into())
+    );
+    let pack = out.join("P1");
+    let task: serde_json::Value = read_json(&pack.join("task.json"));
+    assert_eq!(task["answer"]["verbalizers"].as_array().unwrap().len(), 4);
+    let eval = ptune(["eval", "--pack", pack.to_str().unwrap(), "--json"]);
+    succeeds(&eval);
+    let eval: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(eval["p_at_1"].as_f64(), row["test_p1"].as_f64());
+    let predict = ptune([
+        "predict",
+        "--pack",
+        pack.to_str().unwrap(),
+        "--json",
+        "pond 7",
+    ]);
+    succeeds(&predict);
+    let answers: serde_json::Value = serde_json::from_slice(&predict.stdout).unwrap();
+    let answers: Vec<&str> = (answers["answers"].as_array().unwrap().iter())
+        .map(|a| a["answer"].as_str().unwrap())
+        .collect();
+    for object in ["sea", "dog", "zebrafish", "sea lion"] {
+        assert!(answers.contains(&object), "{answers:?}");
+    }
+}
+
+/// `--multi-token` needs the manual start, and a sample needs the right answer and another.
+#[test]
+fn multi_token_settings_that_cannot_work_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    let out = tmp.path().join("run");
+    for (flags, needle) in [
+        (
+            &["--multi-token", "--init", "random"][..],
+            "--multi-token starts",
+        ),
+        (
+            &["--multi-token", "--train-candidates", "1"][..],
+            "--train-candidates must be at least 2",
+        ),
+        (&["--multi-token", "--mix"][..], "cannot be used with"),
+    ] {
+        let output = train(&data, &out, flags);
+        assert!(!output.status.success(), "{flags:?}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(err.contains(needle), "{flags:?}: {err}");
+        assert!(!out.exists(), "{flags:?} wrote {}", out.display());
+    }
+}

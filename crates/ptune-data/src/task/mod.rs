@@ -9,10 +9,12 @@
 mod batch;
 mod def;
 mod example;
+mod lama;
 pub mod metrics;
 mod rows;
 
 pub use batch::TaskBatch;
 pub use def::{Answer, BUILTIN_TASKS, ChoiceSource, DataFiles, ScoreNorm, TaskDef};
 pub use example::Example;
+pub use lama::SUBJECT_FIELD;
 pub use rows::{Row, RowBuilder, ScoredExample, Target};

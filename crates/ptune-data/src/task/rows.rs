@@ -40,6 +40,55 @@ pub struct ScoredExample {
     pub index: usize,
 }
 
+impl ScoredExample {
+    /// The example scored against `keep` (candidate indices, in that order) only: the rows no
+    /// kept candidate reads are left out, and `gold` follows its candidate (`None` if dropped).
+    pub fn with_candidates(&self, keep: &[usize]) -> ScoredExample {
+        let mut rows: Vec<usize> = Vec::new();
+        let mut row_of = |r: usize| match rows.iter().position(|&x| x == r) {
+            Some(i) => i,
+            None => {
+                rows.push(r);
+                rows.len() - 1
+            }
+        };
+        let candidates = keep
+            .iter()
+            .map(|&c| {
+                let targets = self.candidates[c].iter();
+                targets
+                    .map(|t| Target {
+                        row: row_of(t.row),
+                        ..*t
+                    })
+                    .collect()
+            })
+            .collect();
+        ScoredExample {
+            rows: rows.iter().map(|&r| self.rows[r].clone()).collect(),
+            candidates,
+            gold: self.gold.and_then(|g| keep.iter().position(|&c| c == g)),
+            index: self.index,
+        }
+    }
+
+    /// At most `n` candidates for a training step: the right one and `n - 1` others drawn
+    /// with `seed` (all of them when there are no more than `n`). Cross-entropy over a sample
+    /// of a relation's hundreds of objects is the sampled-softmax estimate of the full one.
+    pub fn sampled(&self, n: usize, seed: u64) -> ScoredExample {
+        let count = self.candidates.len();
+        if count <= n.max(1) {
+            return self.clone();
+        }
+        let mut others: Vec<usize> = (0..count).filter(|&c| Some(c) != self.gold).collect();
+        ptune_host::shuffle(&mut others, seed);
+        let mut keep: Vec<usize> = self.gold.into_iter().collect();
+        keep.extend(others.into_iter().take(n.max(1) - keep.len()));
+        keep.sort_unstable();
+        self.with_candidates(&keep)
+    }
+}
+
 /// Builds scored examples for one task template and tokenizer.
 #[derive(Debug, Clone)]
 pub struct RowBuilder<'a> {

@@ -55,6 +55,10 @@ pub struct Hparams {
     /// Where the prompts start (runs recorded before this setting started from random).
     #[serde(default)]
     pub init: Init,
+    /// At most this many candidates per training example and step (the right one and a fresh
+    /// sample of the others); none: every candidate.
+    #[serde(default)]
+    pub train_candidates: Option<usize>,
 }
 
 impl Preset {
@@ -72,6 +76,7 @@ impl Preset {
                 min_steps: 0,
                 clip_norm: None,
                 init: Init::Random,
+                train_candidates: None,
             },
             Preset::Fast => Hparams {
                 lr: 1e-3,
@@ -85,6 +90,7 @@ impl Preset {
                 min_steps: 80,
                 clip_norm: None,
                 init: Init::Manual,
+                train_candidates: None,
             },
         }
     }
@@ -147,6 +153,11 @@ impl Hparams {
                 self.patience > 0,
                 "--patience must be at least 1: with 0 the run would stop before training",
                 self.patience.to_string(),
+            ),
+            (
+                self.train_candidates.is_none_or(|n| n >= 2),
+                "--train-candidates must be at least 2: the right answer and one other",
+                self.train_candidates.unwrap_or_default().to_string(),
             ),
         ];
         match checks.iter().find(|(ok, ..)| !ok) {

@@ -18,6 +18,7 @@ use crate::rank::Items;
 use crate::spec::tokenizer_spec;
 use anyhow::{Context, Result, bail};
 use ptune_backbone::{Backbone, ModelBundle};
+use ptune_data::task::TaskDef;
 use ptune_data::{
     Fact, LamaDataset, PromptMode, Query, QueryBuilder, Relation, Split, Template, TokenizerSpec,
     VocabStrategy,
@@ -57,9 +58,23 @@ pub struct TrainArgs {
     /// training in one forward pass of the shared model. Each relation keeps its own batches,
     /// optimizer state, dev selection and early stop (its numbers are those of training it
     /// alone), and the run takes fewer, fuller forward passes.
-    #[arg(long, conflicts_with = "tasks")]
+    #[arg(long, conflicts_with_all = ["tasks", "multi_token"])]
     #[serde(default)]
     pub mix: bool,
+    /// Keep facts whose object is several tokens: every fact is then ranked among the
+    /// relation's objects (all splits), each scored by the sum of its tokens' log-probabilities
+    /// (a masked LM's at as many masks), and the prompts are trained with cross-entropy over
+    /// them (see --train-candidates). One-token objects rank as with `--vocab candidates`.
+    /// Prompts start from each relation's manual words.
+    #[arg(long, conflicts_with_all = ["tasks", "template", "vocab"])]
+    #[serde(default)]
+    pub multi_token: bool,
+    /// Score each training example against at most N candidates per step: its right answer
+    /// and N - 1 others drawn afresh each step (a sampled softmax; a relation has hundreds of
+    /// objects) [default: 32 with --multi-token, else every candidate].
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    pub train_candidates: Option<usize>,
     /// Template: `[P:n]` prompts (at most 512 in all), `[X]` subject, `[Y]` object, other text
     /// literal; `3,3,3` is the paper's (3, sub, 3, obj, 3). Default: `3,3,3` for a masked LM,
     /// `[P:3] [X] [P:3] [Y]` for a causal LM (the object must come last).
@@ -155,6 +170,10 @@ impl TrainArgs {
         };
         h.min_steps = self.min_steps.unwrap_or(preset_min);
         h.clip_norm = self.clip_norm.or(h.clip_norm);
+        h.train_candidates = match self.multi_token {
+            true => self.train_candidates.or(Some(32)),
+            false => self.train_candidates,
+        };
         h.init = match (self.init, &self.template) {
             (Some(init), _) => init,
             (None, Some(_)) => Init::Random,
@@ -253,6 +272,11 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     if held.is_none() {
         RunDir::check_new(out, args.overwrite, &inputs)?;
     }
+    if args.multi_token && hparams.init == Init::Random {
+        bail!(
+            "--multi-token starts each relation's prompts from its manual words: drop --init random (or --preset paper's random start: add --init manual)"
+        );
+    }
     if args.init == Some(Init::Manual) && args.template.is_some() {
         bail!(
             "--init manual builds each relation's template from its manual one; drop --template or pass --init random"
@@ -287,6 +311,8 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     // Every relation is tokenized before the run directory is made: a relation that cannot be
     // trained stops the command before anything is written.
     let mut work = Vec::new();
+    // With --multi-token, each relation as the task that ranks its objects (its pack's record).
+    let mut relation_tasks = Vec::new();
     for def in &tasks {
         let (relation, data) =
             task::task_data(def, hparams.init, &bundle, &backbone, &spec, args.max_train)?;
@@ -307,10 +333,18 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
             max_train: args.max_train,
             model,
         };
+        let mut multi_token = |relation: &Relation| -> Result<RelationData> {
+            let (def, data) = sources.relation_task(relation)?;
+            relation_tasks.push(def);
+            Ok(data)
+        };
         for relation in relations {
             let item = match finished(&relation.id)? {
                 Some(row) => Work::Finished(row),
-                None => match sources.relation_data(&relation) {
+                None => match match args.multi_token {
+                    true => multi_token(&relation),
+                    false => sources.relation_data(&relation),
+                } {
                     Ok(data) => Work::Train(data),
                     // `--all-relations` trains what it can; a relation named on purpose must train.
                     Err(e) if args.all_relations => {
@@ -391,7 +425,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
     let record = |relation: &Relation, data: &RelationData, result: RelationResult| {
         let dir = out.join(&relation.id);
         let row = report::write_relation(out, vocab, relation, &identity, data, &result)?;
-        if let Some(def) = tasks.iter().find(|t| t.name == relation.id) {
+        if let Some(def) = (tasks.iter().chain(&relation_tasks)).find(|t| t.name == relation.id) {
             // The pack's own record of what it answers: fields, the template its prompts were
             // trained in, verbalizers, data.
             let trained = ptune_data::task::TaskDef {
@@ -535,6 +569,17 @@ struct Sources<'a> {
 }
 
 impl Sources<'_> {
+    /// One relation as the task that ranks its objects, all lengths (`--multi-token`), scored
+    /// as a relation: P@1, P@10 and MRR among them. The prompts start from its manual words.
+    fn relation_task(&self, relation: &Relation) -> Result<(TaskDef, RelationData)> {
+        let def = TaskDef::for_relation(self.dataset, relation)?;
+        let (bundle, backbone, spec) = (self.bundle, self.backbone, self.spec);
+        let (_, mut data) =
+            task::task_data(&def, Init::Manual, bundle, backbone, spec, self.max_train)?;
+        data.task_test = None;
+        Ok((def, data))
+    }
+
     /// Tokenizes one relation's splits (P-tuning template, and the manual one for the baseline).
     fn relation_data(&self, relation: &Relation) -> Result<RelationData> {
         let Self {

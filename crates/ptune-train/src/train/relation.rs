@@ -15,7 +15,9 @@ use ptune_data::task::metrics::TaskScores;
 use ptune_data::task::{ScoredExample, TaskBatch};
 use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, DropReport, Summary, Template};
 use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
+use ptune_host::SplitMix64;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Instant;
 
@@ -380,6 +382,7 @@ impl Trainer<'_> {
         indices: &[usize],
         lr: f64,
     ) -> Result<f32> {
+        let step = lane.state.step;
         let anchor = lane.anchor.clone();
         let anchor = anchor.as_ref();
         lane.update(|encoder, optim| match &data.train {
@@ -392,7 +395,8 @@ impl Trainer<'_> {
                 train_step(self.backbone, encoder, optim, &batch, lr, anchor)
             }
             Items::Task(examples, norm) => {
-                let chosen: Vec<&ScoredExample> = indices.iter().map(|&i| &examples[i]).collect();
+                let sampled = self.sample(examples, indices, step);
+                let chosen: Vec<&ScoredExample> = sampled.iter().map(AsRef::as_ref).collect();
                 let batch = TaskBatch::collate(&chosen, data.pad_id)?;
                 let vocab = self.backbone.vocab_size();
                 let batch = TaskTensors::new(&batch, vocab, *norm, self.device);
@@ -402,6 +406,28 @@ impl Trainer<'_> {
                 })
             }
         })
+    }
+
+    /// The step's examples, each with at most `--train-candidates` candidates: the right one
+    /// and others drawn by the seed, the step and the example (so a resumed run draws the same).
+    fn sample<'e>(
+        &self,
+        examples: &'e [ScoredExample],
+        indices: &[usize],
+        step: usize,
+    ) -> Vec<Cow<'e, ScoredExample>> {
+        let draw = |i: usize| {
+            let name = format!("candidates/{step}/{i}");
+            SplitMix64::for_name(self.hparams.seed, &name).next_u64()
+        };
+        (indices.iter())
+            .map(|&i| match self.hparams.train_candidates {
+                Some(n) if examples[i].candidates.len() > n => {
+                    Cow::Owned(examples[i].sampled(n, draw(i)))
+                }
+                _ => Cow::Borrowed(&examples[i]),
+            })
+            .collect()
     }
 
     /// The epoch's shuffled training batches (indices into the train split).

@@ -24,7 +24,9 @@ pub fn task_data(
     max_train: Option<usize>,
 ) -> Result<(Relation, RelationData)> {
     let defined = def.parsed_template()?;
-    defined.validate(spec.objective, PromptMode::PTuning)?;
+    if init == Init::Random {
+        defined.validate(spec.objective, PromptMode::PTuning)?;
+    }
     let manual_template = defined.without_prompts();
     let max_len = backbone.max_positions();
     let manual = RowBuilder::new(&bundle.tokenizer, spec, &manual_template)?.max_len(max_len);
@@ -37,6 +39,7 @@ pub fn task_data(
             )
         })?,
     };
+    template.validate(spec.objective, PromptMode::PTuning)?;
     let rows = RowBuilder::new(&bundle.tokenizer, spec, &template)?.max_len(max_len);
     let labels = rows.label_ids(&def.answer)?;
     let labels = labels.as_deref();
