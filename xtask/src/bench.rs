@@ -20,8 +20,9 @@ struct Case {
     seq_len: &'static str,
 }
 
-/// LAMA (against the peers), then RTE-shaped classification (2 one-token labels, 64 tokens;
-/// ptune only: the peers' script has no classification case).
+/// LAMA (against the peers), then RTE-shaped classification (2 one-token labels, 64 tokens)
+/// and multiple choice (4 candidates of 3 tokens each, a row per candidate on SmolLM2; COPA,
+/// multi-token LAMA objects); ptune only: the peers' script has neither.
 const CASES: &[Case] = &[
     Case {
         name: "bert-base (random weights)",
@@ -50,6 +51,13 @@ const CASES: &[Case] = &[
         template: "[P:3] [X] [P:3] [Y]",
         case: "classification",
         seq_len: "64",
+    },
+    Case {
+        name: "SmolLM2-135M choice",
+        smollm2: true,
+        template: "[P:3] [X] [P:3] [Y]",
+        case: "choice",
+        seq_len: "24",
     },
 ];
 
