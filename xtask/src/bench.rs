@@ -95,6 +95,10 @@ pub struct Args {
     /// forward pass, adapters switched between batches) and ptune's ratio to it.
     #[arg(long, conflicts_with = "backends")]
     serve: bool,
+    /// With --serve: run the load test this many times (a fresh server each time) and report
+    /// each level's mean and spread, and each mixed level's throughput over one pack's.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), requires = "serve")]
+    repeats: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -188,8 +192,15 @@ fn serve_load(o: &Args, model: &str) -> Result<()> {
         "--threads",
         &threads,
     ];
-    let command = crate::cargo_run(["--example", "serve_load"], None, &args);
-    let ours = json_lines(command, &threads, "the serving load test")?;
+    let mut runs = Vec::new();
+    for _ in 0..o.repeats {
+        let command = crate::cargo_run(["--example", "serve_load"], None, &args);
+        runs.push(json_lines(command, &threads, "the serving load test")?);
+    }
+    let ours = level_means(&runs);
+    if o.repeats > 1 {
+        println!("{}", repeats_table(&ours));
+    }
     let Some(python) = o.peer.as_deref().and_then(usable_peer) else {
         return Ok(());
     };
@@ -216,6 +227,76 @@ fn serve_load(o: &Args, model: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One record per level of the load test (packs, templates, clients), with the mean throughput
+/// and latencies over the runs, and every run's throughput under `runs_inputs_per_s`.
+fn level_means(runs: &[Vec<Value>]) -> Vec<Value> {
+    let key = |r: &Value| {
+        (
+            r["packs"].clone(),
+            r["templates"].clone(),
+            r["clients"].clone(),
+        )
+    };
+    let mut out: Vec<Value> = Vec::new();
+    for r in runs.iter().flatten() {
+        if out.iter().any(|o| key(o) == key(r)) {
+            continue;
+        }
+        let same: Vec<&Value> = runs.iter().flatten().filter(|x| key(x) == key(r)).collect();
+        let mean = |k: &str| same.iter().map(|x| f(x, k)).sum::<f64>() / same.len() as f64;
+        let mut level = r.clone();
+        for k in ["inputs_per_s", "p50_ms", "p99_ms", "mean_batch_requests"] {
+            level[k] = mean(k).into();
+        }
+        level["runs_inputs_per_s"] = same.iter().map(|x| f(x, "inputs_per_s")).collect();
+        out.push(level);
+    }
+    out
+}
+
+/// Per level: mean and range of throughput over the runs, mean p99, and for mixed levels the
+/// ratio to one pack at the same clients (run by run: mean, lowest).
+fn repeats_table(levels: &[Value]) -> String {
+    let runs = |r: &Value| -> Vec<f64> {
+        let all = r["runs_inputs_per_s"].as_array().into_iter().flatten();
+        all.filter_map(Value::as_f64).collect()
+    };
+    let mut table = String::from(
+        "\n| packs | templates | clients | runs | inputs/s mean | min–max | p99 ms mean | × 1 pack mean | × 1 pack lowest |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in levels {
+        let own = runs(r);
+        let single = levels
+            .iter()
+            .find(|x| x["packs"] == 1 && x["clients"] == r["clients"]);
+        let ratios: Vec<f64> = match single {
+            Some(one) if r["packs"] != 1 => own.iter().zip(runs(one)).map(|(a, b)| a / b).collect(),
+            _ => Vec::new(),
+        };
+        let (lo, hi) = own
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(l, h), &v| (l.min(v), h.max(v)));
+        let ratio = match ratios.is_empty() {
+            true => "| | |".to_string(),
+            false => format!(
+                "| {:.2} | {:.2} |",
+                ratios.iter().sum::<f64>() / ratios.len() as f64,
+                ratios.iter().copied().fold(f64::MAX, f64::min)
+            ),
+        };
+        table += &format!(
+            "| {} | {} | {} | {} | {:.1} | {lo:.1}–{hi:.1} | {:.0} {ratio}\n",
+            r["packs"],
+            r["templates"],
+            r["clients"],
+            own.len(),
+            f(r, "inputs_per_s"),
+            f(r, "p99_ms"),
+        );
+    }
+    table
 }
 
 /// Runs `command` with `threads` compute threads, passing its output through; its JSON lines.
@@ -394,4 +475,33 @@ fn ratios(rows: &[(&str, Value)]) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Two runs of two levels: each level's mean, its runs, and the mixed level's ratio to one
+    /// pack run by run (mean and lowest).
+    #[test]
+    fn repeated_load_tests_report_means_spreads_and_mixing_ratios() {
+        let level = |packs: u32, rate: f64| {
+            json!({"packs": packs, "templates": 1, "clients": 8, "inputs_per_s": rate,
+                   "p50_ms": 10.0, "p99_ms": rate, "mean_batch_requests": 4.0})
+        };
+        let runs = vec![
+            vec![level(1, 10.0), level(8, 9.0)],
+            vec![level(1, 20.0), level(8, 22.0)],
+        ];
+        let levels = level_means(&runs);
+        assert_eq!(levels.len(), 2);
+        assert_eq!(f(&levels[0], "inputs_per_s"), 15.0);
+        assert_eq!(levels[1]["runs_inputs_per_s"], json!([9.0, 22.0]));
+        let table = repeats_table(&levels);
+        assert!(
+            table.contains("| 8 | 1 | 8 | 2 | 15.5 | 9.0–22.0 | 16 | 1.00 | 0.90 |"),
+            "{table}"
+        );
+    }
 }
