@@ -26,6 +26,24 @@ fn eval_json(
     (out, json)
 }
 
+/// Per relation of a run's summary: its id, dev and test P@1, test MRR, best epoch and epochs.
+fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    let s: serde_json::Value = read_json(&dir.join("summary.json"));
+    let rows = s["relations"].as_array().unwrap().iter();
+    rows.map(|r| {
+        let keys = [
+            "relation",
+            "dev_p1",
+            "test_p1",
+            "test_mrr",
+            "best_epoch",
+            "epochs",
+        ];
+        serde_json::Value::from(keys.map(|k| r[k].clone()).to_vec())
+    })
+    .collect()
+}
+
 fn train(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     train_epochs(data, out, "8", extra)
 }
@@ -264,23 +282,6 @@ fn resume_after_a_stop_reproduces_the_uninterrupted_run() {
             "{rel}: the resumed run's prompts differ from the uninterrupted run's"
         );
     }
-    let metrics = |dir: &Path| -> Vec<serde_json::Value> {
-        let s: serde_json::Value = read_json(&dir.join("summary.json"));
-        s["relations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                serde_json::json!([
-                    r["dev_p1"],
-                    r["test_p1"],
-                    r["test_mrr"],
-                    r["best_epoch"],
-                    r["epochs"]
-                ])
-            })
-            .collect()
-    };
     assert_eq!(metrics(&whole), metrics(&broken));
 
     // Resuming a finished run keeps every relation's result and rewrites the same summary.
@@ -659,23 +660,9 @@ fn mixed_training_matches_one_by_one_and_resumes() {
     let output = run(&mixed, &["--mix"]).output().unwrap();
     succeeds(&output);
 
-    let metrics = |dir: &Path| -> Vec<serde_json::Value> {
-        let s: serde_json::Value = read_json(&dir.join("summary.json"));
-        let rows = s["relations"].as_array().unwrap().iter();
-        rows.map(|r| {
-            serde_json::json!([
-                r["relation"],
-                r["dev_p1"],
-                r["test_p1"],
-                r["best_epoch"],
-                r["epochs"]
-            ])
-        })
-        .collect()
-    };
     let (alone_rows, mixed_rows) = (metrics(&alone), metrics(&mixed));
     assert_eq!(alone_rows, mixed_rows);
-    let epochs: Vec<&serde_json::Value> = alone_rows.iter().map(|r| &r[4]).collect();
+    let epochs: Vec<&serde_json::Value> = alone_rows.iter().map(|r| &r[5]).collect();
     assert_ne!(
         epochs[0], epochs[1],
         "the case must have one relation leave the mix before the other: {alone_rows:?}"
