@@ -6,7 +6,7 @@ use crate::rank::{rank_candidates, rank_queries, stats};
 use crate::train::task::{TaskTest, read_split, scored};
 use anyhow::{Result, bail};
 use ptune_data::task::metrics::TaskScores;
-use ptune_data::task::{RowBuilder, TaskDef};
+use ptune_data::task::{RowBuilder, ScoredExample, TaskDef};
 use ptune_data::{DropReport, LamaDataset, QueryBuilder, Split};
 use std::path::PathBuf;
 
@@ -104,36 +104,82 @@ fn eval_task(args: &EvalArgs, loaded: &LoadedPack, def: &TaskDef) -> Result<()> 
         examples: all,
         labels: def.labels().len(),
     };
-    let scores = test.scores(&examples, &ranked.best);
+    let task = Task {
+        scores: test.scores(&examples, &ranked.best),
+        by_length: by_answer_length(&examples, &ranked.ranks),
+    };
     report(
         args,
         &def.name,
         &stats(&ranked.ranks).summary(),
         &dropped,
-        Some(&scores),
+        Some(&task),
     );
     Ok(())
 }
 
-/// One line (or a JSON object) of scores and counts; a task's SuperGLUE scores too.
+/// P@1 by the right answer's length, one token or more (what `--multi-token` adds over
+/// one-token objects); empty unless both kinds are there.
+fn by_answer_length(
+    examples: &[ScoredExample],
+    ranks: &[usize],
+) -> Vec<(&'static str, ptune_data::Summary)> {
+    let tokens = |e: &ScoredExample| e.gold.map_or(0, |g| e.candidates[g].len());
+    let groups: Vec<_> = [("1", 1..2), ("2+", 2..usize::MAX)]
+        .into_iter()
+        .map(|(name, range)| {
+            let own: Vec<usize> = (examples.iter().zip(ranks))
+                .filter(|(e, _)| range.contains(&tokens(e)))
+                .map(|(_, &r)| r)
+                .collect();
+            (name, stats(&own).summary())
+        })
+        .filter(|(_, s)| s.n > 0)
+        .collect();
+    if groups.len() < 2 {
+        return Vec::new();
+    }
+    groups
+}
+
+/// What a task's pack adds to the scores: SuperGLUE's, and P@1 by the answer's length.
+struct Task {
+    scores: TaskScores,
+    /// Empty unless the answers differ in length.
+    by_length: Vec<(&'static str, ptune_data::Summary)>,
+}
+
+/// One line (or a JSON object) of scores and counts; a task's SuperGLUE scores too, and where
+/// its right answers differ in length, P@1 for one-token answers and for longer ones.
 fn report(
     args: &EvalArgs,
     relation: &str,
     s: &ptune_data::Summary,
     facts: &DropReport,
-    task: Option<&TaskScores>,
+    task: Option<&Task>,
 ) {
     let split = args.split;
+    let by_length = task.map_or(&[][..], |t| &t.by_length);
     if args.json {
         let mut json = serde_json::json!({"relation": relation, "split": split.as_str(), "n": s.n, "dropped": facts.dropped_total(), "facts": facts, "p_at_1": s.p_at_1, "p_at_10": s.p_at_10, "mrr": s.mrr});
-        if let Some(serde_json::Value::Object(scores)) =
-            task.map(serde_json::to_value).transpose().ok().flatten()
+        let object = json.as_object_mut().expect("an object");
+        if let Some(serde_json::Value::Object(scores)) = task
+            .map(|t| serde_json::to_value(&t.scores))
+            .transpose()
+            .ok()
+            .flatten()
         {
-            json.as_object_mut().expect("an object").extend(scores);
+            object.extend(scores);
+        }
+        if !by_length.is_empty() {
+            let groups = by_length.iter().map(|(tokens, s)| {
+                serde_json::json!({"answer_tokens": tokens, "n": s.n, "p_at_1": s.p_at_1, "mrr": s.mrr})
+            });
+            object.insert("by_answer_length".into(), groups.collect());
         }
         println!("{json}");
     } else {
-        let f1 = task.map_or(String::new(), |t| format!("  ({})", t.line()));
+        let f1 = task.map_or(String::new(), |t| format!("  ({})", t.scores.line()));
         println!(
             "{relation} {}: P@1 {:.4}  P@10 {:.4}  MRR {:.4}{f1}; {}",
             split.as_str(),
@@ -142,5 +188,11 @@ fn report(
             s.mrr,
             facts
         );
+        for (tokens, s) in by_length {
+            println!(
+                "  right answers of {tokens} token(s): {} examples, P@1 {:.4}  MRR {:.4}",
+                s.n, s.p_at_1, s.mrr
+            );
+        }
     }
 }

@@ -769,6 +769,20 @@ fn multi_token_objects_are_kept_and_ranked_among_the_relations_objects() {
     succeeds(&eval);
     let eval: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     assert_eq!(eval["p_at_1"].as_f64(), row["test_p1"].as_f64());
+    // P@1 split by the right answer's length: the two facts the one-token path drops, apart.
+    let groups = eval["by_answer_length"].as_array().unwrap();
+    let (one, more) = (&groups[0], &groups[1]);
+    assert_eq!(
+        (&one["answer_tokens"], &one["n"]),
+        (&"1".into(), &12.into())
+    );
+    assert_eq!(
+        (&more["answer_tokens"], &more["n"]),
+        (&"2+".into(), &2.into())
+    );
+    let p1 = |g: &serde_json::Value| g["p_at_1"].as_f64().unwrap();
+    let mean = (12.0 * p1(one) + 2.0 * p1(more)) / 14.0;
+    assert!((mean - row["test_p1"].as_f64().unwrap()).abs() < 1e-9);
     let predict = ptune([
         "predict",
         "--pack",
