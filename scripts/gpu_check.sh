@@ -12,6 +12,8 @@
 #      and with flex: the same top-5 and log-probs within 1e-3;
 #   2. `ptune train` on BACKEND (tiny GPT-2, a generated relation; SmolLM2 + bundled facts when
 #      SMOLLM2 is given), then `ptune eval` of its pack on BACKEND and on flex: the same P@1;
+#      with SMOLLM2, every bundled relation trained one by one and with --mix: wall times and
+#      the same test P@1;
 #   3. the bench example against scripts/peer_bench.py (reference and PEFT; PYTHON needs
 #      transformers and peft, else ptune only): bert-base and SmolLM2 shapes, batch 8/32/128,
 #      f32 and bf16; then Llama-3.2-1B and Llama-3.1-8B shapes in bf16 (SCALE=0 skips them).
@@ -132,6 +134,31 @@ EOF
 train_pair gpt2 "$fixtures/gpt2" "$data" P1 --epochs 8 --patience 8 --lr 0.01 --init random
 if [ -n "${SMOLLM2:-}" ]; then
     train_pair smollm2 "$SMOLLM2" datasets/facts P30 --epochs 2 --max-train 64
+    # Mixed-relation training: every bundled relation one by one, then in shared batches (--mix);
+    # wall time of each and whether every relation's test P@1 is the same.
+    for mode in alone mix; do
+        note "train all bundled relations ($mode) on $backend"
+        start=$SECONDS
+        flag=(); [ "$mode" = mix ] && flag=(--mix)
+        timeout "$limit" "$bin/ptune" train --model "$SMOLLM2" --data datasets/facts --all-relations \
+            --epochs 2 --min-steps 0 --out "$out/run-$mode" --backend "$backend" "${flag[@]}" >>"$log" 2>&1
+        echo $((SECONDS - start)) >"$tmp/seconds-$mode"
+    done
+    emit "$($python - "$out" "$tmp" "$backend" <<'EOF'
+import json, sys
+out, tmp, backend = sys.argv[1:]
+def rows(mode):
+    try:
+        return {r["relation"]: r["test_p1"] for r in json.load(open(f"{out}/run-{mode}/summary.json"))["relations"]}
+    except Exception as e:
+        return {"error": repr(e)}
+a, m = rows("alone"), rows("mix")
+sec = {mode: int(open(f"{tmp}/seconds-{mode}").read()) for mode in ("alone", "mix")}
+print(json.dumps({"check": "mix", "model": "smollm2 all bundled relations", "backend": backend, "one_by_one_s": sec["alone"], "mixed_s": sec["mix"],
+                  "speedup": sec["alone"] / max(sec["mix"], 1), "test_p1_alone": a, "test_p1_mixed": m,
+                  "ok": "error" not in a and a == m}))
+EOF
+)"
 fi
 
 # 3. speed and memory against the PyTorch peers on the same device.
@@ -196,7 +223,7 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print("| check | model | ok |\n|---|---|---|")
 for r in rows:
-    if r.get("check") in ("predict", "train+eval"):
+    if r.get("check") in ("predict", "train+eval", "mix"):
         print(f"| {r['check']} | {r['model']} | {r['ok']} |")
 print("\n| model | precision | batch | ptune train ex/s | ptune eval ex/s | train × faster peer "
       "| eval × faster peer | GPU MiB ptune | GPU MiB peers (ref, peft) |\n|---|---|---|---|---|---|---|---|---|")
