@@ -1,5 +1,6 @@
 //! Multi-head attention arithmetic shared by every family: head split/merge, masks, softmax.
 
+use crate::index::index_tensor;
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::softmax};
 
 /// Added to the scores of masked keys; large enough that `exp` underflows to exactly zero.
@@ -71,17 +72,10 @@ pub struct Rows {
 impl Rows {
     /// `positions[b]` is example `b`'s row in sequences of `seq_len`.
     pub fn new(positions: &[usize], seq_len: usize, device: &Device) -> Self {
-        let n = positions.len();
-        let ints = |v: Vec<i64>| Tensor::from_data(TensorData::new(v, [n]), device);
+        let flat = positions.iter().enumerate().map(|(b, &p)| b * seq_len + p);
         Self {
-            flat: ints(
-                positions
-                    .iter()
-                    .enumerate()
-                    .map(|(b, &p)| (b * seq_len + p) as i64)
-                    .collect(),
-            ),
-            positions: ints(positions.iter().map(|&p| p as i64).collect()),
+            flat: index_tensor(flat, device),
+            positions: index_tensor(positions.iter().copied(), device),
         }
     }
 

@@ -5,6 +5,7 @@ use crate::bert::Bert;
 use crate::config::ModelConfig;
 use crate::error::{BackboneError, Result};
 use crate::gpt2::Gpt2;
+use crate::index::index_tensor;
 use crate::llama::Llama;
 use crate::loader::Loader;
 use crate::packed::SharedPrefix;
@@ -198,14 +199,8 @@ impl Backbone {
         };
         let device = embeds.device();
         let out = self.run(embeds, attention_mask, None, &prefix);
-        let flat: Vec<i64> = (targets.iter())
-            .map(|&(e, pos)| prefix.packed_row(e, pos, t) as i64)
-            .collect();
-        let n = flat.len();
-        out.select(
-            0,
-            Tensor::<1, Int>::from_data(burn::tensor::TensorData::new(flat, [n]), &device),
-        )
+        let flat = targets.iter().map(|&(e, pos)| prefix.packed_row(e, pos, t));
+        out.select(0, index_tensor(flat, &device))
     }
 
     /// Final hidden states as rows: `[B * T, H]`, or `[B, H]` at `rows` (positions after the
@@ -240,10 +235,7 @@ impl Backbone {
     /// Hidden states of the rows `(example, position)` of `hidden` `[B, T, H]` → `[N, H]`.
     pub fn gather_rows(hidden: Tensor<3>, rows: &[(usize, usize)]) -> Tensor<2> {
         let [b, t, h] = hidden.dims();
-        let device = hidden.device();
-        let flat: Vec<i64> = rows.iter().map(|&(e, p)| (e * t + p) as i64).collect();
-        let index =
-            Tensor::<1, Int>::from_data(burn::tensor::TensorData::new(flat, [rows.len()]), &device);
+        let index = index_tensor(rows.iter().map(|&(e, p)| e * t + p), &hidden.device());
         hidden.reshape([b * t, h]).select(0, index)
     }
 }

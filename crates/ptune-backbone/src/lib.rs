@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod gpt2;
 pub mod hub;
+mod index;
 mod linear;
 pub mod llama;
 mod loader;

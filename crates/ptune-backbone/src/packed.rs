@@ -1,12 +1,16 @@
 //! Causal batches as one matrix of rows. When groups of examples have the same first `p`
 //! positions (a template's leading prompts: in a mixed batch, one group per prompt pack), the
 //! rows are each group's prefix (`G * p` rows, from the group's first example) then every
-//! example's rest (`B * (T - p)` rows): a prefix is computed once per group and each example
-//! attends to its group's keys and values. Without one (`p = 0`) the rows are simply `B * T`, at
-//! no extra cost. Each projection runs as one matmul over all rows, so no weight is read twice.
+//! example's rest: a prefix is computed once per group and each example attends to its group's
+//! keys and values. When the examples' lengths are given, the rest holds only their real
+//! positions (padding takes no row: the projections and feed-forward skip it; attention
+//! gathers the rows back into a padded `[B, T - p]` layout). Without either, the rows are
+//! simply `B * T`, at no extra cost. Each projection runs as one matmul over all rows, so no
+//! weight is read twice.
 
 use crate::attention::{Rows, attend, merge_heads, split_heads};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use crate::index::index_tensor;
+use burn::tensor::{Device, Int, Tensor};
 
 /// Leading positions that groups of examples share exactly (ids and prompt vectors, no
 /// padding): a causal model computes them once per group.
@@ -16,6 +20,9 @@ pub struct SharedPrefix {
     pub len: usize,
     /// Each example's group, numbered from 0 in order of first appearance; empty: one group.
     pub group: Vec<usize>,
+    /// Each example's length before its padding (padding comes last): only these positions
+    /// take rows. Empty: every position does.
+    pub lengths: Vec<usize>,
 }
 
 impl SharedPrefix {
@@ -28,7 +35,7 @@ impl SharedPrefix {
     pub fn all(len: usize) -> Self {
         Self {
             len,
-            group: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -36,7 +43,7 @@ impl SharedPrefix {
     pub fn capped(&self, len: usize) -> Self {
         Self {
             len: self.len.min(len),
-            group: self.group.clone(),
+            ..self.clone()
         }
     }
 
@@ -56,8 +63,40 @@ impl SharedPrefix {
         let p = self.len;
         match pos < p {
             true => self.group_of(e) * p + pos,
-            false => self.groups() * p + e * (t - p) + pos - p,
+            false => self.groups() * p + self.rest_start(e, t) + pos - p,
         }
+    }
+
+    /// Where example `e`'s positions after the prefix start among the rest's rows.
+    fn rest_start(&self, e: usize, t: usize) -> usize {
+        match self.lengths.is_empty() {
+            true => e * (t - self.len),
+            false => self.lengths[..e].iter().map(|l| l - self.len).sum(),
+        }
+    }
+
+    /// Index tensors between the rest's rows and its padded layout `[B * (T - p)]`: each real
+    /// position's padded index, and each padded index's row (a padding slot takes its
+    /// example's last row: a key the mask hides, a query whose output is dropped). `None`
+    /// when no padding is dropped. `T` is the longest length, so some example has rows.
+    fn unpadding(&self, b: usize, t: usize, device: &Device) -> Option<Unpad> {
+        let w = t - self.len;
+        if self.lengths.iter().all(|&l| l == t) {
+            return None;
+        }
+        let mut to_rows = Vec::new();
+        let mut to_padded = Vec::with_capacity(b * w);
+        for (e, &l) in self.lengths.iter().enumerate() {
+            let (start, real) = (self.rest_start(e, t), l - self.len);
+            to_rows.extend((0..real).map(|j| e * w + j));
+            // An example all prefix has no row of its own; any row serves its slots.
+            let slot = |j: usize| if real == 0 { 0 } else { start + j.min(real - 1) };
+            to_padded.extend((0..w).map(slot));
+        }
+        Some(Unpad {
+            to_rows: index_tensor(to_rows, device),
+            to_padded: index_tensor(to_padded, device),
+        })
     }
 
     /// The first example of each group.
@@ -72,9 +111,21 @@ impl SharedPrefix {
     }
 }
 
+/// Gathers between an unpadded rest (`N` rows) and its padded layout (`B * (T - p)` rows).
+struct Unpad {
+    /// `[N]`: each real row's index in the padded layout.
+    to_rows: Tensor<1, Int>,
+    /// `[B * (T - p)]`: each padded slot's row.
+    to_padded: Tensor<1, Int>,
+}
+
 pub struct Packed {
     p: usize,
     b: usize,
+    /// `T - p`: the rest's padded width.
+    w: usize,
+    /// Present when padding takes no rows.
+    unpad: Option<Unpad>,
     /// How many groups share a prefix.
     g: usize,
     /// `[B]`: each example's group, when there are several.
@@ -109,67 +160,63 @@ impl Packed {
     /// Packs `[B, T, H]` embeddings with their causal attention bias `[B, 1, T, T]`; returns the
     /// packing and the rows `[G p + B(T - p), H]`.
     pub fn new(embeds: Tensor<3>, bias: Tensor<4>, prefix: &SharedPrefix) -> (Self, Tensor<2>) {
-        let [b, t, h] = embeds.dims();
-        if prefix.len == 0 {
-            let pk = Self {
-                p: 0,
-                b,
-                g: 1,
-                group: None,
-                bias_pre: None,
-                bias_rest: bias,
-            };
-            return (pk, embeds.reshape([b * t, h]));
-        }
+        let [b, t, _] = embeds.dims();
         let p = prefix.len;
         let device = embeds.device();
+        let unpad = prefix.unpadding(b, t, &device);
         let firsts = prefix.firsts();
         let (g, group) = match firsts.len() {
             0 | 1 => (1, None),
-            g => (g, Some(ints(&prefix.group, &device))),
+            g => (g, Some(index_tensor(prefix.group.iter().copied(), &device))),
         };
-        let pre = embeds.clone().narrow(1, 0, p);
-        let pre = match &group {
-            None => pre.narrow(0, 0, 1),
-            Some(_) => pre.select(0, ints(&firsts, &device)),
-        };
+        let pre = (p > 0).then(|| {
+            let pre = embeds.clone().narrow(1, 0, p);
+            match &group {
+                None => pre.narrow(0, 0, 1),
+                Some(_) => pre.select(0, index_tensor(firsts.iter().copied(), &device)),
+            }
+        });
+        let bias_pre = (p > 0).then(|| {
+            (bias.clone().narrow(0, 0, 1))
+                .narrow(2, 0, p)
+                .narrow(3, 0, p)
+                .expand([g, 1, p, p])
+        });
         let pk = Self {
             p,
             b,
+            w: t - p,
+            unpad,
             g,
-            bias_pre: Some(
-                bias.clone()
-                    .narrow(0, 0, 1)
-                    .narrow(2, 0, p)
-                    .narrow(3, 0, p)
-                    .expand([g, 1, p, p]),
-            ),
+            bias_pre,
             group,
             bias_rest: bias.narrow(2, p, t - p),
         };
-        let rows = pk.join(Some(pre), embeds.narrow(1, p, t - p));
+        let rows = pk.join(pre, embeds.narrow(1, p, t - p));
         (pk, rows)
     }
 
-    /// `[N, W]` → the groups' prefixes `[G, p, W]` (if any), rest `[B, T - p, W]`.
+    /// `[N, W]` → the groups' prefixes `[G, p, W]` (if any), the rest padded `[B, T - p, W]`.
     fn split(&self, x: Tensor<2>) -> (Option<Tensor<3>>, Tensor<3>) {
         let [n, w] = x.dims();
         let pre = self.g * self.p;
-        let rest = n - pre;
-        let shape = [self.b, rest / self.b, w];
-        match self.p {
-            0 => (None, x.reshape(shape)),
-            p => (
-                Some(x.clone().narrow(0, 0, pre).reshape([self.g, p, w])),
-                x.narrow(0, pre, rest).reshape(shape),
-            ),
-        }
+        let rest = x.clone().narrow(0, pre, n - pre);
+        let rest = match &self.unpad {
+            None => rest,
+            Some(u) => rest.select(0, u.to_padded.clone()),
+        };
+        let pre = (self.p > 0).then(|| x.narrow(0, 0, pre).reshape([self.g, self.p, w]));
+        (pre, rest.reshape([self.b, self.w, w]))
     }
 
     /// The inverse of [`Packed::split`].
     fn join(&self, pre: Option<Tensor<3>>, rest: Tensor<3>) -> Tensor<2> {
         let [b, t, w] = rest.dims();
         let rest = rest.reshape([b * t, w]);
+        let rest = match &self.unpad {
+            None => rest,
+            Some(u) => rest.select(0, u.to_rows.clone()),
+        };
         match pre {
             None => rest,
             Some(pre) => Tensor::cat(vec![pre.reshape([self.g * self.p, w]), rest], 0),
@@ -245,10 +292,4 @@ impl Packed {
             }
         }
     }
-}
-
-fn ints(values: &[usize], device: &Device) -> Tensor<1, Int> {
-    let values: Vec<i64> = values.iter().map(|&v| v as i64).collect();
-    let n = values.len();
-    Tensor::from_data(TensorData::new(values, [n]), device)
 }

@@ -69,7 +69,8 @@ fn llama_from_gguf_matches_transformers() {
 }
 
 /// Causal models (GPT-2, Llama family) compute a prefix that examples share once for the
-/// batch, or once per group of examples (a mixed batch's packs): same rows as without.
+/// batch, or once per group of examples (a mixed batch's packs), and can skip the examples'
+/// padding: the same rows as without.
 #[test]
 fn shared_prefix_gives_the_same_rows() {
     for name in [
@@ -88,11 +89,20 @@ fn shared_prefix_gives_the_same_rows() {
         let model = bundle
             .backbone(&common::device::device())
             .expect("fixture loads");
-        for groups in [1, 2] {
-            let err = shared_prefix_error(&model, &dir.join("reference.safetensors"), 2, groups);
+        let layouts = [
+            (2, 1, false),
+            (2, 2, false),
+            (0, 1, true),
+            (2, 1, true),
+            (2, 2, true),
+        ];
+        for (prefix, groups, unpadded) in layouts {
+            let reference = dir.join("reference.safetensors");
+            let err = shared_prefix_error(&model, &reference, prefix, groups, unpadded);
             assert!(
                 err <= 1e-5,
-                "{name}: a prefix shared in {groups} group(s) changes the output by {err}"
+                "{name}: a prefix of {prefix} shared in {groups} group(s) (padding dropped: \
+                 {unpadded}) changes the output by {err}"
             );
         }
     }

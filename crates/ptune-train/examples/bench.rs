@@ -44,6 +44,10 @@ struct BenchArgs {
     /// Tokens per example.
     #[arg(long, default_value_t = 24)]
     seq_len: usize,
+    /// Subjects of varied lengths (example `e` of `B` gives up `e / B` of half the subject's
+    /// room), so that rows are padded as in real batches; without it every row is full.
+    #[arg(long)]
+    ragged: bool,
     /// Timed steps (after one warm-up step) for training and for evaluation.
     #[arg(long, default_value_t = 5)]
     steps: usize,
@@ -51,8 +55,8 @@ struct BenchArgs {
     compute: Compute,
     /// Turn optimizations off to measure what each gives: `shared-prefix` (leading positions a
     /// causal batch's examples, or groups of its rows, have in common computed once: an
-    /// example's context for its candidates' rows), `target-rows` (the last layer only at
-    /// targets; the lama case).
+    /// example's context for its candidates' rows), `unpadded` (a causal batch's padding takes
+    /// no rows; see `--ragged`), `target-rows` (the last layer only at targets; the lama case).
     #[arg(long, value_enum, value_delimiter = ',')]
     ablate: Vec<Ablation>,
     /// What a step computes: `lama` ranks the vocabulary at `[Y]`; `classification` scores two
@@ -137,7 +141,7 @@ impl Work {
 /// The LAMA batch as an RTE-shaped task: each row one example whose two labels (two fixed
 /// one-token verbalizers) are scored at its target, the right one alternating.
 fn classification(batch: &Batch, backbone: &Backbone, device: &Device) -> Result<TaskTensors> {
-    let (t, n) = (batch.seq_len, batch.n_prompts);
+    let n = batch.n_prompts;
     let vocab = backbone.vocab_size();
     let labels = [(100 % vocab) as u32, (200 % vocab) as u32];
     let examples: Vec<ScoredExample> = (0..batch.batch_size)
@@ -152,7 +156,7 @@ fn classification(batch: &Batch, backbone: &Backbone, device: &Device) -> Result
             };
             ScoredExample {
                 rows: vec![Row {
-                    input_ids: batch.input_ids[i * t..(i + 1) * t].to_vec(),
+                    input_ids: real_ids(batch, i).to_vec(),
                     prompt_positions: batch.prompt_positions[i * n..(i + 1) * n].to_vec(),
                 }],
                 candidates: labels.iter().map(|&l| target(l)).collect(),
@@ -166,6 +170,13 @@ fn classification(batch: &Batch, backbone: &Backbone, device: &Device) -> Result
     Ok(TaskTensors::new(&batch, vocab, ScoreNorm::Sum, device))
 }
 
+/// Example `i`'s ids without its padding (`--ragged`).
+fn real_ids(batch: &Batch, i: usize) -> &[u32] {
+    let row = batch.row(i);
+    let mask = &batch.attention_mask[i * batch.seq_len..(i + 1) * batch.seq_len];
+    &row[..mask.iter().sum::<u32>() as usize]
+}
+
 /// The LAMA batch as a multiple-choice task: each example's `--choices` candidates of
 /// `--answer-tokens` tokens, the right one rotating. A causal model gets a row per candidate
 /// (the context up to `[Y]`, then the candidate's tokens but the last); a masked LM one row whose
@@ -176,7 +187,7 @@ fn choice(
     backbone: &Backbone,
     device: &Device,
 ) -> Result<TaskTensors> {
-    let (t, n, k) = (batch.seq_len, batch.n_prompts, args.answer_tokens);
+    let (n, k) = (batch.n_prompts, args.answer_tokens);
     if args.choices == 0 || k == 0 {
         bail!("--choices and --answer-tokens must be at least 1");
     }
@@ -186,7 +197,7 @@ fn choice(
     let examples: Vec<ScoredExample> = (0..batch.batch_size)
         .map(|i| {
             let (ids, prompts) = (
-                &batch.input_ids[i * t..(i + 1) * t],
+                real_ids(batch, i),
                 &batch.prompt_positions[i * n..(i + 1) * n],
             );
             let at = batch.target_positions[i];
@@ -237,6 +248,7 @@ fn choice(
 #[serde(rename_all = "kebab-case")]
 enum Ablation {
     SharedPrefix,
+    Unpadded,
     TargetRows,
 }
 
@@ -291,9 +303,7 @@ fn run(args: &BenchArgs) -> Result<()> {
     let work = match args.case {
         Case::Lama => {
             let mut inputs = BatchTensors::new(&batch, &device);
-            if args.ablate.contains(&Ablation::SharedPrefix) {
-                inputs.shared_prefix = ptune_backbone::SharedPrefix::none();
-            }
+            ablate_layout(&mut inputs.shared_prefix, &args.ablate);
             let every_row = args.ablate.contains(&Ablation::TargetRows);
             Work::Lama {
                 inputs: Box::new(inputs),
@@ -308,9 +318,7 @@ fn run(args: &BenchArgs) -> Result<()> {
                 Case::Choice => choice(&batch, args, &backbone, &device)?,
                 _ => classification(&batch, &backbone, &device)?,
             };
-            if args.ablate.contains(&Ablation::SharedPrefix) {
-                tensors.rows.shared_prefix = ptune_backbone::SharedPrefix::none();
-            }
+            ablate_layout(&mut tensors.rows.shared_prefix, &args.ablate);
             Work::Classify(Box::new(tensors))
         }
     };
@@ -386,6 +394,16 @@ fn every_row_logits(
 /// A batch laid out as the template lays out a query (`[CLS]`/`[SEP]` around a masked LM's, one
 /// token per anchor text, the object as `[MASK]` or, for a causal LM, the end of the query), with
 /// the subject stretched so every example has `--seq-len` tokens. Prompt slots hold id 0.
+/// Turns off the row-layout optimizations `ablate` names.
+fn ablate_layout(layout: &mut ptune_backbone::SharedPrefix, ablate: &[Ablation]) {
+    if ablate.contains(&Ablation::SharedPrefix) {
+        (layout.len, layout.group) = (0, Vec::new());
+    }
+    if ablate.contains(&Ablation::Unpadded) {
+        layout.lengths.clear();
+    }
+}
+
 fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -> Result<Batch> {
     let (b, t) = (args.batch_size, args.seq_len);
     let masked = backbone.objective() == Objective::Masked;
@@ -406,7 +424,10 @@ fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -
     backbone.check_length(t)?;
     let vocab = backbone.vocab_size();
     let (mut ids, mut prompts, mut targets) = (Vec::new(), Vec::new(), Vec::new());
+    let mut mask = Vec::with_capacity(b * t);
     for e in 0..b {
+        let room = t - fixed;
+        let subject = room - if args.ragged { e * (room / 2) / b } else { 0 };
         let token = |i: usize| ((e * t + i) * 7919 % (vocab - 1) + 1) as u32;
         let mut row = Vec::with_capacity(t);
         if masked {
@@ -420,7 +441,7 @@ fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -
                 }
                 Part::Subject | Part::Field(_) => {
                     let at = row.len();
-                    row.extend((at..at + t - fixed).map(token));
+                    row.extend((at..at + subject).map(token));
                 }
                 Part::Text(_) => row.push(token(row.len())),
                 Part::Object if masked => {
@@ -436,12 +457,14 @@ fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -
         if masked {
             row.push(token(row.len()));
         }
-        debug_assert_eq!(row.len(), t);
+        debug_assert_eq!(row.len(), t - (room - subject));
+        mask.extend((0..t).map(|i| u32::from(i < row.len())));
+        row.resize(t, 0);
         ids.extend(row);
     }
     Ok(Batch {
         input_ids: ids,
-        attention_mask: vec![1; b * t],
+        attention_mask: mask,
         batch_size: b,
         seq_len: t,
         n_prompts: template.n_prompts(),
@@ -508,6 +531,7 @@ mod tests {
             for case in ["classification", "choice"] {
                 run(&args(&["--case", case])).unwrap();
                 run(&args(&["--case", case, "--ablate", "shared-prefix"])).unwrap();
+                run(&args(&["--case", case, "--ragged", "--ablate", "unpadded"])).unwrap();
                 let err = run(&args(&["--case", case, "--ablate", "target-rows"])).unwrap_err();
                 assert!(err.to_string().contains("lama case only"), "{err}");
             }

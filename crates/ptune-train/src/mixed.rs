@@ -4,14 +4,15 @@
 //! One pack is the special case `base = 0`: `ptune predict --pack` runs through here too.
 
 use crate::candidates::{TaskTensors, candidate_scores};
-use crate::model::{BatchTensors, target_logits, to_host};
+use crate::model::to_host;
 use crate::predict::{Prediction, top_candidates};
+use crate::rank::rows_logits;
 use crate::task_predict::{Scored, ranked};
 use anyhow::Result;
 use burn::tensor::{Device, Tensor, activation::log_softmax};
 use ptune_backbone::{Backbone, ModelBundle};
 use ptune_data::task::{Example, RowBuilder, ScoreNorm, ScoredExample, TaskBatch, TaskDef};
-use ptune_data::{Batch, Query, QueryBuilder, Template, TokenizerSpec};
+use ptune_data::{Query, QueryBuilder, Template, TokenizerSpec};
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
@@ -61,9 +62,8 @@ pub fn rank_subjects(
         .collect();
     let mut tops = Vec::with_capacity(ready.len());
     for chunk in ready.chunks(batch_size.max(1)) {
-        let batch = Batch::collate_mixed(chunk.iter().copied(), model.spec.pad_id)?;
-        let tensors = BatchTensors::new(&batch, model.device);
-        let logits = target_logits(model.backbone, Some(prompts.clone()), &tensors)?;
+        let (pad_id, device) = (model.spec.pad_id, model.device);
+        let logits = rows_logits(model.backbone, Some(prompts), chunk, pad_id, device)?;
         let vocab = logits.dims()[1];
         let logprobs = to_host(log_softmax(logits, 1))?;
         for ((query, _), row) in chunk.iter().zip(logprobs.chunks(vocab)) {

@@ -79,7 +79,8 @@ impl BatchTensors {
 /// the examples of a group hold the same input (the same prompt row, or the same token outside
 /// prompt slots) and no padding. Templates that start with prompts, like `[P:3] [X] [P:3] [Y]`,
 /// share them within a pack; a mixed batch has a group per pack. Of the possible lengths, the
-/// one that saves the most positions, `(B - groups) * len`, is taken.
+/// one that saves the most positions, `(B - groups) * len`, is taken. Each example's length
+/// goes with it, so that its padding takes no rows either.
 fn shared_prefix(batch: &Batch, slot_rows: &[i64], slot_mask: &[f32]) -> SharedPrefix {
     let (b, t) = (batch.batch_size, batch.seq_len);
     // A slot's input is its prompt row whatever id holds its place.
@@ -93,7 +94,20 @@ fn shared_prefix(batch: &Batch, slot_rows: &[i64], slot_mask: &[f32]) -> SharedP
     let real = (0..t)
         .take_while(|&p| (0..b).all(|e| batch.attention_mask[e * t + p] == 1))
         .count();
-    let mut best = (0, SharedPrefix::none());
+    let lengths: Vec<usize> = (0..b)
+        .map(|e| batch.attention_mask[e * t..(e + 1) * t].iter().sum::<u32>() as usize)
+        .collect();
+    let lengths = match lengths.iter().all(|&l| l == t) {
+        true => Vec::new(),
+        false => lengths,
+    };
+    let mut best = (
+        0,
+        SharedPrefix {
+            lengths: lengths.clone(),
+            ..SharedPrefix::none()
+        },
+    );
     // Examples equal on positions 0..len share a group; the groups split as len grows.
     let mut group = vec![0usize; b];
     for len in 1..=real {
@@ -117,6 +131,7 @@ fn shared_prefix(batch: &Batch, slot_rows: &[i64], slot_mask: &[f32]) -> SharedP
                 SharedPrefix {
                     len,
                     group: group.clone(),
+                    lengths: lengths.clone(),
                 },
             );
         }
@@ -212,9 +227,18 @@ pub fn train_step(
     anchor: Option<&Tensor<2>>,
 ) -> Result<(PromptEncoder, f32)> {
     step_on(encoder, optim, lr, anchor, |prompts| {
-        let logits = target_logits(backbone, Some(prompts), batch)?;
-        Ok(loss(logits, batch.labels.clone()))
+        fact_loss(backbone, prompts, batch)
     })
+}
+
+/// A LAMA batch's loss under `prompts`: cross-entropy of the object over the vocabulary.
+pub fn fact_loss(
+    backbone: &Backbone,
+    prompts: Tensor<2>,
+    batch: &BatchTensors,
+) -> Result<Tensor<1>> {
+    let logits = target_logits(backbone, Some(prompts), batch)?;
+    Ok(loss(logits, batch.labels.clone()))
 }
 
 /// One optimisation step on any loss of the prompt matrix (a LAMA batch's, a task batch's).
@@ -225,14 +249,27 @@ pub fn step_on(
     anchor: Option<&Tensor<2>>,
     loss_of: impl FnOnce(Tensor<2>) -> Result<Tensor<1>>,
 ) -> Result<(PromptEncoder, f32)> {
-    let value = loss_of(prompts(&encoder, anchor))?;
+    let (grads, scalar) = grads_on(&encoder, anchor, loss_of)?;
+    Ok((optim.step(lr, encoder, grads), scalar))
+}
+
+/// The loss of the prompt matrix and the encoder's gradients of it. Nothing is updated, so an
+/// error (a device failure, a loss that overflowed) leaves the encoder as it was.
+pub fn grads_on(
+    encoder: &PromptEncoder,
+    anchor: Option<&Tensor<2>>,
+    loss_of: impl FnOnce(Tensor<2>) -> Result<Tensor<1>>,
+) -> Result<(GradientsParams, f32)> {
+    let value = loss_of(prompts(encoder, anchor))?;
     let scalar: f32 = value
         .clone()
         .try_into_scalar()
         .map_err(|e| device_failed("during the training step", e))?;
     check_finite(scalar)?;
-    let grads = GradientsParams::from_grads(value.backward(), &encoder);
-    Ok((optim.step(lr, encoder, grads), scalar))
+    Ok((
+        GradientsParams::from_grads(value.backward(), encoder),
+        scalar,
+    ))
 }
 
 /// A loss that overflowed stops the run with what to do about it.
@@ -272,7 +309,8 @@ mod tests {
             prefix_of(&[(&a, 0), (&b, 0)]),
             SharedPrefix {
                 len: 2,
-                group: vec![0, 0]
+                group: vec![0, 0],
+                lengths: vec![4, 3],
             }
         );
     }
@@ -288,13 +326,14 @@ mod tests {
         let want = SharedPrefix {
             len: 2,
             group: vec![0, 1, 2, 0, 1],
+            lengths: Vec::new(), // no padding to drop
         };
         assert_eq!(prefix_of(&rows), want);
     }
 
     /// The same token in the same place is shared too; prompt rows differ from token ids.
     #[test]
-    fn the_longest_saving_prefix_wins_and_padding_ends_it() {
+    fn the_longest_saving_prefix_wins_padding_ends_it_and_takes_no_rows() {
         let a = query(&[1, 2, 3, 4, 5], &[]);
         let b = query(&[1, 2, 3, 9], &[]);
         let c = query(&[1, 7, 7, 7, 7], &[]);
@@ -302,9 +341,14 @@ mod tests {
         let want = SharedPrefix {
             len: 3,
             group: vec![0, 0, 1],
+            lengths: vec![5, 4, 5],
         };
         assert_eq!(prefix_of(&[(&a, 0), (&b, 0), (&c, 0)]), want);
         let prompt = query(&[1, 2, 3, 4], &[0]);
-        assert_eq!(prefix_of(&[(&a, 0), (&prompt, 0)]), SharedPrefix::none());
+        let unshared = SharedPrefix {
+            lengths: vec![5, 4],
+            ..SharedPrefix::none()
+        };
+        assert_eq!(prefix_of(&[(&a, 0), (&prompt, 0)]), unshared);
     }
 }

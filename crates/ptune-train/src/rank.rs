@@ -7,7 +7,7 @@ use anyhow::Result;
 use burn::tensor::{Device, Tensor};
 use ptune_backbone::Backbone;
 use ptune_data::task::{ScoreNorm, ScoredExample, TaskBatch};
-use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, Query, RankStats, metrics};
+use ptune_data::{AllowedVocab, Batch, Query, RankStats, metrics};
 
 /// Evaluation batches are bigger than training ones: no activations are kept for backward.
 pub const EVAL_BATCH: usize = 16;
@@ -91,21 +91,55 @@ pub fn rank_queries(
     pad_id: u32,
     device: &Device,
 ) -> Result<Vec<usize>> {
-    let plan = eval_plan(queries.len())?;
-    let restrict = (allowed.len() < backbone.vocab_size()).then_some(allowed);
-    let mut ranks = vec![0; queries.len()];
-    for i in 0..plan.len() {
-        let batch = plan.batch(i, queries, pad_id)?;
-        let tensors = BatchTensors::new(&batch, device);
-        let logits = target_logits(backbone, prompts.cloned(), &tensors)?;
+    let rows: Vec<(&Query, usize)> = queries.iter().map(|q| (q, 0)).collect();
+    let allowed_of = |_| allowed;
+    rank_rows(
+        backbone, prompts, &rows, allowed_of, pad_id, device, EVAL_BATCH,
+    )
+}
+
+/// 1-based rank of each row's object among the vocabulary `allowed_of(row index)` allows, in
+/// row order. A row is a query and the first row its pack takes in the stacked `prompts`
+/// (see [`rows_logits`]), so rows of several packs share batches of `chunk`.
+pub fn rank_rows<'a>(
+    backbone: &Backbone,
+    prompts: Option<&Tensor<2>>,
+    rows: &[(&Query, usize)],
+    allowed_of: impl Fn(usize) -> &'a AllowedVocab,
+    pad_id: u32,
+    device: &Device,
+    chunk: usize,
+) -> Result<Vec<usize>> {
+    let vocab = backbone.vocab_size();
+    let mut ranks = Vec::with_capacity(rows.len());
+    for chosen in rows.chunks(chunk.max(1)) {
+        let logits = rows_logits(backbone, prompts, chosen, pad_id, device)?;
         let width = logits.dims()[1];
         let scores = to_host(logits)?;
-        let batch_ranks = metrics::ranks(&scores, width, &batch.object_ids, restrict)?;
-        for (&query, rank) in plan.batches()[i].iter().zip(batch_ranks) {
-            ranks[query] = rank;
+        for (row, (query, _)) in scores.chunks(width).zip(chosen) {
+            let allowed = allowed_of(ranks.len());
+            let restrict = (allowed.len() < vocab).then_some(allowed);
+            ranks.extend(metrics::ranks(row, width, &[query.object_id], restrict)?);
         }
     }
     Ok(ranks)
+}
+
+/// The target logits `[rows, vocab]` of `rows` in one forward pass: each row a query and the
+/// first row its pack's prompts take in the stacked `prompts` (packs of any templates mix).
+pub fn rows_logits(
+    backbone: &Backbone,
+    prompts: Option<&Tensor<2>>,
+    rows: &[(&Query, usize)],
+    pad_id: u32,
+    device: &Device,
+) -> Result<Tensor<2>> {
+    let batch = Batch::collate_mixed(rows.iter().copied(), pad_id)?;
+    target_logits(
+        backbone,
+        prompts.cloned(),
+        &BatchTensors::new(&batch, device),
+    )
 }
 
 /// The index of the highest score (the first of equal ones).
@@ -134,15 +168,6 @@ fn row_batches(examples: &[ScoredExample]) -> Vec<Vec<&ScoredExample>> {
             .push(example);
     }
     batches
-}
-
-/// Evaluation batches in order.
-fn eval_plan(n: usize) -> Result<BatchPlan> {
-    let config = BatchConfig {
-        batch_size: EVAL_BATCH,
-        ..BatchConfig::default()
-    };
-    Ok(BatchPlan::new(n, &config, 0)?)
 }
 
 /// P@1, P@10 and MRR of a rank list.

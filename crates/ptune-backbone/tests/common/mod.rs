@@ -121,11 +121,13 @@ fn rows_error(model: &Backbone, ids: &Ref, mask: &Ref, hidden_ref: &Ref, device:
 /// without, at each example's last real token. The reference batch is doubled (the copies' real
 /// tokens after the prefix reversed, so no two examples are the same); example `e` gets the
 /// first tokens of example `e % groups` and shares them with that group (one group: the batch).
+/// With `unpadded`, the examples' padding takes no rows either.
 pub fn shared_prefix_error(
     model: &Backbone,
     reference: &std::path::Path,
     prefix: usize,
     groups: usize,
+    unpadded: bool,
 ) -> f32 {
     let device = model.device();
     let (mut ids, mut mask) = (
@@ -160,9 +162,12 @@ pub fn shared_prefix_error(
         let embeds = model.embed_tokens(int_tensor(&ids, &device));
         to_vec(model.forward_rows(embeds, int_tensor(&mask, &device), &last, shared))
     };
+    let lengths: Vec<usize> = last.iter().map(|&l| l + 1).collect();
+    assert!(lengths.iter().any(|&l| l < t), "the batch has padding");
     let grouped = SharedPrefix {
         len: prefix,
         group: (0..b).map(|e| e % groups).collect(),
+        lengths: if unpadded { lengths } else { Vec::new() },
     };
     let (split, whole) = (run(&grouped), run(&SharedPrefix::none()));
     split

@@ -7,13 +7,13 @@
 
 use super::relation::{Lane, RelationData, RelationResult, Trainer};
 use crate::model::{BatchTensors, check_finite, loss, target_logits, to_host};
-use crate::rank::{EVAL_BATCH, Items, stats};
+use crate::rank::{EVAL_BATCH, Items, rank_rows, stats};
 use anyhow::{Result, bail};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use indicatif::ProgressBar;
 use ptune_backbone::Backbone;
-use ptune_data::{Batch, BatchPlan, RankStats, metrics};
+use ptune_data::{Batch, BatchPlan, RankStats};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -188,11 +188,9 @@ fn mixed_step(model: Model, mut parts: Vec<Part>) -> Result<Vec<f32>> {
     values.iter().try_for_each(|&v| check_finite(v))?;
     let total = (losses.into_iter().reduce(|a, b| a + b)).expect("a mixed step has a relation");
     let mut grads = total.backward();
-    for (part, &value) in parts.iter_mut().zip(&values) {
+    for part in parts.iter_mut() {
         let own = GradientsParams::from_module(&mut grads, part.lane.encoder());
-        let lr = part.lr;
-        part.lane
-            .update(|encoder, optim| Ok((optim.step(lr, encoder, own), value)))?;
+        part.lane.update(part.lr, own);
     }
     Ok(values)
 }
@@ -212,24 +210,21 @@ fn dev_scores(active: &[Running], prompts: &[Tensor<2>]) -> Result<Vec<RankStats
         base += p.dims()[0];
     }
     let model = Model::of(active);
-    let vocab = model.backbone.vocab_size();
     let stacked = Tensor::cat(prompts.to_vec(), 0);
+    let allowed_of = |row: usize| &active[owner[row]].entry.data.allowed;
+    let (backbone, device, chunk) = (model.backbone, model.device, EVAL_BATCH * active.len());
+    let ranks = rank_rows(
+        backbone,
+        Some(&stacked),
+        &rows,
+        allowed_of,
+        model.pad_id,
+        device,
+        chunk,
+    )?;
     let mut stats_of = vec![Vec::new(); active.len()];
-    let chunk = EVAL_BATCH * active.len();
-    for (rows, owner) in rows.chunks(chunk).zip(owner.chunks(chunk)) {
-        let batch = BatchTensors::new(
-            &Batch::collate_mixed(rows.iter().copied(), model.pad_id)?,
-            model.device,
-        );
-        let logits = target_logits(model.backbone, Some(stacked.clone()), &batch)?;
-        let width = logits.dims()[1];
-        let scores = to_host(logits)?;
-        for ((row, (query, _)), &i) in scores.chunks(width).zip(rows).zip(owner) {
-            let allowed = &active[i].entry.data.allowed;
-            let restrict = (allowed.len() < vocab).then_some(allowed);
-            let rank = metrics::ranks(row, width, &[query.object_id], restrict)?;
-            stats_of[i].extend(rank);
-        }
+    for (rank, &i) in ranks.into_iter().zip(&owner) {
+        stats_of[i].push(rank);
     }
     Ok(stats_of.iter().map(|ranks| stats(ranks)).collect())
 }

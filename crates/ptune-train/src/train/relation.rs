@@ -4,10 +4,10 @@ use super::checkpoint::{self, RunState};
 use super::hparams::Hparams;
 use super::task::TaskTest;
 use crate::candidates::{TaskTensors, candidate_scores, task_loss};
-use crate::model::{BatchTensors, optimizer, prompts, step_on, train_step};
+use crate::model::{BatchTensors, fact_loss, grads_on, optimizer, prompts};
 use crate::rank::{CandidateRanks, Items, stats};
 use anyhow::Result;
-use burn::optim::ModuleOptimizer;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use ptune_backbone::Backbone;
@@ -138,15 +138,14 @@ impl Lane {
         prompts(self.encoder(), self.anchor.as_ref())
     }
 
-    /// Moves the encoder through one optimizer update (`step` consumes and returns it).
-    pub fn update(
-        &mut self,
-        step: impl FnOnce(PromptEncoder, &mut ModuleOptimizer) -> Result<(PromptEncoder, f32)>,
-    ) -> Result<f32> {
-        let encoder = self.encoder.take().expect("one step at a time");
-        let (encoder, loss) = step(encoder, &mut self.optim)?;
-        self.encoder = Some(encoder);
-        Ok(loss)
+    /// Moves the encoder one optimizer update along `grads`. Nothing here can fail, so the
+    /// encoder is always back afterwards.
+    pub fn update(&mut self, lr: f64, grads: GradientsParams) {
+        let encoder = self
+            .encoder
+            .take()
+            .expect("the encoder is back after each step");
+        self.encoder = Some(self.optim.step(lr, encoder, grads));
     }
 }
 
@@ -382,30 +381,35 @@ impl Trainer<'_> {
         indices: &[usize],
         lr: f64,
     ) -> Result<f32> {
-        let step = lane.state.step;
-        let anchor = lane.anchor.clone();
-        let anchor = anchor.as_ref();
-        lane.update(|encoder, optim| match &data.train {
+        let anchor = lane.anchor.as_ref();
+        let (grads, loss) = match &data.train {
             Items::Facts(queries) => {
                 let chosen = indices.iter().map(|&i| &queries[i]);
                 let batch = BatchTensors::new(
                     &ptune_data::Batch::collate(chosen, data.pad_id)?,
                     self.device,
                 );
-                train_step(self.backbone, encoder, optim, &batch, lr, anchor)
+                grads_on(lane.encoder(), anchor, |p| {
+                    fact_loss(self.backbone, p, &batch)
+                })?
             }
             Items::Task(examples, norm) => {
-                let sampled = self.sample(examples, indices, step);
+                let sampled = self.sample(examples, indices, lane.state.step);
                 let chosen: Vec<&ScoredExample> = sampled.iter().map(AsRef::as_ref).collect();
-                let batch = TaskBatch::collate(&chosen, data.pad_id)?;
-                let vocab = self.backbone.vocab_size();
-                let batch = TaskTensors::new(&batch, vocab, *norm, self.device);
-                step_on(encoder, optim, lr, anchor, |prompts| {
+                let batch = TaskTensors::new(
+                    &TaskBatch::collate(&chosen, data.pad_id)?,
+                    self.backbone.vocab_size(),
+                    *norm,
+                    self.device,
+                );
+                grads_on(lane.encoder(), anchor, |prompts| {
                     let scores = candidate_scores(self.backbone, Some(prompts), &batch)?;
                     Ok(task_loss(scores, &batch))
-                })
+                })?
             }
-        })
+        };
+        lane.update(lr, grads);
+        Ok(loss)
     }
 
     /// The step's examples, each with at most `--train-candidates` candidates: the right one
