@@ -90,7 +90,13 @@ impl SharedPrefix {
             let (start, real) = (self.rest_start(e, t), l - self.len);
             to_rows.extend((0..real).map(|j| e * w + j));
             // An example all prefix has no row of its own; any row serves its slots.
-            let slot = |j: usize| if real == 0 { 0 } else { start + j.min(real - 1) };
+            let slot = |j: usize| {
+                if real == 0 {
+                    0
+                } else {
+                    start + j.min(real - 1)
+                }
+            };
             to_padded.extend((0..w).map(slot));
         }
         Some(Unpad {

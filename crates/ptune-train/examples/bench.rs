@@ -59,6 +59,11 @@ struct BenchArgs {
     /// no rows; see `--ragged`), `target-rows` (the last layer only at targets; the lama case).
     #[arg(long, value_enum, value_delimiter = ',')]
     ablate: Vec<Ablation>,
+    /// With `--ablate`: time each step with the optimizations on and off in turn, in this one
+    /// process, and report both (`paired_ablated`). Separate runs on a shared machine move by
+    /// more than most optimizations give; steps taken in turn share its moods.
+    #[arg(long, requires = "ablate")]
+    paired: bool,
     /// What a step computes: `lama` ranks the vocabulary at `[Y]`; `classification` scores two
     /// one-token labels per example with the task loss (RTE-shaped with `--seq-len 64`);
     /// `choice` scores `--choices` candidates of `--answer-tokens` tokens each (COPA, ReCoRD,
@@ -264,7 +269,7 @@ struct Measurement {
     batch_size: usize,
     seq_len: usize,
     n_prompts: usize,
-    /// Optimizations turned off for this run.
+    /// Optimizations turned off for this run (with `--paired`: for `paired_ablated` only).
     ablated: Vec<Ablation>,
     load_seconds: f64,
     train_examples_per_s: f64,
@@ -274,6 +279,15 @@ struct Measurement {
     /// Peak resident memory once the model is loaded, before any step.
     load_peak_rss_mb: f64,
     peak_rss_mb: f64,
+    /// With `--paired`: the rates with `ablated` turned off, timed in turn with the others.
+    paired_ablated: Option<Rates>,
+}
+
+/// Examples per second (from the median step time: see [`timed_rounds`]).
+#[derive(Debug, Serialize)]
+struct Rates {
+    train_examples_per_s: f64,
+    eval_examples_per_s: f64,
 }
 
 fn run(args: &BenchArgs) -> Result<()> {
@@ -300,59 +314,32 @@ fn run(args: &BenchArgs) -> Result<()> {
     let load_peak_rss_mb = proc_status_mb("VmHWM");
     template.validate(backbone.objective(), PromptMode::PTuning)?;
     let batch = synthetic_batch(&template, args, &backbone)?;
-    let work = match args.case {
-        Case::Lama => {
-            let mut inputs = BatchTensors::new(&batch, &device);
-            ablate_layout(&mut inputs.shared_prefix, &args.ablate);
-            let every_row = args.ablate.contains(&Ablation::TargetRows);
-            Work::Lama {
-                inputs: Box::new(inputs),
-                every_row,
-            }
-        }
-        _ if args.ablate.contains(&Ablation::TargetRows) => {
-            bail!("--ablate target-rows applies to the lama case only")
-        }
-        case => {
-            let mut tensors = match case {
-                Case::Choice => choice(&batch, args, &backbone, &device)?,
-                _ => classification(&batch, &backbone, &device)?,
-            };
-            ablate_layout(&mut tensors.rows.shared_prefix, &args.ablate);
-            Work::Classify(Box::new(tensors))
-        }
+    // With --paired the first work keeps every optimization and the second has the ablations.
+    let ablated = match args.paired {
+        true => &[][..],
+        false => &args.ablate[..],
     };
+    let mut works = vec![work(args, ablated, &batch, &backbone, &device)?];
+    if args.paired {
+        works.push(work(args, &args.ablate, &batch, &backbone, &device)?);
+    }
     let config = PromptEncoderConfig::new(
         EncoderKind::Lstm,
         template.n_prompts(),
         backbone.hidden_size(),
     );
-    let mut encoder: PromptEncoder = config.init(&device)?;
+    let mut encoder = Some(config.init(&device)?);
     let mut optim = optimizer(5e-4, None);
-    let mut timed = None;
-    for i in 0..=args.steps {
-        if i == 1 {
-            timed = Some(Instant::now());
-        }
-        encoder = work.train(&backbone, encoder, &mut optim)?;
-    }
-    let train = timed
-        .expect("at least one timed step")
-        .elapsed()
-        .as_secs_f64();
-    let prompts: Tensor<2> = encoder.forward().detach();
-    let mut timed = None;
-    for i in 0..=args.steps {
-        if i == 1 {
-            timed = Some(Instant::now());
-        }
-        work.eval(&backbone, &prompts)?;
-    }
-    let eval = timed
-        .expect("at least one timed step")
-        .elapsed()
-        .as_secs_f64();
-    let examples = (args.steps * args.batch_size) as f64;
+    let train = timed_rounds(works.len(), args.steps, |w| {
+        let stepped = works[w].train(&backbone, encoder.take().expect("put back"), &mut optim)?;
+        encoder = Some(stepped);
+        Ok(())
+    })?;
+    let prompts: Tensor<2> = encoder.expect("put back").forward().detach();
+    let eval = timed_rounds(works.len(), args.steps, |w| {
+        works[w].eval(&backbone, &prompts)
+    })?;
+    let rate = |seconds: f64| args.batch_size as f64 / seconds;
     let m = Measurement {
         model: args.model.clone(),
         case: args.case,
@@ -369,14 +356,84 @@ fn run(args: &BenchArgs) -> Result<()> {
         n_prompts: template.n_prompts(),
         ablated: args.ablate.clone(),
         load_seconds,
-        train_examples_per_s: examples / train,
-        eval_examples_per_s: examples / eval,
+        train_examples_per_s: rate(train[0]),
+        eval_examples_per_s: rate(eval[0]),
         base_rss_mb,
         load_peak_rss_mb,
         peak_rss_mb: proc_status_mb("VmHWM"),
+        paired_ablated: args.paired.then(|| Rates {
+            train_examples_per_s: rate(train[1]),
+            eval_examples_per_s: rate(eval[1]),
+        }),
     };
     println!("{}", serde_json::to_string(&m)?);
     Ok(())
+}
+
+/// Seconds per step of each of `n` works: one warm-up round, then `steps` timed rounds, each
+/// taking one step of every work in turn. The mean, as the peers report it; with several works
+/// (`--paired`) the median, which a burst of load on a shared machine moves least.
+fn timed_rounds(
+    n: usize,
+    steps: usize,
+    mut step: impl FnMut(usize) -> Result<()>,
+) -> Result<Vec<f64>> {
+    let mut times = vec![Vec::with_capacity(steps); n];
+    for round in 0..=steps {
+        for (w, seconds) in times.iter_mut().enumerate() {
+            let start = Instant::now();
+            step(w)?;
+            if round > 0 {
+                seconds.push(start.elapsed().as_secs_f64());
+            }
+        }
+    }
+    let typical = |t: Vec<f64>| match n {
+        1 => t.iter().sum::<f64>() / t.len() as f64,
+        _ => median(t),
+    };
+    Ok(times.into_iter().map(typical).collect())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    match values.len() % 2 {
+        0 => (values[mid - 1] + values[mid]) / 2.0,
+        _ => values[mid],
+    }
+}
+
+/// What a step computes for `args.case`, with the optimizations `ablate` names turned off.
+fn work(
+    args: &BenchArgs,
+    ablate: &[Ablation],
+    batch: &Batch,
+    backbone: &Backbone,
+    device: &Device,
+) -> Result<Work> {
+    Ok(match args.case {
+        Case::Lama => {
+            let mut inputs = BatchTensors::new(batch, device);
+            ablate_layout(&mut inputs.shared_prefix, ablate);
+            let every_row = ablate.contains(&Ablation::TargetRows);
+            Work::Lama {
+                inputs: Box::new(inputs),
+                every_row,
+            }
+        }
+        _ if ablate.contains(&Ablation::TargetRows) => {
+            bail!("--ablate target-rows applies to the lama case only")
+        }
+        case => {
+            let mut tensors = match case {
+                Case::Choice => choice(batch, args, backbone, device)?,
+                _ => classification(batch, backbone, device)?,
+            };
+            ablate_layout(&mut tensors.rows.shared_prefix, ablate);
+            Work::Classify(Box::new(tensors))
+        }
+    })
 }
 
 /// `target_logits` with the `target-rows` optimization off: the last layer at every position.
@@ -391,9 +448,6 @@ fn every_row_logits(
     Ok(backbone.lm_logits(Backbone::gather_rows(hidden, &rows))?)
 }
 
-/// A batch laid out as the template lays out a query (`[CLS]`/`[SEP]` around a masked LM's, one
-/// token per anchor text, the object as `[MASK]` or, for a causal LM, the end of the query), with
-/// the subject stretched so every example has `--seq-len` tokens. Prompt slots hold id 0.
 /// Turns off the row-layout optimizations `ablate` names.
 fn ablate_layout(layout: &mut ptune_backbone::SharedPrefix, ablate: &[Ablation]) {
     if ablate.contains(&Ablation::SharedPrefix) {
@@ -404,6 +458,9 @@ fn ablate_layout(layout: &mut ptune_backbone::SharedPrefix, ablate: &[Ablation])
     }
 }
 
+/// A batch laid out as the template lays out a query (`[CLS]`/`[SEP]` around a masked LM's, one
+/// token per anchor text, the object as `[MASK]` or, for a causal LM, the end of the query), with
+/// the subject stretched so every example has `--seq-len` tokens. Prompt slots hold id 0.
 fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -> Result<Batch> {
     let (b, t) = (args.batch_size, args.seq_len);
     let masked = backbone.objective() == Objective::Masked;
@@ -531,7 +588,10 @@ mod tests {
             for case in ["classification", "choice"] {
                 run(&args(&["--case", case])).unwrap();
                 run(&args(&["--case", case, "--ablate", "shared-prefix"])).unwrap();
-                run(&args(&["--case", case, "--ragged", "--ablate", "unpadded"])).unwrap();
+                run(&args(&[
+                    "--case", case, "--ragged", "--ablate", "unpadded", "--paired",
+                ]))
+                .unwrap();
                 let err = run(&args(&["--case", case, "--ablate", "target-rows"])).unwrap_err();
                 assert!(err.to_string().contains("lama case only"), "{err}");
             }
