@@ -84,6 +84,11 @@ impl SharedPrefix {
         if self.lengths.iter().all(|&l| l == t) {
             return None;
         }
+        assert_eq!(self.lengths.len(), b, "a length per example");
+        assert!(
+            (self.lengths.iter()).all(|&l| (self.len..=t).contains(&l)),
+            "lengths between the shared prefix and the sequence"
+        );
         let mut to_rows = Vec::new();
         let mut to_padded = Vec::with_capacity(b * w);
         for (e, &l) in self.lengths.iter().enumerate() {
@@ -164,7 +169,8 @@ impl Positions for Absolute {}
 
 impl Packed {
     /// Packs `[B, T, H]` embeddings with their causal attention bias `[B, 1, T, T]`; returns the
-    /// packing and the rows `[G p + B(T - p), H]`.
+    /// packing and the rows `[G p + R, H]` (`R`: the rest's rows, `B(T - p)`, or the real
+    /// positions only when the lengths are given).
     pub fn new(embeds: Tensor<3>, bias: Tensor<4>, prefix: &SharedPrefix) -> (Self, Tensor<2>) {
         let [b, t, _] = embeds.dims();
         let p = prefix.len;
