@@ -79,6 +79,11 @@ impl Rows {
         }
     }
 
+    /// Each example's row in the flattened `[B * T]` sequences.
+    pub fn flat(&self) -> Tensor<1, Int> {
+        self.flat.clone()
+    }
+
     /// `[B, T, W]` → `[B, 1, W]`.
     pub fn take(&self, x: Tensor<3>) -> Tensor<3> {
         let [b, t, w] = x.dims();

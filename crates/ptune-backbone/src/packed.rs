@@ -255,10 +255,15 @@ impl Packed {
     }
 
     /// Packed rows `[N, W]` at `rows` (which index the rest): `[B, W]`.
+    /// One gather: without padding, `rows` index the packed rest through `to_padded`.
     pub fn take(&self, x: Tensor<2>, rows: &Rows) -> Tensor<2> {
-        let rest = rows.take(self.split(x).1);
-        let [b, _, w] = rest.dims();
-        rest.reshape([b, w])
+        let [n, _] = x.dims();
+        let pre = self.g * self.p;
+        let index = match &self.unpad {
+            None => rows.flat(),
+            Some(u) => u.to_padded.clone().select(0, rows.flat()),
+        };
+        x.narrow(0, pre, n - pre).select(0, index)
     }
 
     /// Causal attention on packed keys and values `[N, h_kv * d]`: every query row `[N, h * d]`,

@@ -19,6 +19,7 @@ use ptune_train::device::{Backend, Compute};
 use ptune_train::model::{
     BatchTensors, loss, optimizer, step_on, target_logits, to_host, train_step,
 };
+use ptune_train::serve::percentile;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -372,7 +373,8 @@ fn run(args: &BenchArgs) -> Result<()> {
 
 /// Seconds per step of each of `n` works: one warm-up round, then `steps` timed rounds, each
 /// taking one step of every work in turn. The mean, as the peers report it; with several works
-/// (`--paired`) the median, which a burst of load on a shared machine moves least.
+/// (`--paired`) the median (nearest rank: the lower middle of an even count), which a burst of
+/// load on a shared machine moves least.
 fn timed_rounds(
     n: usize,
     steps: usize,
@@ -388,20 +390,14 @@ fn timed_rounds(
             }
         }
     }
-    let typical = |t: Vec<f64>| match n {
-        1 => t.iter().sum::<f64>() / t.len() as f64,
-        _ => median(t),
+    let typical = |mut t: Vec<f64>| match n {
+        1 => Ok(t.iter().sum::<f64>() / t.len() as f64),
+        _ => {
+            t.sort_by(f64::total_cmp);
+            percentile(&t, 0.5).context("--steps must be at least 1")
+        }
     };
-    Ok(times.into_iter().map(typical).collect())
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    match values.len() % 2 {
-        0 => (values[mid - 1] + values[mid]) / 2.0,
-        _ => values[mid],
-    }
+    times.into_iter().map(typical).collect()
 }
 
 /// What a step computes for `args.case`, with the optimizations `ablate` names turned off.

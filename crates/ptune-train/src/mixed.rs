@@ -61,8 +61,8 @@ pub fn rank_subjects(
         .filter_map(|(q, &(m, _))| Some((q.as_ref().ok()?, members[m].base)))
         .collect();
     let mut tops = Vec::with_capacity(ready.len());
+    let (pad_id, device) = (model.spec.pad_id, model.device);
     for chunk in ready.chunks(batch_size.max(1)) {
-        let (pad_id, device) = (model.spec.pad_id, model.device);
         let logits = rows_logits(model.backbone, Some(prompts), chunk, pad_id, device)?;
         let vocab = logits.dims()[1];
         let logprobs = to_host(log_softmax(logits, 1))?;

@@ -101,13 +101,7 @@ fn shared_prefix(batch: &Batch, slot_rows: &[i64], slot_mask: &[f32]) -> SharedP
         true => Vec::new(),
         false => lengths,
     };
-    let mut best = (
-        0,
-        SharedPrefix {
-            lengths: lengths.clone(),
-            ..SharedPrefix::none()
-        },
-    );
+    let mut best = (0, SharedPrefix::none());
     // Examples equal on positions 0..len share a group; the groups split as len grows.
     let mut group = vec![0usize; b];
     for len in 1..=real {
@@ -131,12 +125,12 @@ fn shared_prefix(batch: &Batch, slot_rows: &[i64], slot_mask: &[f32]) -> SharedP
                 SharedPrefix {
                     len,
                     group: group.clone(),
-                    lengths: lengths.clone(),
+                    lengths: Vec::new(),
                 },
             );
         }
     }
-    best.1
+    SharedPrefix { lengths, ..best.1 }
 }
 
 /// Logits `[B, vocab]` at each example's target; `prompts` is `None` for a manual template.
