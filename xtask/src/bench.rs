@@ -99,6 +99,11 @@ pub struct Args {
     /// each level's mean and spread, and each mixed level's throughput over one pack's.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), requires = "serve")]
     repeats: u32,
+    /// With --serve: split each level into this many blocks, the levels of one client count
+    /// taking turns block by block, and report each mixed level's throughput over one pack's
+    /// round by round (median and range): a ratio that holds on a machine whose speed drifts.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), requires = "serve")]
+    rounds: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -183,7 +188,7 @@ fn serve_load(o: &Args, model: &str) -> Result<()> {
         bail!("building ptune failed");
     }
     let requests = if o.short { "16" } else { "256" };
-    let threads = o.threads.to_string();
+    let (threads, rounds) = (o.threads.to_string(), o.rounds.to_string());
     let args = [
         "--model",
         model,
@@ -192,9 +197,10 @@ fn serve_load(o: &Args, model: &str) -> Result<()> {
         "--threads",
         &threads,
     ];
+    let ours = [&args[..], &["--rounds", &rounds]].concat();
     let mut runs = Vec::new();
     for _ in 0..o.repeats {
-        let command = crate::cargo_run(["--example", "serve_load"], None, &args);
+        let command = crate::cargo_run(["--example", "serve_load"], None, &ours);
         runs.push(json_lines(command, &threads, "the serving load test")?);
     }
     let ours = level_means(&runs);

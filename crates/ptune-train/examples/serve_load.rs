@@ -6,7 +6,8 @@
 //! spread over the `S` packs (the cost of mixing itself), then over the `L` packs (mixing plus
 //! padding to the longest template). Prints one JSON line per level, then a table and the
 //! ratios that matter: mixed packs against one pack at the same load, and many clients against
-//! one at a time.
+//! one at a time. With `--rounds`, the levels of one client count take turns in blocks, so
+//! that the mixed-over-one-pack ratios hold on a machine whose speed drifts.
 
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::Device;
@@ -35,9 +36,15 @@ struct Args {
     /// Concurrent clients per level, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
     clients: Vec<usize>,
-    /// Requests per level (a multiple of the clients is used).
+    /// Requests per level (a multiple of the clients is used, per round).
     #[arg(long, default_value_t = 256)]
     requests: usize,
+    /// Split each level's requests into this many blocks and run the levels of one client
+    /// count block by block in turn (the order rotating each round), so that a machine whose
+    /// speed drifts slows every level alike; each mixed level then also reports its
+    /// throughput over one pack's, round by round (median, min, max).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
     /// Inputs (subjects) per request.
     #[arg(long, default_value_t = 1)]
     inputs: usize,
@@ -80,9 +87,10 @@ fn run(args: &Args, dir: &Path) -> Result<()> {
         }
     }
     let mut rows = Vec::new();
-    for (set, mixed) in [("S", 1), ("S", args.packs), ("L", args.packs)] {
-        for &clients in &args.clients {
-            let row = level(args, &server.base, (set, mixed), clients, &subjects)?;
+    for &clients in &args.clients {
+        let levels = [("S", 1), ("S", args.packs), ("L", args.packs)];
+        let levels = &levels[..if args.packs > 1 { 3 } else { 1 }];
+        for row in paired_levels(args, &server.base, levels, clients, &subjects)? {
             println!("{row}");
             rows.push(row);
         }
@@ -219,16 +227,67 @@ fn request(agent: &ureq::Agent, base: &str, pack: &str, subjects: &[String]) -> 
     Ok(ms)
 }
 
-/// `clients` clients share the level's requests; client `c`'s `k`-th request goes to pack
+/// The levels (`(set, packs)`, the first of them one pack) at `clients` clients, run in
+/// `--rounds` blocks each, in turn; one JSON record per level.
+fn paired_levels(
+    args: &Args,
+    base: &str,
+    levels: &[(&str, usize)],
+    clients: usize,
+    subjects: &[String],
+) -> Result<Vec<Value>> {
+    let rounds = args.rounds as usize;
+    let per_client = args.requests.div_ceil(clients * rounds);
+    let mut blocks: Vec<Vec<Block>> = levels.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for i in (0..levels.len()).map(|i| (i + round) % levels.len()) {
+            let block = block(args, base, levels[i], clients, per_client, subjects)?;
+            blocks[i].push(block);
+        }
+    }
+    let one: Vec<f64> = blocks[0].iter().map(|b| b.rate(args.inputs)).collect();
+    let records = levels.iter().zip(&blocks).map(|(&(set, mixed), blocks)| {
+        let mut record = summary(args, (set, mixed), clients, blocks);
+        if mixed > 1 && rounds > 1 {
+            let mut ratios: Vec<f64> = (blocks.iter().zip(&one))
+                .map(|(b, one)| b.rate(args.inputs) / one)
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            record["paired_over_one_pack"] = json!({
+                "median": percentile(&ratios, 0.5),
+                "min": ratios.first(),
+                "max": ratios.last(),
+            });
+        }
+        record
+    });
+    Ok(records.collect())
+}
+
+/// One block of a level: each client's requests, their latencies, the wall time and the
+/// batches the server ran meanwhile.
+struct Block {
+    latencies: Vec<f64>,
+    wall_s: f64,
+    batches: f64,
+}
+
+impl Block {
+    fn rate(&self, inputs: usize) -> f64 {
+        (self.latencies.len() * inputs) as f64 / self.wall_s
+    }
+}
+
+/// `clients` clients send `per_client` requests each; client `c`'s `k`-th request goes to pack
 /// `(c + k) % mixed` of `set`, so the requests waiting at any moment are spread over the packs.
-fn level(
+fn block(
     args: &Args,
     base: &str,
     (set, mixed): (&str, usize),
     clients: usize,
+    per_client: usize,
     subjects: &[String],
-) -> Result<Value> {
-    let per_client = args.requests.div_ceil(clients);
+) -> Result<Block> {
     let before = metrics(base)?;
     let start = Instant::now();
     let latencies: Vec<Result<Vec<f64>>> = std::thread::scope(|scope| {
@@ -254,20 +313,34 @@ fn level(
             .map(|h| h.join().expect("client thread"))
             .collect()
     });
-    let wall = start.elapsed().as_secs_f64();
-    let mut all: Vec<f64> = latencies.into_iter().collect::<Result<Vec<_>>>()?.concat();
-    all.sort_by(f64::total_cmp);
+    let wall_s = start.elapsed().as_secs_f64();
+    let latencies = latencies.into_iter().collect::<Result<Vec<_>>>()?.concat();
     let after = metrics(base)?;
     let batches =
         after["batches"].as_f64().unwrap_or(0.0) - before["batches"].as_f64().unwrap_or(0.0);
+    Ok(Block {
+        latencies,
+        wall_s,
+        batches,
+    })
+}
+
+/// A level's record over its blocks: throughput over their summed wall time, latency
+/// percentiles over all their requests.
+fn summary(args: &Args, (set, mixed): (&str, usize), clients: usize, blocks: &[Block]) -> Value {
+    let mut all: Vec<f64> = blocks.iter().flat_map(|b| b.latencies.clone()).collect();
+    all.sort_by(f64::total_cmp);
+    let wall: f64 = blocks.iter().map(|b| b.wall_s).sum();
+    let batches: f64 = blocks.iter().map(|b| b.batches).sum();
     let requests = all.len();
-    Ok(json!({
+    json!({
         "bench": "serve",
         "model": args.model,
         "packs": mixed,
         "templates": if set == "S" { 1 } else { mixed.min(TEMPLATES.len()) },
         "clients": clients,
         "requests": requests,
+        "rounds": blocks.len(),
         "inputs_per_request": args.inputs,
         "threads": args.threads,
         "wall_s": wall,
@@ -275,7 +348,7 @@ fn level(
         "p50_ms": percentile(&all, 0.50),
         "p99_ms": percentile(&all, 0.99),
         "mean_batch_requests": requests as f64 / batches.max(1.0),
-    }))
+    })
 }
 
 fn metrics(base: &str) -> Result<Value> {
@@ -315,6 +388,15 @@ fn table(rows: &[Value], packs: usize) -> String {
                 mixed["templates"],
                 mixed["clients"],
                 rate(mixed) / rate(one)
+            );
+        }
+        let paired = &mixed["paired_over_one_pack"];
+        if paired.is_object() {
+            out += &format!(
+                " (round by round: median {:.2}x, {:.2}-{:.2}x)",
+                f(paired, "median"),
+                f(paired, "min"),
+                f(paired, "max")
             );
         }
     }
