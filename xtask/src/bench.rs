@@ -197,10 +197,11 @@ fn serve_load(o: &Args, model: &str) -> Result<()> {
         "--threads",
         &threads,
     ];
-    let ours = [&args[..], &["--rounds", &rounds]].concat();
+    // Only ptune's load test takes --rounds: the PEFT peer runs each level whole.
+    let our_args = [&args[..], &["--rounds", &rounds]].concat();
     let mut runs = Vec::new();
     for _ in 0..o.repeats {
-        let command = crate::cargo_run(["--example", "serve_load"], None, &ours);
+        let command = crate::cargo_run(["--example", "serve_load"], None, &our_args);
         runs.push(json_lines(command, &threads, "the serving load test")?);
     }
     let ours = level_means(&runs);
@@ -236,7 +237,8 @@ fn serve_load(o: &Args, model: &str) -> Result<()> {
 }
 
 /// One record per level of the load test (packs, templates, clients), with the mean throughput
-/// and latencies over the runs, and every run's throughput under `runs_inputs_per_s`.
+/// and latencies over the runs, and every run's throughput under `runs_inputs_per_s` (and its
+/// round-by-round mixing ratio, with `--rounds`, under `runs_paired_over_one_pack`).
 fn level_means(runs: &[Vec<Value>]) -> Vec<Value> {
     let key = |r: &Value| {
         (
@@ -257,6 +259,15 @@ fn level_means(runs: &[Vec<Value>]) -> Vec<Value> {
             level[k] = mean(k).into();
         }
         level["runs_inputs_per_s"] = same.iter().map(|x| f(x, "inputs_per_s")).collect();
+        // A run's round-by-round ratio is that run's own: keep each, not the first as the level's.
+        let paired = same.iter().map(|x| x["paired_over_one_pack"].clone());
+        let paired: Vec<Value> = paired.filter(Value::is_object).collect();
+        if let Some(record) = level.as_object_mut() {
+            record.remove("paired_over_one_pack");
+        }
+        if !paired.is_empty() {
+            level["runs_paired_over_one_pack"] = paired.into();
+        }
         out.push(level);
     }
     out
@@ -496,14 +507,26 @@ mod tests {
             json!({"packs": packs, "templates": 1, "clients": 8, "inputs_per_s": rate,
                    "p50_ms": 10.0, "p99_ms": rate, "mean_batch_requests": 4.0})
         };
+        let paired = |level: Value, median: f64| {
+            let mut level = level;
+            level["paired_over_one_pack"] = json!({"median": median, "min": 0.5, "max": 1.5});
+            level
+        };
         let runs = vec![
-            vec![level(1, 10.0), level(8, 9.0)],
-            vec![level(1, 20.0), level(8, 22.0)],
+            vec![level(1, 10.0), paired(level(8, 9.0), 0.9)],
+            vec![level(1, 20.0), paired(level(8, 22.0), 1.1)],
         ];
         let levels = level_means(&runs);
         assert_eq!(levels.len(), 2);
         assert_eq!(f(&levels[0], "inputs_per_s"), 15.0);
         assert_eq!(levels[1]["runs_inputs_per_s"], json!([9.0, 22.0]));
+        let medians = levels[1]["runs_paired_over_one_pack"].as_array().unwrap();
+        assert_eq!(
+            medians.iter().map(|p| f(p, "median")).collect::<Vec<_>>(),
+            [0.9, 1.1]
+        );
+        assert!(levels[1]["paired_over_one_pack"].is_null());
+        assert!(levels[0]["runs_paired_over_one_pack"].is_null());
         let table = repeats_table(&levels);
         assert!(
             table.contains("| 8 | 1 | 8 | 2 | 15.5 | 9.0–22.0 | 16 | 1.00 | 0.90 |"),

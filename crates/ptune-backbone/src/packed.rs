@@ -254,8 +254,8 @@ impl Packed {
         }
     }
 
-    /// Packed rows `[N, W]` at `rows` (which index the rest): `[B, W]`.
-    /// One gather: without padding, `rows` index the packed rest through `to_padded`.
+    /// Packed rows `[N, W]` at `rows` (which index the rest): `[B, W]`, in one gather of `B`
+    /// rows (when padding takes no rows, through `to_padded`).
     pub fn take(&self, x: Tensor<2>, rows: &Rows) -> Tensor<2> {
         let [n, _] = x.dims();
         let pre = self.g * self.p;

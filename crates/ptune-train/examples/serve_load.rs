@@ -2,9 +2,9 @@
 //! (seeded random prompts: the numbers are about speed, not answers) in two sets: `S*`, all
 //! with one template, and `L*`, with templates of 2 to 8 prompt slots in turn; starts
 //! `ptune serve` on 127.0.0.1 with them, and drives it with 1, 8 and 64 concurrent clients,
-//! each sending its share of a bounded number of requests back to back: all to one pack, then
-//! spread over the `S` packs (the cost of mixing itself), then over the `L` packs (mixing plus
-//! padding to the longest template). Prints one JSON line per level, then a table and the
+//! each sending its share of a bounded number of requests back to back; at each client count
+//! three levels: all to one pack, spread over the `S` packs (the cost of mixing itself), and
+//! over the `L` packs (mixing plus templates of different lengths). Prints one JSON line per level, then a table and the
 //! ratios that matter: mixed packs against one pack at the same load, and many clients against
 //! one at a time. With `--rounds`, the levels of one client count take turns in blocks, so
 //! that the mixed-over-one-pack ratios hold on a machine whose speed drifts.
