@@ -23,6 +23,7 @@ fn forward(
         mask.clone(),
         rows,
         &SharedPrefix::none(),
+        None,
     );
     model.lm_logits(hidden).expect("head")
 }

@@ -114,19 +114,19 @@ impl Rows {
     }
 }
 
-/// Runs `x` through `layers` in order; only the last one narrows to `rows` (each layer gets the
-/// rows it computes: `None` for all of them).
+/// Runs `x` through `layers` in order; only the last one narrows to `rows` (each layer gets its
+/// index and the rows it computes: `None` for all of them).
 pub fn through_layers<L, X>(
     layers: &[L],
     x: X,
     rows: Option<&Rows>,
-    layer: impl Fn(&L, X, Option<&Rows>) -> X,
+    layer: impl Fn(usize, &L, X, Option<&Rows>) -> X,
 ) -> X {
     let n = layers.len();
     layers
         .iter()
         .enumerate()
-        .fold(x, |x, (i, l)| layer(l, x, rows.filter(|_| i + 1 == n)))
+        .fold(x, |x, (i, l)| layer(i, l, x, rows.filter(|_| i + 1 == n)))
 }
 
 /// The query side of a layer, every position or only `rows`: `(x_q, bias_q)`.

@@ -8,7 +8,7 @@ use crate::gpt2::Gpt2;
 use crate::index::index_tensor;
 use crate::llama::Llama;
 use crate::loader::Loader;
-use crate::packed::SharedPrefix;
+use crate::packed::{PrefixKv, SharedPrefix};
 use crate::precision::{Precision, to_f32};
 use crate::usage::Tracked;
 use crate::weights::TensorSource;
@@ -148,7 +148,7 @@ impl Backbone {
     /// (right padding) and returns the final hidden states `[B, T, H]`, the LM head's input.
     pub fn forward_embeds(&self, embeds: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
         let [b, t, h] = embeds.dims();
-        (self.run(embeds, attention_mask, None, &SharedPrefix::none())).reshape([b, t, h])
+        (self.run(embeds, attention_mask, None, &SharedPrefix::none(), None)).reshape([b, t, h])
     }
 
     /// The final hidden states `[B, H]` at one row per example (`positions[b]`, the target it
@@ -156,27 +156,48 @@ impl Backbone {
     /// last layer computes only those rows. `shared` names the leading positions that groups
     /// of examples have in common (ids and prompt vectors alike, no padding): a causal model
     /// (GPT-2, the Llama family) computes them once per group; a masked LM, whose prefix also
-    /// attends to what follows it, ignores them.
+    /// attends to what follows it, ignores them. `stored`: the groups' prefix keys and values,
+    /// computed earlier by [`prefix_kv`](Self::prefix_kv) from the same inputs (one group per
+    /// group of `shared`, `shared.len` positions): then the prefixes are not computed at all.
     pub fn forward_rows(
         &self,
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         positions: &[usize],
         shared: &SharedPrefix,
+        stored: Option<&PrefixKv>,
     ) -> Tensor<2> {
         let [b, t, h] = embeds.dims();
         assert_eq!(positions.len(), b, "one row per example");
-        let prefix = match b > 1 && self.layers() > 0 && self.objective() == Objective::Causal {
-            true => shared.capped(positions.iter().copied().min().unwrap_or(0)),
+        let first = positions.iter().copied().min().unwrap_or(0);
+        let stored = stored.filter(|kv| {
+            let fits = kv.len() == shared.len && kv.groups() == shared.groups();
+            fits && !kv.is_empty() && shared.len <= first
+        });
+        let causal = self.layers() > 0 && self.objective() == Objective::Causal;
+        let prefix = match causal && (b > 1 || stored.is_some()) {
+            true => shared.capped(first),
             false => SharedPrefix::none(),
         };
+        let stored = stored.filter(|_| causal);
         let after: Vec<usize> = positions.iter().map(|p| p - prefix.len).collect();
         let rows = Rows::new(&after, t - prefix.len, &embeds.device());
-        let out = self.run(embeds, attention_mask, Some(&rows), &prefix);
+        let out = self.run(embeds, attention_mask, Some(&rows), &prefix, stored);
         // A model without layers never reached the row selection.
         match out.dims()[0] == b {
             true => out,
             false => rows.take(out.reshape([b, t, h])).reshape([b, h]),
+        }
+    }
+
+    /// Each layer's keys and values of `[G, p, H]` prefix embeddings at positions `0..p`, for
+    /// [`forward_rows`](Self::forward_rows) to reuse; `None` for a masked LM, whose prefix
+    /// depends on what follows it.
+    pub fn prefix_kv(&self, embeds: Tensor<3>) -> Option<PrefixKv> {
+        match self {
+            Backbone::Bert(_) => None,
+            Backbone::Gpt2(m) => Some(m.prefix_kv(embeds)),
+            Backbone::Llama(m) => Some(m.prefix_kv(embeds)),
         }
     }
 
@@ -198,19 +219,21 @@ impl Backbone {
             false => SharedPrefix::none(),
         };
         let device = embeds.device();
-        let out = self.run(embeds, attention_mask, None, &prefix);
+        let out = self.run(embeds, attention_mask, None, &prefix, None);
         let flat = targets.iter().map(|&(e, pos)| prefix.packed_row(e, pos, t));
         out.select(0, index_tensor(flat, &device))
     }
 
     /// Final hidden states as rows: `[B * T, H]`, or `[B, H]` at `rows` (positions after the
-    /// `prefix` a causal model shares; see [`Backbone::forward_rows`]).
+    /// `prefix` a causal model shares, whose keys and values may be `stored`; see
+    /// [`Backbone::forward_rows`]).
     fn run(
         &self,
         embeds: Tensor<3>,
         mask: Tensor<2, Int>,
         rows: Option<&Rows>,
         prefix: &SharedPrefix,
+        stored: Option<&PrefixKv>,
     ) -> Tensor<2> {
         match self {
             Backbone::Bert(m) => {
@@ -218,8 +241,8 @@ impl Backbone {
                 let [b, t, h] = out.dims();
                 out.reshape([b * t, h])
             }
-            Backbone::Gpt2(m) => m.forward_embeds(embeds, mask, rows, prefix),
-            Backbone::Llama(m) => m.forward_embeds(embeds, mask, rows, prefix),
+            Backbone::Gpt2(m) => m.forward_embeds(embeds, mask, rows, prefix, stored),
+            Backbone::Llama(m) => m.forward_embeds(embeds, mask, rows, prefix, stored),
         }
     }
 

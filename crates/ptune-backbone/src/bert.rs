@@ -237,7 +237,7 @@ impl Bert {
     ) -> Tensor<3> {
         let bias = mask_bias(attention_mask, false);
         let x = self.embeddings.forward(embeds);
-        through_layers(&self.encoder.layer, x, rows, |layer, x, rows| {
+        through_layers(&self.encoder.layer, x, rows, |_, layer, x, rows| {
             layer.forward(x, bias.clone(), rows)
         })
     }

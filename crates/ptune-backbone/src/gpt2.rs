@@ -6,7 +6,7 @@ use crate::config::Gpt2Config;
 use crate::error::Result;
 use crate::linear::RowsLinear;
 use crate::loader::Loader;
-use crate::packed::{Absolute, Packed, SharedPrefix};
+use crate::packed::{Absolute, Kv, Packed, PrefixKv, SharedPrefix};
 use crate::precision::matmul_weight;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm, Linear};
@@ -75,8 +75,14 @@ impl Gpt2Block {
     }
 
     /// The block on a [`Packed`] batch: rows `[N, H]` → `[N, H]`, or `[B, H]` at `rows` (which
-    /// index the rest). The fused query/key/value projection runs once over all rows.
-    fn forward(&self, x: Tensor<2>, pk: &Packed, rows: Option<&Rows>) -> Tensor<2> {
+    /// index the rest), and the rest's keys and values (see [`Packed::attend`]). The fused
+    /// query/key/value projection runs once over all rows.
+    fn forward(
+        &self,
+        x: Tensor<2>,
+        (pk, stored): (&Packed, Option<&Kv>),
+        rows: Option<&Rows>,
+    ) -> (Tensor<2>, Kv) {
         let a = &self.attn;
         let qkv = a
             .c_attn
@@ -88,8 +94,8 @@ impl Gpt2Block {
             Some(r) => (pk.take(x, r), pk.take(q, r)),
         };
         let heads = (a.num_heads, a.num_heads);
-        let context = pk.attend(q, k, v, heads, a.scale, &Absolute, rows);
-        self.mlp_residual(x + a.c_proj.forward_mat(context))
+        let (context, kv) = pk.attend(q, k, v, heads, a.scale, &Absolute, rows, stored);
+        (self.mlp_residual(x + a.c_proj.forward_mat(context)), kv)
     }
 }
 
@@ -141,13 +147,24 @@ impl Gpt2 {
         attention_mask: Tensor<2, Int>,
         rows: Option<&Rows>,
         prefix: &SharedPrefix,
+        stored: Option<&PrefixKv>,
     ) -> Tensor<2> {
         let bias = mask_bias(attention_mask, true);
-        let (pk, x) = Packed::new(self.add_positions(embeds), bias, prefix);
-        let x = through_layers(&self.h, x, rows, |block, x, rows| {
-            block.forward(x, &pk, rows)
+        let embeds = self.add_positions(embeds);
+        let (pk, x) = Packed::new(embeds, bias, prefix, stored.is_some());
+        let x = through_layers(&self.h, x, rows, |i, block, x, rows| {
+            block.forward(x, (&pk, stored.map(|s| s.layer(i))), rows).0
         });
         self.ln_f.forward(x)
+    }
+
+    /// Each block's keys and values of `[G, p, H]` prefix embeddings (positions `0..p`).
+    pub fn prefix_kv(&self, embeds: Tensor<3>) -> PrefixKv {
+        let [g, p, _] = embeds.dims();
+        let bias = mask_bias(Tensor::<2, Int>::ones([g, p], &embeds.device()), true);
+        let embeds = self.add_positions(embeds);
+        let (pk, x) = Packed::new(embeds, bias, &SharedPrefix::none(), false);
+        PrefixKv::collect(&self.h, x, |block, x| block.forward(x, (&pk, None), None))
     }
 
     /// Learned positions `0..T` added to `[B, T, H]` input embeddings.

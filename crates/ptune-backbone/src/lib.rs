@@ -30,7 +30,7 @@ pub use backbone::{Backbone, Objective};
 pub use bundle::ModelBundle;
 pub use config::ModelConfig;
 pub use error::{BackboneError, Result};
-pub use packed::SharedPrefix;
+pub use packed::{PrefixKv, SharedPrefix};
 pub use precision::Precision;
 pub use tokenizer::SpecialTokens;
 pub use weights::{HostTensor, TensorSource};

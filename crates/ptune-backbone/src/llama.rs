@@ -7,12 +7,12 @@ use crate::config::LlamaConfig;
 use crate::error::Result;
 use crate::linear::RowsLinear;
 use crate::loader::Loader;
-use crate::packed::{Packed, SharedPrefix};
+use crate::packed::{Kv, Packed, PrefixKv, SharedPrefix};
 use crate::precision::matmul_weight;
 use crate::rope::Rope;
 use burn::module::Module;
 use burn::nn::{Embedding, Linear, RmsNorm};
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 #[derive(Module, Debug)]
 pub struct LlamaAttention {
@@ -77,8 +77,15 @@ impl LlamaDecoderLayer {
     }
 
     /// The layer on a [`Packed`] batch: rows `[N, H]` → `[N, H]`, or `[B, H]` at `rows` (which
-    /// index the rest). Every projection is one matmul over all rows.
-    fn forward(&self, x: Tensor<2>, pk: &Packed, rope: &Rope, rows: Option<&Rows>) -> Tensor<2> {
+    /// index the rest), and the rest's keys and values (see [`Packed::attend`]). Every
+    /// projection is one matmul over all rows.
+    fn forward(
+        &self,
+        x: Tensor<2>,
+        (pk, stored): (&Packed, Option<&Kv>),
+        rope: &Rope,
+        rows: Option<&Rows>,
+    ) -> (Tensor<2>, Kv) {
         let a = &self.self_attn;
         let normed = self.input_layernorm.forward(x.clone());
         let k = a.k_proj.forward_mat(normed.clone());
@@ -89,8 +96,8 @@ impl LlamaDecoderLayer {
         };
         let heads = (a.num_heads, a.num_kv_heads);
         let scale = 1.0 / (q.dims()[1] as f64 / a.num_heads as f64).sqrt();
-        let context = pk.attend(q, k, v, heads, scale, rope, rows);
-        self.mlp_residual(x + a.o_proj.forward_mat(context))
+        let (context, kv) = pk.attend(q, k, v, heads, scale, rope, rows, stored);
+        (self.mlp_residual(x + a.o_proj.forward_mat(context)), kv)
     }
 }
 
@@ -140,6 +147,7 @@ impl Llama {
 
     /// Final hidden states as [`Packed`] rows: every position's, or `[B, H]` at `rows`
     /// (positions after the shared `prefix`, counted from it; see [`Backbone::forward_rows`]).
+    /// With `stored`, the prefixes' keys and values (one group each) and no prefix rows.
     ///
     /// [`Backbone::forward_rows`]: crate::Backbone::forward_rows
     pub fn forward_embeds(
@@ -148,20 +156,33 @@ impl Llama {
         attention_mask: Tensor<2, Int>,
         rows: Option<&Rows>,
         prefix: &SharedPrefix,
+        stored: Option<&PrefixKv>,
     ) -> Tensor<2> {
         let t = embeds.dims()[1];
-        let rope = Rope::new(
-            t,
-            prefix.len,
-            self.head_dim,
-            self.rope_theta,
-            &embeds.device(),
-        );
-        let (pk, x) = Packed::new(embeds, mask_bias(attention_mask, true), prefix);
-        let x = through_layers(&self.model.layers, x, rows, |layer, x, rows| {
-            layer.forward(x, &pk, &rope, rows)
+        let rope = self.rope(t, prefix.len, &embeds.device());
+        let bias = mask_bias(attention_mask, true);
+        let (pk, x) = Packed::new(embeds, bias, prefix, stored.is_some());
+        let x = through_layers(&self.model.layers, x, rows, |i, layer, x, rows| {
+            let stored = stored.map(|s| s.layer(i));
+            layer.forward(x, (&pk, stored), &rope, rows).0
         });
         self.model.norm.forward(x)
+    }
+
+    /// Each layer's keys and values of `[G, p, H]` prefix embeddings (positions `0..p`).
+    pub fn prefix_kv(&self, embeds: Tensor<3>) -> PrefixKv {
+        let [g, p, _] = embeds.dims();
+        let device = embeds.device();
+        let rope = self.rope(p, 0, &device);
+        let bias = mask_bias(Tensor::<2, Int>::ones([g, p], &device), true);
+        let (pk, x) = Packed::new(embeds, bias, &SharedPrefix::none(), false);
+        PrefixKv::collect(&self.model.layers, x, |layer, x| {
+            layer.forward(x, (&pk, None), &rope, None)
+        })
+    }
+
+    fn rope(&self, t: usize, prefix: usize, device: &Device) -> Rope {
+        Rope::new(t, prefix, self.head_dim, self.rope_theta, device)
     }
 
     pub fn lm_logits(&self, rows: Tensor<2>) -> Tensor<2> {

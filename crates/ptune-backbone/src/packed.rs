@@ -6,7 +6,9 @@
 //! positions (padding takes no row: the projections and feed-forward skip it; attention
 //! gathers the rows back into a padded `[B, T - p]` layout). Without either, the rows are
 //! simply `B * T`, at no extra cost. Each projection runs as one matmul over all rows, so no
-//! weight is read twice.
+//! weight is read twice. When the prefixes' keys and values were computed earlier
+//! ([`PrefixKv`]: a pack's leading prompts no longer change at evaluation), the prefixes take
+//! no rows at all.
 
 use crate::attention::{Rows, attend, merge_heads, split_heads};
 use crate::index::index_tensor;
@@ -122,6 +124,77 @@ impl SharedPrefix {
     }
 }
 
+/// One layer's keys and values, `[G, h_kv, p, d]` each (keys with their positions applied).
+pub type Kv = (Tensor<4>, Tensor<4>);
+
+/// Each layer's keys and values of the groups' shared prefixes, computed once (by
+/// [`Backbone::prefix_kv`](crate::Backbone::prefix_kv)) for prefixes whose inputs do not
+/// change, such as a pack's leading prompts at evaluation, and reused by later batches: a
+/// prefix is causal, so what follows it cannot change its keys and values.
+#[derive(Debug, Clone)]
+pub struct PrefixKv {
+    layers: Vec<Kv>,
+}
+
+impl PrefixKv {
+    pub(crate) fn new(layers: Vec<Kv>) -> Self {
+        Self { layers }
+    }
+
+    /// Runs the rows of a batch that is all prefix through `layers`, keeping each layer's keys
+    /// and values (`step`: one layer on the rows, returning them with its keys and values).
+    pub(crate) fn collect<L>(
+        layers: &[L],
+        mut x: Tensor<2>,
+        step: impl Fn(&L, Tensor<2>) -> (Tensor<2>, Kv),
+    ) -> Self {
+        let mut kept = Vec::with_capacity(layers.len());
+        for layer in layers {
+            let (next, kv) = step(layer, x);
+            kept.push(kv);
+            x = next;
+        }
+        Self::new(kept)
+    }
+
+    /// Prefix positions (0 for a model without layers).
+    pub fn len(&self) -> usize {
+        self.layers.first().map_or(0, |(k, _)| k.dims()[2])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many groups' prefixes.
+    pub fn groups(&self) -> usize {
+        self.layers.first().map_or(0, |(k, _)| k.dims()[0])
+    }
+
+    /// Group `g`'s prefix alone.
+    pub fn group(&self, g: usize) -> Self {
+        let one = |x: &Tensor<4>| x.clone().narrow(0, g, 1);
+        Self::new(self.layers.iter().map(|(k, v)| (one(k), one(v))).collect())
+    }
+
+    /// The prefixes of `parts` as groups in that order.
+    pub fn stack(parts: &[&PrefixKv]) -> Self {
+        let n = parts.first().map_or(0, |p| p.layers.len());
+        let layer = |i: usize| {
+            let cat = |f: fn(&Kv) -> &Tensor<4>| {
+                Tensor::cat(parts.iter().map(|p| f(&p.layers[i]).clone()).collect(), 0)
+            };
+            (cat(|kv| &kv.0), cat(|kv| &kv.1))
+        };
+        Self::new((0..n).map(layer).collect())
+    }
+
+    /// Layer `i`'s keys and values.
+    pub fn layer(&self, i: usize) -> &Kv {
+        &self.layers[i]
+    }
+}
+
 /// Gathers between an unpadded rest (`N` rows) and its padded layout (`B * (T - p)` rows).
 struct Unpad {
     /// `[N]`: each real row's index in the padded layout.
@@ -132,6 +205,8 @@ struct Unpad {
 
 pub struct Packed {
     p: usize,
+    /// The prefixes' keys and values come from a [`PrefixKv`]: they take no rows.
+    stored: bool,
     b: usize,
     /// `T - p`: the rest's padded width.
     w: usize,
@@ -170,8 +245,14 @@ impl Positions for Absolute {}
 impl Packed {
     /// Packs `[B, T, H]` embeddings with their causal attention bias `[B, 1, T, T]`; returns the
     /// packing and the rows `[G p + R, H]` (`R`: the rest's rows, `B(T - p)`, or the real
-    /// positions only when the lengths are given).
-    pub fn new(embeds: Tensor<3>, bias: Tensor<4>, prefix: &SharedPrefix) -> (Self, Tensor<2>) {
+    /// positions only when the lengths are given). With `stored`, the prefixes' keys and
+    /// values come from a [`PrefixKv`] given to [`Packed::attend`], and the rows are `R` only.
+    pub fn new(
+        embeds: Tensor<3>,
+        bias: Tensor<4>,
+        prefix: &SharedPrefix,
+        stored: bool,
+    ) -> (Self, Tensor<2>) {
         let [b, t, _] = embeds.dims();
         let p = prefix.len;
         let device = embeds.device();
@@ -181,14 +262,14 @@ impl Packed {
             0 | 1 => (1, None),
             g => (g, Some(index_tensor(prefix.group.iter().copied(), &device))),
         };
-        let pre = (p > 0).then(|| {
+        let pre = (p > 0 && !stored).then(|| {
             let pre = embeds.clone().narrow(1, 0, p);
             match &group {
                 None => pre.narrow(0, 0, 1),
                 Some(_) => pre.select(0, index_tensor(firsts.iter().copied(), &device)),
             }
         });
-        let bias_pre = (p > 0).then(|| {
+        let bias_pre = (p > 0 && !stored).then(|| {
             (bias.clone().narrow(0, 0, 1))
                 .narrow(2, 0, p)
                 .narrow(3, 0, p)
@@ -196,6 +277,7 @@ impl Packed {
         });
         let pk = Self {
             p,
+            stored,
             b,
             w: t - p,
             unpad,
@@ -208,16 +290,25 @@ impl Packed {
         (pk, rows)
     }
 
-    /// `[N, W]` → the groups' prefixes `[G, p, W]` (if any), the rest padded `[B, T - p, W]`.
+    /// How many rows the prefixes take.
+    fn pre_rows(&self) -> usize {
+        match self.stored {
+            true => 0,
+            false => self.g * self.p,
+        }
+    }
+
+    /// `[N, W]` → the groups' prefixes `[G, p, W]` (if they take rows), the rest padded
+    /// `[B, T - p, W]`.
     fn split(&self, x: Tensor<2>) -> (Option<Tensor<3>>, Tensor<3>) {
         let [n, w] = x.dims();
-        let pre = self.g * self.p;
+        let pre = self.pre_rows();
         let rest = x.clone().narrow(0, pre, n - pre);
         let rest = match &self.unpad {
             None => rest,
             Some(u) => rest.select(0, u.to_padded.clone()),
         };
-        let pre = (self.p > 0).then(|| x.narrow(0, 0, pre).reshape([self.g, self.p, w]));
+        let pre = (pre > 0).then(|| x.narrow(0, 0, pre).reshape([self.g, self.p, w]));
         (pre, rest.reshape([self.b, self.w, w]))
     }
 
@@ -258,7 +349,7 @@ impl Packed {
     /// rows (when padding takes no rows, through `to_padded`).
     pub fn take(&self, x: Tensor<2>, rows: &Rows) -> Tensor<2> {
         let [n, _] = x.dims();
-        let pre = self.g * self.p;
+        let pre = self.pre_rows();
         let index = match &self.unpad {
             None => rows.flat(),
             Some(u) => u.to_padded.clone().select(0, rows.flat()),
@@ -268,7 +359,9 @@ impl Packed {
 
     /// Causal attention on packed keys and values `[N, h_kv * d]`: every query row `[N, h * d]`,
     /// or with `rows` the queries at those rows only (`[B, h * d]`, from [`Packed::take`]).
-    /// Returns the context rows in the queries' layout.
+    /// `stored`: this layer's prefix keys and values, when the packing was made with them.
+    /// Returns the context rows in the queries' layout, and the rest's keys and values
+    /// `[B, h_kv, T - p, d]` (what a [`PrefixKv`] keeps of a batch that is all prefix).
     #[allow(clippy::too_many_arguments)] // the projections, the head counts and where to read
     pub fn attend(
         &self,
@@ -279,13 +372,24 @@ impl Packed {
         scale: f64,
         pos: &dyn Positions,
         rows: Option<&Rows>,
-    ) -> Tensor<2> {
+        stored: Option<&Kv>,
+    ) -> (Tensor<2>, Kv) {
+        assert_eq!(
+            stored.is_some(),
+            self.stored,
+            "stored keys exactly when packed for them"
+        );
         let (k_pre, k_rest) = self.heads(k, kv_heads);
         let (v_pre, v_rest) = self.heads(v, kv_heads);
-        let k_pre = k_pre.map(|k| pos.pre(k));
-        let k_all = self.prepend(k_pre.clone(), pos.rest(k_rest));
+        let (k_pre, v_pre) = match stored {
+            Some((k, v)) => (Some(k.clone()), Some(v.clone())),
+            None => (k_pre.map(|k| pos.pre(k)), v_pre),
+        };
+        let k_rest = pos.rest(k_rest);
+        let kv = (k_rest.clone(), v_rest.clone());
+        let k_all = self.prepend(k_pre.clone(), k_rest);
         let v_all = self.prepend(v_pre.clone(), v_rest);
-        match rows {
+        let context = match rows {
             None => {
                 let (q_pre, q_rest) = self.heads(q, heads);
                 let rest = attend(
@@ -295,6 +399,7 @@ impl Packed {
                     self.bias_rest.clone(),
                     scale,
                 );
+                // Stored prefixes have no query rows.
                 let pre = q_pre
                     .zip(k_pre.zip(v_pre))
                     .zip(self.bias_pre.clone())
@@ -307,6 +412,7 @@ impl Packed {
                 let bias = r.take_bias(self.bias_rest.clone());
                 merge_heads(attend(q, k_all, v_all, bias, scale)).reshape([b, w])
             }
-        }
+        };
+        (context, kv)
     }
 }

@@ -70,7 +70,7 @@ fn llama_from_gguf_matches_transformers() {
 
 /// Causal models (GPT-2, Llama family) compute a prefix that examples share once for the
 /// batch, or once per group of examples (a mixed batch's packs), and can skip the examples'
-/// padding: the same rows as without.
+/// padding, or take the prefixes' keys and values computed beforehand: the same rows as without.
 #[test]
 fn shared_prefix_gives_the_same_rows() {
     for name in [
@@ -89,20 +89,23 @@ fn shared_prefix_gives_the_same_rows() {
         let model = bundle
             .backbone(&common::device::device())
             .expect("fixture loads");
+        // (prefix, groups, (padding dropped, prefix keys and values stored beforehand))
         let layouts = [
-            (2, 1, false),
-            (2, 2, false),
-            (0, 1, true),
-            (2, 1, true),
-            (2, 2, true),
+            (2, 1, (false, false)),
+            (2, 2, (false, false)),
+            (0, 1, (true, false)),
+            (2, 1, (true, false)),
+            (2, 2, (true, false)),
+            (2, 1, (false, true)),
+            (3, 2, (true, true)),
         ];
-        for (prefix, groups, unpadded) in layouts {
+        for (prefix, groups, ways) in layouts {
             let reference = dir.join("reference.safetensors");
-            let err = shared_prefix_error(&model, &reference, prefix, groups, unpadded);
+            let err = shared_prefix_error(&model, &reference, prefix, groups, ways);
             assert!(
                 err <= 1e-5,
-                "{name}: a prefix of {prefix} shared in {groups} group(s) (padding dropped: \
-                 {unpadded}) changes the output by {err}"
+                "{name}: a prefix of {prefix} shared in {groups} group(s) (padding dropped, \
+                 stored: {ways:?}) changes the output by {err}"
             );
         }
     }

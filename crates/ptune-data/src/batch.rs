@@ -29,6 +29,9 @@ pub struct Batch {
     pub object_ids: Vec<u32>,
     /// Per example, the index of its fact in the list the queries were built from.
     pub fact_indices: Vec<usize>,
+    /// Per example, the leading positions its template fixes ([`Query::lead`]); empty when
+    /// unknown.
+    pub leads: Vec<usize>,
 }
 
 impl Batch {
@@ -87,6 +90,7 @@ impl Batch {
             target_positions: Vec::with_capacity(batch_size),
             object_ids: Vec::with_capacity(batch_size),
             fact_indices: Vec::with_capacity(batch_size),
+            leads: Vec::with_capacity(batch_size),
         }
     }
 
@@ -101,6 +105,7 @@ impl Batch {
         self.target_positions.push(q.target_position);
         self.object_ids.push(q.object_id);
         self.fact_indices.push(q.fact_index);
+        self.leads.push(q.lead);
     }
 
     /// Row `b` of `input_ids`.
@@ -231,6 +236,7 @@ mod tests {
             target_position: target,
             object_id: object,
             fact_index: object as usize,
+            lead: 0,
         }
     }
 

@@ -27,6 +27,11 @@ pub struct Query {
     pub object_id: u32,
     /// Index of the fact in the slice given to [`QueryBuilder::build`].
     pub fact_index: usize,
+    /// Leading positions its template fixes (prompts and words before the subject): the same
+    /// in every query of the template, so a causal model can keep their keys and values
+    /// while the prompts do not change. 0 when unknown.
+    #[serde(skip)]
+    pub lead: usize,
 }
 
 /// Why a fact produced no query. A fact is counted once, under the first reason found: the
@@ -284,7 +289,7 @@ impl<'a> QueryBuilder<'a> {
     fn assemble(&self, subject: &str, object_id: u32) -> Result<Query, DropReason> {
         let mut ids = self.enc.spec.prefix_ids.clone();
         let mut prompt_positions = Vec::new();
-        let mut target = None;
+        let (mut target, mut lead) = (None, None);
         for slot in &self.slots {
             match slot {
                 Slot::Prompt(n) => {
@@ -292,6 +297,7 @@ impl<'a> QueryBuilder<'a> {
                     ids.extend(std::iter::repeat_n(self.enc.spec.placeholder_id, *n));
                 }
                 Slot::Input { space_before, .. } => {
+                    lead.get_or_insert(ids.len());
                     let sub = self.enc.encode(subject, *space_before)?;
                     if sub.is_empty() {
                         return Err(DropReason::EmptySubject);
@@ -313,6 +319,7 @@ impl<'a> QueryBuilder<'a> {
             prompt_positions,
             object_id,
             fact_index: 0,
+            lead: lead.unwrap_or(0),
         })
     }
 }

@@ -38,6 +38,7 @@ fn masked_query_puts_mask_at_y_and_placeholders_in_prompt_slots() {
     assert_eq!(tokens(&tok, &q.input_ids), expected);
     assert_eq!(q.prompt_positions, [1, 2, 9]);
     assert_eq!(q.target_position, 8);
+    assert_eq!(q.lead, 3, "[CLS] and two prompts come before the subject");
     assert_eq!(Some(q.object_id), tok.token_to_id("Paris"));
 }
 
@@ -56,6 +57,7 @@ fn masked_manual_template_has_no_prompt_slots() {
     assert_eq!(tokens(&tok, &q.input_ids), expected);
     assert!(q.prompt_positions.is_empty());
     assert_eq!(q.target_position, 6);
+    assert_eq!(q.lead, 4, "[CLS] The capital of");
 }
 
 #[test]
@@ -73,6 +75,7 @@ fn causal_query_ends_before_the_object_with_leading_spaces() {
     );
     assert_eq!(q.prompt_positions, [0, 1, 2, 4, 5, 6]);
     assert_eq!(q.target_position, 6);
+    assert_eq!(q.lead, 3);
     assert_eq!(tokens(&tok, &[q.object_id]), ["ĠParis"]);
 }
 

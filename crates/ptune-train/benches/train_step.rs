@@ -34,6 +34,7 @@ fn batch(vocab: usize) -> Batch {
         target_positions: vec![SEQ - 1; BATCH],
         object_ids: (0..BATCH).map(|i| ((i * 31) % vocab) as u32).collect(),
         fact_indices: (0..BATCH).collect(),
+        leads: Vec::new(),
         prompt_spans: Vec::new(),
     }
 }
@@ -97,7 +98,7 @@ fn bench_eval_step_and_splice(c: &mut Criterion) {
         let prompts = config.init(&device).unwrap().forward();
         group.bench_function(format!("{name}/b{BATCH}x{SEQ}"), |b| {
             b.iter(|| {
-                target_logits(&backbone, Some(prompts.clone()), &inputs)
+                target_logits(&backbone, Some(prompts.clone()), &inputs, None)
                     .unwrap()
                     .into_data()
             })
@@ -124,7 +125,7 @@ fn bench_mixed_eval_step(c: &mut Criterion) {
         for (label, inputs) in [("prefix-per-pack", &grouped), ("no-prefix", &unshared)] {
             group.bench_function(format!("{name}/4-packs/b{BATCH}x{SEQ}/{label}"), |b| {
                 b.iter(|| {
-                    target_logits(&backbone, Some(prompts.clone()), inputs)
+                    target_logits(&backbone, Some(prompts.clone()), inputs, None)
                         .unwrap()
                         .into_data()
                 })

@@ -17,7 +17,7 @@ use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
 use ptune_train::candidates::{TaskTensors, candidate_scores, task_loss};
 use ptune_train::device::{Backend, Compute};
 use ptune_train::model::{
-    BatchTensors, loss, optimizer, step_on, target_logits, to_host, train_step,
+    BatchTensors, PrefixCache, loss, optimizer, step_on, target_logits, to_host, train_step,
 };
 use ptune_train::serve::percentile;
 use serde::Serialize;
@@ -57,7 +57,9 @@ struct BenchArgs {
     /// Turn optimizations off to measure what each gives: `shared-prefix` (leading positions a
     /// causal batch's examples, or groups of its rows, have in common computed once: an
     /// example's context for its candidates' rows), `unpadded` (a causal batch's padding takes
-    /// no rows; see `--ragged`), `target-rows` (the last layer only at targets; the lama case).
+    /// no rows; see `--ragged`), `target-rows` (the last layer only at targets; the lama case),
+    /// `prefix-cache` (evaluation keeps the keys and values of the positions the template fixes
+    /// before the subject, computed in its first step; a causal model, the lama case).
     #[arg(long, value_enum, value_delimiter = ',')]
     ablate: Vec<Ablation>,
     /// With `--ablate`: time each step with the optimizations on and off in turn, in this one
@@ -94,6 +96,8 @@ enum Work {
     Lama {
         inputs: Box<BatchTensors>,
         every_row: bool,
+        /// Evaluation's kept prefixes (absent with `--ablate prefix-cache`).
+        cache: Option<PrefixCache>,
     },
     /// A task batch: each example's two label tokens scored, cross-entropy over them.
     Classify(Box<TaskTensors>),
@@ -111,6 +115,7 @@ impl Work {
             Work::Lama {
                 inputs,
                 every_row: true,
+                ..
             } => {
                 let logits = every_row_logits(backbone, encoder.forward(), inputs)?;
                 let value = loss(logits, inputs.labels.clone());
@@ -136,8 +141,11 @@ impl Work {
             Work::Lama {
                 inputs,
                 every_row: true,
+                ..
             } => every_row_logits(backbone, p, inputs)?,
-            Work::Lama { inputs, .. } => target_logits(backbone, Some(p), inputs)?,
+            Work::Lama { inputs, cache, .. } => {
+                target_logits(backbone, Some(p), inputs, cache.as_ref())?
+            }
             Work::Classify(t) => candidate_scores(backbone, Some(p), t)?,
         })?;
         Ok(())
@@ -256,6 +264,7 @@ enum Ablation {
     SharedPrefix,
     Unpadded,
     TargetRows,
+    PrefixCache,
 }
 
 #[derive(Debug, Serialize)]
@@ -413,13 +422,18 @@ fn work(
             let mut inputs = BatchTensors::new(batch, device);
             ablate_layout(&mut inputs.shared_prefix, ablate);
             let every_row = ablate.contains(&Ablation::TargetRows);
+            let kept = !ablate.contains(&Ablation::PrefixCache);
             Work::Lama {
                 inputs: Box::new(inputs),
                 every_row,
+                cache: kept.then(PrefixCache::default),
             }
         }
         _ if ablate.contains(&Ablation::TargetRows) => {
             bail!("--ablate target-rows applies to the lama case only")
+        }
+        _ if ablate.contains(&Ablation::PrefixCache) => {
+            bail!("--ablate prefix-cache applies to the lama case only")
         }
         case => {
             let mut tensors = match case {
@@ -477,6 +491,7 @@ fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -
     backbone.check_length(t)?;
     let vocab = backbone.vocab_size();
     let (mut ids, mut prompts, mut targets) = (Vec::new(), Vec::new(), Vec::new());
+    let mut leads = Vec::with_capacity(b);
     let mut mask = Vec::with_capacity(b * t);
     for e in 0..b {
         let room = t - fixed;
@@ -494,6 +509,7 @@ fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -
                 }
                 Part::Subject | Part::Field(_) => {
                     let at = row.len();
+                    leads.push(at);
                     row.extend((at..at + subject).map(token));
                 }
                 Part::Text(_) => row.push(token(row.len())),
@@ -526,6 +542,7 @@ fn synthetic_batch(template: &Template, args: &BenchArgs, backbone: &Backbone) -
         object_ids: (0..b).map(|i| ((i * 31 + 5) % vocab) as u32).collect(),
         fact_indices: (0..b).collect(),
         prompt_spans: Vec::new(),
+        leads,
     })
 }
 

@@ -76,7 +76,10 @@ pub fn candidate_scores(
     let embeds = input_embeds(backbone, prompts, &batch.rows);
     let mask = batch.rows.mask.clone();
     let hidden = match &batch.targets {
-        None => backbone.forward_rows(embeds, mask, &batch.rows.targets, &batch.rows.shared_prefix),
+        None => {
+            let shared = &batch.rows.shared_prefix;
+            backbone.forward_rows(embeds, mask, &batch.rows.targets, shared, None)
+        }
         Some(targets) => backbone.forward_targets(embeds, mask, targets, &batch.rows.shared_prefix),
     };
     let log_probs = log_softmax(backbone.lm_logits(hidden)?, 1);

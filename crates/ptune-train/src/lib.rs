@@ -17,6 +17,7 @@ pub mod pack_use;
 pub mod plot;
 pub mod predict;
 pub mod predict_file;
+pub mod prefix_cache;
 pub mod rank;
 pub mod serve;
 pub mod spec;

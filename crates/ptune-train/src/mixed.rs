@@ -4,7 +4,7 @@
 //! One pack is the special case `base = 0`: `ptune predict --pack` runs through here too.
 
 use crate::candidates::{TaskTensors, candidate_scores};
-use crate::model::to_host;
+use crate::model::{PrefixCache, to_host};
 use crate::predict::{Prediction, top_candidates};
 use crate::rank::rows_logits;
 use crate::task_predict::{Scored, ranked};
@@ -35,11 +35,12 @@ pub struct Member<'a> {
 }
 
 /// The top objects of each `(member, subject)` input, or why it has no query. Inputs of any
-/// relation packs share batches of `batch_size` rows.
+/// relation packs share batches of `batch_size` rows. `cache` keeps the prefixes the packs'
+/// templates fix, for this `prompts` matrix (a server keeps one across requests).
 pub fn rank_subjects(
     model: Shared,
     members: &[Member],
-    prompts: &Tensor<2>,
+    (prompts, cache): (&Tensor<2>, &PrefixCache),
     inputs: &[(usize, &str)],
     top_k: usize,
     batch_size: usize,
@@ -63,7 +64,14 @@ pub fn rank_subjects(
     let mut tops = Vec::with_capacity(ready.len());
     let (pad_id, device) = (model.spec.pad_id, model.device);
     for chunk in ready.chunks(batch_size.max(1)) {
-        let logits = rows_logits(model.backbone, Some(prompts), chunk, pad_id, device)?;
+        let logits = rows_logits(
+            model.backbone,
+            Some(prompts),
+            chunk,
+            pad_id,
+            device,
+            Some(cache),
+        )?;
         let vocab = logits.dims()[1];
         let logprobs = to_host(log_softmax(logits, 1))?;
         for ((query, _), row) in chunk.iter().zip(logprobs.chunks(vocab)) {

@@ -12,6 +12,8 @@ use ptune_backbone::{Backbone, SharedPrefix};
 use ptune_data::Batch;
 use ptune_encoder::PromptEncoder;
 
+pub use crate::prefix_cache::{FixedPrefix, PrefixCache};
+
 /// A batch as tensors on one device, with the index maps the splice and gather need.
 pub struct BatchTensors {
     pub ids: Tensor<2, Int>,
@@ -24,6 +26,9 @@ pub struct BatchTensors {
     pub targets: Vec<usize>,
     /// Leading positions that groups of examples have in common (see [`shared_prefix`]).
     pub shared_prefix: SharedPrefix,
+    /// The leading positions every example's template fixes, when all do: what a
+    /// [`PrefixCache`] keeps keys and values of while the prompts do not change.
+    pub fixed_prefix: Option<FixedPrefix>,
     pub labels: Tensor<1, Int>,
 }
 
@@ -39,8 +44,15 @@ impl BatchTensors {
             slot_rows[flat] = row as i64;
             slot_mask[flat] = 1.0;
         }
-        let shared_prefix = shared_prefix(batch, &slot_rows, &slot_mask);
+        let inputs = Inputs {
+            batch,
+            slot_rows: &slot_rows,
+            slot_mask: &slot_mask,
+        };
+        let lengths = inputs.lengths();
+        let shared_prefix = shared_prefix(&inputs, lengths.clone());
         Self {
+            fixed_prefix: FixedPrefix::of(&inputs, lengths),
             shared_prefix,
             ids: ints(batch.input_ids.iter().map(|&i| i as i64).collect(), [b, t]),
             mask: ints(
@@ -75,32 +87,51 @@ impl BatchTensors {
     }
 }
 
+/// What a batch holds at each position, for finding the positions examples share.
+pub(crate) struct Inputs<'a> {
+    pub batch: &'a Batch,
+    slot_rows: &'a [i64],
+    slot_mask: &'a [f32],
+}
+
+/// One position's input: a prompt slot's row (whatever id holds its place), or a token.
+pub(crate) type Input = (bool, i64, u32);
+
+impl Inputs<'_> {
+    pub fn at(&self, e: usize, p: usize) -> Input {
+        let i = e * self.batch.seq_len + p;
+        match self.slot_mask[i] > 0.0 {
+            true => (true, self.slot_rows[i], 0),
+            false => (false, 0, self.batch.input_ids[i]),
+        }
+    }
+
+    /// Each example's length before its padding; empty when no example is padded.
+    fn lengths(&self) -> Vec<usize> {
+        let (b, t) = (self.batch.batch_size, self.batch.seq_len);
+        let mask = &self.batch.attention_mask;
+        let lengths: Vec<usize> = (0..b)
+            .map(|e| mask[e * t..(e + 1) * t].iter().sum::<u32>() as usize)
+            .collect();
+        match lengths.iter().all(|&l| l == t) {
+            true => Vec::new(),
+            false => lengths,
+        }
+    }
+}
+
 /// The leading positions a causal model can compute once per group of examples: those where
 /// the examples of a group hold the same input (the same prompt row, or the same token outside
 /// prompt slots) and no padding. Templates that start with prompts, like `[P:3] [X] [P:3] [Y]`,
 /// share them within a pack; a mixed batch has a group per pack. Of the possible lengths, the
 /// one that saves the most positions, `(B - groups) * len`, is taken. Each example's length
 /// goes with it, so that its padding takes no rows either.
-fn shared_prefix(batch: &Batch, slot_rows: &[i64], slot_mask: &[f32]) -> SharedPrefix {
+fn shared_prefix(inputs: &Inputs, lengths: Vec<usize>) -> SharedPrefix {
+    let batch = inputs.batch;
     let (b, t) = (batch.batch_size, batch.seq_len);
-    // A slot's input is its prompt row whatever id holds its place.
-    let input = |e: usize, p: usize| {
-        let i = e * t + p;
-        match slot_mask[i] > 0.0 {
-            true => (true, slot_rows[i], 0),
-            false => (false, 0, batch.input_ids[i]),
-        }
-    };
     let real = (0..t)
         .take_while(|&p| (0..b).all(|e| batch.attention_mask[e * t + p] == 1))
         .count();
-    let lengths: Vec<usize> = (0..b)
-        .map(|e| batch.attention_mask[e * t..(e + 1) * t].iter().sum::<u32>() as usize)
-        .collect();
-    let lengths = match lengths.iter().all(|&l| l == t) {
-        true => Vec::new(),
-        false => lengths,
-    };
     let mut best = (0, SharedPrefix::none());
     // Examples equal on positions 0..len share a group; the groups split as len grows.
     let mut group = vec![0usize; b];
@@ -108,7 +139,7 @@ fn shared_prefix(batch: &Batch, slot_rows: &[i64], slot_mask: &[f32]) -> SharedP
         let mut keys = Vec::new();
         group = (0..b)
             .map(|e| {
-                let key = (group[e], input(e, len - 1));
+                let key = (group[e], inputs.at(e, len - 1));
                 keys.iter().position(|k| *k == key).unwrap_or_else(|| {
                     keys.push(key);
                     keys.len() - 1
@@ -134,17 +165,23 @@ fn shared_prefix(batch: &Batch, slot_rows: &[i64], slot_mask: &[f32]) -> SharedP
 }
 
 /// Logits `[B, vocab]` at each example's target; `prompts` is `None` for a manual template.
+/// With a `cache` (prompts that do not change between its calls), a causal model reuses the
+/// keys and values of the positions each template fixes.
 pub fn target_logits(
     backbone: &Backbone,
     prompts: Option<Tensor<2>>,
     batch: &BatchTensors,
+    cache: Option<&PrefixCache>,
 ) -> Result<Tensor<2>> {
-    let hidden = backbone.forward_rows(
-        input_embeds(backbone, prompts, batch),
-        batch.mask.clone(),
-        &batch.targets,
-        &batch.shared_prefix,
-    );
+    let embeds = input_embeds(backbone, prompts, batch);
+    let fixed = cache.zip(batch.fixed_prefix.as_ref());
+    let stored = fixed.and_then(|(cache, fixed)| cache.stored(backbone, &embeds, fixed));
+    let shared = match (&stored, fixed) {
+        (Some(_), Some((_, fixed))) => &fixed.prefix,
+        _ => &batch.shared_prefix,
+    };
+    let (mask, targets) = (batch.mask.clone(), &batch.targets);
+    let hidden = backbone.forward_rows(embeds, mask, targets, shared, stored.as_ref());
     Ok(backbone.lm_logits(hidden)?)
 }
 
@@ -231,7 +268,7 @@ pub fn fact_loss(
     prompts: Tensor<2>,
     batch: &BatchTensors,
 ) -> Result<Tensor<1>> {
-    let logits = target_logits(backbone, Some(prompts), batch)?;
+    let logits = target_logits(backbone, Some(prompts), batch, None)?;
     Ok(loss(logits, batch.labels.clone()))
 }
 
@@ -287,6 +324,7 @@ mod tests {
             target_position: ids.len() - 1,
             object_id: 0,
             fact_index: 0,
+            lead: 0,
         }
     }
 
@@ -344,5 +382,40 @@ mod tests {
             ..SharedPrefix::none()
         };
         assert_eq!(prefix_of(&[(&a, 0), (&prompt, 0)]), unshared);
+    }
+
+    /// With each query's lead: the positions before its subject.
+    fn led(ids: &[u32], prompts: &[usize], lead: usize) -> Query {
+        Query {
+            lead,
+            ..query(ids, prompts)
+        }
+    }
+
+    fn fixed_of(rows: &[(&Query, usize)]) -> Option<SharedPrefix> {
+        let batch = Batch::collate_mixed(rows.iter().copied(), 0).unwrap();
+        let fixed = BatchTensors::new(&batch, &Device::flex()).fixed_prefix;
+        fixed.map(|f| f.prefix)
+    }
+
+    /// The shortest lead, grouped by the inputs there (here the packs' prompt rows), with the
+    /// lengths; none when a query's lead is unknown (0) or reaches its target.
+    #[test]
+    fn the_fixed_prefix_is_the_shortest_lead_grouped_by_pack() {
+        let a = led(&[9, 9, 9, 5, 6], &[0, 1, 2], 3);
+        let b = led(&[9, 9, 7, 8], &[0, 1], 2);
+        let want = SharedPrefix {
+            len: 2,
+            group: vec![0, 1, 0],
+            lengths: vec![5, 4, 5],
+        };
+        assert_eq!(fixed_of(&[(&a, 0), (&b, 3), (&a, 0)]), Some(want));
+        // Equal subjects are not part of it, unlike the shared prefix.
+        assert_eq!(prefix_of(&[(&a, 0), (&a, 0)]).len, 5);
+        assert_eq!(fixed_of(&[(&a, 0), (&a, 0)]).map(|f| f.len), Some(3));
+        let unknown = query(&[9, 9, 7, 8], &[0, 1]);
+        assert_eq!(fixed_of(&[(&a, 0), (&unknown, 0)]), None);
+        let at_target = led(&[9, 9, 9], &[0, 1, 2], 3);
+        assert_eq!(fixed_of(&[(&at_target, 0)]), None);
     }
 }

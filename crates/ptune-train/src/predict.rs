@@ -1,7 +1,7 @@
 //! `ptune predict`: what a frozen backbone puts at each `[MASK]`, or as the next token.
 
 use crate::device::Compute;
-use crate::model::to_host;
+use crate::model::{PrefixCache, to_host};
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Int, Tensor, TensorData, activation::log_softmax};
 use ptune_backbone::{Backbone, ModelBundle, Objective};
@@ -151,14 +151,9 @@ pub fn rank_subjects(
     let inputs: Vec<(usize, &str)> = subjects.iter().map(|&s| (0, s)).collect();
     let batch = crate::task_predict::PREDICT_BATCH;
     let members = [loaded.member()];
-    crate::mixed::rank_subjects(
-        loaded.shared(),
-        &members,
-        &loaded.prompts,
-        &inputs,
-        top_k,
-        batch,
-    )
+    let cache = PrefixCache::default();
+    let prompts = (&loaded.prompts, &cache);
+    crate::mixed::rank_subjects(loaded.shared(), &members, prompts, &inputs, top_k, batch)
 }
 
 /// The mask positions of a masked LM, or the last position of a causal LM.

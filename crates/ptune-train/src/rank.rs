@@ -2,7 +2,7 @@
 //! what training's dev and test scores and `ptune eval` share.
 
 use crate::candidates::{TaskTensors, candidate_scores};
-use crate::model::{BatchTensors, target_logits, to_host};
+use crate::model::{BatchTensors, PrefixCache, target_logits, to_host};
 use anyhow::Result;
 use burn::tensor::{Device, Tensor};
 use ptune_backbone::Backbone;
@@ -112,8 +112,10 @@ pub fn rank_rows<'a>(
 ) -> Result<Vec<usize>> {
     let vocab = backbone.vocab_size();
     let mut ranks = Vec::with_capacity(rows.len());
+    // The prompts are fixed for this call.
+    let cache = PrefixCache::default();
     for chosen in rows.chunks(chunk.max(1)) {
-        let logits = rows_logits(backbone, prompts, chosen, pad_id, device)?;
+        let logits = rows_logits(backbone, prompts, chosen, pad_id, device, Some(&cache))?;
         let width = logits.dims()[1];
         let scores = to_host(logits)?;
         for (row, (query, _)) in scores.chunks(width).zip(chosen) {
@@ -127,19 +129,18 @@ pub fn rank_rows<'a>(
 
 /// The target logits `[rows, vocab]` of `rows` in one forward pass: each row a query and the
 /// first row its pack's prompts take in the stacked `prompts` (packs of any templates mix).
+/// `cache`: prefixes kept for these `prompts` (see [`target_logits`]).
 pub fn rows_logits(
     backbone: &Backbone,
     prompts: Option<&Tensor<2>>,
     rows: &[(&Query, usize)],
     pad_id: u32,
     device: &Device,
+    cache: Option<&PrefixCache>,
 ) -> Result<Tensor<2>> {
     let batch = Batch::collate_mixed(rows.iter().copied(), pad_id)?;
-    target_logits(
-        backbone,
-        prompts.cloned(),
-        &BatchTensors::new(&batch, device),
-    )
+    let tensors = BatchTensors::new(&batch, device);
+    target_logits(backbone, prompts.cloned(), &tensors, cache)
 }
 
 /// The index of the highest score (the first of equal ones).

@@ -9,8 +9,10 @@ mod device;
 use burn::tensor::{Device, Tensor, TensorData};
 use ptune_backbone::{Backbone, ModelBundle};
 use ptune_data::task::{Example, TaskDef};
-use ptune_data::{Template, TokenizerSpec};
+use ptune_data::{QueryBuilder, Template, TokenizerSpec};
 use ptune_train::mixed::{Member, Shared, rank_answers, rank_subjects};
+use ptune_train::model::PrefixCache;
+use ptune_train::rank::rows_logits;
 use ptune_train::spec::tokenizer_spec;
 use serde_json::Value;
 
@@ -76,7 +78,8 @@ fn mixed_relation_batches_answer_as_each_pack_alone() {
             (0, "a longer town 3"),
             (1, "town 44"),
         ];
-        let mixed = rank_subjects(shared, &members, &stacked, &inputs, 5, 8).unwrap();
+        let cache = PrefixCache::default();
+        let mixed = rank_subjects(shared, &members, (&stacked, &cache), &inputs, 5, 8).unwrap();
         for (m, alone_prompts) in [(0, &pa), (1, &pb)] {
             let own: Vec<(usize, &str)> = inputs
                 .iter()
@@ -87,7 +90,8 @@ fn mixed_relation_batches_answer_as_each_pack_alone() {
                 base: 0,
                 ..members[m]
             }];
-            let alone = rank_subjects(shared, &member, alone_prompts, &own, 5, 8).unwrap();
+            let fixed = (alone_prompts, &PrefixCache::default());
+            let alone = rank_subjects(shared, &member, fixed, &own, 5, 8).unwrap();
             let mixed_own = inputs.iter().zip(&mixed).filter(|(i, _)| i.0 == m);
             for ((_, got), want) in mixed_own.zip(&alone) {
                 let (got, want) = (&got.as_ref().unwrap().1, &want.as_ref().unwrap().1);
@@ -101,6 +105,69 @@ fn mixed_relation_batches_answer_as_each_pack_alone() {
         // The mixed answers differ by pack: the batch did not give every row one pack.
         let (x, y) = (&mixed[0].as_ref().unwrap().1, &mixed[2].as_ref().unwrap().1);
         assert!(x.top[0].logprob != y.top[0].logprob || x.top[0].id != y.top[0].id);
+    }
+}
+
+/// The prefixes two packs' templates fix (3 and 2 leading prompts), kept across calls as a
+/// server keeps them: the call that computes them and the call that takes them from the cache
+/// give the logits of a pass that keeps nothing.
+#[test]
+fn kept_prefixes_give_the_logits_of_computed_ones() {
+    let device = device::device();
+    for name in ["gpt2", "llama_gqa_tied"] {
+        let (bundle, backbone, spec) = open(name, &device);
+        let h = backbone.hidden_size();
+        let templates =
+            ["[P:3] [X] [P:3] [Y]", "[P:2] [X] is [P:1] [Y]"].map(|t| Template::parse(t).unwrap());
+        let stacked = Tensor::cat(
+            vec![prompts(6, h, 0.1, &device), prompts(3, h, 2.0, &device)],
+            0,
+        );
+        let builders = templates
+            .each_ref()
+            .map(|t| QueryBuilder::new(&bundle.tokenizer, &spec, t).unwrap());
+        let inputs = [
+            (0, "town 1"),
+            (1, "town 2"),
+            (0, "a longer town 3"),
+            (1, "town 44"),
+        ];
+        let queries: Vec<_> = (inputs.iter())
+            .map(|&(m, s)| builders[m].query_for_subject(s).unwrap())
+            .collect();
+        let rows: Vec<_> = (queries.iter().zip(inputs))
+            .map(|(q, (m, _))| (q, [0, 6][m]))
+            .collect();
+        let logits = |cache: Option<&PrefixCache>| {
+            let out = rows_logits(
+                &backbone,
+                Some(&stacked),
+                &rows,
+                spec.pad_id,
+                &device,
+                cache,
+            );
+            out.unwrap()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap()
+        };
+        let plain = logits(None);
+        let cache = PrefixCache::default();
+        for pass in ["computed", "kept"] {
+            let got = logits(Some(&cache));
+            assert_eq!(cache.len(), 2, "{name}: one prefix per pack");
+            let err = got
+                .iter()
+                .zip(&plain)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                err < 1e-4,
+                "{name}: {pass} prefixes change the logits by {err}"
+            );
+        }
     }
 }
 

@@ -55,6 +55,7 @@ fn batch(name: &str) -> Batch {
         target_positions: usizes("target_positions"),
         object_ids: u32s("labels"),
         fact_indices: (0..shape[0]).collect(),
+        leads: Vec::new(),
         prompt_spans: Vec::new(),
     }
 }
@@ -94,7 +95,7 @@ fn check(name: &str) {
     let inputs = BatchTensors::new(&batch, &device);
     let forward = tensors(name, "forward.safetensors");
 
-    let logits = target_logits(&backbone, Some(encoder.forward()), &inputs).unwrap();
+    let logits = target_logits(&backbone, Some(encoder.forward()), &inputs, None).unwrap();
     assert_close(
         "target logits",
         &HostTensor::from_tensor(logits.clone()),

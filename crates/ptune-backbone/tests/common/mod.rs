@@ -106,6 +106,7 @@ fn rows_error(model: &Backbone, ids: &Ref, mask: &Ref, hidden_ref: &Ref, device:
                 int_tensor(mask, device),
                 positions,
                 &SharedPrefix::none(),
+                None,
             ));
             (0..b * h)
                 .map(|i| {
@@ -121,13 +122,14 @@ fn rows_error(model: &Backbone, ids: &Ref, mask: &Ref, hidden_ref: &Ref, device:
 /// without, at each example's last real token. The reference batch is doubled (the copies' real
 /// tokens after the prefix reversed, so no two examples are the same); example `e` gets the
 /// first tokens of example `e % groups` and shares them with that group (one group: the batch).
-/// With `unpadded`, the examples' padding takes no rows either.
+/// With `unpadded`, the examples' padding takes no rows either; with `stored`, the groups'
+/// prefix keys and values come from [`Backbone::prefix_kv`] run beforehand on the prefixes alone.
 pub fn shared_prefix_error(
     model: &Backbone,
     reference: &std::path::Path,
     prefix: usize,
     groups: usize,
-    unpadded: bool,
+    (unpadded, stored): (bool, bool),
 ) -> f32 {
     let device = model.device();
     let (mut ids, mut mask) = (
@@ -158,9 +160,15 @@ pub fn shared_prefix_error(
         last.iter().all(|&p| p >= prefix),
         "the prefix is real tokens"
     );
-    let run = |shared: &SharedPrefix| {
+    let run = |shared: &SharedPrefix, stored: bool| {
         let embeds = model.embed_tokens(int_tensor(&ids, &device));
-        to_vec(model.forward_rows(embeds, int_tensor(&mask, &device), &last, shared))
+        // Group g's first example is example g.
+        let kv = stored.then(|| {
+            let prefixes = embeds.clone().narrow(0, 0, groups).narrow(1, 0, prefix);
+            model.prefix_kv(prefixes).expect("a causal model")
+        });
+        let mask = int_tensor(&mask, &device);
+        to_vec(model.forward_rows(embeds, mask, &last, shared, kv.as_ref()))
     };
     let lengths: Vec<usize> = last.iter().map(|&l| l + 1).collect();
     assert!(lengths.iter().any(|&l| l < t), "the batch has padding");
@@ -169,7 +177,7 @@ pub fn shared_prefix_error(
         group: (0..b).map(|e| e % groups).collect(),
         lengths: if unpadded { lengths } else { Vec::new() },
     };
-    let (split, whole) = (run(&grouped), run(&SharedPrefix::none()));
+    let (split, whole) = (run(&grouped, stored), run(&SharedPrefix::none(), false));
     split
         .iter()
         .zip(&whole)

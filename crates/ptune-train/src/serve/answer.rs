@@ -48,7 +48,8 @@ pub fn answer(set: &PackSet, requests: &[Request], max_batch: usize) -> Vec<Repl
             .iter()
             .map(|s: &Ready<String>| (s.member, s.input.as_str()))
             .collect();
-        let ranked = rank_subjects(set.shared(), &members, prompts, &inputs, top_k, max_batch)?;
+        let fixed = (prompts, set.cache());
+        let ranked = rank_subjects(set.shared(), &members, fixed, &inputs, top_k, max_batch)?;
         for (s, result) in subjects.iter().zip(ranked) {
             let keep = requests[s.request].top_k;
             let value = result

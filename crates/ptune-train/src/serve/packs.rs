@@ -3,6 +3,7 @@
 
 use crate::device::Compute;
 use crate::mixed::{Member, Shared};
+use crate::model::PrefixCache;
 use crate::pack_use::{PackParts, open_pack};
 use crate::spec::tokenizer_spec;
 use anyhow::Result;
@@ -22,6 +23,8 @@ pub struct PackSet {
     packs: Vec<Served>,
     /// The packs' prompt matrices, one after another (`None` with no packs).
     stacked: Option<Tensor<2>>,
+    /// The prefixes the packs' templates fix, kept for `stacked` (cleared when it changes).
+    cache: PrefixCache,
 }
 
 struct Served {
@@ -63,6 +66,7 @@ impl PackSet {
             device,
             packs: Vec::new(),
             stacked: None,
+            cache: PrefixCache::default(),
         })
     }
 
@@ -157,6 +161,11 @@ impl PackSet {
         self.stacked.as_ref()
     }
 
+    /// The prefixes kept for [`stacked`](Self::stacked).
+    pub fn cache(&self) -> &PrefixCache {
+        &self.cache
+    }
+
     pub fn is_task(&self, i: usize) -> bool {
         self.packs[i].parts.task.is_some()
     }
@@ -177,6 +186,7 @@ impl PackSet {
     fn restack(&mut self) {
         let all: Vec<Tensor<2>> = self.packs.iter().map(|p| p.parts.prompts.clone()).collect();
         self.stacked = (!all.is_empty()).then(|| Tensor::cat(all, 0));
+        self.cache.clear();
     }
 }
 

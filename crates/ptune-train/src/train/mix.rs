@@ -174,7 +174,7 @@ fn mixed_step(model: Model, mut parts: Vec<Part>) -> Result<Vec<f32>> {
         stacked.push(prompts);
     }
     let batch = BatchTensors::new(&Batch::collate_mixed(rows, model.pad_id)?, model.device);
-    let logits = target_logits(model.backbone, Some(Tensor::cat(stacked, 0)), &batch)?;
+    let logits = target_logits(model.backbone, Some(Tensor::cat(stacked, 0)), &batch, None)?;
     let losses: Vec<Tensor<1>> = spans
         .into_iter()
         .map(|r| {
