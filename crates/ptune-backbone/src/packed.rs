@@ -179,6 +179,9 @@ impl PrefixKv {
 
     /// The prefixes of `parts` as groups in that order.
     pub fn stack(parts: &[&PrefixKv]) -> Self {
+        if let [one] = parts {
+            return (*one).clone();
+        }
         let n = parts.first().map_or(0, |p| p.layers.len());
         let layer = |i: usize| {
             let cat = |f: fn(&Kv) -> &Tensor<4>| {
