@@ -4,7 +4,7 @@ use crate::index::index_tensor;
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::softmax};
 
 /// Added to the scores of masked keys; large enough that `exp` underflows to exactly zero.
-const MASKED: f32 = -1.0e9;
+pub(crate) const MASKED: f32 = -1.0e9;
 
 /// `[B, T, h*d]` → `[B, h, T, d]`.
 pub fn split_heads(x: Tensor<3>, heads: usize) -> Tensor<4> {
@@ -103,13 +103,18 @@ impl Rows {
             .reshape([b, 1, 1, t])
     }
 
-    /// Rows of a per-position table `[1, 1, T, d]` (RoPE's cos/sin) → `[B, 1, 1, d]`.
+    /// Rows of a per-position table `[1, 1, T, d]` (RoPE's cos/sin), or of a per-example one
+    /// `[B, 1, T, d]`, → `[B, 1, 1, d]`.
     pub fn take_positions(&self, table: Tensor<4>) -> Tensor<4> {
-        let [_, _, t, d] = table.dims();
+        let [n, _, t, d] = table.dims();
         let b = self.positions.dims()[0];
+        let index = match n {
+            1 => self.positions.clone(),
+            _ => self.flat.clone(),
+        };
         table
-            .reshape([t, d])
-            .select(0, self.positions.clone())
+            .reshape([n * t, d])
+            .select(0, index)
             .reshape([b, 1, 1, d])
     }
 }

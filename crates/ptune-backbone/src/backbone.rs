@@ -170,18 +170,22 @@ impl Backbone {
         let [b, t, h] = embeds.dims();
         assert_eq!(positions.len(), b, "one row per example");
         let first = positions.iter().copied().min().unwrap_or(0);
+        let causal = self.layers() > 0 && self.objective() == Objective::Causal;
         let stored = stored.filter(|kv| {
             let fits = kv.len() == shared.len && kv.groups() == shared.groups();
-            fits && !kv.is_empty() && shared.len <= first
+            let before = (0..b).all(|e| shared.prefix_of(e) <= positions[e]);
+            causal && fits && !kv.is_empty() && before
         });
-        let causal = self.layers() > 0 && self.objective() == Objective::Causal;
-        let prefix = match causal && (b > 1 || stored.is_some()) {
-            true => shared.capped(first),
-            false => SharedPrefix::none(),
+        let prefix = match (causal, stored) {
+            (true, Some(_)) => shared.clone(),
+            // Prefixes of several lengths only come with their keys and values.
+            (true, None) if b > 1 && !shared.ragged() => shared.capped(first),
+            _ => SharedPrefix::none(),
         };
-        let stored = stored.filter(|_| causal);
-        let after: Vec<usize> = positions.iter().map(|p| p - prefix.len).collect();
-        let rows = Rows::new(&after, t - prefix.len, &embeds.device());
+        let after: Vec<usize> = (positions.iter().enumerate())
+            .map(|(e, p)| p - prefix.prefix_of(e))
+            .collect();
+        let rows = Rows::new(&after, prefix.width(b, t), &embeds.device());
         let out = self.run(embeds, attention_mask, Some(&rows), &prefix, stored);
         // A model without layers never reached the row selection.
         match out.dims()[0] == b {

@@ -12,7 +12,7 @@ use crate::precision::matmul_weight;
 use crate::rope::Rope;
 use burn::module::Module;
 use burn::nn::{Embedding, Linear, RmsNorm};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 
 #[derive(Module, Debug)]
 pub struct LlamaAttention {
@@ -158,8 +158,9 @@ impl Llama {
         prefix: &SharedPrefix,
         stored: Option<&PrefixKv>,
     ) -> Tensor<2> {
-        let t = embeds.dims()[1];
-        let rope = self.rope(t, prefix.len, &embeds.device());
+        let [b, t, _] = embeds.dims();
+        let shape = (b, t, self.head_dim);
+        let rope = Rope::for_batch(prefix, shape, self.rope_theta, &embeds.device());
         let bias = mask_bias(attention_mask, true);
         let (pk, x) = Packed::new(embeds, bias, prefix, stored.is_some());
         let x = through_layers(&self.model.layers, x, rows, |i, layer, x, rows| {
@@ -173,16 +174,12 @@ impl Llama {
     pub fn prefix_kv(&self, embeds: Tensor<3>) -> PrefixKv {
         let [g, p, _] = embeds.dims();
         let device = embeds.device();
-        let rope = self.rope(p, 0, &device);
+        let rope = Rope::new(p, 0, self.head_dim, self.rope_theta, &device);
         let bias = mask_bias(Tensor::<2, Int>::ones([g, p], &device), true);
         let (pk, x) = Packed::new(embeds, bias, &SharedPrefix::none(), false);
         PrefixKv::collect(&self.model.layers, x, |layer, x| {
             layer.forward(x, (&pk, None), &rope, None)
         })
-    }
-
-    fn rope(&self, t: usize, prefix: usize, device: &Device) -> Rope {
-        Rope::new(t, prefix, self.head_dim, self.rope_theta, device)
     }
 
     pub fn lm_logits(&self, rows: Tensor<2>) -> Tensor<2> {

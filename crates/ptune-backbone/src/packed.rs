@@ -10,21 +10,25 @@
 //! ([`PrefixKv`]: a pack's leading prompts no longer change at evaluation), the prefixes take
 //! no rows at all.
 
-use crate::attention::{Rows, attend, merge_heads, split_heads};
+use crate::attention::{MASKED, Rows, attend, merge_heads, split_heads};
 use crate::index::index_tensor;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 /// Leading positions that groups of examples share exactly (ids and prompt vectors, no
 /// padding): a causal model computes them once per group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SharedPrefix {
-    /// How many leading positions.
+    /// How many leading positions (with `group_lens`: the longest group's).
     pub len: usize,
     /// Each example's group, numbered from 0 in order of first appearance; empty: one group.
     pub group: Vec<usize>,
     /// Each example's length before its padding (padding comes last): only these positions
     /// take rows. Empty: every position does.
     pub lengths: Vec<usize>,
+    /// Each group's own prefix length when they differ (0 allowed: a row whose template
+    /// starts with its subject); empty: every group's is `len`. Only with stored keys and
+    /// values ([`PrefixKv::stack_padded`]): each example's rest starts after its own prefix.
+    pub group_lens: Vec<usize>,
 }
 
 impl SharedPrefix {
@@ -45,6 +49,7 @@ impl SharedPrefix {
     pub fn capped(&self, len: usize) -> Self {
         Self {
             len: self.len.min(len),
+            group_lens: self.group_lens.iter().map(|&l| l.min(len)).collect(),
             ..self.clone()
         }
     }
@@ -59,8 +64,32 @@ impl SharedPrefix {
         self.group.get(e).copied().unwrap_or(0)
     }
 
+    /// Whether groups have prefixes of different lengths.
+    pub fn ragged(&self) -> bool {
+        !self.group_lens.is_empty()
+    }
+
+    /// Example `e`'s prefix length: its group's.
+    pub fn prefix_of(&self, e: usize) -> usize {
+        match self.ragged() {
+            true => self.group_lens[self.group_of(e)],
+            false => self.len,
+        }
+    }
+
+    /// The rest's padded width for `b` examples of `t` positions: `t` less the shortest prefix.
+    pub fn width(&self, b: usize, t: usize) -> usize {
+        t - (0..b).map(|e| self.prefix_of(e)).min().unwrap_or(self.len)
+    }
+
+    /// Example `e`'s length before its padding.
+    fn length_of(&self, e: usize, t: usize) -> usize {
+        self.lengths.get(e).copied().unwrap_or(t)
+    }
+
     /// The row of position `pos` of example `e` in [`Packed`] rows of `b` examples of `t`
-    /// positions: its group's prefix row, or its own row after the prefixes.
+    /// positions: its group's prefix row, or its own row after the prefixes (prefixes that
+    /// take rows: all of one length).
     pub fn packed_row(&self, e: usize, pos: usize, t: usize) -> usize {
         let p = self.len;
         match pos < p {
@@ -71,31 +100,39 @@ impl SharedPrefix {
 
     /// Where example `e`'s positions after the prefix start among the rest's rows.
     fn rest_start(&self, e: usize, t: usize) -> usize {
-        match self.lengths.is_empty() {
+        match self.lengths.is_empty() && !self.ragged() {
             true => e * (t - self.len),
-            false => self.lengths[..e].iter().map(|l| l - self.len).sum(),
+            false => (0..e)
+                .map(|e| self.length_of(e, t) - self.prefix_of(e))
+                .sum(),
         }
     }
 
-    /// Index tensors between the rest's rows and its padded layout `[B * (T - p)]`: each real
-    /// position's padded index, and each padded index's row (a padding slot takes its
-    /// example's last row: a key the mask hides, a query whose output is dropped). `None`
-    /// when no padding is dropped. `T` is the longest length, so some example has rows.
+    /// Index tensors between the rest's rows and its padded layout `[B * W]` (`W`: see
+    /// [`width`](Self::width); slot `j` of example `e` is its position `prefix_of(e) + j`):
+    /// each real position's padded index and its index among the `[B * T]` inputs, and each
+    /// padded index's row (a padding slot takes its example's last row: a key the mask
+    /// hides, a query whose output is dropped). `None` when no padding is dropped and the
+    /// prefixes have one length. `T` is the longest length, so some example has rows.
     fn unpadding(&self, b: usize, t: usize, device: &Device) -> Option<Unpad> {
-        let w = t - self.len;
-        if self.lengths.iter().all(|&l| l == t) {
+        if !self.ragged() && self.lengths.iter().all(|&l| l == t) {
             return None;
         }
-        assert_eq!(self.lengths.len(), b, "a length per example");
+        let w = self.width(b, t);
+        if !self.lengths.is_empty() {
+            assert_eq!(self.lengths.len(), b, "a length per example");
+        }
         assert!(
-            (self.lengths.iter()).all(|&l| (self.len..=t).contains(&l)),
+            (0..b).all(|e| (self.prefix_of(e)..=t).contains(&self.length_of(e, t))),
             "lengths between the shared prefix and the sequence"
         );
-        let mut to_rows = Vec::new();
+        let (mut to_rows, mut from_inputs) = (Vec::new(), Vec::new());
         let mut to_padded = Vec::with_capacity(b * w);
-        for (e, &l) in self.lengths.iter().enumerate() {
-            let (start, real) = (self.rest_start(e, t), l - self.len);
+        for e in 0..b {
+            let p = self.prefix_of(e);
+            let (start, real) = (self.rest_start(e, t), self.length_of(e, t) - p);
             to_rows.extend((0..real).map(|j| e * w + j));
+            from_inputs.extend((0..real).map(|j| e * t + p + j));
             // An example all prefix has no row of its own; any row serves its slots.
             let slot = |j: usize| {
                 if real == 0 {
@@ -108,8 +145,28 @@ impl SharedPrefix {
         }
         Some(Unpad {
             to_rows: index_tensor(to_rows, device),
+            from_inputs: index_tensor(from_inputs, device),
             to_padded: index_tensor(to_padded, device),
         })
+    }
+
+    /// The rest's attention bias `[B, 1, W, p + W]` when prefixes differ in length: slot `j`
+    /// of example `e` sees its own prefix's keys (the first `prefix_of(e)` of the `p`
+    /// stored) and its real rest keys up to `j`.
+    fn ragged_bias(&self, b: usize, t: usize, device: &Device) -> Tensor<4> {
+        let (p, w) = (self.len, self.width(b, t));
+        let mut data = Vec::with_capacity(b * w * (p + w));
+        for e in 0..b {
+            let (own, real) = (self.prefix_of(e), self.length_of(e, t) - self.prefix_of(e));
+            for j in 0..w {
+                let seen = |k: usize| match k < p {
+                    true => k < own,
+                    false => k - p <= j && k - p < real,
+                };
+                data.extend((0..p + w).map(|k| if seen(k) { 0.0 } else { MASKED }));
+            }
+        }
+        Tensor::from_data(TensorData::new(data, [b, 1, w, p + w]), device)
     }
 
     /// The first example of each group.
@@ -192,16 +249,48 @@ impl PrefixKv {
         Self::new((0..n).map(layer).collect())
     }
 
+    /// The prefixes of `parts` as groups in that order, each padded with zeros to `len`
+    /// positions (`None`: a group with no prefix), for a [`SharedPrefix`] with `group_lens`,
+    /// whose attention bias hides the padding. At least one part is present.
+    pub fn stack_padded(parts: &[Option<&PrefixKv>], len: usize) -> Self {
+        let present: Vec<&PrefixKv> = parts.iter().flatten().copied().collect();
+        if present.len() == parts.len() && present.iter().all(|p| p.len() == len) {
+            return Self::stack(&present);
+        }
+        let like = present.first().expect("a group with a prefix");
+        let padded = |part: &Option<&PrefixKv>, i: usize, f: fn(&Kv) -> &Tensor<4>| {
+            let [_, h, _, d] = f(&like.layers[i]).dims();
+            let zeros = |n: usize| {
+                let one = f(&like.layers[i]).clone().narrow(0, 0, 1).narrow(2, 0, 1);
+                one.zeros_like().expand([1, h, n, d])
+            };
+            match part {
+                Some(p) if p.len() == len => f(&p.layers[i]).clone(),
+                Some(p) => Tensor::cat(vec![f(&p.layers[i]).clone(), zeros(len - p.len())], 2),
+                None => zeros(len),
+            }
+        };
+        let layer = |i: usize| {
+            let cat = |f: fn(&Kv) -> &Tensor<4>| {
+                Tensor::cat(parts.iter().map(|p| padded(p, i, f)).collect(), 0)
+            };
+            (cat(|kv| &kv.0), cat(|kv| &kv.1))
+        };
+        Self::new((0..like.layers.len()).map(layer).collect())
+    }
+
     /// Layer `i`'s keys and values.
     pub fn layer(&self, i: usize) -> &Kv {
         &self.layers[i]
     }
 }
 
-/// Gathers between an unpadded rest (`N` rows) and its padded layout (`B * (T - p)` rows).
+/// Gathers between an unpadded rest (`N` rows) and its padded layout (`B * W` rows).
 struct Unpad {
     /// `[N]`: each real row's index in the padded layout.
     to_rows: Tensor<1, Int>,
+    /// `[N]`: each real row's index among the batch's `B * T` input positions.
+    from_inputs: Tensor<1, Int>,
     /// `[B * (T - p)]`: each padded slot's row.
     to_padded: Tensor<1, Int>,
 }
@@ -211,7 +300,7 @@ pub struct Packed {
     /// The prefixes' keys and values come from a [`PrefixKv`]: they take no rows.
     stored: bool,
     b: usize,
-    /// `T - p`: the rest's padded width.
+    /// `W`, the rest's padded width: `T - p`, or `T` less the shortest of ragged prefixes.
     w: usize,
     /// Present when padding takes no rows.
     unpad: Option<Unpad>,
@@ -221,7 +310,7 @@ pub struct Packed {
     group: Option<Tensor<1, Int>>,
     /// `[G, 1, p, p]`, absent without a prefix.
     bias_pre: Option<Tensor<4>>,
-    /// `[B, 1, T - p, T]`.
+    /// `[B, 1, W, p + W]`.
     bias_rest: Tensor<4>,
 }
 
@@ -256,8 +345,12 @@ impl Packed {
         prefix: &SharedPrefix,
         stored: bool,
     ) -> (Self, Tensor<2>) {
-        let [b, t, _] = embeds.dims();
+        let [b, t, h] = embeds.dims();
         let p = prefix.len;
+        assert!(
+            stored || !prefix.ragged(),
+            "prefixes of several lengths are stored ones"
+        );
         let device = embeds.device();
         let unpad = prefix.unpadding(b, t, &device);
         let firsts = prefix.firsts();
@@ -278,18 +371,26 @@ impl Packed {
                 .narrow(3, 0, p)
                 .expand([g, 1, p, p])
         });
+        let bias_rest = match prefix.ragged() {
+            true => prefix.ragged_bias(b, t, &device),
+            false => bias.narrow(2, p, t - p),
+        };
+        let rest = match &unpad {
+            Some(u) => embeds.reshape([b * t, h]).select(0, u.from_inputs.clone()),
+            None => embeds.narrow(1, p, t - p).reshape([b * (t - p), h]),
+        };
         let pk = Self {
             p,
             stored,
             b,
-            w: t - p,
+            w: prefix.width(b, t),
             unpad,
             g,
             bias_pre,
             group,
-            bias_rest: bias.narrow(2, p, t - p),
+            bias_rest,
         };
-        let rows = pk.join(pre, embeds.narrow(1, p, t - p));
+        let rows = pk.with_pre(pre, rest);
         (pk, rows)
     }
 
@@ -323,6 +424,12 @@ impl Packed {
             None => rest,
             Some(u) => rest.select(0, u.to_rows.clone()),
         };
+        self.with_pre(pre, rest)
+    }
+
+    /// The groups' prefix rows (if they take rows) before the rest's rows `[R, W]`.
+    fn with_pre(&self, pre: Option<Tensor<3>>, rest: Tensor<2>) -> Tensor<2> {
+        let w = rest.dims()[1];
         match pre {
             None => rest,
             Some(pre) => Tensor::cat(vec![pre.reshape([self.g * self.p, w]), rest], 0),

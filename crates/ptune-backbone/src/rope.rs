@@ -1,7 +1,7 @@
 //! Rotary position embedding in transformers' layout: dimension `i` pairs with `i + d/2`.
 
 use crate::attention::Rows;
-use crate::packed::Positions;
+use crate::packed::{Positions, SharedPrefix};
 use burn::tensor::{Device, Tensor, TensorData};
 use std::ops::Range;
 
@@ -14,7 +14,7 @@ pub struct Rope {
     rest: Table,
 }
 
-/// cos and sin, each `[1, 1, len, d]`.
+/// cos and sin, each `[1, 1, len, d]`, or `[B, 1, W, d]` per example.
 struct Table {
     cos: Tensor<4>,
     sin: Tensor<4>,
@@ -22,24 +22,59 @@ struct Table {
 
 impl Rope {
     pub fn new(t: usize, prefix: usize, d: usize, theta: f64, device: &Device) -> Self {
-        let half = d / 2;
-        let angle = |p: usize, j: usize| p as f64 / theta.powf((2 * (j % half)) as f64 / d as f64);
         let table = |positions: Range<usize>| {
             let len = positions.len();
-            let values = |f: fn(f64) -> f64| {
-                let data: Vec<f32> = (0..len * d)
-                    .map(|i| f(angle(positions.start + i / d, i % d)) as f32)
-                    .collect();
-                Tensor::from_data(TensorData::new(data, [1, 1, len, d]), device)
-            };
-            Table {
-                cos: values(f64::cos),
-                sin: values(f64::sin),
-            }
+            Table::at(
+                &positions.collect::<Vec<_>>(),
+                [1, 1, len, d],
+                theta,
+                device,
+            )
         };
         Self {
             pre: (prefix > 0).then(|| table(0..prefix)),
             rest: table(prefix..t),
+        }
+    }
+
+    /// The tables of a batch of `b` examples of `t` positions packed with `prefix`: per
+    /// example (`[B, 1, W, d]`, slot `j` at position `prefix_of(e) + j`) when its groups'
+    /// prefixes differ in length.
+    pub fn for_batch(
+        prefix: &SharedPrefix,
+        (b, t, d): (usize, usize, usize),
+        theta: f64,
+        device: &Device,
+    ) -> Self {
+        if !prefix.ragged() {
+            return Self::new(t, prefix.len, d, theta, device);
+        }
+        let w = prefix.width(b, t);
+        let positions: Vec<usize> = (0..b)
+            .flat_map(|e| (0..w).map(move |j| prefix.prefix_of(e) + j))
+            .collect();
+        Self {
+            pre: None,
+            rest: Table::at(&positions, [b, 1, w, d], theta, device),
+        }
+    }
+}
+
+impl Table {
+    /// cos and sin of `positions` (one per row of `shape`, `[.., .., rows, d]`).
+    fn at(positions: &[usize], shape: [usize; 4], theta: f64, device: &Device) -> Self {
+        let d = shape[3];
+        let half = d / 2;
+        let angle = |p: usize, j: usize| p as f64 / theta.powf((2 * (j % half)) as f64 / d as f64);
+        let values = |f: fn(f64) -> f64| {
+            let data: Vec<f32> = (0..positions.len() * d)
+                .map(|i| f(angle(positions[i / d], i % d)) as f32)
+                .collect();
+            Tensor::from_data(TensorData::new(data, shape), device)
+        };
+        Table {
+            cos: values(f64::cos),
+            sin: values(f64::sin),
         }
     }
 }

@@ -89,23 +89,27 @@ fn shared_prefix_gives_the_same_rows() {
         let model = bundle
             .backbone(&common::device::device())
             .expect("fixture loads");
-        // (prefix, groups, (padding dropped, prefix keys and values stored beforehand))
-        let layouts = [
-            (2, 1, (false, false)),
-            (2, 2, (false, false)),
-            (0, 1, (true, false)),
-            (2, 1, (true, false)),
-            (2, 2, (true, false)),
-            (2, 1, (false, true)),
-            (3, 2, (true, true)),
+        // (each group's prefix length, (padding dropped, prefix keys and values stored))
+        let layouts: [(&[usize], _); 10] = [
+            (&[2], (false, false)),
+            (&[2, 2], (false, false)),
+            (&[0], (true, false)),
+            (&[2], (true, false)),
+            (&[2, 2], (true, false)),
+            (&[2], (false, true)),
+            (&[3, 3], (true, true)),
+            // Prefixes of several lengths, one of them none (a template that starts with X).
+            (&[3, 1], (true, true)),
+            (&[3, 0, 2], (false, true)),
+            (&[1, 3, 0], (true, true)),
         ];
-        for (prefix, groups, ways) in layouts {
+        for (lens, ways) in layouts {
             let reference = dir.join("reference.safetensors");
-            let err = shared_prefix_error(&model, &reference, prefix, groups, ways);
+            let err = shared_prefix_error(&model, &reference, lens, ways);
             assert!(
                 err <= 1e-5,
-                "{name}: a prefix of {prefix} shared in {groups} group(s) (padding dropped, \
-                 stored: {ways:?}) changes the output by {err}"
+                "{name}: prefixes of {lens:?} (padding dropped, stored: {ways:?}) change the \
+                 output by {err}"
             );
         }
     }

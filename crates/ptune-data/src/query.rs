@@ -29,7 +29,7 @@ pub struct Query {
     pub fact_index: usize,
     /// Leading positions its template fixes (prompts and words before the subject): the same
     /// in every query of the template, so a causal model can keep their keys and values
-    /// while the prompts do not change. 0 when unknown.
+    /// while the prompts do not change. 0: none (or not known), the whole query is computed.
     #[serde(skip)]
     pub lead: usize,
 }

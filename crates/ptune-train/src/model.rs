@@ -156,7 +156,7 @@ fn shared_prefix(inputs: &Inputs, lengths: Vec<usize>) -> SharedPrefix {
                 SharedPrefix {
                     len,
                     group: group.clone(),
-                    lengths: Vec::new(),
+                    ..SharedPrefix::none()
                 },
             );
         }
@@ -343,6 +343,7 @@ mod tests {
                 len: 2,
                 group: vec![0, 0],
                 lengths: vec![4, 3],
+                group_lens: Vec::new(),
             }
         );
     }
@@ -359,6 +360,7 @@ mod tests {
             len: 2,
             group: vec![0, 1, 2, 0, 1],
             lengths: Vec::new(), // no padding to drop
+            group_lens: Vec::new(),
         };
         assert_eq!(prefix_of(&rows), want);
     }
@@ -374,6 +376,7 @@ mod tests {
             len: 3,
             group: vec![0, 0, 1],
             lengths: vec![5, 4, 5],
+            group_lens: Vec::new(),
         };
         assert_eq!(prefix_of(&[(&a, 0), (&b, 0), (&c, 0)]), want);
         let prompt = query(&[1, 2, 3, 4], &[0]);
@@ -398,24 +401,29 @@ mod tests {
         fixed.map(|f| f.prefix)
     }
 
-    /// The shortest lead, grouped by the inputs there (here the packs' prompt rows), with the
-    /// lengths; none when a query's lead is unknown (0) or reaches its target.
+    /// Each query's lead, grouped by the inputs there (here the packs' prompt rows), with the
+    /// lengths and each group's length where they differ; a query with no lead is a group
+    /// with none. No fixed prefix when no query has a lead, or a lead passes its target.
     #[test]
-    fn the_fixed_prefix_is_the_shortest_lead_grouped_by_pack() {
+    fn the_fixed_prefix_is_each_packs_lead() {
         let a = led(&[9, 9, 9, 5, 6], &[0, 1, 2], 3);
         let b = led(&[9, 9, 7, 8], &[0, 1], 2);
         let want = SharedPrefix {
-            len: 2,
+            len: 3,
             group: vec![0, 1, 0],
             lengths: vec![5, 4, 5],
+            group_lens: vec![3, 2],
         };
         assert_eq!(fixed_of(&[(&a, 0), (&b, 3), (&a, 0)]), Some(want));
         // Equal subjects are not part of it, unlike the shared prefix.
         assert_eq!(prefix_of(&[(&a, 0), (&a, 0)]).len, 5);
-        assert_eq!(fixed_of(&[(&a, 0), (&a, 0)]).map(|f| f.len), Some(3));
-        let unknown = query(&[9, 9, 7, 8], &[0, 1]);
-        assert_eq!(fixed_of(&[(&a, 0), (&unknown, 0)]), None);
-        let at_target = led(&[9, 9, 9], &[0, 1, 2], 3);
-        assert_eq!(fixed_of(&[(&at_target, 0)]), None);
+        let same = fixed_of(&[(&a, 0), (&a, 0)]).unwrap();
+        assert_eq!((same.len, same.group_lens), (3, Vec::new()));
+        let subject_first = query(&[7, 9, 9, 8], &[1, 2]);
+        let mixed = fixed_of(&[(&a, 0), (&subject_first, 3)]).unwrap();
+        assert_eq!((mixed.len, mixed.group_lens), (3, vec![3, 0]));
+        assert_eq!(fixed_of(&[(&subject_first, 3)]), None);
+        let past_target = led(&[9, 9, 9], &[0, 1, 2], 3);
+        assert_eq!(fixed_of(&[(&past_target, 0)]), None);
     }
 }

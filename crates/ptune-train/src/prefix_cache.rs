@@ -7,37 +7,46 @@
 use crate::model::{Input, Inputs};
 use burn::tensor::{Int, Tensor, TensorData};
 use ptune_backbone::{Backbone, Objective, PrefixKv, SharedPrefix};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 /// Prefixes kept at most; past it the cache starts again (a server that loads and unloads many
 /// packs must not grow without end; one prefix of SmolLM2's 3 prompts is about 140 kB).
 const MAX_PREFIXES: usize = 1024;
 
-/// The leading positions every example's template fixes, grouped by what they hold.
+/// The leading positions each example's template fixes, grouped by what they hold. Packs
+/// whose templates fix different lengths (or none: a template that starts with its subject)
+/// mix: each group keeps its own length and each example's rest starts after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FixedPrefix {
-    /// The positions (the shortest example's lead), the groups and the examples' lengths.
+    /// The positions (the longest group's), the groups, each group's length where they differ
+    /// and the examples' lengths.
     pub prefix: SharedPrefix,
-    /// Each group's inputs at those positions: the key its keys and values are kept under.
+    /// Each group's inputs at its positions: the key its keys and values are kept under
+    /// (empty for a group with none).
     keys: Vec<Vec<Input>>,
     /// Each group's first example.
     firsts: Vec<usize>,
 }
 
 impl FixedPrefix {
-    /// `None` when some example's template fixes no leading position (or its lead is
-    /// unknown), or the lead reaches a target.
+    /// `None` when no example's template fixes a leading position, some example's lead is
+    /// unknown, or a lead passes its target.
     pub(crate) fn of(inputs: &Inputs, lengths: Vec<usize>) -> Option<Self> {
         let batch = inputs.batch;
-        let len = batch.leads.iter().copied().min().unwrap_or(0);
-        let first_target = batch.target_positions.iter().copied().min().unwrap_or(0);
-        if len == 0 || len > first_target {
+        let leads = &batch.leads;
+        let known = leads.len() == batch.batch_size && !leads.is_empty();
+        let before = leads
+            .iter()
+            .zip(&batch.target_positions)
+            .all(|(l, t)| l <= t);
+        let len = leads.iter().copied().max().unwrap_or(0);
+        if !known || !before || len == 0 {
             return None;
         }
         let (mut keys, mut firsts, mut group) = (Vec::new(), Vec::new(), Vec::new());
-        for e in 0..batch.batch_size {
-            let key: Vec<Input> = (0..len).map(|p| inputs.at(e, p)).collect();
+        for (e, &lead) in leads.iter().enumerate() {
+            let key: Vec<Input> = (0..lead).map(|p| inputs.at(e, p)).collect();
             let g = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
                 keys.push(key);
                 firsts.push(e);
@@ -45,11 +54,14 @@ impl FixedPrefix {
             });
             group.push(g);
         }
+        let lens: Vec<usize> = keys.iter().map(Vec::len).collect();
+        let ragged = lens.iter().any(|&l| l != len);
         Some(Self {
             prefix: SharedPrefix {
                 len,
                 group,
                 lengths,
+                group_lens: if ragged { lens } else { Vec::new() },
             },
             keys,
             firsts,
@@ -78,22 +90,24 @@ impl PrefixCache {
             return None;
         }
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let present = |k: &Vec<Input>| !k.is_empty();
         let groups = fixed.keys.len();
         let mut missing: Vec<usize> = (0..groups)
-            .filter(|&g| !kept.contains_key(&fixed.keys[g]))
+            .filter(|&g| present(&fixed.keys[g]) && !kept.contains_key(&fixed.keys[g]))
             .collect();
         if kept.len() + missing.len() > MAX_PREFIXES {
             kept.clear();
-            missing = (0..groups).collect();
+            missing = (0..groups).filter(|&g| present(&fixed.keys[g])).collect();
         }
-        if !missing.is_empty() {
-            let computed = compute(backbone, embeds, fixed, &missing)?;
-            for (i, &g) in missing.iter().enumerate() {
+        for (groups, computed) in compute(backbone, embeds, fixed, &missing)? {
+            for (i, g) in groups.into_iter().enumerate() {
                 kept.insert(fixed.keys[g].clone(), computed.group(i));
             }
         }
-        let parts: Vec<&PrefixKv> = fixed.keys.iter().map(|k| &kept[k]).collect();
-        Some(PrefixKv::stack(&parts))
+        let parts: Vec<Option<&PrefixKv>> = (fixed.keys.iter())
+            .map(|k| present(k).then(|| &kept[k]))
+            .collect();
+        Some(PrefixKv::stack_padded(&parts, fixed.prefix.len))
     }
 
     /// Drops every kept prefix (the prompts changed).
@@ -111,19 +125,26 @@ impl PrefixCache {
     }
 }
 
-/// The keys and values of groups `groups` of `fixed`, from their first examples' embeddings.
+/// The keys and values of groups `groups` of `fixed`, from their first examples' embeddings:
+/// one pass per prefix length, each with the groups of that length.
 fn compute(
     backbone: &Backbone,
     embeds: &Tensor<3>,
     fixed: &FixedPrefix,
     groups: &[usize],
-) -> Option<PrefixKv> {
+) -> Option<Vec<(Vec<usize>, PrefixKv)>> {
     let device = embeds.device();
-    let firsts: Vec<i64> = groups.iter().map(|&g| fixed.firsts[g] as i64).collect();
-    let index = Tensor::<1, Int>::from_data(TensorData::new(firsts, [groups.len()]), &device);
-    let prefixes = embeds
-        .clone()
-        .select(0, index)
-        .narrow(1, 0, fixed.prefix.len);
-    backbone.prefix_kv(prefixes.detach())
+    let mut by_len: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for &g in groups {
+        by_len.entry(fixed.keys[g].len()).or_default().push(g);
+    }
+    (by_len.into_iter())
+        .map(|(len, groups)| {
+            let firsts: Vec<i64> = groups.iter().map(|&g| fixed.firsts[g] as i64).collect();
+            let index = TensorData::new(firsts, [groups.len()]);
+            let index = Tensor::<1, Int>::from_data(index, &device);
+            let prefixes = embeds.clone().select(0, index).narrow(1, 0, len);
+            Some((groups, backbone.prefix_kv(prefixes.detach())?))
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@
 pub mod device;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use ptune_backbone::{Backbone, SharedPrefix};
+use ptune_backbone::{Backbone, PrefixKv, SharedPrefix};
 use safetensors::{Dtype, SafeTensors};
 use std::path::PathBuf;
 
@@ -118,17 +118,17 @@ fn rows_error(model: &Backbone, ids: &Ref, mask: &Ref, hidden_ref: &Ref, device:
         .fold(0.0, f32::max)
 }
 
-/// Largest difference between `forward_rows` with the first `prefix` positions shared and
-/// without, at each example's last real token. The reference batch is doubled (the copies' real
-/// tokens after the prefix reversed, so no two examples are the same); example `e` gets the
-/// first tokens of example `e % groups` and shares them with that group (one group: the batch).
-/// With `unpadded`, the examples' padding takes no rows either; with `stored`, the groups'
-/// prefix keys and values come from [`Backbone::prefix_kv`] run beforehand on the prefixes alone.
+/// Largest difference between `forward_rows` with leading positions shared and without, at
+/// each example's last real token. The reference batch is doubled (the copies' real tokens
+/// after the longest prefix reversed, so no two examples are the same); example `e` is in
+/// group `g = e % lens.len()`, gets the first `lens[g]` tokens of example `g` and shares them
+/// with its group. With `unpadded`, the examples' padding takes no rows either; with `stored`,
+/// the groups' prefix keys and values come from [`Backbone::prefix_kv`] run beforehand on each
+/// prefix alone (required when `lens` differ: each example's rest then starts after its own).
 pub fn shared_prefix_error(
     model: &Backbone,
     reference: &std::path::Path,
-    prefix: usize,
-    groups: usize,
+    lens: &[usize],
     (unpadded, stored): (bool, bool),
 ) -> f32 {
     let device = model.device();
@@ -137,6 +137,7 @@ pub fn shared_prefix_error(
         read_ref(reference, "attention_mask"),
     );
     let (b, t) = (ids.shape[0], ids.shape[1]);
+    let (groups, prefix) = (lens.len(), lens.iter().copied().max().unwrap_or(0));
     for e in 0..b {
         let len = mask.i64s[e * t..(e + 1) * t].iter().sum::<i64>() as usize;
         let mut row = ids.i64s[e * t..(e + 1) * t].to_vec();
@@ -147,7 +148,7 @@ pub fn shared_prefix_error(
     let b = 2 * b;
     (ids.shape[0], mask.shape[0]) = (b, b);
     for e in groups..b {
-        for p in 0..prefix {
+        for p in 0..lens[e % groups] {
             ids.i64s[e * t + p] = ids.i64s[(e % groups) * t + p];
         }
     }
@@ -164,18 +165,26 @@ pub fn shared_prefix_error(
         let embeds = model.embed_tokens(int_tensor(&ids, &device));
         // Group g's first example is example g.
         let kv = stored.then(|| {
-            let prefixes = embeds.clone().narrow(0, 0, groups).narrow(1, 0, prefix);
-            model.prefix_kv(prefixes).expect("a causal model")
+            let parts: Vec<Option<PrefixKv>> = (lens.iter().enumerate())
+                .map(|(g, &len)| {
+                    let own = || embeds.clone().narrow(0, g, 1).narrow(1, 0, len);
+                    (len > 0).then(|| model.prefix_kv(own()).expect("a causal model"))
+                })
+                .collect();
+            let parts: Vec<Option<&PrefixKv>> = parts.iter().map(Option::as_ref).collect();
+            PrefixKv::stack_padded(&parts, prefix)
         });
         let mask = int_tensor(&mask, &device);
         to_vec(model.forward_rows(embeds, mask, &last, shared, kv.as_ref()))
     };
     let lengths: Vec<usize> = last.iter().map(|&l| l + 1).collect();
     assert!(lengths.iter().any(|&l| l < t), "the batch has padding");
+    let ragged = lens.iter().any(|&l| l != prefix);
     let grouped = SharedPrefix {
         len: prefix,
         group: (0..b).map(|e| e % groups).collect(),
         lengths: if unpadded { lengths } else { Vec::new() },
+        group_lens: if ragged { lens.to_vec() } else { Vec::new() },
     };
     let (split, whole) = (run(&grouped, stored), run(&SharedPrefix::none(), false));
     split
