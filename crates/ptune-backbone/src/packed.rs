@@ -249,40 +249,44 @@ impl PrefixKv {
         Self::new((0..n).map(layer).collect())
     }
 
-    /// The prefixes of `parts` as groups in that order, each padded with zeros to `len`
-    /// positions (`None`: a group with no prefix), for a [`SharedPrefix`] with `group_lens`,
-    /// whose attention bias hides the padding. At least one part is present.
-    pub fn stack_padded(parts: &[Option<&PrefixKv>], len: usize) -> Self {
-        let present: Vec<&PrefixKv> = parts.iter().flatten().copied().collect();
-        if present.len() == parts.len() && present.iter().all(|p| p.len() == len) {
-            return Self::stack(&present);
-        }
-        let like = present.first().expect("a group with a prefix");
-        let padded = |part: &Option<&PrefixKv>, i: usize, f: fn(&Kv) -> &Tensor<4>| {
-            let [_, h, _, d] = f(&like.layers[i]).dims();
-            let zeros = |n: usize| {
-                let one = f(&like.layers[i]).clone().narrow(0, 0, 1).narrow(2, 0, 1);
-                one.zeros_like().expand([1, h, n, d])
-            };
-            match part {
-                Some(p) if p.len() == len => f(&p.layers[i]).clone(),
-                Some(p) => Tensor::cat(vec![f(&p.layers[i]).clone(), zeros(len - p.len())], 2),
-                None => zeros(len),
+    /// The same prefixes padded with zeros to `len` positions, for a [`SharedPrefix`] whose
+    /// `group_lens` say where each really ends (its attention bias hides the rest).
+    pub fn padded(&self, len: usize) -> Self {
+        let pad = |x: &Tensor<4>| {
+            let [g, h, p, d] = x.dims();
+            match p < len {
+                true => Tensor::cat(vec![x.clone(), zeros_like(x, [g, h, len - p, d])], 2),
+                false => x.clone(),
             }
         };
-        let layer = |i: usize| {
-            let cat = |f: fn(&Kv) -> &Tensor<4>| {
-                Tensor::cat(parts.iter().map(|p| padded(p, i, f)).collect(), 0)
-            };
-            (cat(|kv| &kv.0), cat(|kv| &kv.1))
+        Self::new(self.layers.iter().map(|(k, v)| (pad(k), pad(v))).collect())
+    }
+
+    /// One group's prefix of `len` positions that are all padding (a row with no prefix), in
+    /// the shape of `like`'s.
+    pub fn zeros(like: &PrefixKv, len: usize) -> Self {
+        let zeros = |x: &Tensor<4>| {
+            let [_, h, _, d] = x.dims();
+            zeros_like(x, [1, h, len, d])
         };
-        Self::new((0..like.layers.len()).map(layer).collect())
+        Self::new(
+            like.layers
+                .iter()
+                .map(|(k, v)| (zeros(k), zeros(v)))
+                .collect(),
+        )
     }
 
     /// Layer `i`'s keys and values.
     pub fn layer(&self, i: usize) -> &Kv {
         &self.layers[i]
     }
+}
+
+/// Zeros of `shape` with `x`'s dtype and device.
+fn zeros_like(x: &Tensor<4>, shape: [usize; 4]) -> Tensor<4> {
+    let one = x.clone().narrow(0, 0, 1).narrow(2, 0, 1);
+    one.zeros_like().expand(shape)
 }
 
 /// Gathers between an unpadded rest (`N` rows) and its padded layout (`B * W` rows).

@@ -176,12 +176,12 @@ pub fn target_logits(
     let embeds = input_embeds(backbone, prompts, batch);
     let fixed = cache.zip(batch.fixed_prefix.as_ref());
     let stored = fixed.and_then(|(cache, fixed)| cache.stored(backbone, &embeds, fixed));
-    let shared = match (&stored, fixed) {
-        (Some(_), Some((_, fixed))) => &fixed.prefix,
-        _ => &batch.shared_prefix,
+    let (kv, shared) = match &stored {
+        Some((kv, layout)) => (Some(kv), layout),
+        None => (None, &batch.shared_prefix),
     };
     let (mask, targets) = (batch.mask.clone(), &batch.targets);
-    let hidden = backbone.forward_rows(embeds, mask, targets, shared, stored.as_ref());
+    let hidden = backbone.forward_rows(embeds, mask, targets, shared, kv);
     Ok(backbone.lm_logits(hidden)?)
 }
 

@@ -73,51 +73,89 @@ impl FixedPrefix {
 /// (or [`clear`](Self::clear) it) when the prompts change.
 #[derive(Default)]
 pub struct PrefixCache {
-    kept: Mutex<HashMap<Vec<Input>, PrefixKv>>,
+    kept: Mutex<Kept>,
+}
+
+/// The kept prefixes, all padded with zeros to one width (the longest lead kept), so that a
+/// batch of any packs stacks them with one `cat` per layer; the empty key holds a prefix
+/// that is all padding, for rows whose template fixes nothing.
+#[derive(Default)]
+struct Kept {
+    entries: HashMap<Vec<Input>, PrefixKv>,
+    width: usize,
+}
+
+impl Kept {
+    fn insert(&mut self, key: Vec<Input>, kv: PrefixKv) {
+        if kv.len() > self.width {
+            self.width = kv.len();
+            for entry in self.entries.values_mut() {
+                *entry = entry.padded(self.width);
+            }
+        }
+        self.entries.insert(key, kv.padded(self.width));
+    }
 }
 
 impl PrefixCache {
-    /// The keys and values of `fixed`'s groups, stacked in group order; those not kept yet are
-    /// computed from `embeds` (the batch's input embeddings, prompts spliced in) in one pass.
+    /// The keys and values of `fixed`'s groups, stacked in group order, with the layout they
+    /// go with (`fixed.prefix` at the cache's width); those not kept yet are computed from
+    /// `embeds` (the batch's input embeddings, prompts spliced in), one pass per length.
     /// `None` for a masked LM, whose prefix depends on what follows it.
     pub fn stored(
         &self,
         backbone: &Backbone,
         embeds: &Tensor<3>,
         fixed: &FixedPrefix,
-    ) -> Option<PrefixKv> {
+    ) -> Option<(PrefixKv, SharedPrefix)> {
         if backbone.objective() != Objective::Causal {
             return None;
         }
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        let present = |k: &Vec<Input>| !k.is_empty();
-        let groups = fixed.keys.len();
-        let mut missing: Vec<usize> = (0..groups)
-            .filter(|&g| present(&fixed.keys[g]) && !kept.contains_key(&fixed.keys[g]))
+        let keys = &fixed.keys;
+        let led = |g: &usize| !keys[*g].is_empty();
+        let mut missing: Vec<usize> = (0..keys.len())
+            .filter(|g| led(g) && !kept.entries.contains_key(&keys[*g]))
             .collect();
-        if kept.len() + missing.len() > MAX_PREFIXES {
-            kept.clear();
-            missing = (0..groups).filter(|&g| present(&fixed.keys[g])).collect();
+        if kept.entries.len() + missing.len() >= MAX_PREFIXES {
+            *kept = Kept::default();
+            missing = (0..keys.len()).filter(led).collect();
         }
         for (groups, computed) in compute(backbone, embeds, fixed, &missing)? {
             for (i, g) in groups.into_iter().enumerate() {
-                kept.insert(fixed.keys[g].clone(), computed.group(i));
+                kept.insert(keys[g].clone(), computed.group(i));
             }
         }
-        let parts: Vec<Option<&PrefixKv>> = (fixed.keys.iter())
-            .map(|k| present(k).then(|| &kept[k]))
-            .collect();
-        Some(PrefixKv::stack_padded(&parts, fixed.prefix.len))
+        let none = Vec::new();
+        if keys.contains(&none) && !kept.entries.contains_key(&none) {
+            let like = kept.entries.values().next()?;
+            let zeros = PrefixKv::zeros(like, kept.width);
+            kept.insert(none, zeros);
+        }
+        let parts: Vec<&PrefixKv> = keys.iter().map(|k| &kept.entries[k]).collect();
+        let lens: Vec<usize> = keys.iter().map(Vec::len).collect();
+        let width = kept.width;
+        let layout = SharedPrefix {
+            len: width,
+            group_lens: match lens.iter().all(|&l| l == width) {
+                true => Vec::new(),
+                false => lens,
+            },
+            ..fixed.prefix.clone()
+        };
+        Some((PrefixKv::stack(&parts), layout))
     }
 
     /// Drops every kept prefix (the prompts changed).
     pub fn clear(&self) {
-        self.kept.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Kept::default();
     }
 
-    /// How many prefixes are kept.
+    /// How many prefixes are kept (the all-padding one included).
     pub fn len(&self) -> usize {
-        self.kept.lock().unwrap_or_else(|e| e.into_inner()).len()
+        (self.kept.lock().unwrap_or_else(|e| e.into_inner()))
+            .entries
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -171,8 +171,18 @@ pub fn shared_prefix_error(
                     (len > 0).then(|| model.prefix_kv(own()).expect("a causal model"))
                 })
                 .collect();
-            let parts: Vec<Option<&PrefixKv>> = parts.iter().map(Option::as_ref).collect();
-            PrefixKv::stack_padded(&parts, prefix)
+            let like = parts
+                .iter()
+                .flatten()
+                .next()
+                .expect("a group with a prefix");
+            let parts: Vec<PrefixKv> = (parts.iter())
+                .map(|p| match p {
+                    Some(p) => p.padded(prefix),
+                    None => PrefixKv::zeros(like, prefix),
+                })
+                .collect();
+            PrefixKv::stack(&parts.iter().collect::<Vec<_>>())
         });
         let mask = int_tensor(&mask, &device);
         to_vec(model.forward_rows(embeds, mask, &last, shared, kv.as_ref()))
