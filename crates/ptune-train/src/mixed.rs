@@ -36,11 +36,12 @@ pub struct Member<'a> {
 
 /// The top objects of each `(member, subject)` input, or why it has no query. Inputs of any
 /// relation packs share batches of `batch_size` rows. `cache` keeps the prefixes the packs'
-/// templates fix, for this `prompts` matrix (a server keeps one across requests).
+/// templates fix, for this `prompts` matrix (a server keeps one across requests). Filling it
+/// costs a pass over the prefixes, which one batch alone does not win back.
 pub fn rank_subjects(
     model: Shared,
     members: &[Member],
-    (prompts, cache): (&Tensor<2>, &PrefixCache),
+    (prompts, cache): (&Tensor<2>, Option<&PrefixCache>),
     inputs: &[(usize, &str)],
     top_k: usize,
     batch_size: usize,
@@ -64,14 +65,7 @@ pub fn rank_subjects(
     let mut tops = Vec::with_capacity(ready.len());
     let (pad_id, device) = (model.spec.pad_id, model.device);
     for chunk in ready.chunks(batch_size.max(1)) {
-        let logits = rows_logits(
-            model.backbone,
-            Some(prompts),
-            chunk,
-            pad_id,
-            device,
-            Some(cache),
-        )?;
+        let logits = rows_logits(model.backbone, Some(prompts), chunk, pad_id, device, cache)?;
         let vocab = logits.dims()[1];
         let logprobs = to_host(log_softmax(logits, 1))?;
         for ((query, _), row) in chunk.iter().zip(logprobs.chunks(vocab)) {

@@ -79,7 +79,8 @@ fn mixed_relation_batches_answer_as_each_pack_alone() {
             (1, "town 44"),
         ];
         let cache = PrefixCache::default();
-        let mixed = rank_subjects(shared, &members, (&stacked, &cache), &inputs, 5, 8).unwrap();
+        let mixed =
+            rank_subjects(shared, &members, (&stacked, Some(&cache)), &inputs, 5, 8).unwrap();
         for (m, alone_prompts) in [(0, &pa), (1, &pb)] {
             let own: Vec<(usize, &str)> = inputs
                 .iter()
@@ -90,7 +91,7 @@ fn mixed_relation_batches_answer_as_each_pack_alone() {
                 base: 0,
                 ..members[m]
             }];
-            let fixed = (alone_prompts, &PrefixCache::default());
+            let fixed = (alone_prompts, None);
             let alone = rank_subjects(shared, &member, fixed, &own, 5, 8).unwrap();
             let mixed_own = inputs.iter().zip(&mixed).filter(|(i, _)| i.0 == m);
             for ((_, got), want) in mixed_own.zip(&alone) {

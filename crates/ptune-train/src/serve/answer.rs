@@ -48,7 +48,7 @@ pub fn answer(set: &PackSet, requests: &[Request], max_batch: usize) -> Vec<Repl
             .iter()
             .map(|s: &Ready<String>| (s.member, s.input.as_str()))
             .collect();
-        let fixed = (prompts, set.cache());
+        let fixed = (prompts, Some(set.cache()));
         let ranked = rank_subjects(set.shared(), &members, fixed, &inputs, top_k, max_batch)?;
         for (s, result) in subjects.iter().zip(ranked) {
             let keep = requests[s.request].top_k;
