@@ -148,7 +148,8 @@ impl Backbone {
     /// (right padding) and returns the final hidden states `[B, T, H]`, the LM head's input.
     pub fn forward_embeds(&self, embeds: Tensor<3>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
         let [b, t, h] = embeds.dims();
-        (self.run(embeds, attention_mask, None, &SharedPrefix::none(), None)).reshape([b, t, h])
+        let none = (&SharedPrefix::none(), None, false);
+        (self.run(embeds, attention_mask, None, none).0).reshape([b, t, h])
     }
 
     /// The final hidden states `[B, H]` at one row per example (`positions[b]`, the target it
@@ -167,6 +168,33 @@ impl Backbone {
         shared: &SharedPrefix,
         stored: Option<&PrefixKv>,
     ) -> Tensor<2> {
+        let kv = (shared, stored, false);
+        self.rows_pass(embeds, attention_mask, positions, kv).0
+    }
+
+    /// [`forward_rows`](Self::forward_rows) that also returns the keys and values of the
+    /// prefixes `shared` names, as this pass computes them (`None` for a masked LM, or when
+    /// a prefix reaches a target): what [`prefix_kv`](Self::prefix_kv) gives, without a pass
+    /// of its own. `shared` has one length for every group.
+    pub fn forward_rows_keeping(
+        &self,
+        embeds: Tensor<3>,
+        attention_mask: Tensor<2, Int>,
+        positions: &[usize],
+        shared: &SharedPrefix,
+    ) -> (Tensor<2>, Option<PrefixKv>) {
+        self.rows_pass(embeds, attention_mask, positions, (shared, None, true))
+    }
+
+    /// [`forward_rows`](Self::forward_rows), keeping the computed prefixes' keys and values
+    /// when asked to.
+    fn rows_pass(
+        &self,
+        embeds: Tensor<3>,
+        attention_mask: Tensor<2, Int>,
+        positions: &[usize],
+        (shared, stored, keep): (&SharedPrefix, Option<&PrefixKv>, bool),
+    ) -> (Tensor<2>, Option<PrefixKv>) {
         let [b, t, h] = embeds.dims();
         assert_eq!(positions.len(), b, "one row per example");
         let first = positions.iter().copied().min().unwrap_or(0);
@@ -176,9 +204,11 @@ impl Backbone {
             let before = (0..b).all(|e| shared.prefix_of(e) <= positions[e]);
             causal && fits && !kv.is_empty() && before
         });
+        // Prefixes of several lengths only come with their keys and values.
+        let whole = !shared.ragged() && shared.len <= first;
         let prefix = match (causal, stored) {
             (true, Some(_)) => shared.clone(),
-            // Prefixes of several lengths only come with their keys and values.
+            (true, None) if keep && whole => shared.clone(),
             (true, None) if b > 1 && !shared.ragged() => shared.capped(first),
             _ => SharedPrefix::none(),
         };
@@ -186,12 +216,14 @@ impl Backbone {
             .map(|(e, p)| p - prefix.prefix_of(e))
             .collect();
         let rows = Rows::new(&after, prefix.width(b, t), &embeds.device());
-        let out = self.run(embeds, attention_mask, Some(&rows), &prefix, stored);
+        let kv = (&prefix, stored, keep && whole);
+        let (out, kept) = self.run(embeds, attention_mask, Some(&rows), kv);
         // A model without layers never reached the row selection.
-        match out.dims()[0] == b {
+        let out = match out.dims()[0] == b {
             true => out,
             false => rows.take(out.reshape([b, t, h])).reshape([b, h]),
-        }
+        };
+        (out, kept)
     }
 
     /// Each layer's keys and values of `[G, p, H]` prefix embeddings at positions `0..p`, for
@@ -223,30 +255,29 @@ impl Backbone {
             false => SharedPrefix::none(),
         };
         let device = embeds.device();
-        let out = self.run(embeds, attention_mask, None, &prefix, None);
+        let (out, _) = self.run(embeds, attention_mask, None, (&prefix, None, false));
         let flat = targets.iter().map(|&(e, pos)| prefix.packed_row(e, pos, t));
         out.select(0, index_tensor(flat, &device))
     }
 
     /// Final hidden states as rows: `[B * T, H]`, or `[B, H]` at `rows` (positions after the
-    /// `prefix` a causal model shares, whose keys and values may be `stored`; see
-    /// [`Backbone::forward_rows`]).
+    /// `prefix` a causal model shares, whose keys and values may be `stored`, or kept from
+    /// this pass; see [`Backbone::forward_rows`]).
     fn run(
         &self,
         embeds: Tensor<3>,
         mask: Tensor<2, Int>,
         rows: Option<&Rows>,
-        prefix: &SharedPrefix,
-        stored: Option<&PrefixKv>,
-    ) -> Tensor<2> {
+        kv: (&SharedPrefix, Option<&PrefixKv>, bool),
+    ) -> (Tensor<2>, Option<PrefixKv>) {
         match self {
             Backbone::Bert(m) => {
                 let out = m.forward_embeds(embeds, mask, rows);
                 let [b, t, h] = out.dims();
-                out.reshape([b * t, h])
+                (out.reshape([b * t, h]), None)
             }
-            Backbone::Gpt2(m) => m.forward_embeds(embeds, mask, rows, prefix, stored),
-            Backbone::Llama(m) => m.forward_embeds(embeds, mask, rows, prefix, stored),
+            Backbone::Gpt2(m) => m.forward_embeds(embeds, mask, rows, kv),
+            Backbone::Llama(m) => m.forward_embeds(embeds, mask, rows, kv),
         }
     }
 

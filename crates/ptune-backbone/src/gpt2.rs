@@ -1,12 +1,12 @@
 //! GPT-2 (`GPT2LMHeadModel`): learned positions, pre-LN blocks, `Conv1D` weights stored `[in, out]`.
 
 use crate::activation::Activation;
-use crate::attention::{Rows, mask_bias, through_layers};
+use crate::attention::{Rows, mask_bias};
 use crate::config::Gpt2Config;
 use crate::error::Result;
 use crate::linear::RowsLinear;
 use crate::loader::Loader;
-use crate::packed::{Absolute, Kv, Packed, PrefixKv, SharedPrefix};
+use crate::packed::{Absolute, Kv, LayerKv, Packed, PrefixKv, SharedPrefix};
 use crate::precision::matmul_weight;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm, Linear};
@@ -82,7 +82,7 @@ impl Gpt2Block {
         x: Tensor<2>,
         (pk, stored): (&Packed, Option<&Kv>),
         rows: Option<&Rows>,
-    ) -> (Tensor<2>, Kv) {
+    ) -> (Tensor<2>, LayerKv) {
         let a = &self.attn;
         let qkv = a
             .c_attn
@@ -146,16 +146,15 @@ impl Gpt2 {
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         rows: Option<&Rows>,
-        prefix: &SharedPrefix,
-        stored: Option<&PrefixKv>,
-    ) -> Tensor<2> {
+        (prefix, stored, keep): (&SharedPrefix, Option<&PrefixKv>, bool),
+    ) -> (Tensor<2>, Option<PrefixKv>) {
         let bias = mask_bias(attention_mask, true);
         let embeds = self.add_positions(embeds);
         let (pk, x) = Packed::new(embeds, bias, prefix, stored.is_some());
-        let x = through_layers(&self.h, x, rows, |i, block, x, rows| {
-            block.forward(x, (&pk, stored.map(|s| s.layer(i))), rows).0
+        let (x, kept) = PrefixKv::through(&self.h, x, rows, keep, |i, block, x, rows| {
+            block.forward(x, (&pk, stored.map(|s| s.layer(i))), rows)
         });
-        self.ln_f.forward(x)
+        (self.ln_f.forward(x), kept)
     }
 
     /// Each block's keys and values of `[G, p, H]` prefix embeddings (positions `0..p`).

@@ -2,12 +2,12 @@
 //! grouped-query attention, SwiGLU MLP, tied or untied head.
 
 use crate::activation::Activation;
-use crate::attention::{Rows, mask_bias, through_layers};
+use crate::attention::{Rows, mask_bias};
 use crate::config::LlamaConfig;
 use crate::error::Result;
 use crate::linear::RowsLinear;
 use crate::loader::Loader;
-use crate::packed::{Kv, Packed, PrefixKv, SharedPrefix};
+use crate::packed::{Kv, LayerKv, Packed, PrefixKv, SharedPrefix};
 use crate::precision::matmul_weight;
 use crate::rope::Rope;
 use burn::module::Module;
@@ -85,7 +85,7 @@ impl LlamaDecoderLayer {
         (pk, stored): (&Packed, Option<&Kv>),
         rope: &Rope,
         rows: Option<&Rows>,
-    ) -> (Tensor<2>, Kv) {
+    ) -> (Tensor<2>, LayerKv) {
         let a = &self.self_attn;
         let normed = self.input_layernorm.forward(x.clone());
         let k = a.k_proj.forward_mat(normed.clone());
@@ -147,7 +147,8 @@ impl Llama {
 
     /// Final hidden states as [`Packed`] rows: every position's, or `[B, H]` at `rows`
     /// (positions after the shared `prefix`, counted from it; see [`Backbone::forward_rows`]).
-    /// With `stored`, the prefixes' keys and values (one group each) and no prefix rows.
+    /// With `stored`, the prefixes' keys and values (one group each) and no prefix rows; with
+    /// `keep`, also the prefixes' keys and values this pass computed.
     ///
     /// [`Backbone::forward_rows`]: crate::Backbone::forward_rows
     pub fn forward_embeds(
@@ -155,19 +156,18 @@ impl Llama {
         embeds: Tensor<3>,
         attention_mask: Tensor<2, Int>,
         rows: Option<&Rows>,
-        prefix: &SharedPrefix,
-        stored: Option<&PrefixKv>,
-    ) -> Tensor<2> {
+        (prefix, stored, keep): (&SharedPrefix, Option<&PrefixKv>, bool),
+    ) -> (Tensor<2>, Option<PrefixKv>) {
         let [b, t, _] = embeds.dims();
         let shape = (b, t, self.head_dim);
         let rope = Rope::for_batch(prefix, shape, self.rope_theta, &embeds.device());
         let bias = mask_bias(attention_mask, true);
         let (pk, x) = Packed::new(embeds, bias, prefix, stored.is_some());
-        let x = through_layers(&self.model.layers, x, rows, |i, layer, x, rows| {
-            let stored = stored.map(|s| s.layer(i));
-            layer.forward(x, (&pk, stored), &rope, rows).0
+        let layers = &self.model.layers;
+        let (x, kept) = PrefixKv::through(layers, x, rows, keep, |i, layer, x, rows| {
+            layer.forward(x, (&pk, stored.map(|s| s.layer(i))), &rope, rows)
         });
-        self.model.norm.forward(x)
+        (self.model.norm.forward(x), kept)
     }
 
     /// Each layer's keys and values of `[G, p, H]` prefix embeddings (positions `0..p`).

@@ -10,7 +10,7 @@
 //! ([`PrefixKv`]: a pack's leading prompts no longer change at evaluation), the prefixes take
 //! no rows at all.
 
-use crate::attention::{MASKED, Rows, attend, merge_heads, split_heads};
+use crate::attention::{MASKED, Rows, attend, merge_heads, split_heads, through_layers};
 use crate::index::index_tensor;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -203,15 +203,38 @@ impl PrefixKv {
     pub(crate) fn collect<L>(
         layers: &[L],
         mut x: Tensor<2>,
-        step: impl Fn(&L, Tensor<2>) -> (Tensor<2>, Kv),
+        step: impl Fn(&L, Tensor<2>) -> (Tensor<2>, LayerKv),
     ) -> Self {
         let mut kept = Vec::with_capacity(layers.len());
         for layer in layers {
             let (next, kv) = step(layer, x);
-            kept.push(kv);
+            kept.push(kv.rest);
             x = next;
         }
         Self::new(kept)
+    }
+
+    /// Runs `x` through `layers` as [`through_layers`] does (`step`: layer `i` on the rows),
+    /// keeping each layer's computed prefixes when `keep` is set and the batch has them.
+    pub(crate) fn through<L>(
+        layers: &[L],
+        x: Tensor<2>,
+        rows: Option<&Rows>,
+        keep: bool,
+        step: impl Fn(usize, &L, Tensor<2>, Option<&Rows>) -> (Tensor<2>, LayerKv),
+    ) -> (Tensor<2>, Option<Self>) {
+        let (x, kept) = through_layers(
+            layers,
+            (x, Vec::new()),
+            rows,
+            |i, l, (x, mut kept), rows| {
+                let (x, kv) = step(i, l, x, rows);
+                kept.extend(kv.pre.filter(|_| keep));
+                (x, kept)
+            },
+        );
+        let full = keep && !kept.is_empty() && kept.len() == layers.len();
+        (x, full.then(|| Self::new(kept)))
     }
 
     /// Prefix positions (0 for a model without layers).
@@ -281,6 +304,14 @@ impl PrefixKv {
     pub fn layer(&self, i: usize) -> &Kv {
         &self.layers[i]
     }
+}
+
+/// A layer's keys and values as its attention used them.
+pub struct LayerKv {
+    /// The rest's, `[B, h_kv, W, d]`: what a [`PrefixKv`] keeps of a batch that is all prefix.
+    pub rest: Kv,
+    /// The groups' prefixes' `[G, h_kv, p, d]`, when the batch computed them.
+    pub pre: Option<Kv>,
 }
 
 /// Zeros of `shape` with `x`'s dtype and device.
@@ -474,8 +505,7 @@ impl Packed {
     /// Causal attention on packed keys and values `[N, h_kv * d]`: every query row `[N, h * d]`,
     /// or with `rows` the queries at those rows only (`[B, h * d]`, from [`Packed::take`]).
     /// `stored`: this layer's prefix keys and values, when the packing was made with them.
-    /// Returns the context rows in the queries' layout, and the rest's keys and values
-    /// `[B, h_kv, T - p, d]` (what a [`PrefixKv`] keeps of a batch that is all prefix).
+    /// Returns the context rows in the queries' layout, and the keys and values it used.
     #[allow(clippy::too_many_arguments)] // the projections, the head counts and where to read
     pub fn attend(
         &self,
@@ -487,7 +517,7 @@ impl Packed {
         pos: &dyn Positions,
         rows: Option<&Rows>,
         stored: Option<&Kv>,
-    ) -> (Tensor<2>, Kv) {
+    ) -> (Tensor<2>, LayerKv) {
         assert_eq!(
             stored.is_some(),
             self.stored,
@@ -500,7 +530,10 @@ impl Packed {
             None => (k_pre.map(|k| pos.pre(k)), v_pre),
         };
         let k_rest = pos.rest(k_rest);
-        let kv = (k_rest.clone(), v_rest.clone());
+        let kv = LayerKv {
+            rest: (k_rest.clone(), v_rest.clone()),
+            pre: (k_pre.clone().zip(v_pre.clone())).filter(|_| stored.is_none()),
+        };
         let k_all = self.prepend(k_pre.clone(), k_rest);
         let v_all = self.prepend(v_pre.clone(), v_rest);
         let context = match rows {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fixture, reference_errors, shared_prefix_error};
+use common::{Stored, fixture, reference_errors, shared_prefix_error};
 use ptune_backbone::{ModelBundle, Precision};
 
 const TOL: f32 = 1e-4;
@@ -70,7 +70,8 @@ fn llama_from_gguf_matches_transformers() {
 
 /// Causal models (GPT-2, Llama family) compute a prefix that examples share once for the
 /// batch, or once per group of examples (a mixed batch's packs), and can skip the examples'
-/// padding, or take the prefixes' keys and values computed beforehand: the same rows as without.
+/// padding, or take the prefixes' keys and values computed beforehand (apart, or kept from an
+/// earlier pass): the same rows as without.
 #[test]
 fn shared_prefix_gives_the_same_rows() {
     for name in [
@@ -89,19 +90,21 @@ fn shared_prefix_gives_the_same_rows() {
         let model = bundle
             .backbone(&common::device::device())
             .expect("fixture loads");
-        // (each group's prefix length, (padding dropped, prefix keys and values stored))
-        let layouts: [(&[usize], _); 10] = [
-            (&[2], (false, false)),
-            (&[2, 2], (false, false)),
-            (&[0], (true, false)),
-            (&[2], (true, false)),
-            (&[2, 2], (true, false)),
-            (&[2], (false, true)),
-            (&[3, 3], (true, true)),
+        // (each group's prefix length, (padding dropped, where prefix keys and values come from))
+        let layouts: [(&[usize], _); 12] = [
+            (&[2], (false, Stored::No)),
+            (&[2, 2], (false, Stored::No)),
+            (&[0], (true, Stored::No)),
+            (&[2], (true, Stored::No)),
+            (&[2, 2], (true, Stored::No)),
+            (&[2], (false, Stored::Apart)),
+            (&[3, 3], (true, Stored::Apart)),
             // Prefixes of several lengths, one of them none (a template that starts with X).
-            (&[3, 1], (true, true)),
-            (&[3, 0, 2], (false, true)),
-            (&[1, 3, 0], (true, true)),
+            (&[3, 1], (true, Stored::Apart)),
+            (&[3, 0, 2], (false, Stored::Apart)),
+            (&[1, 3, 0], (true, Stored::Apart)),
+            (&[2], (false, Stored::Kept)),
+            (&[3, 3], (true, Stored::Kept)),
         ];
         for (lens, ways) in layouts {
             let reference = dir.join("reference.safetensors");

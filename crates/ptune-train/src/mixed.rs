@@ -36,8 +36,8 @@ pub struct Member<'a> {
 
 /// The top objects of each `(member, subject)` input, or why it has no query. Inputs of any
 /// relation packs share batches of `batch_size` rows. `cache` keeps the prefixes the packs'
-/// templates fix, for this `prompts` matrix (a server keeps one across requests). Filling it
-/// costs a pass over the prefixes, which one batch alone does not win back.
+/// templates fix, for this `prompts` matrix (a server keeps one across requests); `None`
+/// computes them in every batch.
 pub fn rank_subjects(
     model: Shared,
     members: &[Member],

@@ -174,14 +174,13 @@ pub fn target_logits(
     cache: Option<&PrefixCache>,
 ) -> Result<Tensor<2>> {
     let embeds = input_embeds(backbone, prompts, batch);
-    let fixed = cache.zip(batch.fixed_prefix.as_ref());
-    let stored = fixed.and_then(|(cache, fixed)| cache.stored(backbone, &embeds, fixed));
-    let (kv, shared) = match &stored {
-        Some((kv, layout)) => (Some(kv), layout),
-        None => (None, &batch.shared_prefix),
+    let (mask, targets, shared) = (batch.mask.clone(), &batch.targets, &batch.shared_prefix);
+    let hidden = match cache.zip(batch.fixed_prefix.as_ref()) {
+        Some((cache, fixed)) => {
+            cache.forward_rows(backbone, (embeds, mask), targets, (fixed, shared))
+        }
+        None => backbone.forward_rows(embeds, mask, targets, shared, None),
     };
-    let (mask, targets) = (batch.mask.clone(), &batch.targets);
-    let hidden = backbone.forward_rows(embeds, mask, targets, shared, kv);
     Ok(backbone.lm_logits(hidden)?)
 }
 

@@ -152,7 +152,7 @@ pub fn rank_subjects(
     let batch = crate::task_predict::PREDICT_BATCH;
     let members = [loaded.member()];
     let cache = PrefixCache::default();
-    let prompts = (&loaded.prompts, (subjects.len() > batch).then_some(&cache));
+    let prompts = (&loaded.prompts, Some(&cache));
     crate::mixed::rank_subjects(loaded.shared(), &members, prompts, &inputs, top_k, batch)
 }
 

@@ -86,6 +86,28 @@ struct Kept {
 }
 
 impl Kept {
+    /// `fixed`'s groups' prefixes stacked in group order (every group's prefix kept), with the
+    /// layout they go with: `fixed.prefix` at the cache's width.
+    fn stacked(&mut self, fixed: &FixedPrefix) -> (PrefixKv, SharedPrefix) {
+        let none = Vec::new();
+        if fixed.keys.contains(&none) && !self.entries.contains_key(&none) {
+            let like = self.entries.values().next().expect("a group with a prefix");
+            self.insert(none, PrefixKv::zeros(like, self.width));
+        }
+        let parts: Vec<&PrefixKv> = fixed.keys.iter().map(|k| &self.entries[k]).collect();
+        let lens: Vec<usize> = fixed.keys.iter().map(Vec::len).collect();
+        let width = self.width;
+        let layout = SharedPrefix {
+            len: width,
+            group_lens: match lens.iter().all(|&l| l == width) {
+                true => Vec::new(),
+                false => lens,
+            },
+            ..fixed.prefix.clone()
+        };
+        (PrefixKv::stack(&parts), layout)
+    }
+
     fn insert(&mut self, key: Vec<Input>, kv: PrefixKv) {
         if kv.len() > self.width {
             self.width = kv.len();
@@ -98,52 +120,45 @@ impl Kept {
 }
 
 impl PrefixCache {
-    /// The keys and values of `fixed`'s groups, stacked in group order, with the layout they
-    /// go with (`fixed.prefix` at the cache's width); those not kept yet are computed from
-    /// `embeds` (the batch's input embeddings, prompts spliced in), one pass per length.
-    /// `None` for a masked LM, whose prefix depends on what follows it.
-    pub fn stored(
+    /// The batch's final hidden states at `targets` (see [`Backbone::forward_rows`]), its
+    /// groups' fixed prefixes taken from the cache. Prefixes not kept yet are kept from this
+    /// pass when the batch's prefixes have one length, else computed first, one pass per
+    /// length. A masked LM, whose prefix depends on what follows it, runs with `fallback`.
+    pub fn forward_rows(
         &self,
         backbone: &Backbone,
-        embeds: &Tensor<3>,
-        fixed: &FixedPrefix,
-    ) -> Option<(PrefixKv, SharedPrefix)> {
-        if backbone.objective() != Objective::Causal {
-            return None;
-        }
+        (embeds, mask): (Tensor<3>, Tensor<2, Int>),
+        targets: &[usize],
+        (fixed, fallback): (&FixedPrefix, &SharedPrefix),
+    ) -> Tensor<2> {
+        let causal = backbone.objective() == Objective::Causal;
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let keys = &fixed.keys;
-        let led = |g: &usize| !keys[*g].is_empty();
-        let mut missing: Vec<usize> = (0..keys.len())
-            .filter(|g| led(g) && !kept.entries.contains_key(&keys[*g]))
-            .collect();
-        if kept.entries.len() + missing.len() >= MAX_PREFIXES {
+        if kept.entries.len() + keys.len() >= MAX_PREFIXES {
             *kept = Kept::default();
-            missing = (0..keys.len()).filter(led).collect();
         }
-        for (groups, computed) in compute(backbone, embeds, fixed, &missing)? {
+        let missing: Vec<usize> = (0..keys.len())
+            .filter(|&g| !keys[g].is_empty() && !kept.entries.contains_key(&keys[g]))
+            .collect();
+        if !causal {
+            return backbone.forward_rows(embeds, mask, targets, fallback, None);
+        }
+        if !missing.is_empty() && !fixed.prefix.ragged() {
+            let (out, computed) =
+                backbone.forward_rows_keeping(embeds, mask, targets, &fixed.prefix);
+            for g in missing.into_iter().filter(|_| computed.is_some()) {
+                let computed = computed.as_ref().expect("filtered");
+                kept.insert(keys[g].clone(), computed.group(g));
+            }
+            return out;
+        }
+        for (groups, computed) in compute(backbone, &embeds, fixed, &missing) {
             for (i, g) in groups.into_iter().enumerate() {
                 kept.insert(keys[g].clone(), computed.group(i));
             }
         }
-        let none = Vec::new();
-        if keys.contains(&none) && !kept.entries.contains_key(&none) {
-            let like = kept.entries.values().next()?;
-            let zeros = PrefixKv::zeros(like, kept.width);
-            kept.insert(none, zeros);
-        }
-        let parts: Vec<&PrefixKv> = keys.iter().map(|k| &kept.entries[k]).collect();
-        let lens: Vec<usize> = keys.iter().map(Vec::len).collect();
-        let width = kept.width;
-        let layout = SharedPrefix {
-            len: width,
-            group_lens: match lens.iter().all(|&l| l == width) {
-                true => Vec::new(),
-                false => lens,
-            },
-            ..fixed.prefix.clone()
-        };
-        Some((PrefixKv::stack(&parts), layout))
+        let (kv, layout) = kept.stacked(fixed);
+        backbone.forward_rows(embeds, mask, targets, &layout, Some(&kv))
     }
 
     /// Drops every kept prefix (the prompts changed).
@@ -163,14 +178,14 @@ impl PrefixCache {
     }
 }
 
-/// The keys and values of groups `groups` of `fixed`, from their first examples' embeddings:
-/// one pass per prefix length, each with the groups of that length.
+/// The keys and values of groups `groups` of `fixed` (of a causal model), from their first
+/// examples' embeddings: one pass per prefix length, each with the groups of that length.
 fn compute(
     backbone: &Backbone,
     embeds: &Tensor<3>,
     fixed: &FixedPrefix,
     groups: &[usize],
-) -> Option<Vec<(Vec<usize>, PrefixKv)>> {
+) -> Vec<(Vec<usize>, PrefixKv)> {
     let device = embeds.device();
     let mut by_len: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for &g in groups {
@@ -182,7 +197,8 @@ fn compute(
             let index = TensorData::new(firsts, [groups.len()]);
             let index = Tensor::<1, Int>::from_data(index, &device);
             let prefixes = embeds.clone().select(0, index).narrow(1, 0, len);
-            Some((groups, backbone.prefix_kv(prefixes.detach())?))
+            let kv = backbone.prefix_kv(prefixes.detach());
+            (groups, kv.expect("a causal model"))
         })
         .collect()
 }

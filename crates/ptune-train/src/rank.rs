@@ -112,11 +112,10 @@ pub fn rank_rows<'a>(
 ) -> Result<Vec<usize>> {
     let vocab = backbone.vocab_size();
     let mut ranks = Vec::with_capacity(rows.len());
-    // The prompts are fixed for this call; filling the cache costs a pass over the prefixes,
-    // which later batches win back.
-    let cache = (rows.len() > chunk).then(PrefixCache::default);
+    // The prompts are fixed for this call.
+    let cache = PrefixCache::default();
     for chosen in rows.chunks(chunk.max(1)) {
-        let logits = rows_logits(backbone, prompts, chosen, pad_id, device, cache.as_ref())?;
+        let logits = rows_logits(backbone, prompts, chosen, pad_id, device, Some(&cache))?;
         let width = logits.dims()[1];
         let scores = to_host(logits)?;
         for (row, (query, _)) in scores.chunks(width).zip(chosen) {

@@ -111,8 +111,8 @@ fn mixed_relation_batches_answer_as_each_pack_alone() {
 
 /// The prefixes three packs' templates fix (3 and 2 leading prompts, and none: a template that
 /// starts with its subject), kept across calls as a server keeps them: the call that computes
-/// them and the call that takes them from the cache give the logits of a pass that keeps
-/// nothing.
+/// them (apart, or in the batch's own pass) and the call that takes them from the cache give
+/// the logits of a pass that keeps nothing.
 #[test]
 fn kept_prefixes_give_the_logits_of_computed_ones() {
     let device = device::device();
@@ -143,50 +143,48 @@ fn kept_prefixes_give_the_logits_of_computed_ones() {
             (0, "a longer town 3"),
             (1, "town 44"),
         ];
-        let queries: Vec<_> = (inputs.iter())
-            .map(|&(m, s)| builders[m].query_for_subject(s).unwrap())
-            .collect();
-        let rows: Vec<_> = (queries.iter().zip(inputs))
-            .map(|(q, (m, _))| (q, [0, 6, 9][m]))
-            .collect();
-        let logits = |cache: Option<&PrefixCache>| {
-            let out = rows_logits(
-                &backbone,
-                Some(&stacked),
-                &rows,
-                spec.pad_id,
-                &device,
-                cache,
-            );
-            (out.unwrap().into_data().convert::<f32>())
-                .try_into_vec::<f32>()
-                .unwrap()
-        };
-        let plain = logits(None);
-        // The subject-first template has one too where the tokenizer starts with BOS.
-        let mut led: Vec<usize> = (queries.iter().zip(inputs))
-            .filter(|(q, _)| q.lead > 0)
-            .map(|(_, (m, _))| m)
-            .collect();
-        led.sort_unstable();
-        led.dedup();
-        assert!(
-            led.len() >= 2,
-            "{name}: packs with prompts before the subject"
-        );
-        // And one all padding for the rows with none.
-        let kept = led.len() + usize::from(queries.iter().any(|q| q.lead == 0));
-        let cache = PrefixCache::default();
-        for pass in ["computed", "kept"] {
-            let got = logits(Some(&cache));
-            assert_eq!(cache.len(), kept, "{name}: one prefix per pack with a lead");
-            let err = (got.iter().zip(&plain))
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+        // All three packs (prefixes of several lengths: computed apart), then the first pack
+        // alone (one length: kept from the batch's own pass).
+        for inputs in [&inputs[..], &[inputs[0], inputs[3]]] {
+            let queries: Vec<_> = (inputs.iter())
+                .map(|&(m, s)| builders[m].query_for_subject(s).unwrap())
+                .collect();
+            let rows: Vec<_> = (queries.iter().zip(inputs))
+                .map(|(q, (m, _))| (q, [0, 6, 9][*m]))
+                .collect();
+            let logits = |cache: Option<&PrefixCache>| {
+                let (pad, stacked) = (spec.pad_id, Some(&stacked));
+                let out = rows_logits(&backbone, stacked, &rows, pad, &device, cache);
+                (out.unwrap().into_data().convert::<f32>())
+                    .try_into_vec::<f32>()
+                    .unwrap()
+            };
+            let plain = logits(None);
+            // A pack's prefix per pack with a lead (the subject-first template has one where
+            // the tokenizer starts with BOS), and one all padding for rows with none.
+            let mut led: Vec<usize> = (queries.iter().zip(inputs))
+                .filter(|(q, _)| q.lead > 0)
+                .map(|(_, (m, _))| *m)
+                .collect();
+            led.sort_unstable();
+            led.dedup();
             assert!(
-                err < 1e-4,
-                "{name}: {pass} prefixes change the logits by {err}"
+                !led.is_empty(),
+                "{name}: a pack with prompts before the subject"
             );
+            let kept = led.len() + usize::from(queries.iter().any(|q| q.lead == 0));
+            let cache = PrefixCache::default();
+            for pass in ["computed", "kept"] {
+                let got = logits(Some(&cache));
+                assert_eq!(cache.len(), kept, "{name}: {pass}: prefixes kept");
+                let err = (got.iter().zip(&plain))
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                assert!(
+                    err < 1e-4,
+                    "{name}: {pass} prefixes change the logits by {err}"
+                );
+            }
         }
     }
 }

@@ -118,18 +118,30 @@ fn rows_error(model: &Backbone, ids: &Ref, mask: &Ref, hidden_ref: &Ref, device:
         .fold(0.0, f32::max)
 }
 
+/// Where [`shared_prefix_error`]'s prefix keys and values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Computed in the pass, as rows.
+    No,
+    /// [`Backbone::prefix_kv`] run beforehand on each prefix alone.
+    Apart,
+    /// Kept by a first pass over the batch ([`Backbone::forward_rows_keeping`]), whose output
+    /// is checked too.
+    Kept,
+}
+
 /// Largest difference between `forward_rows` with leading positions shared and without, at
 /// each example's last real token. The reference batch is doubled (the copies' real tokens
 /// after the longest prefix reversed, so no two examples are the same); example `e` is in
 /// group `g = e % lens.len()`, gets the first `lens[g]` tokens of example `g` and shares them
-/// with its group. With `unpadded`, the examples' padding takes no rows either; with `stored`,
-/// the groups' prefix keys and values come from [`Backbone::prefix_kv`] run beforehand on each
-/// prefix alone (required when `lens` differ: each example's rest then starts after its own).
+/// with its group. With `unpadded`, the examples' padding takes no rows either; `stored` says
+/// where the groups' prefix keys and values come from (required when `lens` differ: each
+/// example's rest then starts after its own).
 pub fn shared_prefix_error(
     model: &Backbone,
     reference: &std::path::Path,
     lens: &[usize],
-    (unpadded, stored): (bool, bool),
+    (unpadded, stored): (bool, Stored),
 ) -> f32 {
     let device = model.device();
     let (mut ids, mut mask) = (
@@ -161,13 +173,30 @@ pub fn shared_prefix_error(
         last.iter().all(|&p| p >= prefix),
         "the prefix is real tokens"
     );
-    let run = |shared: &SharedPrefix, stored: bool| {
-        let embeds = model.embed_tokens(int_tensor(&ids, &device));
+    let lengths: Vec<usize> = last.iter().map(|&l| l + 1).collect();
+    assert!(lengths.iter().any(|&l| l < t), "the batch has padding");
+    let ragged = lens.iter().any(|&l| l != prefix);
+    let grouped = SharedPrefix {
+        len: prefix,
+        group: (0..b).map(|e| e % groups).collect(),
+        lengths: if unpadded { lengths } else { Vec::new() },
+        group_lens: if ragged { lens.to_vec() } else { Vec::new() },
+    };
+    let embeds = || model.embed_tokens(int_tensor(&ids, &device));
+    let mask = || int_tensor(&mask, &device);
+    let whole = to_vec(model.forward_rows(embeds(), mask(), &last, &SharedPrefix::none(), None));
+    let error = |out: Tensor<2>| {
+        (to_vec(out).iter().zip(&whole))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+    };
+    let (kv, first_pass) = match stored {
+        Stored::No => (None, 0.0),
         // Group g's first example is example g.
-        let kv = stored.then(|| {
+        Stored::Apart => {
             let parts: Vec<Option<PrefixKv>> = (lens.iter().enumerate())
                 .map(|(g, &len)| {
-                    let own = || embeds.clone().narrow(0, g, 1).narrow(1, 0, len);
+                    let own = || embeds().narrow(0, g, 1).narrow(1, 0, len);
                     (len > 0).then(|| model.prefix_kv(own()).expect("a causal model"))
                 })
                 .collect();
@@ -182,26 +211,20 @@ pub fn shared_prefix_error(
                     None => PrefixKv::zeros(like, prefix),
                 })
                 .collect();
-            PrefixKv::stack(&parts.iter().collect::<Vec<_>>())
-        });
-        let mask = int_tensor(&mask, &device);
-        to_vec(model.forward_rows(embeds, mask, &last, shared, kv.as_ref()))
+            (
+                Some(PrefixKv::stack(&parts.iter().collect::<Vec<_>>())),
+                0.0,
+            )
+        }
+        Stored::Kept => {
+            let (out, kept) = model.forward_rows_keeping(embeds(), mask(), &last, &grouped);
+            (
+                Some(kept.expect("a causal model keeps its prefixes")),
+                error(out),
+            )
+        }
     };
-    let lengths: Vec<usize> = last.iter().map(|&l| l + 1).collect();
-    assert!(lengths.iter().any(|&l| l < t), "the batch has padding");
-    let ragged = lens.iter().any(|&l| l != prefix);
-    let grouped = SharedPrefix {
-        len: prefix,
-        group: (0..b).map(|e| e % groups).collect(),
-        lengths: if unpadded { lengths } else { Vec::new() },
-        group_lens: if ragged { lens.to_vec() } else { Vec::new() },
-    };
-    let (split, whole) = (run(&grouped, stored), run(&SharedPrefix::none(), false));
-    split
-        .iter()
-        .zip(&whole)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max)
+    error(model.forward_rows(embeds(), mask(), &last, &grouped, kv.as_ref())).max(first_pass)
 }
 
 pub fn int_tensor(r: &Ref, device: &Device) -> Tensor<2, Int> {
