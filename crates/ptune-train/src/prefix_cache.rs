@@ -1,8 +1,8 @@
 //! Keys and values of the positions a template fixes, kept while the prompts do not change. At
 //! evaluation and serving a pack's prompt matrix is fixed, so the leading positions of its
 //! template (prompts, and words before the subject) give a causal model the same keys and
-//! values in every batch: they are computed once per pack and later batches take no rows for
-//! them (see [`ptune_backbone::PrefixKv`]).
+//! values in every batch: they are kept from the first batch that computes them, and later
+//! batches take no rows for them (see [`ptune_backbone::PrefixKv`]).
 
 use crate::model::{Input, Inputs};
 use burn::tensor::{Int, Tensor, TensorData};
@@ -131,7 +131,9 @@ impl PrefixCache {
         targets: &[usize],
         (fixed, fallback): (&FixedPrefix, &SharedPrefix),
     ) -> Tensor<2> {
-        let causal = backbone.objective() == Objective::Causal;
+        if backbone.objective() != Objective::Causal {
+            return backbone.forward_rows(embeds, mask, targets, fallback, None);
+        }
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let keys = &fixed.keys;
         if kept.entries.len() + keys.len() >= MAX_PREFIXES {
@@ -140,15 +142,13 @@ impl PrefixCache {
         let missing: Vec<usize> = (0..keys.len())
             .filter(|&g| !keys[g].is_empty() && !kept.entries.contains_key(&keys[g]))
             .collect();
-        if !causal {
-            return backbone.forward_rows(embeds, mask, targets, fallback, None);
-        }
         if !missing.is_empty() && !fixed.prefix.ragged() {
             let (out, computed) =
                 backbone.forward_rows_keeping(embeds, mask, targets, &fixed.prefix);
-            for g in missing.into_iter().filter(|_| computed.is_some()) {
-                let computed = computed.as_ref().expect("filtered");
-                kept.insert(keys[g].clone(), computed.group(g));
+            if let Some(computed) = computed {
+                for g in missing {
+                    kept.insert(keys[g].clone(), computed.group(g));
+                }
             }
             return out;
         }
