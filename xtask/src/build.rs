@@ -30,7 +30,13 @@ enum BuildBackend {
 
 /// The packages with numerics tests, and those tests' names (each in one or more of them).
 const PARITY_PACKAGES: [&str; 3] = ["ptune-backbone", "ptune-encoder", "ptune-train"];
-const PARITY_TESTS: [&str; 4] = ["parity", "gradients", "reference_step", "task_scores"];
+const PARITY_TESTS: [&str; 5] = [
+    "parity",
+    "gradients",
+    "reference_step",
+    "task_scores",
+    "mixed_batch",
+];
 
 pub fn run(o: &Args) -> Result<()> {
     let BuildBackend::Tch = o.backend;
