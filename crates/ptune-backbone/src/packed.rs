@@ -185,9 +185,10 @@ impl SharedPrefix {
 pub type Kv = (Tensor<4>, Tensor<4>);
 
 /// Each layer's keys and values of the groups' shared prefixes, computed once (by
-/// [`Backbone::prefix_kv`](crate::Backbone::prefix_kv)) for prefixes whose inputs do not
-/// change, such as a pack's leading prompts at evaluation, and reused by later batches: a
-/// prefix is causal, so what follows it cannot change its keys and values.
+/// [`Backbone::prefix_kv`](crate::Backbone::prefix_kv), or kept from a batch's own pass by
+/// [`Backbone::forward_rows_keeping`](crate::Backbone::forward_rows_keeping)) for prefixes
+/// whose inputs do not change, such as a pack's leading prompts at evaluation, and reused by
+/// later batches: a prefix is causal, so what follows it cannot change its keys and values.
 #[derive(Debug, Clone)]
 pub struct PrefixKv {
     layers: Vec<Kv>,
