@@ -27,7 +27,7 @@ pub struct SharedPrefix {
     pub lengths: Vec<usize>,
     /// Each group's own prefix length when they differ (0 allowed: a row whose template
     /// starts with its subject); empty: every group's is `len`. Only with stored keys and
-    /// values ([`PrefixKv::stack_padded`]): each example's rest starts after its own prefix.
+    /// values ([`PrefixKv::padded`]): each example's rest starts after its own prefix.
     pub group_lens: Vec<usize>,
 }
 
@@ -169,8 +169,8 @@ impl SharedPrefix {
         Tensor::from_data(TensorData::new(data, [b, 1, w, p + w]), device)
     }
 
-    /// The first example of each group.
-    fn firsts(&self) -> Vec<usize> {
+    /// The first example of each group (none when `group` is empty: one group).
+    pub fn firsts(&self) -> Vec<usize> {
         let mut firsts = Vec::new();
         for (e, &g) in self.group.iter().enumerate() {
             if g == firsts.len() {
@@ -327,7 +327,7 @@ struct Unpad {
     to_rows: Tensor<1, Int>,
     /// `[N]`: each real row's index among the batch's `B * T` input positions.
     from_inputs: Tensor<1, Int>,
-    /// `[B * (T - p)]`: each padded slot's row.
+    /// `[B * W]`: each padded slot's row.
     to_padded: Tensor<1, Int>,
 }
 
@@ -438,8 +438,8 @@ impl Packed {
         }
     }
 
-    /// `[N, W]` → the groups' prefixes `[G, p, W]` (if they take rows), the rest padded
-    /// `[B, T - p, W]`.
+    /// `[N, C]` → the groups' prefixes `[G, p, C]` (if they take rows), the rest padded
+    /// `[B, W, C]`.
     fn split(&self, x: Tensor<2>) -> (Option<Tensor<3>>, Tensor<3>) {
         let [n, w] = x.dims();
         let pre = self.pre_rows();

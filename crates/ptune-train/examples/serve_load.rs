@@ -4,9 +4,9 @@
 //! `ptune serve` on 127.0.0.1 with them, and drives it with 1, 8 and 64 concurrent clients,
 //! each sending its share of a bounded number of requests back to back; at each client count
 //! three levels: all to one pack, spread over the `S` packs (the cost of mixing itself), and
-//! over the `L` packs (mixing plus templates of different lengths). Prints one JSON line per level, then a table and the
-//! ratios that matter: mixed packs against one pack at the same load, and many clients against
-//! one at a time. With `--rounds`, the levels of one client count take turns in blocks, so
+//! over the `L` packs (mixing plus templates of different lengths). Prints one JSON line per
+//! level, then a table and the ratios that matter: mixed packs against one pack at the same
+//! load, and many clients against one at a time. With `--rounds`, the levels of one client count take turns in blocks, so
 //! that the mixed-over-one-pack ratios hold on a machine whose speed drifts.
 
 use anyhow::{Context, Result, bail, ensure};

@@ -26,7 +26,7 @@ pub struct BatchTensors {
     pub targets: Vec<usize>,
     /// Leading positions that groups of examples have in common (see [`shared_prefix`]).
     pub shared_prefix: SharedPrefix,
-    /// The leading positions every example's template fixes, when all do: what a
+    /// The leading positions each example's template fixes, when some do: what a
     /// [`PrefixCache`] keeps keys and values of while the prompts do not change.
     pub fixed_prefix: Option<FixedPrefix>,
     pub labels: Tensor<1, Int>,
@@ -120,6 +120,24 @@ impl Inputs<'_> {
     }
 }
 
+/// Each key's number among the distinct keys, numbered in order of first appearance, and the
+/// distinct keys in that order: how examples are put in groups.
+pub(crate) fn by_first_appearance<K: PartialEq>(
+    keys: impl IntoIterator<Item = K>,
+) -> (Vec<usize>, Vec<K>) {
+    let mut distinct: Vec<K> = Vec::new();
+    let numbers = (keys.into_iter())
+        .map(|key| match distinct.iter().position(|k| *k == key) {
+            Some(n) => n,
+            None => {
+                distinct.push(key);
+                distinct.len() - 1
+            }
+        })
+        .collect();
+    (numbers, distinct)
+}
+
 /// The leading positions a causal model can compute once per group of examples: those where
 /// the examples of a group hold the same input (the same prompt row, or the same token outside
 /// prompt slots) and no padding. Templates that start with prompts, like `[P:3] [X] [P:3] [Y]`,
@@ -136,16 +154,8 @@ fn shared_prefix(inputs: &Inputs, lengths: Vec<usize>) -> SharedPrefix {
     // Examples equal on positions 0..len share a group; the groups split as len grows.
     let mut group = vec![0usize; b];
     for len in 1..=real {
-        let mut keys = Vec::new();
-        group = (0..b)
-            .map(|e| {
-                let key = (group[e], inputs.at(e, len - 1));
-                keys.iter().position(|k| *k == key).unwrap_or_else(|| {
-                    keys.push(key);
-                    keys.len() - 1
-                })
-            })
-            .collect();
+        let keys;
+        (group, keys) = by_first_appearance((0..b).map(|e| (group[e], inputs.at(e, len - 1))));
         if keys.len() == b {
             break; // every example alone: longer prefixes share nothing either
         }

@@ -4,7 +4,7 @@
 //! values in every batch: they are kept from the first batch that computes them, and later
 //! batches take no rows for them (see [`ptune_backbone::PrefixKv`]).
 
-use crate::model::{Input, Inputs};
+use crate::model::{Input, Inputs, by_first_appearance};
 use burn::tensor::{Int, Tensor, TensorData};
 use ptune_backbone::{Backbone, Objective, PrefixKv, SharedPrefix};
 use std::collections::{BTreeMap, HashMap};
@@ -25,8 +25,6 @@ pub struct FixedPrefix {
     /// Each group's inputs at its positions: the key its keys and values are kept under
     /// (empty for a group with none).
     keys: Vec<Vec<Input>>,
-    /// Each group's first example.
-    firsts: Vec<usize>,
 }
 
 impl FixedPrefix {
@@ -44,16 +42,10 @@ impl FixedPrefix {
         if !known || !before || len == 0 {
             return None;
         }
-        let (mut keys, mut firsts, mut group) = (Vec::new(), Vec::new(), Vec::new());
-        for (e, &lead) in leads.iter().enumerate() {
-            let key: Vec<Input> = (0..lead).map(|p| inputs.at(e, p)).collect();
-            let g = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
-                keys.push(key);
-                firsts.push(e);
-                keys.len() - 1
-            });
-            group.push(g);
-        }
+        let inputs_before = |(e, &lead): (usize, &usize)| -> Vec<Input> {
+            (0..lead).map(|p| inputs.at(e, p)).collect()
+        };
+        let (group, keys) = by_first_appearance(leads.iter().enumerate().map(inputs_before));
         let lens: Vec<usize> = keys.iter().map(Vec::len).collect();
         let ragged = lens.iter().any(|&l| l != len);
         Some(Self {
@@ -64,7 +56,6 @@ impl FixedPrefix {
                 group_lens: if ragged { lens } else { Vec::new() },
             },
             keys,
-            firsts,
         })
     }
 }
@@ -187,14 +178,15 @@ fn compute(
     groups: &[usize],
 ) -> Vec<(Vec<usize>, PrefixKv)> {
     let device = embeds.device();
+    let firsts = fixed.prefix.firsts();
     let mut by_len: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for &g in groups {
         by_len.entry(fixed.keys[g].len()).or_default().push(g);
     }
     (by_len.into_iter())
         .map(|(len, groups)| {
-            let firsts: Vec<i64> = groups.iter().map(|&g| fixed.firsts[g] as i64).collect();
-            let index = TensorData::new(firsts, [groups.len()]);
+            let rows: Vec<i64> = groups.iter().map(|&g| firsts[g] as i64).collect();
+            let index = TensorData::new(rows, [groups.len()]);
             let index = Tensor::<1, Int>::from_data(index, &device);
             let prefixes = embeds.clone().select(0, index).narrow(1, 0, len);
             let kv = backbone.prefix_kv(prefixes.detach());
