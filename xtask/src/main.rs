@@ -18,12 +18,19 @@ struct Cli {
     /// optimized release build. Give it before the command: `cargo xtask --dev bench`.
     #[arg(long)]
     dev: bool,
+    /// Run this ptune binary for `train` and `seeds` instead of building one: for example the
+    /// libtorch build `cargo xtask build --backend tch` prints (and give ptune `--backend tch`:
+    /// `seeds --extra=--backend=tch`).
+    #[arg(long, value_name = "BIN", global = true)]
+    ptune: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 /// Whether `cargo_run` builds ptune in the dev profile (`--dev`) rather than release.
 static DEV_BUILD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+/// The binary `--ptune` named, if any.
+static PTUNE_BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
 
 #[derive(Subcommand)]
 enum Command {
@@ -58,9 +65,16 @@ enum Command {
 }
 
 /// `cargo run -q --release -p ptune-train --bin ptune -- ARGS`: how xtask runs the project's
-/// binary.
+/// binary (or the one `--ptune` named).
 pub fn ptune(args: &[&str]) -> std::process::Command {
-    cargo_run(["--bin", "ptune"], None, args)
+    match PTUNE_BIN.get() {
+        Some(bin) => {
+            let mut command = std::process::Command::new(bin);
+            command.args(args);
+            command
+        }
+        None => cargo_run(["--bin", "ptune"], None, args),
+    }
 }
 
 /// `cargo run` of a ptune-train target (`--bin ptune`, `--example bench`) with extra cargo
@@ -116,6 +130,13 @@ pub fn cargo() -> std::process::Command {
 fn main() {
     let cli = Cli::parse();
     let _ = DEV_BUILD.set(cli.dev);
+    if let Some(bin) = cli.ptune {
+        if !bin.is_file() {
+            eprintln!("error: --ptune {}: no such file", bin.display());
+            std::process::exit(1);
+        }
+        let _ = PTUNE_BIN.set(bin);
+    }
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
         Command::Train(args) => train::run(args),
