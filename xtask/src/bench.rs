@@ -150,7 +150,10 @@ pub fn run(o: &Args) -> Result<()> {
         };
         for &precision in &o.precisions {
             for &backend in &o.backends {
-                let mut command = ptune_bench(&o.backends, o.peer.as_deref().unwrap_or("python3"))?;
+                // Each backend in its own build, as its users run it: a tch build links
+                // jemalloc, which flex runs slower on (docs/performance.md, "The allocator").
+                let python = o.peer.as_deref().unwrap_or("python3");
+                let mut command = ptune_bench(backend, python)?;
                 command.args(["--backend", &name(backend), "--case", case.case]);
                 let m = measure(command, model, case, precision, o)?;
                 rows.push((case.name, m));
@@ -357,26 +360,16 @@ fn usable_peer(python: &str) -> Option<String> {
     ok.then(|| python.to_string())
 }
 
-/// The `bench` example built with the cargo feature of every backend asked for (flex is always
-/// in); a tch build links `$LIBTORCH`, else the torch of `python` (`cargo xtask build`'s way).
-fn ptune_bench(backends: &[Backend], python: &str) -> Result<Command> {
-    let mut features: Vec<&str> = backends
-        .iter()
-        .filter_map(|b| match b {
-            Backend::Flex => None,
-            Backend::Tch | Backend::TchCuda => Some("tch"),
-            Backend::Wgpu => Some("wgpu"),
-        })
-        .collect();
-    features.sort_unstable();
-    features.dedup();
-    let joined = features.join(",");
-    let mut command = crate::cargo_run(
-        ["--example", "bench"],
-        (!joined.is_empty()).then_some(&joined),
-        &[],
-    );
-    if features.contains(&"tch") {
+/// The `bench` example built with `backend`'s cargo feature (none for flex); a tch build links
+/// `$LIBTORCH`, else the torch of `python` (`cargo xtask build`'s way).
+fn ptune_bench(backend: Backend, python: &str) -> Result<Command> {
+    let feature = match backend {
+        Backend::Flex => None,
+        Backend::Tch | Backend::TchCuda => Some("tch"),
+        Backend::Wgpu => Some("wgpu"),
+    };
+    let mut command = crate::cargo_run(["--example", "bench"], feature, &[]);
+    if feature == Some("tch") {
         if let Ok(dir) = std::env::var("LIBTORCH") {
             let path = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
             command.env("LD_LIBRARY_PATH", format!("{dir}/lib:{path}"));
