@@ -26,6 +26,10 @@ pub struct Args {
     /// More `ptune train` flags for every seed (e.g. `--extra=--min-steps=60`), repeatable.
     #[arg(long, allow_hyphen_values = true)]
     extra: Vec<String>,
+    /// Train nothing: tabulate the runs already in OUT/seed-N (for example runs made by hand,
+    /// or by a `--ptune` binary on another machine).
+    #[arg(long, conflicts_with = "extra")]
+    tabulate: bool,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -43,6 +47,10 @@ pub fn run(args: &Args) -> Result<()> {
     let mut runs = Vec::new();
     for &seed in &args.seeds {
         let dir = out.join(format!("seed-{seed}"));
+        if args.tabulate {
+            runs.push((seed, read_summary(&dir)?));
+            continue;
+        }
         println!("== seed {seed} → {}", dir.display());
         let mut train = match &args.fewglue {
             Some(data) => crate::train::fewglue_args_to(&dir, data, &args.tasks)?,
