@@ -203,6 +203,37 @@ fn a_task_starts_from_its_manual_pattern_and_never_ends_below_it() {
     assert_eq!(eval["p_at_1"].as_f64(), row["test_p1"].as_f64());
 }
 
+/// Prompts that start at the manual pattern and only lose on dev (training on the other label
+/// wrecks them) are kept as that pattern: the run reports the manual test scores without a
+/// second pass over test, and `ptune eval` of the pack, which computes them, agrees.
+#[test]
+fn a_manual_start_never_beaten_keeps_the_manual_test_scores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let task = write_task(&tmp.path().join("data"), |_| {});
+    let data = tmp.path().join("data");
+    let lines = |range: std::ops::Range<usize>, label: &str| -> String {
+        let line = |i| format!("{{\"place\": \"town {i}\", \"label\": \"{label}\"}}\n");
+        range.map(line).collect()
+    };
+    fs::write(data.join("train.jsonl"), lines(0..24, "animal")).unwrap();
+    fs::write(data.join("dev.jsonl"), lines(24..36, "water")).unwrap();
+    fs::write(
+        data.join("test.jsonl"),
+        lines(36..48, "water") + &lines(48..52, "animal"),
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    succeeds(&train(&task, &out, &["--epochs", "2"]));
+    let row = common::assert_starts_at_manual(&out);
+    assert_eq!(row["best_epoch"], 0, "the case must lose on dev: {row}");
+    assert_eq!(row["test_p1"], row["manual_p1"], "{row}");
+    let pack = out.join("near");
+    let output = common::ptune(["eval", "--pack", pack.to_str().unwrap(), "--json"]);
+    succeeds(&output);
+    let eval: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(eval["p_at_1"].as_f64(), row["test_p1"].as_f64(), "{eval}");
+}
+
 /// A built-in task by name reads FewGLUE's layout under --task-data; several tasks make one run
 /// with a macro average.
 #[test]

@@ -242,10 +242,16 @@ impl Trainer<'_> {
         checkpoint::save(dir, encoder, &lane.optim, &lane.best_prompts, state)
     }
 
-    /// The test scores of the best prompts, and the run's record.
+    /// The test scores of the best prompts, and the run's record. Prompts that started at the
+    /// manual prompt (`--init manual`) and never beat it on dev are that prompt, input for
+    /// input: its test scores, computed at the start, stand (a pass over a large test split
+    /// saved).
     pub fn finish(&self, lane: Lane, data: &RelationData) -> Result<RelationResult> {
-        let (test, test_scores) = self.test_scores(Some(&lane.best_prompts), &data.test, data)?;
         let state = lane.state;
+        let (test, test_scores) = match state.best_epoch == 0 && !data.anchor_ids.is_empty() {
+            true => (state.manual_test, state.manual_test_scores.clone()),
+            false => self.test_scores(Some(&lane.best_prompts), &data.test, data)?,
+        };
         Ok(RelationResult {
             manual_dev: state.manual_dev,
             manual_test: state.manual_test,
