@@ -141,6 +141,7 @@ pub fn run(o: &Args) -> Result<()> {
     if o.serve {
         return serve_load(o, &smollm2);
     }
+    let torch_python = o.peer.as_deref().unwrap_or("python3");
     let mut rows = Vec::new();
     for case in CASES {
         let model = if case.smollm2 {
@@ -152,8 +153,7 @@ pub fn run(o: &Args) -> Result<()> {
             for &backend in &o.backends {
                 // Each backend in its own build, as its users run it: a tch build links
                 // jemalloc, which flex runs slower on (docs/performance.md, "The allocator").
-                let python = o.peer.as_deref().unwrap_or("python3");
-                let mut command = ptune_bench(backend, python)?;
+                let mut command = ptune_bench(backend, torch_python)?;
                 command.args(["--backend", &name(backend), "--case", case.case]);
                 let m = measure(command, model, case, precision, o)?;
                 rows.push((case.name, m));

@@ -47,18 +47,9 @@ pub fn run(args: &Args) -> Result<()> {
     let mut runs = Vec::new();
     for &seed in &args.seeds {
         let dir = out.join(format!("seed-{seed}"));
-        if args.tabulate {
-            runs.push((seed, read_summary(&dir)?));
-            continue;
+        if !args.tabulate {
+            train_seed(args, seed, &dir)?;
         }
-        println!("== seed {seed} → {}", dir.display());
-        let mut train = match &args.fewglue {
-            Some(data) => crate::train::fewglue_args_to(&dir, data, &args.tasks)?,
-            None => crate::train::default_args_to(&dir)?,
-        };
-        train.extend(["--seed".to_string(), seed.to_string()]);
-        train.extend(args.extra.iter().cloned());
-        crate::train::ptune_train(&train).with_context(|| format!("seed {seed}"))?;
         runs.push((seed, read_summary(&dir)?));
     }
     let table = spread_table(&runs);
@@ -67,6 +58,18 @@ pub fn run(args: &Args) -> Result<()> {
     let json = json!({"seeds": args.seeds, "extra": args.extra, "rows": spread_rows(&runs)});
     std::fs::write(out.join("seeds.json"), serde_json::to_string_pretty(&json)?)?;
     Ok(())
+}
+
+/// One seed's run of the job into `dir`.
+fn train_seed(args: &Args, seed: u64, dir: &Path) -> Result<()> {
+    println!("== seed {seed} → {}", dir.display());
+    let mut train = match &args.fewglue {
+        Some(data) => crate::train::fewglue_args_to(dir, data, &args.tasks)?,
+        None => crate::train::default_args_to(dir)?,
+    };
+    train.extend(["--seed".to_string(), seed.to_string()]);
+    train.extend(args.extra.iter().cloned());
+    crate::train::ptune_train(&train).with_context(|| format!("seed {seed}"))
 }
 
 fn read_summary(dir: &Path) -> Result<Value> {
