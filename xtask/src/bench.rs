@@ -340,9 +340,13 @@ fn json_lines(mut command: Command, threads: &str, what: &str) -> Result<Vec<Val
         .collect())
 }
 
-/// The workspace root (xtask sits one level below it).
+/// The workspace root (xtask sits one level below it). `cargo run` names xtask's directory at
+/// run time; the path compiled in is the fallback, since a target directory shared by two
+/// checkouts (CI's) may hold an xtask built in the other one.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR");
+    let dir = dir.map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
+    dir.join("..")
 }
 
 /// `python` when it imports torch, transformers and peft; otherwise says so and returns `None`.

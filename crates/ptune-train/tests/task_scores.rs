@@ -13,6 +13,7 @@ use ptune_data::task::{RowBuilder, ScoredExample, TaskBatch, TaskDef};
 use ptune_encoder::{EncoderKind, PromptEncoderConfig};
 use ptune_train::candidates::{TaskTensors, candidate_scores, task_loss};
 use ptune_train::model::to_host;
+use ptune_train::rank::rank_candidates;
 use ptune_train::spec::tokenizer_spec;
 use serde_json::Value;
 
@@ -110,6 +111,50 @@ fn candidate_scores_match_transformers() {
             );
         }
     }
+}
+
+/// Evaluation runs examples in length order (less padding) and must still give each example
+/// its own prediction: the best candidate by transformers' scores.
+#[test]
+fn evaluation_in_length_order_gives_each_example_its_own_prediction() {
+    let device = device::device();
+    let mut reordered = 0;
+    for name in ["bert", "llama_gqa_tied"] {
+        let bundle = ModelBundle::open(&model_dir(name)).unwrap();
+        let backbone = bundle.backbone(&device).unwrap();
+        let spec = tokenizer_spec(&bundle, &backbone).unwrap();
+        for case in fixture(name)["tasks"].as_array().unwrap() {
+            let (def, examples) = scored(&bundle, &spec, case);
+            let lengths: Vec<usize> = examples.iter().map(|e| e.rows[0].input_ids.len()).collect();
+            reordered += usize::from(lengths.windows(2).any(|w| w[0] > w[1]));
+            let prompts = prompts(case, &device);
+            let got = rank_candidates(
+                &backbone,
+                prompts.as_ref(),
+                &examples,
+                def.score,
+                spec.pad_id,
+                &device,
+            )
+            .unwrap();
+            let want: Vec<usize> = (case["scores"].as_array().unwrap().iter())
+                .map(|row| {
+                    let row: Vec<f64> = row
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_f64().unwrap())
+                        .collect();
+                    (0..row.len()).fold(0, |b, i| if row[i] > row[b] { i } else { b })
+                })
+                .collect();
+            assert_eq!(got.best, want, "{name} {}", def.name);
+        }
+    }
+    assert!(
+        reordered > 0,
+        "some case's examples were not in length order"
+    );
 }
 
 struct GradProbe<'a> {
