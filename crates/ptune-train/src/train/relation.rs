@@ -356,12 +356,27 @@ impl Trainer<'_> {
         items: &Items,
         data: &RelationData,
     ) -> Result<(Summary, Option<TaskScores>)> {
+        let start = Instant::now();
         let ranked = self.ranked(prompts, items, data)?;
         let scores = match (items, &data.task_test) {
             (Items::Task(scored, _), Some(test)) => Some(test.scores(scored, &ranked.best)),
             _ => None,
         };
-        Ok((stats(&ranked.ranks).summary(), scores))
+        let summary = stats(&ranked.ranks).summary();
+        // A large test split takes a while: the log says how long, for the next run's plans.
+        let which = if prompts.is_some() {
+            "best prompts"
+        } else {
+            "manual pattern"
+        };
+        self.log.quiet(&format!(
+            "{} test P@1 of the {which}: {:.4} ({} examples, {:.0}s)",
+            self.label,
+            summary.p_at_1,
+            summary.n,
+            start.elapsed().as_secs_f64()
+        ));
+        Ok((summary, scores))
     }
 
     fn ranked(
