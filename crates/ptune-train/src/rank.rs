@@ -14,6 +14,10 @@ pub const EVAL_BATCH: usize = 16;
 /// At most this many rows per evaluation batch of a task (a causal model reads each candidate
 /// of several tokens in a row of its own).
 const EVAL_ROWS: usize = 256;
+/// At most this many padded positions (rows × the longest row) per evaluation batch of a
+/// task: attention's scores grow with the square of a row's length, so long passages (BoolQ's
+/// run to 1,100 tokens) go fewer to a batch.
+const EVAL_TOKENS: usize = 8192;
 
 /// A split's tokenized examples: a relation's queries (ranked over the vocabulary), or a task's
 /// scored examples (ranked over their candidates: rank 1 is a right answer).
@@ -183,22 +187,31 @@ fn argmax(scores: &[f32]) -> usize {
     scores.iter().enumerate().fold(0, better)
 }
 
-/// Examples in order, in batches of at most [`EVAL_BATCH`] examples and [`EVAL_ROWS`] rows
-/// (an example with hundreds of candidates, a relation's objects, may fill a batch alone).
+/// Examples in order, in batches of at most [`EVAL_BATCH`] examples, [`EVAL_ROWS`] rows and
+/// [`EVAL_TOKENS`] padded positions (an example with hundreds of candidates, a relation's
+/// objects, or one very long passage may fill a batch alone).
 fn row_batches<'a>(
     examples: impl IntoIterator<Item = &'a ScoredExample>,
 ) -> Vec<Vec<&'a ScoredExample>> {
     let mut batches: Vec<Vec<&ScoredExample>> = Vec::new();
-    let mut rows = 0;
+    let (mut rows, mut longest) = (0, 0);
     for example in examples {
-        let full = batches
-            .last()
-            .is_none_or(|b| b.len() == EVAL_BATCH || rows + example.rows.len() > EVAL_ROWS);
+        let added = example.rows.len();
+        let len = example
+            .rows
+            .iter()
+            .map(|r| r.input_ids.len())
+            .max()
+            .unwrap_or(0);
+        let full = batches.last().is_none_or(|b| {
+            let tokens = (rows + added) * longest.max(len);
+            b.len() == EVAL_BATCH || rows + added > EVAL_ROWS || tokens > EVAL_TOKENS
+        });
         if full {
             batches.push(Vec::new());
-            rows = 0;
+            (rows, longest) = (0, 0);
         }
-        rows += example.rows.len();
+        (rows, longest) = (rows + added, longest.max(len));
         batches
             .last_mut()
             .expect("a batch was just pushed")
@@ -245,5 +258,17 @@ mod tests {
         ];
         // Runs [0, 1] (longest 9), [2] (2), [3] (3), [4] (12), sorted by their longest row.
         assert_eq!(by_length(&examples), vec![2, 3, 0, 1, 4]);
+    }
+
+    #[test]
+    fn long_passages_go_fewer_to_a_batch() {
+        let short: Vec<ScoredExample> = (0..40).map(|i| example(i, vec![1; 100])).collect();
+        let sizes = |e: &[ScoredExample]| row_batches(e).iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(sizes(&short), vec![16, 16, 8]);
+        let long: Vec<ScoredExample> = (0..20).map(|i| example(i, vec![1; 1100])).collect();
+        // 7 × 1100 = 7700 padded positions fit in 8192, 8 do not.
+        assert_eq!(sizes(&long), vec![7, 7, 6]);
+        let alone = [example(0, vec![1; 9000]), example(1, vec![1; 10])];
+        assert_eq!(sizes(&alone), vec![1, 1]);
     }
 }
