@@ -7,7 +7,7 @@ use crate::fetch;
 use crate::torch::Torch;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// One case: what model, which template, what a step computes (the bench example's `--case`)
