@@ -38,8 +38,10 @@ pub struct Compute {
     pub backend: Backend,
     /// The frozen model's weight matrices: `f32` (matches transformers to 1e-4), or `bf16`:
     /// half their memory, and 2-3x faster matmuls where the hardware multiplies bf16 (x86 CPUs
-    /// with AVX512-BF16 or AMX under `--backend tch`, recent GPUs; slower on flex). Activations
-    /// and the prompt encoder stay f32; log-probs move by up to ~0.2 nats, as with PyTorch's bf16.
+    /// with AVX512-BF16 or AMX under `--backend tch`, recent GPUs; slower on flex; f32's speed
+    /// under `--backend tch` on CPUs without AVX-512, which multiply the bf16 weights in f32).
+    /// Activations and the prompt encoder stay f32; log-probs move by up to ~0.2 nats, as with
+    /// PyTorch's bf16.
     #[arg(long, default_value = "f32", value_parser = |s: &str| s.parse::<Precision>())]
     #[serde(default)]
     pub precision: Precision,
@@ -59,6 +61,14 @@ impl Compute {
             );
         }
         self.set_threads()?;
+        let bf16_on_tch = self.backend == Backend::Tch && self.precision == Precision::Bf16;
+        let widen = bf16_on_tch && !libtorch_cpu_multiplies_bf16();
+        if widen {
+            eprintln!(
+                "note: this CPU has no AVX-512, where libtorch's bf16 matmul is 26-60x slower than f32, so the bf16 weights are multiplied in f32; --precision f32 runs as fast and training peaks lower"
+            );
+        }
+        ptune_backbone::precision::widen_bf16_matmuls(widen);
         device(self.backend)
     }
 
@@ -79,6 +89,26 @@ impl Compute {
     /// The bundle's frozen backbone on `device`, in this precision.
     pub fn backbone(&self, bundle: &ModelBundle, device: &Device) -> Result<Backbone> {
         Ok(bundle.backbone_as(device, self.precision)?)
+    }
+}
+
+/// Whether libtorch multiplies bf16 matrices on this CPU with oneDNN's kernels: it does with
+/// AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT on x86 and BF16 on ARM. Elsewhere its bf16 matmul is a
+/// scalar loop: on a 2-core AVX2 EPYC, SmolLM2 trained 26× and evaluated 60× slower than in f32
+/// (docs/backends.md), so ptune then multiplies bf16 weights in f32 instead.
+fn libtorch_cpu_multiplies_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        (has!("avx512bw") && has!("avx512vl") && has!("avx512dq")) || has!("avxneconvert")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("bf16")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
     }
 }
 
