@@ -73,10 +73,15 @@ pub fn widen_bf16_matmuls(on: bool) {
     WIDEN_BF16.store(on, Ordering::Relaxed);
 }
 
+/// Whether [`widen_bf16_matmuls`] is on: what a benchmark records beside its precision.
+pub fn bf16_matmuls_widened() -> bool {
+    WIDEN_BF16.load(Ordering::Relaxed)
+}
+
 /// `x @ w` for a weight `w` that may be held in a lower precision than the activations `x`:
 /// `x` is rounded to `w`'s dtype for the matmul and the product returned in `x`'s.
 pub fn matmul_weight<const D: usize>(x: Tensor<D>, w: Tensor<D>) -> Tensor<D> {
-    matmul_widened(x, w, WIDEN_BF16.load(Ordering::Relaxed))
+    matmul_widened(x, w, bf16_matmuls_widened())
 }
 
 /// [`matmul_weight`], multiplying in `x`'s dtype when `widen` (see [`widen_bf16_matmuls`]).

@@ -278,6 +278,8 @@ struct Measurement {
     case: Case,
     backend: String,
     precision: &'static str,
+    /// bf16 weights multiplied in f32: libtorch on a CPU without AVX-512 (docs/backends.md).
+    bf16_matmuls_in_f32: bool,
     /// The cargo profile this bench was built in: `release` (what `cargo xtask` runs) or `dev`.
     build: &'static str,
     threads: usize,
@@ -360,6 +362,7 @@ fn run(args: &BenchArgs) -> Result<()> {
         case: args.case,
         backend: args.compute.backend.name(),
         precision: precision.name(),
+        bf16_matmuls_in_f32: ptune_backbone::precision::bf16_matmuls_widened(),
         build: if cfg!(debug_assertions) {
             "dev"
         } else {
