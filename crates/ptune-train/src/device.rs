@@ -65,7 +65,7 @@ impl Compute {
         let widen = bf16_on_tch && !libtorch_cpu_multiplies_bf16();
         if widen {
             eprintln!(
-                "note: this CPU has no AVX-512, where libtorch's bf16 matmul is 26-60x slower than f32, so the bf16 weights are multiplied in f32; --precision f32 runs as fast and training peaks lower"
+                "note: libtorch has no fast bf16 matmul on this CPU ({MISSING_BF16_FEATURE}; there it is 26-60x slower than f32), so the bf16 weights are multiplied in f32; --precision f32 runs as fast and training peaks lower"
             );
         }
         ptune_backbone::precision::widen_bf16_matmuls(widen);
@@ -91,6 +91,15 @@ impl Compute {
         Ok(bundle.backbone_as(device, self.precision)?)
     }
 }
+
+/// What a CPU lacks when [`libtorch_cpu_multiplies_bf16`] says no, in the start-up note.
+const MISSING_BF16_FEATURE: &str = if cfg!(target_arch = "x86_64") {
+    "no AVX-512 BW/VL/DQ or AVX-NE-CONVERT"
+} else if cfg!(target_arch = "aarch64") {
+    "no ARM BF16 extension"
+} else {
+    "no bf16 kernels for this architecture"
+};
 
 /// Whether libtorch multiplies bf16 matrices on this CPU with oneDNN's kernels: it does with
 /// AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT on x86 and BF16 on ARM. Elsewhere its bf16 matmul is a

@@ -112,10 +112,7 @@ fn by_length(examples: &[ScoredExample]) -> Vec<usize> {
             _ => runs.push(vec![i]),
         }
     }
-    let longest = |run: &Vec<usize>| {
-        let rows = run.iter().flat_map(|&i| &examples[i].rows);
-        rows.map(|r| r.input_ids.len()).max().unwrap_or(0)
-    };
+    let longest = |run: &Vec<usize>| run.iter().map(|&i| longest_row(&examples[i])).max();
     runs.sort_by_cached_key(longest);
     runs.concat()
 }
@@ -181,6 +178,12 @@ pub fn rows_logits(
     target_logits(backbone, prompts.cloned(), &tensors, cache)
 }
 
+/// The token count of an example's longest row (what its batch pads to).
+fn longest_row(example: &ScoredExample) -> usize {
+    let lens = example.rows.iter().map(|r| r.input_ids.len());
+    lens.max().unwrap_or(0)
+}
+
 /// The index of the highest score (the first of equal ones).
 fn argmax(scores: &[f32]) -> usize {
     let better = |best: usize, (i, s): (usize, &f32)| if *s > scores[best] { i } else { best };
@@ -197,12 +200,7 @@ fn row_batches<'a>(
     let (mut rows, mut longest) = (0, 0);
     for example in examples {
         let added = example.rows.len();
-        let len = example
-            .rows
-            .iter()
-            .map(|r| r.input_ids.len())
-            .max()
-            .unwrap_or(0);
+        let len = longest_row(example);
         let full = batches.last().is_none_or(|b| {
             let tokens = (rows + added) * longest.max(len);
             b.len() == EVAL_BATCH || rows + added > EVAL_ROWS || tokens > EVAL_TOKENS
