@@ -23,11 +23,6 @@ use ptune_train::serve::percentile;
 use serde::Serialize;
 use std::time::Instant;
 
-/// jemalloc for every allocation, libtorch's too (see the `jemalloc` feature).
-#[cfg(all(feature = "jemalloc", target_os = "linux", target_env = "gnu"))]
-#[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() {
     if let Err(e) = run(&BenchArgs::parse()) {
         eprintln!("error: {e:#}");

@@ -6,6 +6,8 @@
 //! rank the answers of a batch of inputs, the numbers `ptune predict --pack` prints. The
 //! runnable example is `examples/predict_batch.rs`.
 
+#[cfg(all(feature = "jemalloc", target_os = "linux", target_env = "gnu"))]
+mod alloc;
 pub mod candidates;
 pub mod device;
 pub mod eval;

@@ -4,11 +4,6 @@ use ptune_train::{eval, predict, serve, train};
 
 use clap::{Parser, Subcommand};
 
-/// jemalloc for every allocation, libtorch's too (see the `jemalloc` feature).
-#[cfg(all(feature = "jemalloc", target_os = "linux", target_env = "gnu"))]
-#[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 /// P-tuning ("GPT Understands, Too"): train prompts for a frozen language model, score and use them.
 ///
 /// `ptune train` P-tunes a prompt encoder per relation of a LAMA-style data set and compares it
