@@ -3,12 +3,14 @@
 //! example's candidates (PET's objective). The LM head runs only at those outputs.
 
 use anyhow::Result;
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ptune_backbone::Backbone;
-use ptune_data::task::{ScoreNorm, TaskBatch};
+use ptune_data::task::{ScoreNorm, ScoredExample, TaskBatch};
+use ptune_encoder::PromptEncoder;
 
-use crate::model::{BatchTensors, input_embeds, loss};
+use crate::model::{BatchTensors, grads_on, input_embeds, loss};
 
 /// Added to the score of a padded candidate slot: no real candidate scores this low.
 const ABSENT: f32 = -1e9;
@@ -95,4 +97,34 @@ pub fn candidate_scores(
 /// Mean cross-entropy over each example's candidates against its right one.
 pub fn task_loss(scores: Tensor<2>, batch: &TaskTensors) -> Tensor<1> {
     loss(scores, batch.gold.clone())
+}
+
+/// The encoder's gradient of the task loss over a step's examples, and that loss, computed a
+/// part at a time (`task_batches::within` with `Limits::TRAIN`) so that only one part's
+/// activations are held: each part's mean loss weighted by its share of the examples, so the
+/// parts' gradients sum to the whole batch's.
+pub fn task_grads(
+    backbone: &Backbone,
+    encoder: &PromptEncoder,
+    anchor: Option<&Tensor<2>>,
+    parts: &[Vec<&ScoredExample>],
+    norm: ScoreNorm,
+    pad_id: u32,
+    device: &Device,
+) -> Result<(GradientsParams, f32)> {
+    let total: usize = parts.iter().map(Vec::len).sum();
+    let mut sum = GradientsAccumulator::new();
+    let mut loss = 0.0;
+    for part in parts {
+        let batch = TaskBatch::collate(part, pad_id)?;
+        let tensors = TaskTensors::new(&batch, backbone.vocab_size(), norm, device);
+        let share = part.len() as f64 / total as f64;
+        let (grads, part_loss) = grads_on(encoder, anchor, |prompts| {
+            let scores = candidate_scores(backbone, Some(prompts), &tensors)?;
+            Ok(task_loss(scores, &tensors).mul_scalar(share))
+        })?;
+        sum.accumulate(encoder, grads);
+        loss += part_loss;
+    }
+    Ok((sum.grads(), loss))
 }

@@ -23,6 +23,7 @@ pub mod prefix_cache;
 pub mod rank;
 pub mod serve;
 pub mod spec;
+pub mod task_batches;
 pub mod task_predict;
 pub mod train;
 pub mod vocab;

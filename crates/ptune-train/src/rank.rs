@@ -3,6 +3,7 @@
 
 use crate::candidates::{TaskTensors, candidate_scores};
 use crate::model::{BatchTensors, PrefixCache, target_logits, to_host};
+use crate::task_batches::{self, Limits, common_len, first_row, longest_row};
 use anyhow::Result;
 use burn::tensor::{Device, Tensor};
 use ptune_backbone::{Backbone, Objective};
@@ -11,20 +12,6 @@ use ptune_data::{AllowedVocab, Batch, Query, RankStats, metrics};
 
 /// Evaluation batches are bigger than training ones: no activations are kept for backward.
 pub const EVAL_BATCH: usize = 16;
-/// At most this many examples per evaluation batch of a task. More than [`EVAL_BATCH`]: a
-/// causal model computes a passage its examples share once per batch (MultiRC's answers to one
-/// paragraph), so the more of them a batch holds, the less is computed again.
-const EVAL_EXAMPLES: usize = 64;
-/// At most this many rows per evaluation batch of a task (a causal model reads each candidate
-/// of several tokens in a row of its own).
-const EVAL_ROWS: usize = 256;
-/// At most this many outputs scored per evaluation batch of a task: each is a row of logits
-/// over the vocabulary (1,024 of SmolLM2's are 200 MB).
-const EVAL_OUTPUTS: usize = 1024;
-/// At most this many positions computed per evaluation batch of a task: a shared prefix once,
-/// then rows × their longest rest. Attention's scores grow with the square of a row's length,
-/// so long passages that share nothing (BoolQ's run to 1,100 tokens) go a few to a batch.
-const EVAL_TOKENS: usize = 8192;
 
 /// A split's tokenized examples: a relation's queries (ranked over the vocabulary), or a task's
 /// scored examples (ranked over their candidates: rank 1 is a right answer).
@@ -84,7 +71,7 @@ pub fn rank_candidates(
     let (mut ranks, mut best) = (vec![0; examples.len()], vec![0; examples.len()]);
     let mut done = 0;
     let causal = backbone.objective() == Objective::Causal;
-    for chosen in row_batches(order.iter().map(|&i| &examples[i]), causal) {
+    for chosen in task_batches::within(order.iter().map(|&i| &examples[i]), causal, &Limits::EVAL) {
         let batch = TaskBatch::collate(&chosen, pad_id)?;
         let tensors = TaskTensors::new(&batch, backbone.vocab_size(), norm, device);
         let scores = to_host(candidate_scores(backbone, prompts.cloned(), &tensors)?)?;
@@ -188,114 +175,6 @@ fn argmax(scores: &[f32]) -> usize {
     scores.iter().enumerate().fold(0, better)
 }
 
-/// Examples in order, in batches within the evaluation limits ([`BatchLoad::fits`]: an
-/// example with hundreds of candidates, a relation's objects, or one very long passage may
-/// fill a batch alone). `causal`: the model computes a prefix its rows share once.
-fn row_batches<'a>(
-    examples: impl IntoIterator<Item = &'a ScoredExample>,
-    causal: bool,
-) -> Vec<Vec<&'a ScoredExample>> {
-    let mut batches: Vec<Vec<&ScoredExample>> = Vec::new();
-    let mut load = BatchLoad::default();
-    for example in examples {
-        let grown = load.with(example, causal);
-        load = match batches.last_mut() {
-            Some(batch) if grown.fits() => {
-                batch.push(example);
-                grown
-            }
-            _ => {
-                batches.push(vec![example]);
-                BatchLoad::default().with(example, causal)
-            }
-        };
-    }
-    batches
-}
-
-/// What an evaluation batch of a task holds so far: enough to tell whether one more example
-/// fits its limits.
-#[derive(Debug, Default, Clone, Copy)]
-struct BatchLoad<'a> {
-    examples: usize,
-    rows: usize,
-    /// Outputs the LM head scores (one `[vocab]` row of logits each).
-    outputs: usize,
-    longest: usize,
-    /// The batch's first row, and how many of its leading tokens every row repeats before its
-    /// last token: a causal model computes those once per batch (`model::shared_prefix`).
-    first: &'a [u32],
-    shared: usize,
-}
-
-impl<'a> BatchLoad<'a> {
-    fn with(self, example: &'a ScoredExample, causal: bool) -> Self {
-        let empty = self.examples == 0;
-        let first = if empty {
-            first_row(example)
-        } else {
-            self.first
-        };
-        let repeats = |ids: &[u32]| match causal {
-            true => common_len(first, ids).min(ids.len().saturating_sub(1)),
-            false => 0,
-        };
-        let shared = (example.rows.iter().map(|r| repeats(&r.input_ids)))
-            .fold(if empty { usize::MAX } else { self.shared }, usize::min);
-        let longest = self.longest.max(longest_row(example));
-        Self {
-            examples: self.examples + 1,
-            rows: self.rows + example.rows.len(),
-            outputs: self.outputs + outputs(example),
-            longest,
-            first,
-            shared: shared.min(longest),
-        }
-    }
-
-    /// The positions a forward pass computes: the shared prefix once, then every row's rest
-    /// padded to the longest (what attention's scores and the layers' activations grow with).
-    fn positions(&self) -> usize {
-        self.shared + self.rows * (self.longest - self.shared)
-    }
-
-    /// At most [`EVAL_EXAMPLES`] examples, [`EVAL_ROWS`] rows, [`EVAL_OUTPUTS`] outputs and
-    /// [`EVAL_TOKENS`] positions.
-    fn fits(&self) -> bool {
-        self.examples <= EVAL_EXAMPLES
-            && self.rows <= EVAL_ROWS
-            && self.outputs <= EVAL_OUTPUTS
-            && self.positions() <= EVAL_TOKENS
-    }
-}
-
-/// An example's first row's tokens (its context, for a task whose candidates have rows of
-/// their own).
-fn first_row(example: &ScoredExample) -> &[u32] {
-    example.rows.first().map_or(&[], |r| &r.input_ids)
-}
-
-/// How many leading tokens two rows have in common.
-fn common_len(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-/// How many outputs score an example's candidates: its distinct (row, position) targets.
-fn outputs(example: &ScoredExample) -> usize {
-    let mut at: Vec<(usize, usize)> = (example.candidates.iter().flatten())
-        .map(|t| (t.row, t.position))
-        .collect();
-    at.sort_unstable();
-    at.dedup();
-    at.len()
-}
-
-/// The token count of an example's longest row (what its batch pads to).
-fn longest_row(example: &ScoredExample) -> usize {
-    let lens = example.rows.iter().map(|r| r.input_ids.len());
-    lens.max().unwrap_or(0)
-}
-
 /// P@1, P@10 and MRR of a rank list.
 pub fn stats(ranks: &[usize]) -> RankStats {
     let mut stats = RankStats::default();
@@ -308,20 +187,7 @@ pub fn stats(ranks: &[usize]) -> RankStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ptune_data::task::Row;
-
-    fn example(index: usize, input_ids: Vec<u32>) -> ScoredExample {
-        let rows = vec![Row {
-            input_ids,
-            prompt_positions: Vec::new(),
-        }];
-        ScoredExample {
-            rows,
-            candidates: Vec::new(),
-            gold: None,
-            index,
-        }
-    }
+    use crate::task_batches::tests::example;
 
     #[test]
     fn evaluation_keeps_shared_passages_together_and_sorts_by_length() {
@@ -334,50 +200,5 @@ mod tests {
         ];
         // Runs [0, 1] (longest 9), [2] (2), [3] (3), [4] (12), sorted by their longest row.
         assert_eq!(by_length(&examples), vec![2, 3, 0, 1, 4]);
-    }
-
-    /// A row of `len` tokens that starts with `passage` (a prefix shared with others) and
-    /// ends with `tail` tokens of its own.
-    fn row(passage: u32, shared: usize, own: u32, len: usize) -> Vec<u32> {
-        let mut ids = vec![passage; shared];
-        ids.resize(len, own);
-        ids
-    }
-
-    fn sizes(examples: &[ScoredExample], causal: bool) -> Vec<usize> {
-        row_batches(examples, causal).iter().map(Vec::len).collect()
-    }
-
-    #[test]
-    fn long_passages_go_fewer_to_a_batch() {
-        // Each row its own from the first token: nothing shared.
-        let own = |n: usize, len: usize| -> Vec<ScoredExample> {
-            (0..n)
-                .map(|i| example(i, row(0, 0, i as u32, len)))
-                .collect()
-        };
-        // 64 × 100 = 6400 positions fit in 8192: the example cap binds.
-        assert_eq!(sizes(&own(80, 100), true), vec![64, 16]);
-        // 7 × 1100 = 7700 positions fit in 8192, 8 do not.
-        assert_eq!(sizes(&own(20, 1100), true), vec![7, 7, 6]);
-        let alone = [example(0, vec![1; 9000]), example(1, vec![2; 10])];
-        assert_eq!(sizes(&alone, true), vec![1, 1]);
-    }
-
-    #[test]
-    fn a_shared_passage_counts_once_for_a_causal_model() {
-        // 40 answers to one 400-token passage, 30 tokens each after it.
-        let answers: Vec<ScoredExample> = (0..40)
-            .map(|i| example(i, row(7, 400, 100 + i as u32, 430)))
-            .collect();
-        // Causal: 400 + 40 × 30 = 1600 positions, one batch; a masked LM computes every row
-        // whole: 40 × 430 positions, at most 19 to a batch.
-        assert_eq!(sizes(&answers, true), vec![40]);
-        assert_eq!(sizes(&answers, false), vec![19, 19, 2]);
-        // A second passage shares nothing with the first: joining the batch would count
-        // every row whole (41 × 430 positions), so it starts a batch of its own.
-        let mut two = answers.clone();
-        two.extend((0..40).map(|i| example(40 + i, row(8, 400, 200 + i as u32, 430))));
-        assert_eq!(sizes(&two, true), vec![40, 40]);
     }
 }

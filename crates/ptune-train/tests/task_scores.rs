@@ -6,12 +6,13 @@
 mod device;
 
 use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use ptune_backbone::{Backbone, ModelBundle};
 use ptune_data::TokenizerSpec;
 use ptune_data::task::{RowBuilder, ScoredExample, TaskBatch, TaskDef};
 use ptune_encoder::{EncoderKind, PromptEncoderConfig};
-use ptune_train::candidates::{TaskTensors, candidate_scores, task_loss};
+use ptune_train::candidates::{TaskTensors, candidate_scores, task_grads, task_loss};
 use ptune_train::model::to_host;
 use ptune_train::rank::rank_candidates;
 use ptune_train::spec::tokenizer_spec;
@@ -214,6 +215,70 @@ fn a_task_loss_trains_the_prompt_encoder_only() {
         assert_eq!(
             with_grad, 0,
             "{name}: no backbone parameter gets a gradient"
+        );
+    }
+}
+
+/// Every encoder parameter's gradient, flattened, in visiting order.
+struct GradValues<'a> {
+    grads: &'a GradientsParams,
+    values: Vec<Vec<f32>>,
+}
+
+impl ModuleVisitor for GradValues<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let grad = self.grads.get::<D>(param.id).expect("a gradient");
+        self.values
+            .push(to_host(grad.flatten::<1>(0, D - 1)).unwrap());
+    }
+}
+
+#[test]
+fn a_step_in_parts_has_the_whole_batchs_loss_and_gradient() {
+    let device = device::device().autodiff();
+    for name in ["bert", "llama_gqa_tied"] {
+        let bundle = ModelBundle::open(&model_dir(name)).unwrap();
+        let backbone: Backbone = bundle.backbone(&device).unwrap();
+        let spec = tokenizer_spec(&bundle, &backbone).unwrap();
+        let case = &fixture(name)["tasks"][0];
+        let (def, examples) = scored(&bundle, &spec, case);
+        // Three examples (the fixture's two and the first again), to split unevenly.
+        let refs: Vec<&ScoredExample> = examples.iter().chain(&examples[..1]).collect();
+        let n = def.parsed_template().unwrap().n_prompts();
+        let encoder = PromptEncoderConfig::new(EncoderKind::Lstm, n, backbone.hidden_size())
+            .init(&device)
+            .unwrap();
+        let grads = |parts: &[Vec<&ScoredExample>]| {
+            let (grads, loss) = task_grads(
+                &backbone,
+                &encoder,
+                None,
+                parts,
+                def.score,
+                spec.pad_id,
+                &device,
+            )
+            .unwrap();
+            let mut values = GradValues {
+                grads: &grads,
+                values: Vec::new(),
+            };
+            encoder.visit(&mut values);
+            (values.values, loss)
+        };
+        let (whole, whole_loss) = grads(std::slice::from_ref(&refs));
+        // Parts of unequal sizes: each part's mean is weighted by its share.
+        let (parts, parts_loss) = grads(&[refs[..1].to_vec(), refs[1..].to_vec()]);
+        assert!(
+            (whole_loss - parts_loss).abs() < 1e-5,
+            "{name}: {whole_loss} vs {parts_loss}"
+        );
+        for (w, p) in whole.iter().flatten().zip(parts.iter().flatten()) {
+            assert!((w - p).abs() <= 1e-5 + 1e-4 * w.abs(), "{name}: {w} vs {p}");
+        }
+        assert!(
+            whole.iter().flatten().any(|g| g.abs() > 1e-6),
+            "{name}: a gradient at all"
         );
     }
 }

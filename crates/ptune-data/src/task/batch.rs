@@ -71,15 +71,7 @@ impl TaskBatch {
         for (e, example) in examples.iter().enumerate() {
             let offset = queries.len();
             for (r, row) in example.rows.iter().enumerate() {
-                let mut positions: Vec<usize> = example
-                    .candidates
-                    .iter()
-                    .flatten()
-                    .filter(|t| t.row == r)
-                    .map(|t| t.position)
-                    .collect();
-                positions.sort_unstable();
-                positions.dedup();
+                let positions = example.target_positions(r);
                 for &p in &positions {
                     index.insert((offset + r, p), targets.len());
                     targets.push((offset + r, p));

@@ -72,6 +72,18 @@ impl ScoredExample {
         }
     }
 
+    /// The positions of row `r` whose outputs score some candidate token, ascending, each
+    /// once: what the LM head is run at.
+    pub fn target_positions(&self, r: usize) -> Vec<usize> {
+        let mut positions: Vec<usize> = (self.candidates.iter().flatten())
+            .filter(|t| t.row == r)
+            .map(|t| t.position)
+            .collect();
+        positions.sort_unstable();
+        positions.dedup();
+        positions
+    }
+
     /// At most `n` candidates for a training step: the right one and `n - 1` others drawn
     /// with `seed` (all of them when there are no more than `n`). Cross-entropy over a sample
     /// of a relation's hundreds of objects is the sampled-softmax estimate of the full one.

@@ -3,16 +3,17 @@
 use super::checkpoint::{self, RunState};
 use super::hparams::Hparams;
 use super::task::TaskTest;
-use crate::candidates::{TaskTensors, candidate_scores, task_loss};
+use crate::candidates::task_grads;
 use crate::model::{BatchTensors, fact_loss, grads_on, optimizer, prompts};
 use crate::rank::{CandidateRanks, Items, stats};
+use crate::task_batches::{self, Limits};
 use anyhow::Result;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
-use ptune_backbone::Backbone;
+use ptune_backbone::{Backbone, Objective};
+use ptune_data::task::ScoredExample;
 use ptune_data::task::metrics::TaskScores;
-use ptune_data::task::{ScoredExample, TaskBatch};
 use ptune_data::{AllowedVocab, BatchConfig, BatchPlan, DropReport, Summary, Template};
 use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
 use ptune_host::SplitMix64;
@@ -416,17 +417,19 @@ impl Trainer<'_> {
             }
             Items::Task(examples, norm) => {
                 let sampled = self.sample(examples, indices, lane.state.step);
-                let chosen: Vec<&ScoredExample> = sampled.iter().map(AsRef::as_ref).collect();
-                let batch = TaskTensors::new(
-                    &TaskBatch::collate(&chosen, data.pad_id)?,
-                    self.backbone.vocab_size(),
+                let chosen = sampled.iter().map(AsRef::as_ref);
+                let causal = self.backbone.objective() == Objective::Causal;
+                let parts = task_batches::within(chosen, causal, &Limits::TRAIN);
+                let encoder = lane.encoder();
+                task_grads(
+                    self.backbone,
+                    encoder,
+                    anchor,
+                    &parts,
                     *norm,
+                    data.pad_id,
                     self.device,
-                );
-                grads_on(lane.encoder(), anchor, |prompts| {
-                    let scores = candidate_scores(self.backbone, Some(prompts), &batch)?;
-                    Ok(task_loss(scores, &batch))
-                })?
+                )?
             }
         };
         lane.update(lr, grads);
