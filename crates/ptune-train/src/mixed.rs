@@ -7,10 +7,11 @@ use crate::candidates::{TaskTensors, candidate_scores};
 use crate::model::{PrefixCache, to_host};
 use crate::predict::{Prediction, top_candidates};
 use crate::rank::rows_logits;
+use crate::task_batches::{self, Limits};
 use crate::task_predict::{Scored, ranked};
 use anyhow::Result;
 use burn::tensor::{Device, Tensor, activation::log_softmax};
-use ptune_backbone::{Backbone, ModelBundle};
+use ptune_backbone::{Backbone, ModelBundle, Objective};
 use ptune_data::task::{Example, RowBuilder, ScoreNorm, ScoredExample, TaskBatch, TaskDef};
 use ptune_data::{Query, QueryBuilder, Template, TokenizerSpec};
 use std::collections::BTreeMap;
@@ -84,7 +85,8 @@ pub fn rank_subjects(
 
 /// Each `(member, example)` input's candidates, best first, `top_k` kept; or why the example
 /// cannot be scored. Inputs of any task packs share batches, one batch per score
-/// normalisation.
+/// normalisation, of at most `batch_size` inputs and within the evaluation's limits
+/// (`task_batches::Limits::EVAL`: long passages go fewer to a batch).
 pub fn rank_answers(
     model: Shared,
     members: &[Member],
@@ -95,14 +97,19 @@ pub fn rank_answers(
 ) -> Result<Vec<Result<Vec<Scored>, String>>> {
     let built = build_examples(model, members, inputs)?;
     let mut scores: Vec<Option<Vec<f32>>> = vec![None; inputs.len()];
+    let base_of: Vec<usize> = inputs.iter().map(|&(m, _)| members[m].base).collect();
+    let causal = model.backbone.objective() == Objective::Causal;
+    // At most `batch_size` inputs a batch, fewer when they are long (a passage each).
+    let limits = Limits {
+        examples: batch_size.max(1),
+        ..Limits::EVAL
+    };
     for norm in [ScoreNorm::Sum, ScoreNorm::Mean] {
-        let ready: Vec<(&ScoredExample, usize)> = (built.iter().zip(inputs))
+        let ready = (built.iter().zip(inputs))
             .filter(|(_, (m, _))| def_of(members, *m).score == norm)
-            .filter_map(|(b, &(m, _))| Some((b.as_ref().ok()?, members[m].base)))
-            .collect();
-        for chunk in ready.chunks(batch_size.max(1)) {
-            let (examples, bases): (Vec<&ScoredExample>, Vec<usize>) =
-                chunk.iter().copied().unzip();
+            .filter_map(|(b, _)| b.as_ref().ok());
+        for examples in task_batches::within(ready, causal, &limits) {
+            let bases: Vec<usize> = examples.iter().map(|e| base_of[e.index]).collect();
             let batch = TaskBatch::collate_mixed(&examples, &bases, model.spec.pad_id)?;
             let vocab = model.backbone.vocab_size();
             let tensors = TaskTensors::new(&batch, vocab, norm, model.device);

@@ -173,8 +173,8 @@ pub(crate) mod tests {
         ids
     }
 
-    fn sizes(examples: &[ScoredExample], causal: bool) -> Vec<usize> {
-        within(examples, causal, &Limits::EVAL)
+    fn sizes(examples: &[ScoredExample], causal: bool, limits: &Limits) -> Vec<usize> {
+        within(examples, causal, limits)
             .iter()
             .map(Vec::len)
             .collect()
@@ -189,11 +189,11 @@ pub(crate) mod tests {
                 .collect()
         };
         // 64 × 100 = 6400 positions fit in 8192: the example cap binds.
-        assert_eq!(sizes(&own(80, 100), true), vec![64, 16]);
+        assert_eq!(sizes(&own(80, 100), true, &Limits::EVAL), vec![64, 16]);
         // 7 × 1100 = 7700 positions fit in 8192, 8 do not.
-        assert_eq!(sizes(&own(20, 1100), true), vec![7, 7, 6]);
+        assert_eq!(sizes(&own(20, 1100), true, &Limits::EVAL), vec![7, 7, 6]);
         let alone = [example(0, vec![1; 9000]), example(1, vec![2; 10])];
-        assert_eq!(sizes(&alone, true), vec![1, 1]);
+        assert_eq!(sizes(&alone, true, &Limits::EVAL), vec![1, 1]);
     }
 
     #[test]
@@ -204,13 +204,13 @@ pub(crate) mod tests {
             .collect();
         // Causal: 400 + 40 × 30 = 1600 positions, one batch; a masked LM computes every row
         // whole: 40 × 430 positions, at most 19 to a batch.
-        assert_eq!(sizes(&answers, true), vec![40]);
-        assert_eq!(sizes(&answers, false), vec![19, 19, 2]);
+        assert_eq!(sizes(&answers, true, &Limits::EVAL), vec![40]);
+        assert_eq!(sizes(&answers, false, &Limits::EVAL), vec![19, 19, 2]);
         // A second passage shares nothing with the first: joining the batch would count
         // every row whole (41 × 430 positions), so it starts a batch of its own.
         let mut two = answers.clone();
         two.extend((0..40).map(|i| example(40 + i, row(8, 400, 200 + i as u32, 430))));
-        assert_eq!(sizes(&two, true), vec![40, 40]);
+        assert_eq!(sizes(&two, true, &Limits::EVAL), vec![40, 40]);
     }
 
     #[test]
@@ -219,12 +219,23 @@ pub(crate) mod tests {
         let long: Vec<ScoredExample> = (0..8)
             .map(|i| example(i, row(i as u32, 400, 100, 400)))
             .collect();
-        let parts: Vec<usize> = (within(&long, true, &Limits::TRAIN).iter())
-            .map(Vec::len)
-            .collect();
-        assert_eq!(parts, vec![2, 2, 2, 2]);
+        assert_eq!(sizes(&long, true, &Limits::TRAIN), vec![2, 2, 2, 2]);
         // Short rows: the whole batch in one pass.
         let short: Vec<ScoredExample> = (0..8).map(|i| example(i, vec![i as u32; 40])).collect();
         assert_eq!(within(&short, true, &Limits::TRAIN).len(), 1);
+    }
+
+    #[test]
+    fn a_batch_size_caps_short_rows_and_long_ones_go_fewer() {
+        // `ptune predict --batch-size 4` / the server's batch: at most 4 inputs a batch.
+        let four = Limits {
+            examples: 4,
+            ..Limits::EVAL
+        };
+        let short: Vec<ScoredExample> = (0..10).map(|i| example(i, vec![i as u32; 20])).collect();
+        assert_eq!(sizes(&short, true, &four), vec![4, 4, 2]);
+        // 3 × 3,000 positions pass 8,192: two to a batch.
+        let long: Vec<ScoredExample> = (0..4).map(|i| example(i, vec![i as u32; 3000])).collect();
+        assert_eq!(sizes(&long, true, &four), vec![2, 2]);
     }
 }
