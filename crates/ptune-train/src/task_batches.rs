@@ -227,7 +227,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_batch_size_caps_short_rows_and_long_ones_go_fewer() {
-        // `ptune predict --batch-size 4` / the server's batch: at most 4 inputs a batch.
+        // `ptune serve --max-batch 4`: at most 4 inputs a batch.
         let four = Limits {
             examples: 4,
             ..Limits::EVAL

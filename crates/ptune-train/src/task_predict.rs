@@ -57,7 +57,7 @@ pub fn run(args: &PredictArgs, loaded: &LoadedPack, def: &TaskDef) -> Result<()>
 }
 
 /// Each example's candidates, best first, `top_k` kept; or why the example cannot be scored.
-/// Examples are scored [`PREDICT_BATCH`] at a time.
+/// Examples are scored at most [`PREDICT_BATCH`] at a time (fewer when long).
 pub fn rank_answers(
     loaded: &LoadedPack,
     def: &TaskDef,
