@@ -184,7 +184,14 @@ impl Trainer<'_> {
                     ));
                     (c.encoder, c.optim, c.best_prompts, c.state)
                 }
-                None => self.fresh(data, initial, optim, anchor.as_ref())?,
+                None => {
+                    let (encoder, optim, prompts, state) =
+                        self.fresh(data, initial, optim, anchor.as_ref())?;
+                    // The manual pattern's scores can take long (a pass over MultiRC's val is
+                    // minutes): kept, so a run stopped in its first epoch resumes after them.
+                    checkpoint::save(dir, &encoder, &optim, &prompts, &state)?;
+                    (encoder, optim, prompts, state)
+                }
             };
         Ok(Lane {
             encoder: Some(encoder),
