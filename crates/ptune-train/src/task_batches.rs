@@ -32,9 +32,9 @@ impl Limits {
     };
 
     /// A training pass keeps every layer's activations for backward: on SmolLM2, 8 of
-    /// MultiRC's 400-token rows at once peaked at 8–12 GB. A step's batch is computed in parts
-    /// within these limits and their gradients summed (the same gradient, see
-    /// `candidates::task_grads`).
+    /// MultiRC's 400-token rows at once took a run to 13.6 GB, in parts of 1,024 positions to
+    /// 4.0 GB (docs/performance.md). A step's batch is computed in parts within these limits
+    /// and their gradients summed (the same gradient, see `candidates::task_grads`).
     pub const TRAIN: Limits = Limits {
         examples: usize::MAX,
         rows: 64,
