@@ -30,8 +30,9 @@ enum BuildBackend {
 
 /// The packages with numerics tests, and those tests' names (each in one or more of them).
 const PARITY_PACKAGES: [&str; 3] = ["ptune-backbone", "ptune-encoder", "ptune-train"];
-const PARITY_TESTS: [&str; 5] = [
+const PARITY_TESTS: [&str; 6] = [
     "parity",
+    "attention",
     "gradients",
     "reference_step",
     "task_scores",

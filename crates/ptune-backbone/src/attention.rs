@@ -1,7 +1,11 @@
 //! Multi-head attention arithmetic shared by every family: head split/merge, masks, softmax.
 
 use crate::index::index_tensor;
-use burn::tensor::{Device, Int, Tensor, TensorData, activation::softmax};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData, activation::softmax};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Added to the scores of masked keys; large enough that `exp` underflows to exactly zero.
 pub(crate) const MASKED: f32 = -1.0e9;
@@ -42,14 +46,108 @@ fn causal_bias(t: usize, device: &Device) -> Tensor<4> {
 
 /// Softmax attention of `q` `[B, h, T, d]` over `k`, `v` `[B, h_kv, T, d]`; key/value heads are
 /// shared by `h / h_kv` query heads (grouped-query attention).
+///
+/// With no gradient to carry (evaluation, serving, stored prefixes) it runs as the backend's
+/// fused attention (libtorch's `scaled_dot_product_attention`, flex's tiled kernel): no
+/// `[B, h, T, T]` score tensor and no separate softmax ops, which long task rows pay most for.
+/// burn's autodiff decomposes that op anyway, so training keeps the plain composition.
 pub fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>, scale: f64) -> Tensor<4> {
-    let heads = q.dims()[1];
-    let (k, v) = (repeat_kv(k, heads), repeat_kv(v, heads));
+    let tracked = [&q, &k, &v, &bias].iter().any(|t| t.is_tracked());
+    if tracked || !FUSED.load(Ordering::Relaxed) {
+        attend_composed(q, k, v, bias, scale)
+    } else {
+        attend_fused(q, k, v, bias, scale)
+    }
+}
+
+/// Whether untracked attention runs fused (see [`attend`]); process-wide, on by default.
+static FUSED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the fused path off (`false`) or back on: what the bench's `--ablate fused-attention`
+/// measures against.
+pub fn fuse_attention(on: bool) {
+    FUSED.store(on, Ordering::Relaxed);
+}
+
+/// `softmax(q kᵀ · scale + bias) v`, op by op: differentiable on every backend.
+pub fn attend_composed(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    bias: Tensor<4>,
+    scale: f64,
+) -> Tensor<4> {
+    let (k, v) = repeat_kv(k, v, q.dims()[1]);
     let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + bias;
     softmax(scores, 3).matmul(v)
 }
 
-fn repeat_kv(x: Tensor<4>, heads: usize) -> Tensor<4> {
+/// The same on the backend's own attention kernel, outside autodiff; `bias` holds only 0 and
+/// [`MASKED`], so it goes in as a boolean mask (libtorch takes the fused path only without an
+/// additive bias). Every query row keeps at least one key (its own position, or the example's
+/// real tokens for a padding slot), so no row is all masked.
+pub fn attend_fused(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    bias: Tensor<4>,
+    scale: f64,
+) -> Tensor<4> {
+    let (k, v) = repeat_kv(k, v, q.dims()[1]);
+    let autodiff = q.is_autodiff();
+    let q = q.inner();
+    let mut mask = bias.inner().lower_elem(MASKED / 2.0);
+    if !mask_true_hides(&q.device()) {
+        mask = mask.bool_not();
+    }
+    let out = attention(q, k.inner(), v.inner(), Some(mask), None, options(scale));
+    if autodiff { out.autodiff() } else { out }
+}
+
+/// A set scale, no causal flag (the mask carries it): the options every call here makes, the
+/// probe's included, so each backend takes the same path for both (wgpu composes any call with
+/// a scale).
+fn options(scale: f64) -> AttentionModuleOptions {
+    AttentionModuleOptions {
+        scale: Some(scale),
+        softcap: None,
+        is_causal: false,
+    }
+}
+
+/// Whether `device`'s fused attention hides the keys its mask marks `true`, as burn documents.
+/// burn-tch 0.22.1 hands the mask to PyTorch's `scaled_dot_product_attention` as it is, where
+/// `true` means the opposite (attend); one two-key probe per device tells which it is, so a
+/// fixed burn-tch needs no change here.
+fn mask_true_hides(device: &Device) -> bool {
+    static SEEN: Mutex<Vec<(Device, bool)>> = Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, hides)) = seen.iter().find(|(d, _)| d == device) {
+        return *hides;
+    }
+    let hides = probe_mask(device);
+    seen.push((device.clone(), hides));
+    hides
+}
+
+/// One query over keys whose values are 0 and 1, the second masked `true`: 0 comes back when
+/// `true` hides.
+fn probe_mask(device: &Device) -> bool {
+    let q = Tensor::<4>::zeros([1, 1, 1, 1], device);
+    let k = Tensor::<4>::zeros([1, 1, 2, 1], device);
+    let v = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 1.0], [1, 1, 2, 1]), device);
+    let mask =
+        Tensor::<4, Bool>::from_data(TensorData::new(vec![false, true], [1, 1, 1, 2]), device);
+    let out: f32 = attention(q, k, v, Some(mask), None, options(1.0)).into_scalar();
+    out < 0.5
+}
+
+/// Key and value heads repeated to `heads`, one per query head.
+fn repeat_kv(k: Tensor<4>, v: Tensor<4>, heads: usize) -> (Tensor<4>, Tensor<4>) {
+    (repeat_heads(k, heads), repeat_heads(v, heads))
+}
+
+fn repeat_heads(x: Tensor<4>, heads: usize) -> Tensor<4> {
     let [b, kv, t, d] = x.dims();
     if kv == heads {
         return x;

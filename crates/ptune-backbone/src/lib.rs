@@ -5,7 +5,7 @@
 //! forward pass from input embeddings, and the LM head on chosen rows only.
 
 mod activation;
-mod attention;
+pub mod attention;
 pub mod backbone;
 pub mod bert;
 pub mod bundle;

@@ -57,6 +57,8 @@ impl LstmDirection {
                 .clone()
                 .slice([0..b, step..step + 1, 0..four_h])
                 .reshape([b, four_h]);
+            // The first step's hidden state is zero, so `weight_hh` only enters from the second:
+            // with one prompt it gets no gradient at all, as its true gradient is zero.
             if let Some((h, _)) = &state {
                 gates = gates + h.clone().matmul(w_hh.clone());
             }

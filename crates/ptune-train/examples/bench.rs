@@ -59,7 +59,9 @@ struct BenchArgs {
     /// example's context for its candidates' rows), `unpadded` (a causal batch's padding takes
     /// no rows; see `--ragged`), `target-rows` (the last layer only at targets; the lama case),
     /// `prefix-cache` (evaluation keeps the keys and values of the positions the template fixes
-    /// before the subject, computed in its first step; a causal model, the lama case).
+    /// before the subject, computed in its first step; a causal model, the lama case),
+    /// `fused-attention` (evaluation's attention as the backend's one fused op rather than
+    /// matmul, softmax, matmul; training always composes it, for its gradient).
     #[arg(long, value_enum, value_delimiter = ',')]
     ablate: Vec<Ablation>,
     /// With `--ablate`: time each step with the optimizations on and off in turn, in this one
@@ -265,6 +267,7 @@ enum Ablation {
     Unpadded,
     TargetRows,
     PrefixCache,
+    FusedAttention,
 }
 
 #[derive(Debug, Serialize)]
@@ -349,6 +352,9 @@ fn run(args: &BenchArgs) -> Result<()> {
     })?;
     let prompts: Tensor<2> = encoder.expect("put back").forward().detach();
     let eval = timed_rounds(works.len(), args.steps, |w| {
+        let ablations = [ablated, &args.ablate[..]];
+        let fused = !ablations[w].contains(&Ablation::FusedAttention);
+        ptune_backbone::attention::fuse_attention(fused);
         works[w].eval(&backbone, &prompts)
     })?;
     let rate = |seconds: f64| args.batch_size as f64 / seconds;
