@@ -95,11 +95,12 @@ pub fn attend_fused(
 ) -> Tensor<4> {
     let (k, v) = repeat_kv(k, v, q.dims()[1]);
     let autodiff = q.is_autodiff();
-    let q = q.inner();
-    let mut mask = bias.inner().lower_elem(MASKED / 2.0);
-    if !mask_true_hides(&q.device()) {
-        mask = mask.bool_not();
-    }
+    let (q, bias) = (q.inner(), bias.inner());
+    // `true` where this backend's kernel reads `true` as "hide", else where it reads "attend".
+    let mask = match mask_true_hides(&q.device()) {
+        true => bias.lower_elem(MASKED / 2.0),
+        false => bias.greater_equal_elem(MASKED / 2.0),
+    };
     let out = attention(q, k.inner(), v.inner(), Some(mask), None, options(scale));
     if autodiff { out.autodiff() } else { out }
 }

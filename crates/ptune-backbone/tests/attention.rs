@@ -5,7 +5,7 @@ mod common;
 
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use common::device::device;
-use common::to_vec;
+use common::{max_abs_diff, to_vec};
 use ptune_backbone::attention::{attend, attend_composed, attend_fused, mask_bias};
 
 fn random(dims: [usize; 4]) -> Tensor<4> {
@@ -19,13 +19,7 @@ fn padding() -> Tensor<2, Int> {
 }
 
 fn assert_close(fused: Tensor<4>, composed: Tensor<4>) {
-    let (a, b) = (to_vec(fused), to_vec(composed));
-    assert_eq!(a.len(), b.len());
-    let worst = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max);
+    let worst = max_abs_diff(&to_vec(fused), &to_vec(composed));
     assert!(
         worst < 1e-5,
         "fused and composed attention differ by {worst}"

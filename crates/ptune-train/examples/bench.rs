@@ -334,9 +334,10 @@ fn run(args: &BenchArgs) -> Result<()> {
         true => &[][..],
         false => &args.ablate[..],
     };
-    let mut works = vec![work(args, ablated, &batch, &backbone, &device)?];
+    let ablations = [ablated, &args.ablate[..]];
+    let mut works = vec![work(args, ablations[0], &batch, &backbone, &device)?];
     if args.paired {
-        works.push(work(args, &args.ablate, &batch, &backbone, &device)?);
+        works.push(work(args, ablations[1], &batch, &backbone, &device)?);
     }
     let config = PromptEncoderConfig::new(
         EncoderKind::Lstm,
@@ -352,7 +353,6 @@ fn run(args: &BenchArgs) -> Result<()> {
     })?;
     let prompts: Tensor<2> = encoder.expect("put back").forward().detach();
     let eval = timed_rounds(works.len(), args.steps, |w| {
-        let ablations = [ablated, &args.ablate[..]];
         let fused = !ablations[w].contains(&Ablation::FusedAttention);
         ptune_backbone::attention::fuse_attention(fused);
         works[w].eval(&backbone, &prompts)

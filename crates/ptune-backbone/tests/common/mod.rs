@@ -185,11 +185,7 @@ pub fn shared_prefix_error(
     let embeds = || model.embed_tokens(int_tensor(&ids, &device));
     let mask = || int_tensor(&mask, &device);
     let whole = to_vec(model.forward_rows(embeds(), mask(), &last, &SharedPrefix::none(), None));
-    let error = |out: Tensor<2>| {
-        (to_vec(out).iter().zip(&whole))
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max)
-    };
+    let error = |out: Tensor<2>| max_abs_diff(&to_vec(out), &whole);
     let (kv, first_pass) = match stored {
         Stored::No => (None, 0.0),
         // Group g's first example is example g.
@@ -239,6 +235,14 @@ pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         .convert::<f32>()
         .try_into_vec::<f32>()
         .expect("f32 data")
+}
+
+/// Largest |a - b| over two equally long slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "compared outputs differ in size");
+    (a.iter().zip(b))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Largest |a - b| over the rows of `[B, T, W]` data whose attention mask is 1.
