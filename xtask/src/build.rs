@@ -28,15 +28,17 @@ enum BuildBackend {
     Tch,
 }
 
-/// The packages with numerics tests, and those tests' names (each in one or more of them).
+/// The packages with numerics tests (and the allocator's, which tch builds link), and those
+/// tests' names (each in one or more of them).
 const PARITY_PACKAGES: [&str; 3] = ["ptune-backbone", "ptune-encoder", "ptune-train"];
-const PARITY_TESTS: [&str; 6] = [
+const PARITY_TESTS: [&str; 7] = [
     "parity",
     "attention",
     "gradients",
     "reference_step",
     "task_scores",
     "mixed_batch",
+    "allocator",
 ];
 
 pub fn run(o: &Args) -> Result<()> {

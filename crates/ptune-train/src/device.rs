@@ -61,6 +61,8 @@ impl Compute {
             );
         }
         self.set_threads()?;
+        #[cfg(all(feature = "jemalloc", target_os = "linux", target_env = "gnu"))]
+        crate::alloc::keep_freed_pages();
         let bf16_on_tch = self.backend == Backend::Tch && self.precision == Precision::Bf16;
         let widen = bf16_on_tch && !libtorch_cpu_multiplies_bf16();
         if widen {

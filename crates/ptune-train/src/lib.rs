@@ -7,7 +7,7 @@
 //! runnable example is `examples/predict_batch.rs`.
 
 #[cfg(all(feature = "jemalloc", target_os = "linux", target_env = "gnu"))]
-mod alloc;
+pub mod alloc;
 pub mod candidates;
 pub mod device;
 pub mod eval;
