@@ -32,14 +32,8 @@ pub fn keep_freed_pages() {
         if std::env::var_os("MALLOC_CONF").is_some() {
             return;
         }
-        let mut never: isize = -1;
-        write(c"arenas.dirty_decay_ms", &mut never);
-        for arena in 0..narenas() {
-            // Arenas not yet made answer with an error; they take the default above.
-            write(&name(&format!("arena.{arena}.dirty_decay_ms")), &mut never);
-        }
         let purge = name(&format!("arena.{ALL_ARENAS}.purge"));
-        let spawned = std::thread::Builder::new()
+        let purger = std::thread::Builder::new()
             .name("ptune-purge".into())
             .spawn(move || {
                 loop {
@@ -47,15 +41,20 @@ pub fn keep_freed_pages() {
                     void(&purge);
                 }
             });
-        if spawned.is_err() {
-            // Without the thread nothing would ever be purged: keep jemalloc's decay.
-            let mut decay: isize = 10_000;
-            write(c"arenas.dirty_decay_ms", &mut decay);
-            for arena in 0..narenas() {
-                write(&name(&format!("arena.{arena}.dirty_decay_ms")), &mut decay);
-            }
+        // Without the thread nothing would ever be purged: jemalloc's decay then stays.
+        if purger.is_ok() {
+            set_dirty_decay(-1);
         }
     });
+}
+
+/// Sets `dirty_decay_ms` in every arena made so far and as the default of those made later.
+fn set_dirty_decay(mut ms: isize) {
+    write(c"arenas.dirty_decay_ms", &mut ms);
+    for arena in 0..narenas() {
+        // Arenas not yet made refuse; they take the default above.
+        write(&name(&format!("arena.{arena}.dirty_decay_ms")), &mut ms);
+    }
 }
 
 /// How many arenas jemalloc has room for (automatic ones and the oversize one).
@@ -75,10 +74,10 @@ fn narenas() -> u32 {
     if rc == 0 { n } else { 0 }
 }
 
-/// Sets a `ssize_t` option; false where jemalloc refuses (an arena not yet made).
-fn write(name: &CStr, value: &mut isize) -> bool {
+/// Sets a `ssize_t` option where jemalloc accepts it.
+fn write(name: &CStr, value: &mut isize) {
     // SAFETY: the `*_decay_ms` options are `ssize_t`, written from an `isize` of that size.
-    let rc = unsafe {
+    unsafe {
         tikv_jemalloc_sys::mallctl(
             name.as_ptr(),
             null_mut(),
@@ -87,15 +86,12 @@ fn write(name: &CStr, value: &mut isize) -> bool {
             size_of::<isize>(),
         )
     };
-    rc == 0
 }
 
 /// Runs an action that neither reads nor writes a value (`arena.<i>.purge`).
-fn void(name: &CStr) -> bool {
+fn void(name: &CStr) {
     // SAFETY: void controls take no buffers; every pointer is null.
-    let rc =
-        unsafe { tikv_jemalloc_sys::mallctl(name.as_ptr(), null_mut(), null_mut(), null_mut(), 0) };
-    rc == 0
+    unsafe { tikv_jemalloc_sys::mallctl(name.as_ptr(), null_mut(), null_mut(), null_mut(), 0) };
 }
 
 fn name(s: &str) -> CString {
