@@ -17,11 +17,23 @@ fn minor_faults() -> u64 {
     after.split(' ').nth(7).unwrap().parse().unwrap()
 }
 
-/// The process's resident set in bytes (`/proc/self/statm`, field 2, in pages).
+/// The process's resident set in bytes (`VmRSS` in `/proc/self/status`, kB whatever the page
+/// size).
 fn resident() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split(' ').nth(1).unwrap().parse().unwrap();
-    pages * 4096
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap();
+    let kb: u64 = line.trim().trim_end_matches("kB").trim().parse().unwrap();
+    kb * 1024
+}
+
+/// The minor page faults `f` takes.
+fn faults_of(f: impl Fn()) -> u64 {
+    let before = minor_faults();
+    f();
+    minor_faults() - before
 }
 
 /// A block of `BLOCK` bytes written through, as a tensor's output is, then freed.
@@ -33,20 +45,14 @@ fn touch_and_free() {
 #[test]
 fn freed_blocks_are_reused_then_returned() {
     ptune_train::alloc::keep_freed_pages();
-    touch_and_free();
+    // A block of fresh pages: what faulting every page in costs, whatever the page size.
+    let fresh = faults_of(touch_and_free);
     // Ten rounds: the purging thread may wake inside one of them, never in most.
-    let mut faults: Vec<u64> = (0..10)
-        .map(|_| {
-            let before = minor_faults();
-            touch_and_free();
-            minor_faults() - before
-        })
-        .collect();
+    let mut faults: Vec<u64> = (0..10).map(|_| faults_of(touch_and_free)).collect();
     faults.sort();
-    let pages = (BLOCK / 4096) as u64;
     assert!(
-        faults[5] < pages / 10,
-        "a freed {BLOCK}-byte block faulted {} of its {pages} pages in again (median of {faults:?})",
+        faults[5] < fresh / 10,
+        "a freed {BLOCK}-byte block faulted {} pages in again, where a fresh one took {fresh} (median of {faults:?})",
         faults[5]
     );
 
