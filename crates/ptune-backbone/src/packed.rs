@@ -77,9 +77,17 @@ impl SharedPrefix {
         }
     }
 
-    /// The rest's padded width for `b` examples of `t` positions: `t` less the shortest prefix.
+    /// The rest's padded width for `b` examples of `t` positions: `t` less the prefix, or with
+    /// prefixes of several lengths the longest rest (a short passage's answer and a long
+    /// one's pad to the longer answer, not to the longer passage).
     pub fn width(&self, b: usize, t: usize) -> usize {
-        t - (0..b).map(|e| self.prefix_of(e)).min().unwrap_or(self.len)
+        match self.ragged() {
+            true => (0..b)
+                .map(|e| self.length_of(e, t) - self.prefix_of(e))
+                .max()
+                .unwrap_or(t - self.len),
+            false => t - self.len,
+        }
     }
 
     /// Example `e`'s length before its padding.
@@ -247,6 +255,14 @@ impl PrefixKv {
         self.len() == 0
     }
 
+    /// Bytes one position of one group takes over all layers (keys and values): what a cache
+    /// of prefixes budgets by.
+    pub fn bytes_per_position(&self) -> usize {
+        let bytes = |x: &Tensor<4>| x.shape().num_elements() * x.dtype().size();
+        let all: usize = self.layers.iter().map(|(k, v)| bytes(k) + bytes(v)).sum();
+        all / (self.groups() * self.len()).max(1)
+    }
+
     /// How many groups' prefixes.
     pub fn groups(&self) -> usize {
         self.layers.first().map_or(0, |(k, _)| k.dims()[0])
@@ -336,7 +352,7 @@ pub struct Packed {
     /// The prefixes' keys and values come from a [`PrefixKv`]: they take no rows.
     stored: bool,
     b: usize,
-    /// `W`, the rest's padded width: `T - p`, or `T` less the shortest of ragged prefixes.
+    /// `W`, the rest's padded width: `T - p`, or the longest rest after ragged prefixes.
     w: usize,
     /// Present when padding takes no rows.
     unpad: Option<Unpad>,

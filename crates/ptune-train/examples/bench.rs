@@ -14,7 +14,7 @@ use ptune_backbone::{Backbone, ModelBundle, Objective};
 use ptune_data::task::{Row, ScoreNorm, ScoredExample, Target, TaskBatch};
 use ptune_data::{Batch, Part, PromptMode, Template};
 use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
-use ptune_train::candidates::{TaskTensors, candidate_scores, task_loss};
+use ptune_train::candidates::{TaskTensors, candidate_scores, scores_keeping_leads, task_loss};
 use ptune_train::device::{Backend, Compute};
 use ptune_train::model::{
     BatchTensors, PrefixCache, loss, optimizer, step_on, target_logits, to_host, train_step,
@@ -61,7 +61,10 @@ struct BenchArgs {
     /// `prefix-cache` (evaluation keeps the keys and values of the positions the template fixes
     /// before the subject, computed in its first step; a causal model, the lama case),
     /// `fused-attention` (evaluation's attention as the backend's one fused op rather than
-    /// matmul, softmax, matmul; training always composes it, for its gradient).
+    /// matmul, softmax, matmul; training always composes it, for its gradient), `kept-leads`
+    /// (training takes each row's words before its first prompt from keys and values kept
+    /// untracked across steps; a causal model, the classification case: time it with a
+    /// template that puts a passage first, `--template "[X] [P:3] [Y]" --seq-len 400`).
     #[arg(long, value_enum, value_delimiter = ',')]
     ablate: Vec<Ablation>,
     /// With `--ablate`: time each step with the optimizations on and off in turn, in this one
@@ -102,7 +105,11 @@ enum Work {
         cache: Option<PrefixCache>,
     },
     /// A task batch: each example's two label tokens scored, cross-entropy over them.
-    Classify(Box<TaskTensors>),
+    Classify {
+        tensors: Box<TaskTensors>,
+        /// Training's kept leads (absent with `--ablate kept-leads`).
+        leads: Option<PrefixCache>,
+    },
 }
 
 impl Work {
@@ -128,9 +135,10 @@ impl Work {
             Work::Lama { inputs, .. } => {
                 train_step(backbone, encoder, optim, inputs, 1e-4, None)?.0
             }
-            Work::Classify(t) => {
+            Work::Classify { tensors: t, leads } => {
                 step_on(encoder, optim, 1e-4, None, |p| {
-                    Ok(task_loss(candidate_scores(backbone, Some(p), t)?, t))
+                    let scores = scores_keeping_leads(backbone, Some(p), t, leads.as_ref())?;
+                    Ok(task_loss(scores, t))
                 })?
                 .0
             }
@@ -148,7 +156,7 @@ impl Work {
             Work::Lama { inputs, cache, .. } => {
                 target_logits(backbone, Some(p), inputs, cache.as_ref())?
             }
-            Work::Classify(t) => candidate_scores(backbone, Some(p), t)?,
+            Work::Classify { tensors: t, .. } => candidate_scores(backbone, Some(p), t)?,
         })?;
         Ok(())
     }
@@ -268,6 +276,7 @@ enum Ablation {
     TargetRows,
     PrefixCache,
     FusedAttention,
+    KeptLeads,
 }
 
 #[derive(Debug, Serialize)]
@@ -426,6 +435,9 @@ fn work(
     backbone: &Backbone,
     device: &Device,
 ) -> Result<Work> {
+    if args.case != Case::Classification && ablate.contains(&Ablation::KeptLeads) {
+        bail!("--ablate kept-leads applies to the classification case only")
+    }
     Ok(match args.case {
         Case::Lama => {
             let mut inputs = BatchTensors::new(batch, device);
@@ -450,7 +462,11 @@ fn work(
                 _ => classification(batch, backbone, device)?,
             };
             ablate_layout(&mut tensors.rows.shared_prefix, ablate);
-            Work::Classify(Box::new(tensors))
+            let kept = case == Case::Classification && !ablate.contains(&Ablation::KeptLeads);
+            Work::Classify {
+                tensors: Box::new(tensors),
+                leads: kept.then(PrefixCache::default),
+            }
         }
     })
 }
@@ -617,7 +633,35 @@ mod tests {
                 let err = run(&args(&["--case", case, "--ablate", "target-rows"])).unwrap_err();
                 assert!(err.to_string().contains("lama case only"), "{err}");
             }
+            let err = run(&args(&["--case", "choice", "--ablate", "kept-leads"])).unwrap_err();
+            assert!(
+                err.to_string().contains("classification case only"),
+                "{err}"
+            );
         }
+    }
+
+    /// A passage before the prompts, kept apart in training and not: both run, ragged too.
+    #[test]
+    fn the_classification_case_keeps_passages_apart() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../ptune-backbone/tests/fixtures/llama_gqa_tied"
+        );
+        let base = ["bench", "--model", path, "--template", "[X] [P:3] [Y]"];
+        let more = [
+            "--steps",
+            "2",
+            "--seq-len",
+            "24",
+            "--case",
+            "classification",
+            "--ragged",
+            "--ablate",
+            "kept-leads",
+            "--paired",
+        ];
+        run(&BenchArgs::parse_from(base.iter().chain(&more))).unwrap();
     }
 
     #[test]

@@ -10,7 +10,7 @@ use ptune_backbone::Backbone;
 use ptune_data::task::{ScoreNorm, ScoredExample, TaskBatch};
 use ptune_encoder::PromptEncoder;
 
-use crate::model::{BatchTensors, grads_on, input_embeds, loss};
+use crate::model::{BatchTensors, PrefixCache, grads_on, input_embeds, loss};
 
 /// Added to the score of a padded candidate slot: no real candidate scores this low.
 const ABSENT: f32 = -1e9;
@@ -75,14 +75,29 @@ pub fn candidate_scores(
     prompts: Option<Tensor<2>>,
     batch: &TaskTensors,
 ) -> Result<Tensor<2>> {
+    scores_keeping_leads(backbone, prompts, batch, None)
+}
+
+/// [`candidate_scores`] with each row's lead (its words before the first prompt slot) taken
+/// from `leads`, which keeps them from call to call (a training run's cache: see
+/// `trains` in [`PrefixCache::forward_rows`]). Rows with one target each, on a causal model.
+pub fn scores_keeping_leads(
+    backbone: &Backbone,
+    prompts: Option<Tensor<2>>,
+    batch: &TaskTensors,
+    leads: Option<&PrefixCache>,
+) -> Result<Tensor<2>> {
     let embeds = input_embeds(backbone, prompts, &batch.rows);
     let mask = batch.rows.mask.clone();
-    let hidden = match &batch.targets {
-        None => {
-            let shared = &batch.rows.shared_prefix;
-            backbone.forward_rows(embeds, mask, &batch.rows.targets, shared, None)
+    let shared = &batch.rows.shared_prefix;
+    let fixed = batch.rows.fixed_prefix.as_ref();
+    let hidden = match (&batch.targets, leads.zip(fixed)) {
+        (None, Some((cache, fixed))) => {
+            let inputs = (embeds, mask);
+            cache.forward_rows(backbone, inputs, &batch.rows.targets, (fixed, shared), true)
         }
-        Some(targets) => backbone.forward_targets(embeds, mask, targets, &batch.rows.shared_prefix),
+        (None, None) => backbone.forward_rows(embeds, mask, &batch.rows.targets, shared, None),
+        (Some(targets), _) => backbone.forward_targets(embeds, mask, targets, shared),
     };
     let log_probs = log_softmax(backbone.lm_logits(hidden)?, 1);
     let [n, v] = log_probs.dims();
@@ -102,7 +117,9 @@ pub fn task_loss(scores: Tensor<2>, batch: &TaskTensors) -> Tensor<1> {
 /// The encoder's gradient of the task loss over a step's examples, and that loss, computed a
 /// part at a time (`task_batches::within` with `Limits::TRAIN`) so that only one part's
 /// activations are held: each part's mean loss weighted by its share of the examples, so the
-/// parts' gradients sum to the whole batch's.
+/// parts' gradients sum to the whole batch's. `leads`: a cache of the rows' leads kept for
+/// the whole run (see [`scores_keeping_leads`]).
+#[allow(clippy::too_many_arguments)] // the model, the parts, how they score, where to keep
 pub fn task_grads(
     backbone: &Backbone,
     encoder: &PromptEncoder,
@@ -110,6 +127,7 @@ pub fn task_grads(
     parts: &[Vec<&ScoredExample>],
     norm: ScoreNorm,
     pad_id: u32,
+    leads: Option<&PrefixCache>,
     device: &Device,
 ) -> Result<(GradientsParams, f32)> {
     let total: usize = parts.iter().map(Vec::len).sum();
@@ -120,7 +138,7 @@ pub fn task_grads(
         let tensors = TaskTensors::new(&batch, backbone.vocab_size(), norm, device);
         let share = part.len() as f64 / total as f64;
         let (grads, part_loss) = grads_on(encoder, anchor, |prompts| {
-            let scores = candidate_scores(backbone, Some(prompts), &tensors)?;
+            let scores = scores_keeping_leads(backbone, Some(prompts), &tensors, leads)?;
             Ok(task_loss(scores, &tensors).mul_scalar(share))
         })?;
         sum.accumulate(encoder, grads);

@@ -187,7 +187,7 @@ pub fn target_logits(
     let (mask, targets, shared) = (batch.mask.clone(), &batch.targets, &batch.shared_prefix);
     let hidden = match cache.zip(batch.fixed_prefix.as_ref()) {
         Some((cache, fixed)) => {
-            cache.forward_rows(backbone, (embeds, mask), targets, (fixed, shared))
+            cache.forward_rows(backbone, (embeds, mask), targets, (fixed, shared), false)
         }
         None => backbone.forward_rows(embeds, mask, targets, shared, None),
     };

@@ -2,7 +2,9 @@
 //! evaluation and serving a pack's prompt matrix is fixed, so the leading positions of its
 //! template (prompts, and words before the subject) give a causal model the same keys and
 //! values in every batch: they are kept from the first batch that computes them, and later
-//! batches take no rows for them (see [`ptune_backbone::PrefixKv`]).
+//! batches take no rows for them (see [`ptune_backbone::PrefixKv`]). A task row's lead is
+//! words only (its passage before the first prompt slot): its keys and values never change, so
+//! one cache serves a whole training run (`trains` in [`PrefixCache::forward_rows`]).
 
 use crate::model::{Input, Inputs, by_first_appearance};
 use burn::tensor::{Int, Tensor, TensorData};
@@ -13,6 +15,11 @@ use std::sync::Mutex;
 /// Prefixes kept at most; past it the cache starts again (a server that loads and unloads many
 /// packs must not grow without end; one prefix of SmolLM2's 3 prompts is about 140 kB).
 const MAX_PREFIXES: usize = 1024;
+
+/// Bytes kept at most, padding included: long prefixes (passages) fill this before the count.
+/// SmolLM2's keys and values take 46 kB a position in f32: 2 GiB hold 32 passages of 1,400
+/// tokens (FewGLUE's MultiRC and BoolQ training sets have 32 passages each).
+const MAX_BYTES: usize = 2 << 30;
 
 /// The leading positions each example's template fixes, grouped by what they hold. Packs
 /// whose templates fix different lengths (or none: a template that starts with its subject)
@@ -58,6 +65,12 @@ impl FixedPrefix {
             keys,
         })
     }
+
+    /// Whether every group's prefix is words only (no prompt slot): then its keys and values
+    /// hold whatever the prompts become.
+    pub fn words_only(&self) -> bool {
+        self.keys.iter().flatten().all(|&(prompt, _, _)| !prompt)
+    }
 }
 
 /// Each fixed prefix's keys and values at every layer, for one prompt matrix: make a new cache
@@ -74,9 +87,47 @@ pub struct PrefixCache {
 struct Kept {
     entries: HashMap<Vec<Input>, PrefixKv>,
     width: usize,
+    /// One position's keys and values over all layers (known from the first prefix kept).
+    bytes_per_position: usize,
 }
 
 impl Kept {
+    /// Starts again when `fixed`'s prefixes would pass [`MAX_PREFIXES`] or [`MAX_BYTES`].
+    fn make_room(&mut self, fixed: &FixedPrefix) {
+        let new = fixed.keys.iter().filter(|k| !self.entries.contains_key(*k));
+        let count = self.entries.len() + new.count();
+        let width = self.width.max(fixed.prefix.len);
+        if count >= MAX_PREFIXES || count * width * self.bytes_per_position > MAX_BYTES {
+            *self = Kept::default();
+        }
+    }
+
+    /// `fixed`'s groups with a prefix not kept yet.
+    fn missing(&self, fixed: &FixedPrefix) -> Vec<usize> {
+        let keys = &fixed.keys;
+        (0..keys.len())
+            .filter(|&g| !keys[g].is_empty() && !self.entries.contains_key(&keys[g]))
+            .collect()
+    }
+
+    /// The batch's final hidden states at `targets` with every prefix of `fixed` taken from
+    /// here, those in `missing` computed first (their inputs detached: nothing is tracked).
+    fn forward_rows(
+        &mut self,
+        backbone: &Backbone,
+        (embeds, mask): (Tensor<3>, Tensor<2, Int>),
+        targets: &[usize],
+        (fixed, missing): (&FixedPrefix, &[usize]),
+    ) -> Tensor<2> {
+        for (groups, computed) in compute(backbone, &embeds, fixed, missing) {
+            for (i, g) in groups.into_iter().enumerate() {
+                self.insert(fixed.keys[g].clone(), computed.group(i));
+            }
+        }
+        let (kv, layout) = self.stacked(fixed);
+        backbone.forward_rows(embeds, mask, targets, &layout, Some(&kv))
+    }
+
     /// `fixed`'s groups' prefixes stacked in group order (every group's prefix kept), with the
     /// layout they go with: `fixed.prefix` at the cache's width.
     fn stacked(&mut self, fixed: &FixedPrefix) -> (PrefixKv, SharedPrefix) {
@@ -100,6 +151,9 @@ impl Kept {
     }
 
     fn insert(&mut self, key: Vec<Input>, kv: PrefixKv) {
+        if self.bytes_per_position == 0 {
+            self.bytes_per_position = kv.bytes_per_position();
+        }
         if kv.len() > self.width {
             self.width = kv.len();
             for entry in self.entries.values_mut() {
@@ -115,53 +169,52 @@ impl PrefixCache {
     /// groups' fixed prefixes taken from the cache. Prefixes not kept yet are kept from this
     /// pass when the batch's prefixes have one length, else computed first, one pass per
     /// length. A masked LM, whose prefix depends on what follows it, runs with `fallback`.
+    ///
+    /// `trains`: the pass is tracked for a gradient. Only prefixes of words then
+    /// ([`FixedPrefix::words_only`], else `fallback`), always computed apart and untracked, and
+    /// kept from step to step: the tracked pass computes each row's rest only. A MultiRC
+    /// step's 8 answers to 400-token passages trains on their ~40 positions after the passage,
+    /// not 3,200.
     pub fn forward_rows(
         &self,
         backbone: &Backbone,
         (embeds, mask): (Tensor<3>, Tensor<2, Int>),
         targets: &[usize],
         (fixed, fallback): (&FixedPrefix, &SharedPrefix),
+        trains: bool,
     ) -> Tensor<2> {
-        if backbone.objective() != Objective::Causal {
+        let fits = backbone.objective() == Objective::Causal && (!trains || fixed.words_only());
+        if !fits {
             return backbone.forward_rows(embeds, mask, targets, fallback, None);
         }
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        let keys = &fixed.keys;
-        if kept.entries.len() + keys.len() >= MAX_PREFIXES {
-            *kept = Kept::default();
-        }
-        let missing: Vec<usize> = (0..keys.len())
-            .filter(|&g| !keys[g].is_empty() && !kept.entries.contains_key(&keys[g]))
-            .collect();
-        if !missing.is_empty() && !fixed.prefix.ragged() {
+        let mut kept = self.lock();
+        kept.make_room(fixed);
+        let missing = kept.missing(fixed);
+        if !trains && !missing.is_empty() && !fixed.prefix.ragged() {
             let (out, computed) =
                 backbone.forward_rows_keeping(embeds, mask, targets, &fixed.prefix);
             if let Some(computed) = computed {
                 for g in missing {
-                    kept.insert(keys[g].clone(), computed.group(g));
+                    kept.insert(fixed.keys[g].clone(), computed.group(g));
                 }
             }
             return out;
         }
-        for (groups, computed) in compute(backbone, &embeds, fixed, &missing) {
-            for (i, g) in groups.into_iter().enumerate() {
-                kept.insert(keys[g].clone(), computed.group(i));
-            }
-        }
-        let (kv, layout) = kept.stacked(fixed);
-        backbone.forward_rows(embeds, mask, targets, &layout, Some(&kv))
+        kept.forward_rows(backbone, (embeds, mask), targets, (fixed, &missing))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Drops every kept prefix (the prompts changed).
     pub fn clear(&self) {
-        *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Kept::default();
+        *self.lock() = Kept::default();
     }
 
     /// How many prefixes are kept (the all-padding one included).
     pub fn len(&self) -> usize {
-        (self.kept.lock().unwrap_or_else(|e| e.into_inner()))
-            .entries
-            .len()
+        self.lock().entries.len()
     }
 
     pub fn is_empty(&self) -> bool {

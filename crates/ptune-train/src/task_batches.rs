@@ -16,6 +16,9 @@ pub struct Limits {
     pub outputs: usize,
     /// Positions computed: a shared prefix once, then rows × their longest rest.
     pub positions: usize,
+    /// A causal model takes each row's lead (its words before the first prompt) from keys and
+    /// values kept apart (`PrefixCache::forward_rows` when it `trains`): only the rest counts.
+    pub leads_kept: bool,
 }
 
 impl Limits {
@@ -29,17 +32,20 @@ impl Limits {
         rows: 256,
         outputs: 1024,
         positions: 8192,
+        leads_kept: false,
     };
 
     /// A training pass keeps every layer's activations for backward: on SmolLM2, 8 of
     /// MultiRC's 400-token rows at once took a run to 13.6 GB, in parts of 1,024 positions to
     /// 4.0 GB (docs/performance.md). A step's batch is computed in parts within these limits
-    /// and their gradients summed (the same gradient, see `candidates::task_grads`).
+    /// and their gradients summed (the same gradient, see `candidates::task_grads`). The
+    /// passages before the prompts are kept apart, untracked, so they do not count.
     pub const TRAIN: Limits = Limits {
         examples: usize::MAX,
         rows: 64,
         outputs: 256,
         positions: 1024,
+        leads_kept: true,
     };
 }
 
@@ -53,8 +59,9 @@ pub fn within<'a>(
 ) -> Vec<Vec<&'a ScoredExample>> {
     let mut batches: Vec<Vec<&ScoredExample>> = Vec::new();
     let mut load = BatchLoad::default();
+    let leads_kept = causal && limits.leads_kept;
     for example in examples {
-        let grown = load.with(example, causal);
+        let grown = load.with(example, causal, leads_kept);
         load = match batches.last_mut() {
             Some(batch) if grown.fits(limits) => {
                 batch.push(example);
@@ -62,7 +69,7 @@ pub fn within<'a>(
             }
             _ => {
                 batches.push(vec![example]);
-                BatchLoad::default().with(example, causal)
+                BatchLoad::default().with(example, causal, leads_kept)
             }
         };
     }
@@ -81,10 +88,13 @@ struct BatchLoad<'a> {
     /// last token: a causal model computes those once per batch (`model::shared_prefix`).
     first: &'a [u32],
     shared: usize,
+    /// With leads kept apart: the longest row after its lead, while every row has one target
+    /// (the rows whose leads are kept; `None` once one has several).
+    rest: Option<usize>,
 }
 
 impl<'a> BatchLoad<'a> {
-    fn with(self, example: &'a ScoredExample, causal: bool) -> Self {
+    fn with(self, example: &'a ScoredExample, causal: bool, leads_kept: bool) -> Self {
         let empty = self.examples == 0;
         let first = if empty {
             first_row(example)
@@ -99,6 +109,10 @@ impl<'a> BatchLoad<'a> {
         // A batch's first example shares at most its longest row; rows only narrow it.
         let so_far = if empty { longest } else { self.shared };
         let shared = (example.rows.iter().map(|r| repeats(&r.input_ids))).fold(so_far, usize::min);
+        let rest = match (leads_kept, empty || self.rest.is_some()) {
+            (true, true) => rest_after_leads(example).map(|r| r.max(self.rest.unwrap_or(0))),
+            _ => None,
+        };
         Self {
             examples: self.examples + 1,
             rows: self.rows + example.rows.len(),
@@ -106,13 +120,18 @@ impl<'a> BatchLoad<'a> {
             longest,
             first,
             shared,
+            rest,
         }
     }
 
     /// The positions a forward pass computes: the shared prefix once, then every row's rest
-    /// padded to the longest (what attention's scores and the layers' activations grow with).
+    /// padded to the longest (what attention's scores and the layers' activations grow with);
+    /// with leads kept apart, every row's rest after its lead.
     fn positions(&self) -> usize {
-        self.shared + self.rows * (self.longest - self.shared)
+        match self.rest {
+            Some(rest) => self.rows * rest,
+            None => self.shared + self.rows * (self.longest - self.shared),
+        }
     }
 
     fn fits(&self, limits: &Limits) -> bool {
@@ -132,6 +151,15 @@ pub fn first_row(example: &ScoredExample) -> &[u32] {
 /// How many leading tokens two rows have in common.
 pub fn common_len(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// An example's longest row after its lead, when each of its rows has one target (`None`
+/// otherwise: such rows are computed whole).
+fn rest_after_leads(example: &ScoredExample) -> Option<usize> {
+    let rows = 0..example.rows.len();
+    let single = rows.clone().all(|r| example.target_positions(r).len() == 1);
+    let rest = |r: usize| example.rows[r].input_ids.len() - example.lead(r);
+    single.then(|| rows.map(rest).max().unwrap_or(0))
 }
 
 /// How many outputs score an example's candidates (each a row of logits).
@@ -223,6 +251,34 @@ pub(crate) mod tests {
         // Short rows: the whole batch in one pass.
         let short: Vec<ScoredExample> = (0..8).map(|i| example(i, vec![i as u32; 40])).collect();
         assert_eq!(within(&short, true, &Limits::TRAIN).len(), 1);
+    }
+
+    #[test]
+    fn a_training_step_counts_rows_after_their_kept_passages() {
+        use ptune_data::task::Target;
+        // MultiRC-shaped: 8 answers, each to a 400-token passage of its own, prompts after it
+        // and one target (a label's one-token verbalizers).
+        let answer = |i: usize, targets: usize| {
+            let mut e = example(i, row(i as u32, 400, 100, 430));
+            e.rows[0].prompt_positions = vec![400, 401];
+            let target = |position| Target {
+                row: 0,
+                position,
+                token: 5,
+            };
+            e.candidates = vec![(429 - targets..429).map(target).collect()];
+            e
+        };
+        let long: Vec<ScoredExample> = (0..8).map(|i| answer(i, 1)).collect();
+        assert_eq!(long[0].lead(0), 400);
+        // 8 × 30 positions after the passages: one part (a causal model only).
+        assert_eq!(sizes(&long, true, &Limits::TRAIN), vec![8]);
+        assert_eq!(sizes(&long, false, &Limits::TRAIN), vec![2, 2, 2, 2]);
+        // Evaluation computes the passages in its own pass.
+        assert_eq!(sizes(&long, true, &Limits::EVAL), vec![8]);
+        // Rows with several targets are computed whole (their leads are not kept apart).
+        let whole: Vec<ScoredExample> = (0..8).map(|i| answer(i, 2)).collect();
+        assert_eq!(sizes(&whole, true, &Limits::TRAIN), vec![2, 2, 2, 2]);
     }
 
     #[test]

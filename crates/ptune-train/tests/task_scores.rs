@@ -1,6 +1,7 @@
 //! Candidate scores match transformers (fixtures from scripts/make_task_fixtures.py) on masked
 //! and causal tiny models, for one- and multi-token answers, with and without prompt vectors;
-//! and a task loss's gradient reaches the prompt encoder and nothing of the backbone.
+//! and a task loss's gradient reaches the prompt encoder and nothing of the backbone, the same
+//! with each row's passage kept apart.
 
 #[path = "../../ptune-backbone/tests/common/device.rs"]
 mod device;
@@ -11,9 +12,9 @@ use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use ptune_backbone::{Backbone, ModelBundle};
 use ptune_data::TokenizerSpec;
 use ptune_data::task::{RowBuilder, ScoredExample, TaskBatch, TaskDef};
-use ptune_encoder::{EncoderKind, PromptEncoderConfig};
+use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
 use ptune_train::candidates::{TaskTensors, candidate_scores, task_grads, task_loss};
-use ptune_train::model::to_host;
+use ptune_train::model::{PrefixCache, to_host};
 use ptune_train::rank::rank_candidates;
 use ptune_train::spec::tokenizer_spec;
 use serde_json::Value;
@@ -248,37 +249,114 @@ fn a_step_in_parts_has_the_whole_batchs_loss_and_gradient() {
         let encoder = PromptEncoderConfig::new(EncoderKind::Lstm, n, backbone.hidden_size())
             .init(&device)
             .unwrap();
-        let grads = |parts: &[Vec<&ScoredExample>]| {
-            let (grads, loss) = task_grads(
-                &backbone,
-                &encoder,
-                None,
-                parts,
-                def.score,
-                spec.pad_id,
-                &device,
-            )
-            .unwrap();
-            let mut values = GradValues {
-                grads: &grads,
-                values: Vec::new(),
-            };
-            encoder.visit(&mut values);
-            (values.values, loss)
-        };
-        let (whole, whole_loss) = grads(std::slice::from_ref(&refs));
+        let model = (&backbone, &encoder, &spec);
+        let whole = step_grads(model, &def, std::slice::from_ref(&refs), None);
         // Parts of unequal sizes: each part's mean is weighted by its share.
-        let (parts, parts_loss) = grads(&[refs[..1].to_vec(), refs[1..].to_vec()]);
+        let parts = step_grads(model, &def, &[refs[..1].to_vec(), refs[1..].to_vec()], None);
+        assert_same_step(name, &whole, &parts);
+    }
+}
+
+/// The encoder's gradient (every parameter, flattened) and the loss of a step on `parts`.
+fn step_grads(
+    (backbone, encoder, spec): (&Backbone, &PromptEncoder, &TokenizerSpec),
+    def: &TaskDef,
+    parts: &[Vec<&ScoredExample>],
+    leads: Option<&PrefixCache>,
+) -> (Vec<Vec<f32>>, f32) {
+    let device = backbone.device();
+    let (grads, loss) = task_grads(
+        backbone,
+        encoder,
+        None,
+        parts,
+        def.score,
+        spec.pad_id,
+        leads,
+        &device,
+    )
+    .unwrap();
+    let mut values = GradValues {
+        grads: &grads,
+        values: Vec::new(),
+    };
+    encoder.visit(&mut values);
+    (values.values, loss)
+}
+
+/// Two steps' losses and gradients agree, and the gradient is not all zeros.
+fn assert_same_step(
+    name: &str,
+    (a, a_loss): &(Vec<Vec<f32>>, f32),
+    (b, b_loss): &(Vec<Vec<f32>>, f32),
+) {
+    assert!(
+        (a_loss - b_loss).abs() < 1e-5,
+        "{name}: {a_loss} vs {b_loss}"
+    );
+    for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+        assert!((x - y).abs() <= 1e-5 + 1e-4 * x.abs(), "{name}: {x} vs {y}");
+    }
+    assert!(
+        a.iter().flatten().any(|g| g.abs() > 1e-6),
+        "{name}: a gradient at all"
+    );
+}
+
+/// Passages before the prompts: two answers to one passage, one to another of the same length
+/// and one to a short one (leads that repeat, differ, and differ in length).
+fn passage_examples(bundle: &ModelBundle, spec: &TokenizerSpec) -> (TaskDef, Vec<ScoredExample>) {
+    let case = serde_json::json!({
+        "task": {
+            "name": "passages",
+            "fields": ["passage", "question"],
+            "template": "[passage] [P:2] . Question: [question] ? [Y] .",
+            "answer": {"kind": "label", "verbalizers": [["a", "the"], ["b", "is"]]}
+        },
+        "examples": [
+            {"passage": "the capital of france is paris and the dog sat on the mat",
+             "question": "is it large", "label": "a"},
+            {"passage": "the capital of france is paris and the dog sat on the mat",
+             "question": "where is the small one", "label": "b"},
+            {"passage": "the dog sat on the mat and the capital of france is paris",
+             "question": "is it large", "label": "a"},
+            {"passage": "we sat at night", "question": "is the day new", "label": "b"}
+        ]
+    });
+    scored(bundle, spec, &case)
+}
+
+#[test]
+fn kept_passages_give_the_same_loss_and_gradient() {
+    let device = device::device().autodiff();
+    for name in ["gpt2", "llama_gqa_tied"] {
+        let bundle = ModelBundle::open(&model_dir(name)).unwrap();
+        let backbone: Backbone = bundle.backbone(&device).unwrap();
+        let spec = tokenizer_spec(&bundle, &backbone).unwrap();
+        let (def, examples) = passage_examples(&bundle, &spec);
+        let leads: Vec<usize> = examples.iter().map(|e| e.lead(0)).collect();
         assert!(
-            (whole_loss - parts_loss).abs() < 1e-5,
-            "{name}: {whole_loss} vs {parts_loss}"
+            leads[0] == leads[1] && leads[1] == leads[2] && leads[2] > leads[3] && leads[3] > 0,
+            "{name}: passages of two lengths, one repeated: {leads:?}"
         );
-        for (w, p) in whole.iter().flatten().zip(parts.iter().flatten()) {
-            assert!((w - p).abs() <= 1e-5 + 1e-4 * w.abs(), "{name}: {w} vs {p}");
-        }
+        let refs: Vec<&ScoredExample> = examples.iter().collect();
+        let batch = TaskBatch::collate(&refs, spec.pad_id).unwrap();
         assert!(
-            whole.iter().flatten().any(|g| g.abs() > 1e-6),
-            "{name}: a gradient at all"
+            batch.one_target_per_row(),
+            "{name}: one-token verbalizers, the rows whose passages are kept"
         );
+        let encoder = PromptEncoderConfig::new(EncoderKind::Lstm, 2, backbone.hidden_size())
+            .init(&device)
+            .unwrap();
+        let model = (&backbone, &encoder, &spec);
+        let parts = std::slice::from_ref(&refs);
+        let whole = step_grads(model, &def, parts, None);
+        let cache = PrefixCache::default();
+        let computed = step_grads(model, &def, parts, Some(&cache));
+        assert_eq!(cache.len(), 3, "{name}: one lead kept per passage");
+        let reused = step_grads(model, &def, parts, Some(&cache));
+        assert_eq!(cache.len(), 3, "{name}: the second step reuses them");
+        assert_same_step(name, &whole, &computed);
+        assert_same_step(name, &whole, &reused);
     }
 }

@@ -82,8 +82,8 @@ impl TaskBatch {
                     target_position: positions.first().copied().unwrap_or(0),
                     object_id: 0,
                     fact_index: example.index,
-                    // Candidates share their example's context (the batch's shared prefix).
-                    lead: 0,
+                    // Words only: kept across prompt changes (`ScoredExample::lead`).
+                    lead: example.lead(r),
                 });
                 row_bases.push(bases.map_or(0, |b| b[e]));
             }

@@ -84,6 +84,17 @@ impl ScoredExample {
         positions
     }
 
+    /// Row `r`'s leading positions that hold words only, before its first prompt slot and its
+    /// first target: what a causal model computes there does not depend on the prompts, so a
+    /// training run can keep it from step to step (a MultiRC passage, a BoolQ one).
+    pub fn lead(&self, r: usize) -> usize {
+        let first_prompt = self.rows[r].prompt_positions.iter().copied().min();
+        let first_target = self.target_positions(r).first().copied();
+        (first_prompt.into_iter().chain(first_target))
+            .min()
+            .unwrap_or(0)
+    }
+
     /// At most `n` candidates for a training step: the right one and `n - 1` others drawn
     /// with `seed` (all of them when there are no more than `n`). Cross-entropy over a sample
     /// of a relation's hundreds of objects is the sampled-softmax estimate of the full one.

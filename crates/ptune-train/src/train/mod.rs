@@ -13,6 +13,7 @@ pub use relation::{EpochRecord, FactCounts, RelationData, RelationResult, Traine
 pub use rundir::RunDir;
 
 use crate::device::Compute;
+use crate::model::PrefixCache;
 use crate::output::{RunLog, write_json};
 use crate::rank::Items;
 use crate::spec::tokenizer_spec;
@@ -400,6 +401,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         encoder: kind,
         log: &log,
         label: id.to_string(),
+        leads: PrefixCache::default(),
     };
     log.line("facts kept of those in the files, per split (and why the rest were dropped):");
     for (relation, item) in &work {

@@ -4,7 +4,7 @@ use super::checkpoint::{self, RunState};
 use super::hparams::Hparams;
 use super::task::TaskTest;
 use crate::candidates::task_grads;
-use crate::model::{BatchTensors, fact_loss, grads_on, optimizer, prompts};
+use crate::model::{BatchTensors, PrefixCache, fact_loss, grads_on, optimizer, prompts};
 use crate::rank::{CandidateRanks, Items, stats};
 use crate::task_batches::{self, Limits};
 use anyhow::Result;
@@ -112,6 +112,8 @@ pub struct Trainer<'a> {
     pub encoder: EncoderKind,
     pub log: &'a crate::output::RunLog,
     pub label: String,
+    /// The training rows' leads (words before the first prompt), kept for the whole run.
+    pub leads: PrefixCache,
 }
 
 /// A relation's run between two epochs: what its checkpoint holds, and the fixed anchor.
@@ -435,6 +437,7 @@ impl Trainer<'_> {
                     &parts,
                     *norm,
                     data.pad_id,
+                    Some(&self.leads),
                     self.device,
                 )?
             }
