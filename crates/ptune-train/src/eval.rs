@@ -98,7 +98,7 @@ fn eval_task(args: &EvalArgs, loaded: &LoadedPack, def: &TaskDef) -> Result<()> 
         &examples,
         def.score,
         loaded.spec.pad_id,
-        &loaded.device,
+        (None, &loaded.device),
     )?;
     let test = TaskTest {
         examples: all,

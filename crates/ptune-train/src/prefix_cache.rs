@@ -4,7 +4,7 @@
 //! values in every batch: they are kept from the first batch that computes them, and later
 //! batches take no rows for them (see [`ptune_backbone::PrefixKv`]). A task row's lead is
 //! words only (its passage before the first prompt slot): its keys and values never change, so
-//! one cache serves a whole training run (`trains` in [`PrefixCache::forward_rows`]).
+//! one cache serves a whole training run (`outlives_prompts` in [`PrefixCache::forward_rows`]).
 
 use crate::model::{Input, Inputs, by_first_appearance};
 use burn::tensor::{Int, Tensor, TensorData};
@@ -170,27 +170,28 @@ impl PrefixCache {
     /// pass when the batch's prefixes have one length, else computed first, one pass per
     /// length. A masked LM, whose prefix depends on what follows it, runs with `fallback`.
     ///
-    /// `trains`: the pass is tracked for a gradient. Only prefixes of words then
-    /// ([`FixedPrefix::words_only`], else `fallback`), always computed apart and untracked, and
-    /// kept from step to step: the tracked pass computes each row's rest only. A MultiRC
-    /// step's 8 answers to 400-token passages trains on their ~40 positions after the passage,
-    /// not 3,200.
+    /// `outlives_prompts`: the cache is kept while the prompts change (a training run's, or
+    /// one for a split scored after every epoch). Only prefixes of words then
+    /// ([`FixedPrefix::words_only`], else `fallback`), always computed apart and untracked (a
+    /// training pass tracks the rest only). A MultiRC step's 8 answers to 400-token passages
+    /// trains on their ~40 positions after the passage, not 3,200.
     pub fn forward_rows(
         &self,
         backbone: &Backbone,
         (embeds, mask): (Tensor<3>, Tensor<2, Int>),
         targets: &[usize],
         (fixed, fallback): (&FixedPrefix, &SharedPrefix),
-        trains: bool,
+        outlives_prompts: bool,
     ) -> Tensor<2> {
-        let fits = backbone.objective() == Objective::Causal && (!trains || fixed.words_only());
+        let words = !outlives_prompts || fixed.words_only();
+        let fits = backbone.objective() == Objective::Causal && words;
         if !fits {
             return backbone.forward_rows(embeds, mask, targets, fallback, None);
         }
         let mut kept = self.lock();
         kept.make_room(fixed);
         let missing = kept.missing(fixed);
-        if !trains && !missing.is_empty() && !fixed.prefix.ragged() {
+        if !outlives_prompts && !missing.is_empty() && !fixed.prefix.ragged() {
             let (out, computed) =
                 backbone.forward_rows_keeping(embeds, mask, targets, &fixed.prefix);
             if let Some(computed) = computed {

@@ -1,7 +1,7 @@
 //! Ranking the objects of a query set with a fixed prompt matrix (or none: the manual baseline):
 //! what training's dev and test scores and `ptune eval` share.
 
-use crate::candidates::{TaskTensors, candidate_scores};
+use crate::candidates::{TaskTensors, scores_keeping_leads};
 use crate::model::{BatchTensors, PrefixCache, target_logits, to_host};
 use crate::task_batches::{self, Limits, common_len, first_row, longest_row};
 use anyhow::Result;
@@ -33,20 +33,23 @@ impl Items {
     }
 
     /// 1-based ranks of each item's right answer, in item order, and a task's predictions.
+    /// `leads`: a task's passages kept from call to call (see [`rank_candidates`]).
     pub fn rank(
         &self,
         backbone: &Backbone,
         prompts: Option<&Tensor<2>>,
         allowed: &AllowedVocab,
         pad_id: u32,
-        device: &Device,
+        (leads, device): (Option<&PrefixCache>, &Device),
     ) -> Result<CandidateRanks> {
         match self {
             Items::Facts(q) => Ok(CandidateRanks {
                 ranks: rank_queries(backbone, prompts, q, allowed, pad_id, device)?,
                 best: Vec::new(),
             }),
-            Items::Task(e, norm) => rank_candidates(backbone, prompts, e, *norm, pad_id, device),
+            Items::Task(e, norm) => {
+                rank_candidates(backbone, prompts, e, *norm, pad_id, (leads, device))
+            }
         }
     }
 }
@@ -58,15 +61,19 @@ pub struct CandidateRanks {
     pub best: Vec<usize>,
 }
 
-/// Scores every example's candidates: see [`CandidateRanks`].
+/// Scores every example's candidates: see [`CandidateRanks`]. `leads`: the rows' words before
+/// their first prompt, kept from call to call (a split scored after every epoch, whose
+/// passages stay the same: see `outlives_prompts` in [`PrefixCache::forward_rows`]); used
+/// with `prompts` only, since the manual pattern's rows are words throughout.
 pub fn rank_candidates(
     backbone: &Backbone,
     prompts: Option<&Tensor<2>>,
     examples: &[ScoredExample],
     norm: ScoreNorm,
     pad_id: u32,
-    device: &Device,
+    (leads, device): (Option<&PrefixCache>, &Device),
 ) -> Result<CandidateRanks> {
+    let leads = leads.filter(|_| prompts.is_some());
     let order = by_length(examples);
     let (mut ranks, mut best) = (vec![0; examples.len()], vec![0; examples.len()]);
     let mut done = 0;
@@ -74,7 +81,8 @@ pub fn rank_candidates(
     for chosen in task_batches::within(order.iter().map(|&i| &examples[i]), causal, &Limits::EVAL) {
         let batch = TaskBatch::collate(&chosen, pad_id)?;
         let tensors = TaskTensors::new(&batch, backbone.vocab_size(), norm, device);
-        let scores = to_host(candidate_scores(backbone, prompts.cloned(), &tensors)?)?;
+        let scores = scores_keeping_leads(backbone, prompts.cloned(), &tensors, leads)?;
+        let scores = to_host(scores)?;
         let gold: Vec<u32> = batch.gold.iter().map(|g| g.unwrap_or(0) as u32).collect();
         let batch_ranks = metrics::ranks(&scores, batch.width, &gold, None)?;
         let batch_best = scores.chunks(batch.width).map(argmax);

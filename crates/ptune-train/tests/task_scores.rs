@@ -13,7 +13,9 @@ use ptune_backbone::{Backbone, ModelBundle};
 use ptune_data::TokenizerSpec;
 use ptune_data::task::{RowBuilder, ScoredExample, TaskBatch, TaskDef};
 use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
-use ptune_train::candidates::{TaskTensors, candidate_scores, task_grads, task_loss};
+use ptune_train::candidates::{
+    TaskTensors, candidate_scores, scores_keeping_leads, task_grads, task_loss,
+};
 use ptune_train::model::{PrefixCache, to_host};
 use ptune_train::rank::rank_candidates;
 use ptune_train::spec::tokenizer_spec;
@@ -136,7 +138,7 @@ fn evaluation_in_length_order_gives_each_example_its_own_prediction() {
                 &examples,
                 def.score,
                 spec.pad_id,
-                &device,
+                (None, &device),
             )
             .unwrap();
             let want: Vec<usize> = (case["scores"].as_array().unwrap().iter())
@@ -358,5 +360,49 @@ fn kept_passages_give_the_same_loss_and_gradient() {
         assert_eq!(cache.len(), 3, "{name}: the second step reuses them");
         assert_same_step(name, &whole, &computed);
         assert_same_step(name, &whole, &reused);
+    }
+}
+
+/// A split scored after every epoch keeps its passages too: the same scores and ranks, the
+/// manual pattern (no prompts) scored whole.
+#[test]
+fn kept_passages_give_the_same_scores() {
+    let device = device::device();
+    for name in ["gpt2", "llama_gqa_tied"] {
+        let bundle = ModelBundle::open(&model_dir(name)).unwrap();
+        let backbone: Backbone = bundle.backbone(&device).unwrap();
+        let spec = tokenizer_spec(&bundle, &backbone).unwrap();
+        let (def, examples) = passage_examples(&bundle, &spec);
+        let refs: Vec<&ScoredExample> = examples.iter().collect();
+        let batch = TaskBatch::collate(&refs, spec.pad_id).unwrap();
+        let tensors = TaskTensors::new(&batch, backbone.vocab_size(), def.score, &device);
+        let encoder = PromptEncoderConfig::new(EncoderKind::Lstm, 2, backbone.hidden_size())
+            .init(&device)
+            .unwrap();
+        let prompts = encoder.forward();
+        let cache = PrefixCache::default();
+        let score = |leads| {
+            let p = Some(prompts.clone());
+            to_host(scores_keeping_leads(&backbone, p, &tensors, leads).unwrap()).unwrap()
+        };
+        let whole = score(None);
+        for kept in [score(Some(&cache)), score(Some(&cache))] {
+            for (w, k) in whole.iter().zip(&kept) {
+                assert!((w - k).abs() < 1e-5, "{name}: {w} vs {k}");
+            }
+        }
+        assert_eq!(cache.len(), 3, "{name}: one lead kept per passage");
+        let rank = |prompts: Option<&Tensor<2>>, leads| {
+            let (norm, pad) = (def.score, spec.pad_id);
+            rank_candidates(&backbone, prompts, &examples, norm, pad, (leads, &device)).unwrap()
+        };
+        let manual = PrefixCache::default();
+        assert_eq!(rank(None, None).ranks, rank(None, Some(&manual)).ranks);
+        assert!(
+            manual.is_empty(),
+            "{name}: the manual pattern's rows are scored whole"
+        );
+        let kept = rank(Some(&prompts), Some(&cache));
+        assert_eq!(rank(Some(&prompts), None).ranks, kept.ranks, "{name}");
     }
 }

@@ -402,6 +402,7 @@ pub fn run(cli: &TrainArgs) -> Result<()> {
         log: &log,
         label: id.to_string(),
         leads: PrefixCache::default(),
+        dev_leads: PrefixCache::default(),
     };
     log.line("facts kept of those in the files, per split (and why the rest were dropped):");
     for (relation, item) in &work {

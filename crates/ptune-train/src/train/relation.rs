@@ -114,6 +114,8 @@ pub struct Trainer<'a> {
     pub label: String,
     /// The training rows' leads (words before the first prompt), kept for the whole run.
     pub leads: PrefixCache,
+    /// The dev rows' leads, scored after every epoch.
+    pub dev_leads: PrefixCache,
 }
 
 /// A relation's run between two epochs: what its checkpoint holds, and the fixed anchor.
@@ -331,7 +333,8 @@ impl Trainer<'_> {
     }
 
     fn dev_score(&self, prompts: &Tensor<2>, data: &RelationData) -> Result<Summary> {
-        Ok(self.evaluate(Some(prompts), &data.dev, data)?.summary())
+        let ranked = self.ranked(Some(prompts), &data.dev, data, Some(&self.dev_leads))?;
+        Ok(stats(&ranked.ranks).summary())
     }
 
     /// A bar over the relation's epochs, at most as many as it may run.
@@ -356,7 +359,7 @@ impl Trainer<'_> {
         items: &Items,
         data: &RelationData,
     ) -> Result<ptune_data::RankStats> {
-        Ok(stats(&self.ranked(prompts, items, data)?.ranks))
+        Ok(stats(&self.ranked(prompts, items, data, None)?.ranks))
     }
 
     /// A test split's P@1, P@10 and MRR, and a task's SuperGLUE scores.
@@ -367,7 +370,7 @@ impl Trainer<'_> {
         data: &RelationData,
     ) -> Result<(Summary, Option<TaskScores>)> {
         let start = Instant::now();
-        let ranked = self.ranked(prompts, items, data)?;
+        let ranked = self.ranked(prompts, items, data, None)?;
         let scores = match (items, &data.task_test) {
             (Items::Task(scored, _), Some(test)) => Some(test.scores(scored, &ranked.best)),
             _ => None,
@@ -389,18 +392,20 @@ impl Trainer<'_> {
         Ok((summary, scores))
     }
 
+    /// `leads`: the split's passages kept from one scoring to the next (the dev split's).
     fn ranked(
         &self,
         prompts: Option<&Tensor<2>>,
         items: &Items,
         data: &RelationData,
+        leads: Option<&PrefixCache>,
     ) -> Result<CandidateRanks> {
         items.rank(
             self.backbone,
             prompts,
             &data.allowed,
             data.pad_id,
-            self.device,
+            (leads, self.device),
         )
     }
 
