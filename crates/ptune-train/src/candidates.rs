@@ -80,7 +80,8 @@ pub fn candidate_scores(
 
 /// [`candidate_scores`] with each row's lead (its words before the first prompt slot) taken
 /// from `leads`, which keeps them from call to call (a training run's cache: see
-/// `outlives_prompts` in [`PrefixCache::forward_rows`]). Rows with one target each, on a causal model.
+/// `outlives_prompts` in [`PrefixCache::forward_rows`]). Rows with one target each, on a
+/// causal model.
 pub fn scores_keeping_leads(
     backbone: &Backbone,
     prompts: Option<Tensor<2>>,

@@ -17,7 +17,8 @@ pub struct Limits {
     /// Positions computed: a shared prefix once, then rows × their longest rest.
     pub positions: usize,
     /// A causal model takes each row's lead (its words before the first prompt) from keys and
-    /// values kept apart (`PrefixCache::forward_rows` when it `outlives_prompts`): only the rest counts.
+    /// values kept apart (`outlives_prompts` in `PrefixCache::forward_rows`): only the rest
+    /// counts.
     pub leads_kept: bool,
 }
 
