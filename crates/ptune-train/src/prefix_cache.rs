@@ -87,8 +87,6 @@ pub struct PrefixCache {
 struct Kept {
     entries: HashMap<Vec<Input>, PrefixKv>,
     width: usize,
-    /// One position's keys and values over all layers (known from the first prefix kept).
-    bytes_per_position: usize,
 }
 
 impl Kept {
@@ -97,7 +95,9 @@ impl Kept {
         let new = fixed.keys.iter().filter(|k| !self.entries.contains_key(*k));
         let count = self.entries.len() + new.count();
         let width = self.width.max(fixed.prefix.len);
-        if count >= MAX_PREFIXES || count * width * self.bytes_per_position > MAX_BYTES {
+        // One position's keys and values over all layers, as any kept prefix has them.
+        let per_position = (self.entries.values().next()).map_or(0, PrefixKv::bytes_per_position);
+        if count >= MAX_PREFIXES || count * width * per_position > MAX_BYTES {
             *self = Kept::default();
         }
     }
@@ -108,24 +108,6 @@ impl Kept {
         (0..keys.len())
             .filter(|&g| !keys[g].is_empty() && !self.entries.contains_key(&keys[g]))
             .collect()
-    }
-
-    /// The batch's final hidden states at `targets` with every prefix of `fixed` taken from
-    /// here, those in `missing` computed first (their inputs detached: nothing is tracked).
-    fn forward_rows(
-        &mut self,
-        backbone: &Backbone,
-        (embeds, mask): (Tensor<3>, Tensor<2, Int>),
-        targets: &[usize],
-        (fixed, missing): (&FixedPrefix, &[usize]),
-    ) -> Tensor<2> {
-        for (groups, computed) in compute(backbone, &embeds, fixed, missing) {
-            for (i, g) in groups.into_iter().enumerate() {
-                self.insert(fixed.keys[g].clone(), computed.group(i));
-            }
-        }
-        let (kv, layout) = self.stacked(fixed);
-        backbone.forward_rows(embeds, mask, targets, &layout, Some(&kv))
     }
 
     /// `fixed`'s groups' prefixes stacked in group order (every group's prefix kept), with the
@@ -151,9 +133,6 @@ impl Kept {
     }
 
     fn insert(&mut self, key: Vec<Input>, kv: PrefixKv) {
-        if self.bytes_per_position == 0 {
-            self.bytes_per_position = kv.bytes_per_position();
-        }
         if kv.len() > self.width {
             self.width = kv.len();
             for entry in self.entries.values_mut() {
@@ -201,7 +180,14 @@ impl PrefixCache {
             }
             return out;
         }
-        kept.forward_rows(backbone, (embeds, mask), targets, (fixed, &missing))
+        // The missing prefixes computed apart, their inputs detached: nothing is tracked.
+        for (groups, computed) in compute(backbone, &embeds, fixed, &missing) {
+            for (i, g) in groups.into_iter().enumerate() {
+                kept.insert(fixed.keys[g].clone(), computed.group(i));
+            }
+        }
+        let (kv, layout) = kept.stacked(fixed);
+        backbone.forward_rows(embeds, mask, targets, &layout, Some(&kv))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
