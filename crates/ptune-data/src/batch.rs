@@ -1,6 +1,7 @@
 //! Padded batches of queries as flat integer arrays, and the (seeded) order they come in.
 
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 use crate::{Error, Query, Result};
 use ptune_host::{SplitMix64, shuffle};
@@ -106,6 +107,39 @@ impl Batch {
         self.object_ids.push(q.object_id);
         self.fact_indices.push(q.fact_index);
         self.leads.push(q.lead);
+    }
+
+    /// The rows in `groups` consecutive runs of near-equal size (at most one per row), each a
+    /// batch of its own with this one's width: what computes them apart, on cores of their own.
+    pub fn split(&self, groups: usize) -> Vec<Batch> {
+        let rows = self.batch_size;
+        let groups = groups.clamp(1, rows.max(1));
+        let bounds: Vec<usize> = (0..=groups).map(|g| g * rows / groups).collect();
+        bounds.windows(2).map(|w| self.rows(w[0]..w[1])).collect()
+    }
+
+    /// Rows `r` as a batch of their own.
+    fn rows(&self, r: Range<usize>) -> Batch {
+        let t = self.seq_len;
+        let slots_before = |row: usize| match self.prompt_spans.is_empty() {
+            true => row * self.n_prompts,
+            false => self.prompt_spans[..row].iter().map(|s| s.1).sum(),
+        };
+        let slots = slots_before(r.start)..slots_before(r.end);
+        let own = |v: &[usize]| v.get(r.clone()).map(<[usize]>::to_vec).unwrap_or_default();
+        Batch {
+            input_ids: self.input_ids[r.start * t..r.end * t].to_vec(),
+            attention_mask: self.attention_mask[r.start * t..r.end * t].to_vec(),
+            batch_size: r.len(),
+            seq_len: t,
+            n_prompts: self.n_prompts,
+            prompt_positions: self.prompt_positions[slots].to_vec(),
+            prompt_spans: (self.prompt_spans.get(r.clone()).map(<[_]>::to_vec)).unwrap_or_default(),
+            target_positions: own(&self.target_positions),
+            object_ids: self.object_ids[r.clone()].to_vec(),
+            fact_indices: own(&self.fact_indices),
+            leads: own(&self.leads),
+        }
     }
 
     /// Row `b` of `input_ids`.
@@ -238,6 +272,31 @@ mod tests {
             fact_index: object as usize,
             lead: 0,
         }
+    }
+
+    #[test]
+    fn split_gives_each_group_its_own_rows_slots_and_targets() {
+        let a = query(&[5, 0, 7, 9], &[1], 3, 11);
+        let b = query(&[5, 0, 8], &[1], 2, 12);
+        let c = query(&[6, 0, 8, 4], &[1], 3, 13);
+        let whole = Batch::collate([&a, &b, &c], 99).unwrap();
+        let one = |qs: &[&Query]| Batch::collate(qs.iter().copied(), 99).unwrap();
+        assert_eq!(whole.split(2), [one(&[&a]), one(&[&b, &c])]);
+        assert_eq!(whole.split(1), std::slice::from_ref(&whole));
+        assert_eq!(whole.split(5).len(), 3, "at most one group per row");
+        // Mixed: slots per example differ, each keeps its pack's first row.
+        let d = query(&[0, 0, 7, 9], &[0, 1], 3, 14);
+        let rows = [(&a, 0), (&d, 1), (&c, 3)];
+        let mixed = Batch::collate_mixed(rows, 99).unwrap();
+        let parts = mixed.split(2);
+        assert_eq!(
+            parts[0],
+            Batch::collate_mixed(rows[..1].to_vec(), 99).unwrap()
+        );
+        assert_eq!(
+            parts[1],
+            Batch::collate_mixed(rows[1..].to_vec(), 99).unwrap()
+        );
     }
 
     #[test]

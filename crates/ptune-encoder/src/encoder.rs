@@ -5,8 +5,9 @@ use crate::config::{EncoderKind, PromptEncoderConfig};
 use crate::embedding::EmbeddingEncoder;
 use crate::lstm::LstmEncoder;
 use crate::mlp::MlpEncoder;
-use crate::tensors::{Grads, NamedTensors, ParamReader, Values};
+use crate::tensors::{Grads, NamedTensors, ParamGrads, ParamReader, Values};
 use burn::module::Module;
+use burn::optim::GradientsParams;
 use burn::tensor::{Gradients, Tensor};
 
 /// The trainable prompt encoder. `forward()` takes no input: it maps its own parameters to the
@@ -77,6 +78,11 @@ impl PromptEncoder {
     /// gradient are left out).
     pub fn grads(&self, grads: &Gradients) -> NamedTensors {
         self.export(&Grads(grads))
+    }
+
+    /// [`grads`](Self::grads) from the gradients an optimizer step takes.
+    pub fn param_grads(&self, grads: &GradientsParams) -> NamedTensors {
+        self.export(&ParamGrads(grads))
     }
 
     fn export(&self, reader: &impl ParamReader) -> NamedTensors {

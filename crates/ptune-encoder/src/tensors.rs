@@ -118,3 +118,12 @@ impl ParamReader for Grads<'_> {
         param.val().grad(self.0).map(HostTensor::from_tensor)
     }
 }
+
+/// Reads the gradients an optimizer is handed, by parameter id.
+pub(crate) struct ParamGrads<'g>(pub(crate) &'g burn::optim::GradientsParams);
+
+impl ParamReader for ParamGrads<'_> {
+    fn read<const D: usize>(&self, param: &Param<Tensor<D>>) -> Option<HostTensor> {
+        self.0.get::<D>(param.id).map(HostTensor::from_tensor)
+    }
+}

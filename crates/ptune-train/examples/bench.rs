@@ -17,7 +17,8 @@ use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
 use ptune_train::candidates::{TaskTensors, candidate_scores, scores_keeping_leads, task_loss};
 use ptune_train::device::{Backend, Compute};
 use ptune_train::model::{
-    BatchTensors, PrefixCache, loss, optimizer, step_on, target_logits, to_host, train_step,
+    BatchTensors, PrefixCache, fact_grads, grouped, grouped_logits, loss, optimizer, row_groups,
+    step_on, to_host,
 };
 use ptune_train::serve::percentile;
 use serde::Serialize;
@@ -64,7 +65,9 @@ struct BenchArgs {
     /// matmul, softmax, matmul; training always composes it, for its gradient), `kept-leads`
     /// (training takes each row's words before its first prompt from keys and values kept
     /// untracked across steps; a causal model, the classification case: time it with a
-    /// template that puts a passage first, `--template "[X] [P:3] [Y]" --seq-len 400`).
+    /// template that puts a passage first, `--template "[X] [P:3] [Y]" --seq-len 400`),
+    /// `row-groups` (on flex, a batch's rows computed in groups at once, one per core, so the
+    /// cores do not idle through flex's one-thread elementwise ops; the lama case).
     #[arg(long, value_enum, value_delimiter = ',')]
     ablate: Vec<Ablation>,
     /// With `--ablate`: time each step with the optimizations on and off in turn, in this one
@@ -101,6 +104,9 @@ enum Work {
     Lama {
         inputs: Box<BatchTensors>,
         every_row: bool,
+        /// The rows in the groups computed at once ([`row_groups`]; one with `--ablate
+        /// row-groups`).
+        groups: Vec<(BatchTensors, f64)>,
         /// Evaluation's kept prefixes (absent with `--ablate prefix-cache`).
         cache: Option<PrefixCache>,
     },
@@ -132,8 +138,9 @@ impl Work {
                 let grads = GradientsParams::from_grads(value.backward(), &encoder);
                 optim.step(1e-4, encoder, grads)
             }
-            Work::Lama { inputs, .. } => {
-                train_step(backbone, encoder, optim, inputs, 1e-4, None)?.0
+            Work::Lama { groups, .. } => {
+                let (grads, _) = fact_grads(backbone, &encoder, None, groups)?;
+                optim.step(1e-4, encoder, grads)
             }
             Work::Classify { tensors: t, leads } => {
                 step_on(encoder, optim, 1e-4, None, |p| {
@@ -153,8 +160,8 @@ impl Work {
                 every_row: true,
                 ..
             } => every_row_logits(backbone, p, inputs)?,
-            Work::Lama { inputs, cache, .. } => {
-                target_logits(backbone, Some(p), inputs, cache.as_ref())?
+            Work::Lama { groups, cache, .. } => {
+                grouped_logits(backbone, Some(&p), groups, cache.as_ref())?
             }
             Work::Classify { tensors: t, .. } => candidate_scores(backbone, Some(p), t)?,
         })?;
@@ -277,6 +284,7 @@ enum Ablation {
     PrefixCache,
     FusedAttention,
     KeptLeads,
+    RowGroups,
 }
 
 #[derive(Debug, Serialize)]
@@ -444,9 +452,18 @@ fn work(
             ablate_layout(&mut inputs.shared_prefix, ablate);
             let every_row = ablate.contains(&Ablation::TargetRows);
             let kept = !ablate.contains(&Ablation::PrefixCache);
+            let n = match ablate.contains(&Ablation::RowGroups) {
+                true => 1,
+                false => row_groups(device, batch.batch_size),
+            };
+            let mut groups = grouped(batch, n, device);
+            for (g, _) in &mut groups {
+                ablate_layout(&mut g.shared_prefix, ablate);
+            }
             Work::Lama {
                 inputs: Box::new(inputs),
                 every_row,
+                groups,
                 cache: kept.then(PrefixCache::default),
             }
         }
@@ -455,6 +472,9 @@ fn work(
         }
         _ if ablate.contains(&Ablation::PrefixCache) => {
             bail!("--ablate prefix-cache applies to the lama case only")
+        }
+        _ if ablate.contains(&Ablation::RowGroups) => {
+            bail!("--ablate row-groups applies to the lama case only")
         }
         case => {
             let mut tensors = match case {

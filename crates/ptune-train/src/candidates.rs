@@ -10,7 +10,7 @@ use ptune_backbone::Backbone;
 use ptune_data::task::{ScoreNorm, ScoredExample, TaskBatch};
 use ptune_encoder::PromptEncoder;
 
-use crate::model::{BatchTensors, PrefixCache, grads_on, input_embeds, loss};
+use crate::model::{BatchTensors, PrefixCache, grads_in_groups, input_embeds, loss, row_groups};
 
 /// Added to the score of a padded candidate slot: no real candidate scores this low.
 const ABSENT: f32 = -1e9;
@@ -131,16 +131,22 @@ pub fn task_grads(
     leads: Option<&PrefixCache>,
     device: &Device,
 ) -> Result<(GradientsParams, f32)> {
-    let total: usize = parts.iter().map(Vec::len).sum();
+    let total = parts.iter().map(Vec::len).sum::<usize>() as f64;
     let mut sum = GradientsAccumulator::new();
     let mut loss = 0.0;
     for part in parts {
-        let batch = TaskBatch::collate(part, pad_id)?;
-        let tensors = TaskTensors::new(&batch, backbone.vocab_size(), norm, device);
-        let share = part.len() as f64 / total as f64;
-        let (grads, part_loss) = grads_on(encoder, anchor, |prompts| {
-            let scores = scores_keeping_leads(backbone, Some(prompts), &tensors, leads)?;
-            Ok(task_loss(scores, &tensors).mul_scalar(share))
+        // Each part's rows in the groups the device computes at once (see `row_groups`).
+        let size = part.len().div_ceil(row_groups(device, part.len()));
+        let groups = (part.chunks(size.max(1)))
+            .map(|group| {
+                let batch = TaskBatch::collate(group, pad_id)?;
+                let tensors = TaskTensors::new(&batch, backbone.vocab_size(), norm, device);
+                Ok((tensors, group.len() as f64 / total))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (grads, part_loss) = grads_in_groups(encoder, anchor, &groups, |prompts, t| {
+            let scores = scores_keeping_leads(backbone, Some(prompts), t, leads)?;
+            Ok(task_loss(scores, t))
         })?;
         sum.accumulate(encoder, grads);
         loss += part_loss;

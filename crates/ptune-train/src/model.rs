@@ -1,7 +1,7 @@
 //! The P-tuning forward pass: frozen word embeddings, prompt vectors spliced into their slots,
 //! the frozen backbone, and the LM head at each example's target position only.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{
     AdamConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig,
@@ -11,6 +11,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use ptune_backbone::{Backbone, SharedPrefix};
 use ptune_data::Batch;
 use ptune_encoder::PromptEncoder;
+use rayon::prelude::*;
 
 pub use crate::prefix_cache::{FixedPrefix, PrefixCache};
 
@@ -301,15 +302,102 @@ pub fn grads_on(
     loss_of: impl FnOnce(Tensor<2>) -> Result<Tensor<1>>,
 ) -> Result<(GradientsParams, f32)> {
     let value = loss_of(prompts(encoder, anchor))?;
-    let scalar: f32 = value
-        .clone()
-        .try_into_scalar()
-        .map_err(|e| device_failed("during the training step", e))?;
+    let scalar = loss_scalar(value.clone())?;
     check_finite(scalar)?;
     Ok((
         GradientsParams::from_grads(value.backward(), encoder),
         scalar,
     ))
+}
+
+/// Rows below which a group is not worth a core of its own: its matmuls get too thin.
+const MIN_GROUP_ROWS: usize = 4;
+
+/// How many row groups to compute a batch of `rows` in at once, each on a core of its own.
+/// flex spreads its matmuls over every core but runs each elementwise op (GELU, softmax,
+/// norms, their gradients) on one, leaving the others idle a third of a step: groups keep them
+/// busy. libtorch and GPUs spread every op themselves, so there a batch stays whole.
+pub fn row_groups(device: &Device, rows: usize) -> usize {
+    if device.clone().inner() != Device::flex() {
+        return 1;
+    }
+    rayon::current_num_threads()
+        .min(rows / MIN_GROUP_ROWS)
+        .max(1)
+}
+
+/// [`grads_on`] over a batch in row groups, each weighted by its share of the rows, computed at
+/// once (see [`row_groups`]). Each group has an autodiff graph of its own, from its own copy
+/// of the prompt matrix; the groups' gradients of it are summed and taken back through the
+/// encoder once. With one group it is `grads_on` itself.
+pub fn grads_in_groups<G: Sync>(
+    encoder: &PromptEncoder,
+    anchor: Option<&Tensor<2>>,
+    groups: &[(G, f64)],
+    loss_of: impl Fn(Tensor<2>, &G) -> Result<Tensor<1>> + Sync,
+) -> Result<(GradientsParams, f32)> {
+    if let [(group, share)] = groups {
+        return grads_on(encoder, anchor, |p| {
+            Ok(loss_of(p, group)?.mul_scalar(*share))
+        });
+    }
+    let tracked = prompts(encoder, anchor);
+    let fixed = tracked.clone().detach();
+    let parts = (groups.par_iter())
+        .map(|(group, share)| {
+            // `detach` gives each group a leaf of its own, so their graphs stay apart.
+            let leaf = fixed.clone().detach().require_grad();
+            let value = loss_of(leaf.clone(), group)?.mul_scalar(*share);
+            let scalar = loss_scalar(value.clone())?;
+            let grads = value.backward();
+            let grad = leaf
+                .grad(&grads)
+                .context("no gradient reached the prompts")?;
+            Ok((grad, scalar))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let scalar: f32 = parts.iter().map(|p| p.1).sum();
+    check_finite(scalar)?;
+    let sum = (parts.into_iter().map(|p| p.0).reduce(|a, b| a + b)).context("no row groups")?;
+    let through_encoder = (tracked * sum.autodiff()).sum();
+    let grads = GradientsParams::from_grads(through_encoder.backward(), encoder);
+    Ok((grads, scalar))
+}
+
+/// A batch as `n` row groups (see [`row_groups`]), each with its share of the rows.
+pub fn grouped(batch: &Batch, n: usize, device: &Device) -> Vec<(BatchTensors, f64)> {
+    let rows = batch.batch_size as f64;
+    (batch.split(n).iter())
+        .map(|g| (BatchTensors::new(g, device), g.batch_size as f64 / rows))
+        .collect()
+}
+
+/// The gradients of a LAMA batch's loss from its row groups.
+pub fn fact_grads(
+    backbone: &Backbone,
+    encoder: &PromptEncoder,
+    anchor: Option<&Tensor<2>>,
+    groups: &[(BatchTensors, f64)],
+) -> Result<(GradientsParams, f32)> {
+    grads_in_groups(encoder, anchor, groups, |p, g| fact_loss(backbone, p, g))
+}
+
+/// [`target_logits`] of a batch's row groups, computed at once, stacked in row order.
+pub fn grouped_logits(
+    backbone: &Backbone,
+    prompts: Option<&Tensor<2>>,
+    groups: &[(BatchTensors, f64)],
+    cache: Option<&PrefixCache>,
+) -> Result<Tensor<2>> {
+    let logits = (groups.par_iter())
+        .map(|(g, _)| target_logits(backbone, prompts.cloned(), g, cache))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::cat(logits, 0))
+}
+
+/// A loss's value on the host (which waits for the device).
+fn loss_scalar(value: Tensor<1>) -> Result<f32> {
+    (value.try_into_scalar()).map_err(|e| device_failed("during the training step", e))
 }
 
 /// A loss that overflowed stops the run with what to do about it.

@@ -187,6 +187,8 @@ impl PrefixCache {
             }
         }
         let (kv, layout) = kept.stacked(fixed);
+        // Row groups computed at once (`row_groups`) share the cache: not the forward pass.
+        drop(kept);
         backbone.forward_rows(embeds, mask, targets, &layout, Some(&kv))
     }
 

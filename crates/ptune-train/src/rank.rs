@@ -2,7 +2,7 @@
 //! what training's dev and test scores and `ptune eval` share.
 
 use crate::candidates::{TaskTensors, scores_keeping_leads};
-use crate::model::{BatchTensors, PrefixCache, target_logits, to_host};
+use crate::model::{PrefixCache, grouped, grouped_logits, row_groups, to_host};
 use crate::task_batches::{self, Limits, common_len, first_row, longest_row};
 use anyhow::Result;
 use burn::tensor::{Device, Tensor};
@@ -173,8 +173,8 @@ pub fn rows_logits(
     cache: Option<&PrefixCache>,
 ) -> Result<Tensor<2>> {
     let batch = Batch::collate_mixed(rows.iter().copied(), pad_id)?;
-    let tensors = BatchTensors::new(&batch, device);
-    target_logits(backbone, prompts.cloned(), &tensors, cache)
+    let groups = grouped(&batch, row_groups(device, rows.len()), device);
+    grouped_logits(backbone, prompts, &groups, cache)
 }
 
 /// The index of the highest score (the first of equal ones).

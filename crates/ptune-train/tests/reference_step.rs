@@ -9,7 +9,9 @@ use ptune_backbone::ModelBundle;
 use ptune_data::Batch;
 use ptune_encoder::io::read_safetensors;
 use ptune_encoder::{EncoderKind, HostTensor, HostTensorExt, NamedTensors, PromptEncoderConfig};
-use ptune_train::model::{BatchTensors, loss, optimizer, target_logits, train_step};
+use ptune_train::model::{
+    BatchTensors, fact_grads, grouped, grouped_logits, loss, optimizer, target_logits, train_step,
+};
 use safetensors::SafeTensors;
 use std::path::PathBuf;
 
@@ -121,6 +123,30 @@ fn check(name: &str) {
     );
     for (param, g) in &grads {
         assert_close(&format!("d loss / d {param}"), g, &expected[param], 1e-5);
+    }
+
+    // The batch in row groups computed at once (flex's `row_groups`), unevenly: the same
+    // logits, loss and gradients as the reference's whole batch.
+    for n in 2..=3 {
+        let groups = grouped(&batch, n, &device);
+        let prompts = encoder.forward();
+        let logits = grouped_logits(&backbone, Some(&prompts), &groups, None).unwrap();
+        let what = |s: &str| format!("{n} row groups: {s}");
+        let logits = HostTensor::from_tensor(logits);
+        assert_close(&what("target logits"), &logits, &forward["logits"], 1e-5);
+        let (grads, value) = fact_grads(&backbone, &encoder, None, &groups).unwrap();
+        let value = HostTensor::new(forward["loss"].shape.clone(), vec![value]);
+        assert_close(&what("loss"), &value, &forward["loss"], 1e-5);
+        let grads = encoder.param_grads(&grads);
+        assert_eq!(grads.len(), expected.len(), "{}", what("gradients"));
+        for (param, g) in &grads {
+            assert_close(
+                &what(&format!("d loss / d {param}")),
+                g,
+                &expected[param],
+                1e-5,
+            );
+        }
     }
 
     let mut optim = optimizer(5e-4, None);

@@ -16,7 +16,7 @@ use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
 use ptune_train::candidates::{
     TaskTensors, candidate_scores, scores_keeping_leads, task_grads, task_loss,
 };
-use ptune_train::model::{PrefixCache, to_host};
+use ptune_train::model::{PrefixCache, row_groups, to_host};
 use ptune_train::rank::rank_candidates;
 use ptune_train::spec::tokenizer_spec;
 use serde_json::Value;
@@ -256,6 +256,32 @@ fn a_step_in_parts_has_the_whole_batchs_loss_and_gradient() {
         // Parts of unequal sizes: each part's mean is weighted by its share.
         let parts = step_grads(model, &def, &[refs[..1].to_vec(), refs[1..].to_vec()], None);
         assert_same_step(name, &whole, &parts);
+    }
+}
+
+#[test]
+fn a_step_in_row_groups_has_the_whole_batchs_loss_and_gradient() {
+    let device = device::device().autodiff();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if device.clone().inner() == Device::flex() && cores > 1 {
+        assert!(row_groups(&device, 8) > 1, "flex computes 8 rows in groups");
+    }
+    for name in ["bert", "llama_gqa_tied"] {
+        let bundle = ModelBundle::open(&model_dir(name)).unwrap();
+        let backbone: Backbone = bundle.backbone(&device).unwrap();
+        let spec = tokenizer_spec(&bundle, &backbone).unwrap();
+        let (def, examples) = scored(&bundle, &spec, &fixture(name)["tasks"][0]);
+        let refs: Vec<&ScoredExample> = examples.iter().cycle().take(8).collect();
+        let n = def.parsed_template().unwrap().n_prompts();
+        let encoder = PromptEncoderConfig::new(EncoderKind::Lstm, n, backbone.hidden_size())
+            .init(&device)
+            .unwrap();
+        let model = (&backbone, &encoder, &spec);
+        // One example a part is one group each, in turn; one part of 8 is computed in groups.
+        let singles: Vec<Vec<&ScoredExample>> = refs.iter().map(|e| vec![*e]).collect();
+        let in_turn = step_grads(model, &def, &singles, None);
+        let grouped = step_grads(model, &def, std::slice::from_ref(&refs), None);
+        assert_same_step(name, &in_turn, &grouped);
     }
 }
 

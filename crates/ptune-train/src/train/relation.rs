@@ -4,7 +4,7 @@ use super::checkpoint::{self, RunState};
 use super::hparams::Hparams;
 use super::task::TaskTest;
 use crate::candidates::task_grads;
-use crate::model::{BatchTensors, PrefixCache, fact_loss, grads_on, optimizer, prompts};
+use crate::model::{PrefixCache, fact_grads, grouped, optimizer, prompts, row_groups};
 use crate::rank::{CandidateRanks, Items, stats};
 use crate::task_batches::{self, Limits};
 use anyhow::Result;
@@ -421,13 +421,9 @@ impl Trainer<'_> {
         let (grads, loss) = match &data.train {
             Items::Facts(queries) => {
                 let chosen = indices.iter().map(|&i| &queries[i]);
-                let batch = BatchTensors::new(
-                    &ptune_data::Batch::collate(chosen, data.pad_id)?,
-                    self.device,
-                );
-                grads_on(lane.encoder(), anchor, |p| {
-                    fact_loss(self.backbone, p, &batch)
-                })?
+                let batch = ptune_data::Batch::collate(chosen, data.pad_id)?;
+                let groups = grouped(&batch, row_groups(self.device, indices.len()), self.device);
+                fact_grads(self.backbone, lane.encoder(), anchor, &groups)?
             }
             Items::Task(examples, norm) => {
                 let sampled = self.sample(examples, indices, lane.state.step);
