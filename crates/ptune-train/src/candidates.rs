@@ -118,7 +118,8 @@ pub fn task_loss(scores: Tensor<2>, batch: &TaskTensors) -> Tensor<1> {
 /// The encoder's gradient of the task loss over a step's examples, and that loss, computed a
 /// part at a time (`task_batches::within` with `Limits::TRAIN`) so that only one part's
 /// activations are held: each part's mean loss weighted by its share of the examples, so the
-/// parts' gradients sum to the whole batch's. `leads`: a cache of the rows' leads kept for
+/// parts' gradients sum to the whole batch's; a part's rows are computed in the groups the
+/// device takes at once ([`row_groups`]). `leads`: a cache of the rows' leads kept for
 /// the whole run (see [`scores_keeping_leads`]).
 #[allow(clippy::too_many_arguments)] // the model, the parts, how they score, where to keep
 pub fn task_grads(

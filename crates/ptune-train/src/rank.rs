@@ -161,9 +161,10 @@ pub fn rank_rows<'a>(
     Ok(ranks)
 }
 
-/// The target logits `[rows, vocab]` of `rows` in one forward pass: each row a query and the
-/// first row its pack's prompts take in the stacked `prompts` (packs of any templates mix).
-/// `cache`: prefixes kept for these `prompts` (see [`target_logits`]).
+/// The target logits `[rows, vocab]` of `rows` in one batch, computed in the row groups the
+/// device takes at once ([`row_groups`]): each row a query and the first row its pack's prompts
+/// take in the stacked `prompts` (packs of any templates mix).
+/// `cache`: prefixes kept for these `prompts` (see [`target_logits`](crate::model::target_logits)).
 pub fn rows_logits(
     backbone: &Backbone,
     prompts: Option<&Tensor<2>>,
