@@ -121,10 +121,7 @@ impl Batch {
     /// Rows `r` as a batch of their own.
     fn rows(&self, r: Range<usize>) -> Batch {
         let t = self.seq_len;
-        let slots_before = |row: usize| match self.prompt_spans.is_empty() {
-            true => row * self.n_prompts,
-            false => self.prompt_spans[..row].iter().map(|s| s.1).sum(),
-        };
+        let slots_before = |row: usize| (0..row).map(|b| self.slot_count(b)).sum::<usize>();
         let slots = slots_before(r.start)..slots_before(r.end);
         let own = |v: &[usize]| v.get(r.clone()).map(<[usize]>::to_vec).unwrap_or_default();
         Batch {
@@ -147,15 +144,20 @@ impl Batch {
         &self.input_ids[b * self.seq_len..(b + 1) * self.seq_len]
     }
 
+    /// How many prompt slots example `b` has: its span's count in a mixed batch, else every
+    /// example's `n_prompts`.
+    fn slot_count(&self, b: usize) -> usize {
+        self.prompt_spans.get(b).map_or(self.n_prompts, |s| s.1)
+    }
+
     /// Every prompt slot as (index into the flattened `[batch_size * seq_len]` ids, row of the
     /// prompt matrix it takes), example by example: where to scatter which prompt row.
     pub fn prompt_slots(&self) -> Vec<(usize, usize)> {
         let mut positions = self.prompt_positions.iter();
         let mut slots = Vec::with_capacity(self.prompt_positions.len());
         for b in 0..self.batch_size {
-            let span = self.prompt_spans.get(b).copied();
-            let (base, count) = span.unwrap_or((0, self.n_prompts));
-            for (k, &pos) in positions.by_ref().take(count).enumerate() {
+            let base = self.prompt_spans.get(b).map_or(0, |s| s.0);
+            for (k, &pos) in positions.by_ref().take(self.slot_count(b)).enumerate() {
                 slots.push((b * self.seq_len + pos, base + k));
             }
         }

@@ -102,10 +102,9 @@ enum Case {
 enum Work {
     /// A LAMA batch: logits over the vocabulary at each target (optionally at every row).
     Lama {
-        inputs: Box<BatchTensors>,
         every_row: bool,
         /// The rows in the groups computed at once ([`row_groups`]; one with `--ablate
-        /// row-groups`).
+        /// row-groups`, and with `--ablate target-rows`, whose step takes the whole batch).
         groups: Vec<(BatchTensors, f64)>,
         /// Evaluation's kept prefixes (absent with `--ablate prefix-cache`).
         cache: Option<PrefixCache>,
@@ -128,10 +127,11 @@ impl Work {
         Ok(match self {
             // `train_step` with the last layer at every row; reading the loss syncs, as there.
             Work::Lama {
-                inputs,
+                groups,
                 every_row: true,
                 ..
             } => {
+                let inputs = &groups[0].0;
                 let logits = every_row_logits(backbone, encoder.forward(), inputs)?;
                 let value = loss(logits, inputs.labels.clone());
                 let _: f32 = value.clone().into_scalar();
@@ -156,10 +156,10 @@ impl Work {
         let p = prompts.clone();
         to_host(match self {
             Work::Lama {
-                inputs,
+                groups,
                 every_row: true,
                 ..
-            } => every_row_logits(backbone, p, inputs)?,
+            } => every_row_logits(backbone, p, &groups[0].0)?,
             Work::Lama { groups, cache, .. } => {
                 grouped_logits(backbone, Some(&p), groups, cache.as_ref())?
             }
@@ -448,11 +448,9 @@ fn work(
     }
     Ok(match args.case {
         Case::Lama => {
-            let mut inputs = BatchTensors::new(batch, device);
-            ablate_layout(&mut inputs.shared_prefix, ablate);
             let every_row = ablate.contains(&Ablation::TargetRows);
             let kept = !ablate.contains(&Ablation::PrefixCache);
-            let n = match ablate.contains(&Ablation::RowGroups) {
+            let n = match every_row || ablate.contains(&Ablation::RowGroups) {
                 true => 1,
                 false => row_groups(device, batch.batch_size),
             };
@@ -461,7 +459,6 @@ fn work(
                 ablate_layout(&mut g.shared_prefix, ablate);
             }
             Work::Lama {
-                inputs: Box::new(inputs),
                 every_row,
                 groups,
                 cache: kept.then(PrefixCache::default),
