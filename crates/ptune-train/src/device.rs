@@ -64,6 +64,10 @@ impl Compute {
         #[cfg(all(not(feature = "jemalloc"), target_os = "linux", target_env = "gnu"))]
         one_malloc_arena();
         self.set_threads()?;
+        #[cfg(feature = "tch")]
+        if self.backend == Backend::Tch {
+            libtorch_workers_alone();
+        }
         #[cfg(all(feature = "jemalloc", target_os = "linux", target_env = "gnu"))]
         crate::alloc::keep_freed_pages();
         let bf16_on_tch = self.backend == Backend::Tch && self.precision == Precision::Bf16;
@@ -95,6 +99,21 @@ impl Compute {
     pub fn backbone(&self, bundle: &ModelBundle, device: &Device) -> Result<Backbone> {
         Ok(bundle.backbone_as(device, self.precision)?)
     }
+}
+
+/// One libtorch thread on each of rayon's workers, where `model::row_groups` computes a batch's
+/// groups at once: each group's ops then run on its own core, with no wait for the others at
+/// each op's end, while the calling thread keeps libtorch's whole pool for what is not grouped.
+/// libtorch sets a thread's count from a global at the thread's first op, so each is started
+/// first, then given its own.
+#[cfg(feature = "tch")]
+fn libtorch_workers_alone() {
+    let pool = tch::get_num_threads();
+    rayon::broadcast(|_| {
+        tch::get_num_threads();
+        tch::set_num_threads(1);
+    });
+    tch::set_num_threads(pool);
 }
 
 /// glibc's malloc with one arena. flex's row groups (`model::row_groups`) allocate on every

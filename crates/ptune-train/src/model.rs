@@ -316,14 +316,27 @@ const MIN_GROUP_ROWS: usize = 4;
 /// How many row groups to compute a batch of `rows` in at once, each on a core of its own.
 /// flex spreads its matmuls over every core but runs each elementwise op (GELU, softmax,
 /// norms, their gradients) on one, leaving the others idle a third of a step: groups keep them
-/// busy. libtorch and GPUs spread every op themselves, so there a batch stays whole.
+/// busy. libtorch on the CPU spreads every op, but waits for its workers at each one's end;
+/// groups there run one libtorch thread each (`device::Compute::device`). GPUs keep a batch
+/// whole.
 pub fn row_groups(device: &Device, rows: usize) -> usize {
-    if device.clone().inner() != Device::flex() {
+    if !cpu_in_groups(device) {
         return 1;
     }
     rayon::current_num_threads()
         .min(rows / MIN_GROUP_ROWS)
         .max(1)
+}
+
+/// Whether `device` computes a batch in row groups: the CPU backends.
+fn cpu_in_groups(device: &Device) -> bool {
+    let device = device.clone().inner();
+    #[cfg(feature = "tch")]
+    #[allow(deprecated)]
+    if device == Device::libtorch() {
+        return true;
+    }
+    device == Device::flex()
 }
 
 /// [`grads_on`] over a batch in row groups, each weighted by its share of the rows, computed at
