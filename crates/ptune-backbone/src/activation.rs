@@ -1,7 +1,12 @@
 //! The activations named by `hidden_act` / `activation_function` in configs.
 
+mod flex;
+mod kernels;
+
 use burn::tensor::{Tensor, activation};
 use serde::Deserialize;
+
+pub use flex::fuse_activations;
 
 /// An activation as transformers' `ACT2FN` names it; any other name is refused when the config
 /// is read.
@@ -21,10 +26,10 @@ pub enum Activation {
 impl Activation {
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self {
-            Self::Gelu => activation::gelu(x),
+            Self::Gelu => flex::gelu(x),
             Self::GeluTanh => activation::gelu_approximate(x),
             Self::Relu => activation::relu(x),
-            Self::Silu => activation::silu(x),
+            Self::Silu => flex::silu(x),
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod tokenizer;
 mod usage;
 pub mod weights;
 
+pub use activation::fuse_activations;
 pub use backbone::{Backbone, Objective};
 pub use bundle::ModelBundle;
 pub use config::ModelConfig;

@@ -67,7 +67,9 @@ struct BenchArgs {
     /// untracked across steps; a causal model, the classification case: time it with a
     /// template that puts a passage first, `--template "[X] [P:3] [Y]" --seq-len 400`),
     /// `row-groups` (on flex, a batch's rows computed in groups at once, one per core, so the
-    /// cores do not idle through flex's one-thread elementwise ops; the lama case).
+    /// cores do not idle through flex's one-thread elementwise ops; the lama case),
+    /// `fused-activations` (on flex, GELU and SiLU as one vectorized pass each way rather than
+    /// flex's scalar `erf` per element and SiLU's two ops).
     #[arg(long, value_enum, value_delimiter = ',')]
     ablate: Vec<Ablation>,
     /// With `--ablate`: time each step with the optimizations on and off in turn, in this one
@@ -285,6 +287,7 @@ enum Ablation {
     FusedAttention,
     KeptLeads,
     RowGroups,
+    FusedActivations,
 }
 
 #[derive(Debug, Serialize)]
@@ -363,7 +366,12 @@ fn run(args: &BenchArgs) -> Result<()> {
     );
     let mut encoder = Some(config.init(&device)?);
     let mut optim = optimizer(5e-4, None);
+    let fuse = |w: usize| {
+        let on = !ablations[w].contains(&Ablation::FusedActivations);
+        ptune_backbone::fuse_activations(on);
+    };
     let train = timed_rounds(works.len(), args.steps, |w| {
+        fuse(w);
         let stepped = works[w].train(&backbone, encoder.take().expect("put back"), &mut optim)?;
         encoder = Some(stepped);
         Ok(())
@@ -372,6 +380,7 @@ fn run(args: &BenchArgs) -> Result<()> {
     let eval = timed_rounds(works.len(), args.steps, |w| {
         let fused = !ablations[w].contains(&Ablation::FusedAttention);
         ptune_backbone::attention::fuse_attention(fused);
+        fuse(w);
         works[w].eval(&backbone, &prompts)
     })?;
     let rate = |seconds: f64| args.batch_size as f64 / seconds;

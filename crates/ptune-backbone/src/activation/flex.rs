@@ -1,0 +1,200 @@
+//! GELU (erf) and SiLU as burn backend-extension ops on flex, each with a backward pass of its
+//! own: one vectorized pass each way ([`kernels`]) where flex runs a scalar `libm` call per
+//! element on one core (GELU) or two tracked ops (SiLU, `x * sigmoid(x)`). Other backends keep
+//! burn's ops.
+
+use super::kernels;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::{ActivationOps, FloatTensorOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{AutodiffBackend, Backend, DType, Dispatch, Flex, backend_extension};
+use burn::tensor::{Device, Tensor};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether flex runs GELU and SiLU through [`kernels`]; process-wide, on by default.
+static FUSED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the kernels off (`false`: flex's own ops) or back on: what the bench's `--ablate
+/// fused-activations` measures against.
+pub fn fuse_activations(on: bool) {
+    FUSED.store(on, Ordering::Relaxed);
+}
+
+/// GELU (erf) and SiLU, forward and backward.
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedActivation: Backend {
+    fn gelu_erf(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn gelu_erf_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn silu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn silu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// GELU (erf) of `x`: flex's through the kernels, other backends' their own.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if !on_flex(&x) {
+        return burn::tensor::activation::gelu(x);
+    }
+    Tensor::from_dispatch(<Dispatch as FusedActivation>::gelu_erf(x.into_dispatch()))
+}
+
+/// SiLU of `x`: flex's through the kernels, other backends' their own.
+pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if !on_flex(&x) {
+        return burn::tensor::activation::silu(x);
+    }
+    Tensor::from_dispatch(<Dispatch as FusedActivation>::silu(x.into_dispatch()))
+}
+
+/// Whether `x` takes the kernels: on flex, unless turned off.
+fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
+    FUSED.load(Ordering::Relaxed) && x.device().inner() == Device::flex()
+}
+
+impl FusedActivation for Flex {
+    fn gelu_erf(x: FlexTensor) -> FlexTensor {
+        match dense_f32(x) {
+            Ok(x) => forward(x, kernels::gelu),
+            Err(x) => Flex::gelu(x),
+        }
+    }
+
+    fn gelu_erf_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        match (dense_f32(x), dense_f32(grad)) {
+            (Ok(x), Ok(grad)) => backward(x, grad, kernels::gelu_backward),
+            (x, grad) => Flex::gelu_backward(x.unwrap_or_else(|x| x), grad.unwrap_or_else(|g| g)),
+        }
+    }
+
+    fn silu(x: FlexTensor) -> FlexTensor {
+        match dense_f32(x) {
+            Ok(x) => forward(x, kernels::silu),
+            Err(x) => Flex::float_mul(x.clone(), Flex::sigmoid(x)),
+        }
+    }
+
+    fn silu_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        match (dense_f32(x), dense_f32(grad)) {
+            (Ok(x), Ok(grad)) => backward(x, grad, kernels::silu_backward),
+            (x, grad) => {
+                // grad σ(x) (1 + x (1 − σ(x))) in the backend's own ops.
+                let x = x.unwrap_or_else(|x| x);
+                let s = Flex::sigmoid(x.clone());
+                let one_minus_s = Flex::float_add_scalar(Flex::float_neg(s.clone()), 1.0.into());
+                let inner = Flex::float_add_scalar(Flex::float_mul(x, one_minus_s), 1.0.into());
+                Flex::float_mul(Flex::float_mul(grad.unwrap_or_else(|g| g), s), inner)
+            }
+        }
+    }
+}
+
+/// `x` as an f32 tensor whose storage is exactly its elements in order (a copy if it was a
+/// view), or `x` itself for another dtype.
+fn dense_f32(x: FlexTensor) -> Result<FlexTensor, FlexTensor> {
+    if x.dtype() != DType::F32 {
+        return Err(x);
+    }
+    let n = x.layout().num_elements();
+    let dense = x.is_contiguous()
+        && x.layout().start_offset() == 0
+        && x.bytes().len() == n * size_of::<f32>();
+    Ok(if dense {
+        x
+    } else {
+        FlexTensor::from_data(x.into_data())
+    })
+}
+
+/// `kernel` over `x`'s elements, in place when `x` is not shared.
+fn forward(mut x: FlexTensor, kernel: fn(&mut [f32])) -> FlexTensor {
+    kernel(x.storage_mut::<f32>());
+    x
+}
+
+/// `kernel(x, grad)` into `grad`'s elements.
+fn backward(x: FlexTensor, mut grad: FlexTensor, kernel: fn(&[f32], &mut [f32])) -> FlexTensor {
+    kernel(x.storage::<f32>(), grad.storage_mut::<f32>());
+    grad
+}
+
+impl<B: FusedActivation, C: CheckpointStrategy> FusedActivation for Autodiff<B, C> {
+    fn gelu_erf(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        tracked::<B, C>(x, Which::Gelu)
+    }
+
+    fn gelu_erf_backward(_: FloatTensor<Self>, _: FloatTensor<Self>) -> FloatTensor<Self> {
+        unreachable!("the backward pass runs on the inner backend")
+    }
+
+    fn silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        tracked::<B, C>(x, Which::Silu)
+    }
+
+    fn silu_backward(_: FloatTensor<Self>, _: FloatTensor<Self>) -> FloatTensor<Self> {
+        unreachable!("the backward pass runs on the inner backend")
+    }
+}
+
+/// Which activation a graph node computes.
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    Gelu,
+    Silu,
+}
+
+impl Which {
+    fn forward<B: FusedActivation>(self, x: FloatTensor<B>) -> FloatTensor<B> {
+        match self {
+            Self::Gelu => B::gelu_erf(x),
+            Self::Silu => B::silu(x),
+        }
+    }
+
+    fn backward<B: FusedActivation>(
+        self,
+        x: FloatTensor<B>,
+        grad: FloatTensor<B>,
+    ) -> FloatTensor<B> {
+        match self {
+            Self::Gelu => B::gelu_erf_backward(x, grad),
+            Self::Silu => B::silu_backward(x, grad),
+        }
+    }
+}
+
+/// The autodiff node of an activation: keeps its input, and takes the gradient through the
+/// inner backend's backward op.
+#[derive(Debug)]
+struct Activation(Which);
+
+impl<B: FusedActivation> Backward<B, 1> for Activation {
+    type State = NodeId;
+
+    fn backward(self, ops: Ops<NodeId, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let x = checkpointer.retrieve_node_output(ops.state);
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+            self.0.backward::<B>(x, grad)
+        });
+    }
+}
+
+fn tracked<B: FusedActivation, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    which: Which,
+) -> FloatTensor<Autodiff<B, C>> {
+    let inner = <Autodiff<B, C> as AutodiffBackend>::inner(x.clone());
+    match (Activation(which).prepare::<C>([x.node()]))
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let state = prep.checkpoint(&x);
+            prep.finish(state, which.forward::<B>(inner))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(which.forward::<B>(inner)),
+    }
+}
