@@ -26,7 +26,7 @@ pub mod tokenizer;
 mod usage;
 pub mod weights;
 
-pub use activation::fuse_activations;
+pub use activation::{Activation, fuse_activations};
 pub use backbone::{Backbone, Objective};
 pub use bundle::ModelBundle;
 pub use config::ModelConfig;
