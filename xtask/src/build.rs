@@ -18,7 +18,8 @@ pub struct Args {
     #[arg(long, default_value = "python3")]
     python: String,
     /// Then run the tests that compare against transformers and PyTorch (backbone logits, the
-    /// prompt encoder, the P-tuning step, candidate scores) on libtorch's CPU.
+    /// prompt encoder, the P-tuning step, candidate scores) on libtorch's CPU, and the unit
+    /// tests of the same packages in the tch build (libtorch's threads under row groups).
     #[arg(long)]
     parity: bool,
 }
@@ -82,7 +83,7 @@ pub fn run(o: &Args) -> Result<()> {
         for package in PARITY_PACKAGES {
             test.args(["-p", package]);
         }
-        test.args(["--features", "ptune-train/tch"]);
+        test.args(["--features", "ptune-train/tch", "--lib"]);
         for name in PARITY_TESTS {
             test.args(["--test", name]);
         }

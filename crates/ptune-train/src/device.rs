@@ -224,3 +224,25 @@ fn wgpu_device() -> Result<Device> {
         "the wgpu backend is not built into this binary: rebuild with `cargo build --release -p ptune-train --features wgpu`"
     )
 }
+
+#[cfg(all(test, feature = "tch"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_groups_workers_run_one_libtorch_thread_and_the_caller_keeps_its_pool() {
+        let pool = tch::get_num_threads();
+        let compute = Compute {
+            backend: Backend::Tch,
+            precision: Precision::F32,
+            threads: None,
+        };
+        compute.device().expect("libtorch's CPU is always there");
+        let workers = rayon::broadcast(|_| tch::get_num_threads());
+        assert!(
+            workers.iter().all(|&n| n == 1),
+            "workers' threads: {workers:?}"
+        );
+        assert_eq!(tch::get_num_threads(), pool);
+    }
+}

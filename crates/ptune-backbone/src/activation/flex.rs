@@ -198,3 +198,42 @@ fn tracked<B: FusedActivation, C: CheckpointStrategy>(
         OpsKind::UnTracked(prep) => prep.finish(which.forward::<B>(inner)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Distribution, TensorData, Tolerance};
+
+    /// Output and input gradient of `activation` on `x` (tracked), with the kernels on or off.
+    /// The gradient is of a sum weighted by `weights`, so what flows in is not all ones.
+    fn value_and_grad(
+        activation: fn(Tensor<2>) -> Tensor<2>,
+        x: &Tensor<2>,
+        weights: &Tensor<2>,
+        fused: bool,
+    ) -> (TensorData, TensorData) {
+        fuse_activations(fused);
+        let x = x.clone().require_grad();
+        let y = activation(x.clone());
+        let grads = (y.clone() * weights.clone()).sum().backward();
+        let grad = x.grad(&grads).expect("x is tracked");
+        fuse_activations(true);
+        (y.into_data(), grad.into_data())
+    }
+
+    #[test]
+    fn the_kernels_agree_with_flexs_ops_forward_and_backward_on_views_too() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<2>::random([24, 40], Distribution::Normal(0.0, 3.0), &device);
+        // A transposed view and a slice: storage not in the tensor's order.
+        for x in [x.clone(), x.clone().transpose(), x.slice([2..20, 5..33])] {
+            let weights = Tensor::<2>::random(x.dims(), Distribution::Default, &device);
+            for activation in [gelu::<2>, silu::<2>] {
+                let (y, dy) = value_and_grad(activation, &x, &weights, true);
+                let (want_y, want_dy) = value_and_grad(activation, &x, &weights, false);
+                y.assert_approx_eq::<f32>(&want_y, Tolerance::absolute(2e-6));
+                dy.assert_approx_eq::<f32>(&want_dy, Tolerance::absolute(2e-6));
+            }
+        }
+    }
+}
