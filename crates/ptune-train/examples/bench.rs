@@ -66,8 +66,9 @@ struct BenchArgs {
     /// (training takes each row's words before its first prompt from keys and values kept
     /// untracked across steps; a causal model, the classification case: time it with a
     /// template that puts a passage first, `--template "[X] [P:3] [Y]" --seq-len 400`),
-    /// `row-groups` (on flex, a batch's rows computed in groups at once, one per core, so the
-    /// cores do not idle through flex's one-thread elementwise ops; the lama case),
+    /// `row-groups` (on flex and libtorch's CPU, a batch's rows computed in groups at once, one
+    /// per core, so the cores neither idle through flex's one-thread elementwise ops nor wait
+    /// at the end of each libtorch op; the lama case),
     /// `fused-activations` (on flex, GELU and SiLU as one vectorized pass each way rather than
     /// flex's scalar `erf` per element and SiLU's two ops).
     #[arg(long, value_enum, value_delimiter = ',')]
