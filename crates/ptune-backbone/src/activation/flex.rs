@@ -10,7 +10,6 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{AutodiffBackend, Backend, DType, Dispatch, Flex, backend_extension};
 use burn::tensor::{Device, Tensor};
@@ -50,63 +49,37 @@ pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as FusedActivation>::silu(x.into_dispatch()))
 }
 
-/// Whether `x` takes the kernels: on flex, unless turned off.
+/// Whether `x` takes the kernels: f32 on flex (ptune's activations are f32 in every precision),
+/// unless turned off. Only such tensors reach [`FusedActivation`]'s flex implementation.
 fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
-    FUSED.load(Ordering::Relaxed) && x.device().inner() == Device::flex()
+    FUSED.load(Ordering::Relaxed) && x.dtype() == DType::F32 && x.device().inner() == Device::flex()
 }
 
 impl FusedActivation for Flex {
     fn gelu_erf(x: FlexTensor) -> FlexTensor {
-        match dense_f32(x) {
-            Ok(x) => forward(x, kernels::gelu),
-            Err(x) => Flex::gelu(x),
-        }
+        forward(dense(x), kernels::gelu)
     }
 
     fn gelu_erf_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
-        match (dense_f32(x), dense_f32(grad)) {
-            (Ok(x), Ok(grad)) => backward(x, grad, kernels::gelu_backward),
-            (x, grad) => Flex::gelu_backward(x.unwrap_or_else(|x| x), grad.unwrap_or_else(|g| g)),
-        }
+        backward(dense(x), dense(grad), kernels::gelu_backward)
     }
 
     fn silu(x: FlexTensor) -> FlexTensor {
-        match dense_f32(x) {
-            Ok(x) => forward(x, kernels::silu),
-            Err(x) => Flex::float_mul(x.clone(), Flex::sigmoid(x)),
-        }
+        forward(dense(x), kernels::silu)
     }
 
     fn silu_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
-        match (dense_f32(x), dense_f32(grad)) {
-            (Ok(x), Ok(grad)) => backward(x, grad, kernels::silu_backward),
-            (x, grad) => {
-                // grad σ(x) (1 + x (1 − σ(x))) in the backend's own ops.
-                let x = x.unwrap_or_else(|x| x);
-                let s = Flex::sigmoid(x.clone());
-                let one_minus_s = Flex::float_add_scalar(Flex::float_neg(s.clone()), 1.0.into());
-                let inner = Flex::float_add_scalar(Flex::float_mul(x, one_minus_s), 1.0.into());
-                Flex::float_mul(Flex::float_mul(grad.unwrap_or_else(|g| g), s), inner)
-            }
-        }
+        backward(dense(x), dense(grad), kernels::silu_backward)
     }
 }
 
-/// `x` as an f32 tensor whose storage is exactly its elements in order (a copy if it was a
-/// view), or `x` itself for another dtype.
-fn dense_f32(x: FlexTensor) -> Result<FlexTensor, FlexTensor> {
-    if x.dtype() != DType::F32 {
-        return Err(x);
+/// `x` with storage that is exactly its elements in order (a copy if it was a view).
+fn dense(x: FlexTensor) -> FlexTensor {
+    let bytes = x.layout().num_elements() * x.dtype().size();
+    match x.is_contiguous() && x.layout().start_offset() == 0 && x.bytes().len() == bytes {
+        true => x,
+        false => FlexTensor::from_data(x.into_data()),
     }
-    let n = x.layout().num_elements();
-    let dense = x.is_contiguous()
-        && x.layout().start_offset() == 0
-        && x.bytes().len() == n * size_of::<f32>();
-    Ok(if dense {
-        x
-    } else {
-        FlexTensor::from_data(x.into_data())
-    })
 }
 
 /// `kernel` over `x`'s elements, in place when `x` is not shared.

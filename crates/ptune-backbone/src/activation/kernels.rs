@@ -1,6 +1,6 @@
 //! GELU (erf) and SiLU over `f32` slices, forward and backward, in branch-free arithmetic the
 //! compiler vectorizes. flex computes them with a scalar `libm` call per element, on one core;
-//! these run several times faster (`cargo bench -p ptune-backbone --bench forward`).
+//! these run several times faster (`cargo bench -p ptune-backbone --bench activation`).
 //!
 //! `erf` is Abramowitz and Stegun's 7.1.26 (absolute error under 1.5e-7), the approximation
 //! PyTorch's own vectorized CPU `erf` uses, so GELU here lands where transformers' does on a CPU.
