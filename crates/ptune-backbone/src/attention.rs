@@ -70,6 +70,11 @@ pub fn fuse_attention(on: bool) {
 }
 
 /// `softmax(q kᵀ · scale + bias) v`, op by op: differentiable on every backend.
+///
+/// With grouped-query attention the query heads that share a key/value head (consecutive, as
+/// transformers' `repeat_kv` pairs them) go in as one sequence `group` times as long, so `k` and
+/// `v` are multiplied as they are: no copy of them per query head, which training would also
+/// keep until its backward pass (`GROUPED` turns this off, for the bench's ablation).
 pub fn attend_composed(
     q: Tensor<4>,
     k: Tensor<4>,
@@ -77,9 +82,29 @@ pub fn attend_composed(
     bias: Tensor<4>,
     scale: f64,
 ) -> Tensor<4> {
-    let (k, v) = repeat_kv(k, v, q.dims()[1]);
-    let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + bias;
-    softmax(scores, 3).matmul(v)
+    let [b, heads, tq, d] = q.dims();
+    let [_, kv, t, _] = k.dims();
+    let group = heads / kv;
+    if group == 1 || !GROUPED.load(Ordering::Relaxed) {
+        let (k, v) = repeat_kv(k, v, heads);
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + bias;
+        return softmax(scores, 3).matmul(v);
+    }
+    let q = q.reshape([b, kv, group * tq, d]);
+    let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
+    let scores = scores.reshape([b, kv, group, tq, t]) + bias.unsqueeze_dim::<5>(2);
+    let probs = softmax(scores.reshape([b, kv, group * tq, t]), 3);
+    probs.matmul(v).reshape([b, heads, tq, d])
+}
+
+/// Whether [`attend_composed`] multiplies shared key/value heads without copying them;
+/// process-wide, on by default.
+static GROUPED: AtomicBool = AtomicBool::new(true);
+
+/// Turns grouped products off (`false`: keys and values copied per query head, as transformers
+/// does) or back on: what the bench's `--ablate grouped-kv` measures against.
+pub fn group_kv_heads(on: bool) {
+    GROUPED.store(on, Ordering::Relaxed);
 }
 
 /// The same on the backend's own attention kernel, outside autodiff; `bias` holds only 0 and

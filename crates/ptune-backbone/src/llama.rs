@@ -71,8 +71,10 @@ impl LlamaDecoderLayer {
     fn mlp_residual(&self, x: Tensor<2>) -> Tensor<2> {
         let m = &self.mlp;
         let normed = self.post_attention_layernorm.forward(x.clone());
-        let gated =
-            m.act.forward(m.gate_proj.forward_mat(normed.clone())) * m.up_proj.forward_mat(normed);
+        let gated = (m.act).gated(
+            m.gate_proj.forward_mat(normed.clone()),
+            m.up_proj.forward_mat(normed),
+        );
         x + m.down_proj.forward_mat(gated)
     }
 

@@ -69,8 +69,10 @@ struct BenchArgs {
     /// `row-groups` (on flex and libtorch's CPU, a batch's rows computed in groups at once, one
     /// per core, so the cores neither idle through flex's one-thread elementwise ops nor wait
     /// at the end of each libtorch op; the lama case),
-    /// `fused-activations` (on flex, GELU and SiLU as one vectorized pass each way rather than
-    /// flex's scalar `erf` per element and SiLU's two ops).
+    /// `fused-activations` (on flex, GELU, SiLU and the SwiGLU product `silu(gate) * up` as one
+    /// vectorized pass each way rather than flex's scalar `erf` per element and two or three
+    /// ops), `grouped-kv` (grouped-query attention multiplies each shared key/value head with
+    /// its query heads at once instead of copying it per query head; Llama-family models).
     #[arg(long, value_enum, value_delimiter = ',')]
     ablate: Vec<Ablation>,
     /// With `--ablate`: time each step with the optimizations on and off in turn, in this one
@@ -289,6 +291,7 @@ enum Ablation {
     KeptLeads,
     RowGroups,
     FusedActivations,
+    GroupedKv,
 }
 
 #[derive(Debug, Serialize)]
@@ -368,8 +371,9 @@ fn run(args: &BenchArgs) -> Result<()> {
     let mut encoder = Some(config.init(&device)?);
     let mut optim = optimizer(5e-4, None);
     let fuse = |w: usize| {
-        let on = !ablations[w].contains(&Ablation::FusedActivations);
-        ptune_backbone::fuse_activations(on);
+        let on = |a| !ablations[w].contains(&a);
+        ptune_backbone::fuse_activations(on(Ablation::FusedActivations));
+        ptune_backbone::attention::group_kv_heads(on(Ablation::GroupedKv));
     };
     let train = timed_rounds(works.len(), args.steps, |w| {
         fuse(w);

@@ -1,7 +1,8 @@
-//! GELU (erf) and SiLU as burn backend-extension ops on flex, each with a backward pass of its
-//! own: one vectorized pass each way ([`kernels`]) where flex runs a scalar `libm` call per
-//! element on one core (GELU) or two tracked ops (SiLU, `x * sigmoid(x)`). Other backends keep
-//! burn's ops.
+//! GELU (erf), SiLU and SwiGLU's `silu(gate) * up` as burn backend-extension ops on flex, each
+//! with a backward pass of its own: one vectorized pass each way ([`kernels`]) where flex runs a
+//! scalar `libm` call per element on one core (GELU) or two or three tracked ops (SiLU is
+//! `x * sigmoid(x)`), and keeps only the inputs for the backward pass (not SwiGLU's
+//! `silu(gate)`). Other backends keep burn's ops.
 
 use super::kernels;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -24,13 +25,20 @@ pub fn fuse_activations(on: bool) {
     FUSED.store(on, Ordering::Relaxed);
 }
 
-/// GELU (erf) and SiLU, forward and backward.
+/// GELU (erf), SiLU and SwiGLU, forward and backward.
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedActivation: Backend {
     fn gelu_erf(x: FloatTensor<Self>) -> FloatTensor<Self>;
     fn gelu_erf_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
     fn silu(x: FloatTensor<Self>) -> FloatTensor<Self>;
     fn silu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// The gradients of the gate and of the up projection.
+    fn swiglu_backward(
+        gate: FloatTensor<Self>,
+        up: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// GELU (erf) of `x`: flex's through the kernels, other backends' their own.
@@ -47,6 +55,16 @@ pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         return burn::tensor::activation::silu(x);
     }
     Tensor::from_dispatch(<Dispatch as FusedActivation>::silu(x.into_dispatch()))
+}
+
+/// `silu(gate) * up` of two tensors of one shape: flex's through the kernels, other backends'
+/// their own ops.
+pub fn swiglu<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
+    if !on_flex(&gate) || up.dtype() != DType::F32 || gate.dims() != up.dims() {
+        return burn::tensor::activation::silu(gate) * up;
+    }
+    let (gate, up) = (gate.into_dispatch(), up.into_dispatch());
+    Tensor::from_dispatch(<Dispatch as FusedActivation>::swiglu(gate, up))
 }
 
 /// Whether `x` takes the kernels: f32 on flex (ptune's activations are f32 in every precision),
@@ -70,6 +88,23 @@ impl FusedActivation for Flex {
 
     fn silu_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
         backward(dense(x), dense(grad), kernels::silu_backward)
+    }
+
+    fn swiglu(gate: FlexTensor, up: FlexTensor) -> FlexTensor {
+        let (gate, mut up) = (dense(gate), dense(up));
+        kernels::swiglu(gate.storage::<f32>(), up.storage_mut::<f32>());
+        up
+    }
+
+    fn swiglu_backward(
+        gate: FlexTensor,
+        up: FlexTensor,
+        grad: FlexTensor,
+    ) -> (FlexTensor, FlexTensor) {
+        let (gate, mut up, mut grad) = (dense(gate), dense(up), dense(grad));
+        let ups = up.storage_mut::<f32>();
+        kernels::swiglu_backward(gate.storage::<f32>(), ups, grad.storage_mut::<f32>());
+        (grad, up)
     }
 }
 
@@ -108,6 +143,29 @@ impl<B: FusedActivation, C: CheckpointStrategy> FusedActivation for Autodiff<B, 
     }
 
     fn silu_backward(_: FloatTensor<Self>, _: FloatTensor<Self>) -> FloatTensor<Self> {
+        unreachable!("the backward pass runs on the inner backend")
+    }
+
+    fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        let inner = |x: &FloatTensor<Self>| <Self as AutodiffBackend>::inner(x.clone());
+        let (gate_inner, up_inner) = (inner(&gate), inner(&up));
+        match (SwiGlu.prepare::<C>([gate.node(), up.node()]))
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&gate), prep.checkpoint(&up));
+                prep.finish(state, B::swiglu(gate_inner, up_inner))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::swiglu(gate_inner, up_inner)),
+        }
+    }
+
+    fn swiglu_backward(
+        _: FloatTensor<Self>,
+        _: FloatTensor<Self>,
+        _: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         unreachable!("the backward pass runs on the inner backend")
     }
 }
@@ -155,6 +213,31 @@ impl<B: FusedActivation> Backward<B, 1> for Activation {
     }
 }
 
+/// The autodiff node of SwiGLU: keeps the gate and the up projection, and gives both their
+/// gradients from one backward op.
+#[derive(Debug)]
+struct SwiGlu;
+
+impl<B: FusedActivation> Backward<B, 2> for SwiGlu {
+    type State = (NodeId, NodeId);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, ckpt: &mut Checkpointer) {
+        let (gate, up) = ops.state;
+        let (gate, up) = (
+            ckpt.retrieve_node_output(gate),
+            ckpt.retrieve_node_output(up),
+        );
+        let grad = grads.consume::<B>(&ops.node);
+        let (d_gate, d_up) = B::swiglu_backward(gate, up, grad);
+        let [gate_node, up_node] = ops.parents;
+        for (node, grad) in [(gate_node, d_gate), (up_node, d_up)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
 fn tracked<B: FusedActivation, C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<B, C>>,
     which: Which,
@@ -192,6 +275,35 @@ mod tests {
         let grad = x.grad(&grads).expect("x is tracked");
         fuse_activations(true);
         (y.into_data(), grad.into_data())
+    }
+
+    #[test]
+    fn swiglu_agrees_with_flexs_ops_for_both_inputs_on_views_too() {
+        let device = Device::flex().autodiff();
+        let random = |std| Tensor::<2>::random([24, 40], Distribution::Normal(0.0, std), &device);
+        let (gate, up, weights) = (random(3.0), random(1.0), random(1.0));
+        let views = |x: &Tensor<2>| {
+            [
+                x.clone(),
+                x.clone().transpose(),
+                x.clone().slice([2..20, 5..23]),
+            ]
+        };
+        let [w_views, g_views, u_views] = [&weights, &gate, &up].map(views);
+        for ((gate, up), weights) in g_views.into_iter().zip(u_views).zip(w_views) {
+            let run = |fused| {
+                fuse_activations(fused);
+                let (gate, up) = (gate.clone().require_grad(), up.clone().require_grad());
+                let y = swiglu(gate.clone(), up.clone());
+                let grads = (y.clone() * weights.clone()).sum().backward();
+                fuse_activations(true);
+                let grad = |x: &Tensor<2>| x.grad(&grads).expect("tracked").into_data();
+                [y.into_data(), grad(&gate), grad(&up)]
+            };
+            for (got, want) in run(true).iter().zip(&run(false)) {
+                got.assert_approx_eq::<f32>(want, Tolerance::absolute(5e-6));
+            }
+        }
     }
 
     #[test]
