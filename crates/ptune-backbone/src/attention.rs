@@ -97,12 +97,13 @@ pub fn attend_composed(
     probs.matmul(v).reshape([b, heads, tq, d])
 }
 
-/// Whether [`attend_composed`] multiplies shared key/value heads without copying them;
+/// Whether attention multiplies shared key/value heads without copying them;
 /// process-wide, on by default.
 static GROUPED: AtomicBool = AtomicBool::new(true);
 
 /// Turns grouped products off (`false`: keys and values copied per query head, as transformers
-/// does) or back on: what the bench's `--ablate grouped-kv` measures against.
+/// does), in [`attend_composed`] and [`attend_fused`], or back on: what the bench's `--ablate
+/// grouped-kv` measures against.
 pub fn group_kv_heads(on: bool) {
     GROUPED.store(on, Ordering::Relaxed);
 }
@@ -118,7 +119,25 @@ pub fn attend_fused(
     bias: Tensor<4>,
     scale: f64,
 ) -> Tensor<4> {
-    let (k, v) = repeat_kv(k, v, q.dims()[1]);
+    let [b, heads, tq, d] = q.dims();
+    let group = heads / k.dims()[1];
+    let (q, k, v, bias) = match group > 1 && GROUPED.load(Ordering::Relaxed) {
+        // As in `attend_composed`: a group's query heads as one longer sequence, each of their
+        // rows under its position's mask row.
+        true => (
+            q.reshape([b, heads / group, group * tq, d]),
+            k,
+            v,
+            match bias.dims()[2] {
+                1 => bias,
+                _ => bias.repeat_dim(2, group),
+            },
+        ),
+        false => {
+            let (k, v) = repeat_kv(k, v, heads);
+            (q, k, v, bias)
+        }
+    };
     let autodiff = q.is_autodiff();
     let (q, bias) = (q.inner(), bias.inner());
     // `true` where this backend's kernel reads `true` as "hide", else where it reads "attend".
@@ -127,6 +146,7 @@ pub fn attend_fused(
         false => bias.greater_equal_elem(MASKED / 2.0),
     };
     let out = attention(q, k.inner(), v.inner(), Some(mask), None, options(scale));
+    let out = out.reshape([b, heads, tq, d]);
     if autodiff { out.autodiff() } else { out }
 }
 

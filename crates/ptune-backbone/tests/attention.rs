@@ -28,17 +28,23 @@ fn assert_close(fused: Tensor<4>, composed: Tensor<4>) {
 
 #[test]
 fn fused_attention_matches_the_composed_one() {
-    for causal in [false, true] {
+    // Every position queried, or one row per example (a `[B, 1, 1, T]` mask when not causal).
+    for (rows, causal) in [(7, false), (7, true), (1, false)] {
         // 4 query heads over 2 key/value heads, as Llama's grouped-query attention has them.
         let (q, k, v) = (
-            random([2, 4, 7, 8]),
+            random([2, 4, rows, 8]),
             random([2, 2, 7, 8]),
             random([2, 2, 7, 8]),
         );
         let bias = mask_bias(padding(), causal);
-        let fused = attend_fused(q.clone(), k.clone(), v.clone(), bias.clone(), 0.35);
-        let composed = attend_composed(q, k, v, bias, 0.35);
-        assert_close(fused, composed);
+        let composed = attend_composed(q.clone(), k.clone(), v.clone(), bias.clone(), 0.35);
+        // Shared key/value heads multiplied in groups, and copied per query head.
+        for grouped in [true, false] {
+            group_kv_heads(grouped);
+            let fused = attend_fused(q.clone(), k.clone(), v.clone(), bias.clone(), 0.35);
+            group_kv_heads(true);
+            assert_close(fused, composed.clone());
+        }
     }
 }
 
