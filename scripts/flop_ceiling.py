@@ -11,9 +11,10 @@ each) of every matmul in one bench step, batch x seq_len as `cargo xtask bench` 
   leading prompt rows once per batch in training and not at all at evaluation (kept keys/values).
 
 Training is the forward plus the backward to the inputs (the frozen weights get no gradient: one
-GEMM per linear layer, two per attention product). The prompt encoder (about 0.1 GFLOP a batch on
-both sides) and elementwise work are left out. The ratio reference/ptune is the speed-up with both
-sides' kernels equally fast; it is an upper bound for ptune's tch backend, which runs libtorch's.
+GEMM per linear layer, two per attention product). The prompt encoder (about 0.15 GFLOP a batch
+forward, on both sides) and elementwise work are left out. The ratio reference/ptune is the
+speed-up with both sides' matmuls equally fast: ptune's tch backend runs libtorch's, so it moves
+past it only by keeping the cores busier than PyTorch does.
 
     python scripts/flop_ceiling.py                       # the bench's two cases, 8 x 24
     python scripts/flop_ceiling.py --batch 32 --seq-len 40
