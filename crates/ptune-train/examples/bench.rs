@@ -17,10 +17,11 @@ use ptune_encoder::{EncoderKind, PromptEncoder, PromptEncoderConfig};
 use ptune_train::candidates::{TaskTensors, candidate_scores, scores_keeping_leads, task_loss};
 use ptune_train::device::{Backend, Compute};
 use ptune_train::model::{
-    BatchTensors, PrefixCache, fact_grads, grouped, grouped_logits, loss, optimizer, row_groups,
-    step_on, to_host,
+    BatchTensors, PrefixCache, fact_grads, fact_loss, grouped, grouped_logits, loss, optimizer,
+    row_groups, step_on, to_host,
 };
 use ptune_train::serve::percentile;
+use rayon::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -80,6 +81,13 @@ struct BenchArgs {
     /// more than most optimizations give; steps taken in turn share its moods.
     #[arg(long, requires = "ablate")]
     paired: bool,
+    /// Also time a training step's parts (the lama case): its forward alone (prompts tracked
+    /// through the encoder, the loss read, no backward), the prompt encoder's forward and
+    /// backward alone, and those with Adam's step; reported as `phases_ms` beside the whole
+    /// step and evaluation, so that what the backward pass and the optimizer cost is the
+    /// difference. Timed after the usual steps, with every optimization on.
+    #[arg(long)]
+    phases: bool,
     /// What a step computes: `lama` ranks the vocabulary at `[Y]`; `classification` scores two
     /// one-token labels per example with the task loss (RTE-shaped with `--seq-len 64`);
     /// `choice` scores `--choices` candidates of `--answer-tokens` tokens each (COPA, ReCoRD,
@@ -155,6 +163,32 @@ impl Work {
                 .0
             }
         })
+    }
+
+    /// A training step's forward alone: the prompts from the encoder, tracked, each row
+    /// group's loss read (which syncs), nothing taken back. The lama case only.
+    fn forward(&self, backbone: &Backbone, encoder: &PromptEncoder) -> Result<()> {
+        let Work::Lama {
+            groups, every_row, ..
+        } = self
+        else {
+            bail!("--phases applies to the lama case only");
+        };
+        let prompts = encoder.forward();
+        if *every_row {
+            let inputs = &groups[0].0;
+            let logits = every_row_logits(backbone, prompts, inputs)?;
+            let _: f32 = loss(logits, inputs.labels.clone()).into_scalar();
+            return Ok(());
+        }
+        // As `grads_in_groups` does: each group from a leaf of its own, the groups at once.
+        (groups.par_iter())
+            .map(|(g, _)| {
+                let leaf = prompts.clone().detach().require_grad();
+                let _: f32 = fact_loss(backbone, leaf, g)?.into_scalar();
+                Ok(())
+            })
+            .collect()
     }
 
     fn eval(&self, backbone: &Backbone, prompts: &Tensor<2>) -> Result<()> {
@@ -320,6 +354,55 @@ struct Measurement {
     peak_rss_mb: f64,
     /// With `--paired`: the rates with `ablated` turned off, timed in turn with the others.
     paired_ablated: Option<Rates>,
+    /// With `--phases`: a step's parts, in milliseconds.
+    phases_ms: Option<Phases>,
+}
+
+/// A training step and its parts, mean milliseconds over `--steps` (see `--phases`).
+#[derive(Debug, Serialize)]
+struct Phases {
+    /// The whole training step, as `train_examples_per_s` times it.
+    step: f64,
+    /// Its forward alone: encoder, backbone, loss.
+    forward: f64,
+    /// The prompt encoder's forward and backward (of its output's sum) alone.
+    encoder: f64,
+    /// The same and Adam's step on the encoder.
+    encoder_and_adam: f64,
+    /// An evaluation step, as `eval_examples_per_s` times it.
+    eval: f64,
+}
+
+/// Times [`Phases`]' parts after the usual steps; `step` and `eval` are those steps' seconds.
+fn phases(
+    args: &BenchArgs,
+    work: &Work,
+    backbone: &Backbone,
+    encoder: PromptEncoder,
+    (step, eval): (f64, f64),
+) -> Result<Phases> {
+    let ms = |seconds: Vec<f64>| seconds[0] * 1e3;
+    let forward = timed_rounds(1, args.steps, |_| work.forward(backbone, &encoder))?;
+    let encoder_only =
+        |e: &PromptEncoder| GradientsParams::from_grads(e.forward().sum().backward(), e);
+    let alone = timed_rounds(1, args.steps, |_| {
+        encoder_only(&encoder);
+        Ok(())
+    })?;
+    let (mut optim, mut kept) = (optimizer(5e-4, None), Some(encoder));
+    let with_adam = timed_rounds(1, args.steps, |_| {
+        let e = kept.take().expect("put back");
+        let grads = encoder_only(&e);
+        kept = Some(optim.step(1e-4, e, grads));
+        Ok(())
+    })?;
+    Ok(Phases {
+        step: step * 1e3,
+        forward: ms(forward),
+        encoder: ms(alone),
+        encoder_and_adam: ms(with_adam),
+        eval: eval * 1e3,
+    })
 }
 
 /// Examples per second (from the median step time: see [`timed_rounds`]).
@@ -332,6 +415,9 @@ struct Rates {
 fn run(args: &BenchArgs) -> Result<()> {
     if args.steps == 0 || args.batch_size == 0 {
         bail!("--steps and --batch-size must be at least 1");
+    }
+    if args.phases && args.case != Case::Lama {
+        bail!("--phases applies to the lama case only");
     }
     let template = Template::parse(&args.template)?;
     let base_rss_mb = proc_status_mb("VmRSS");
@@ -381,13 +467,24 @@ fn run(args: &BenchArgs) -> Result<()> {
         encoder = Some(stepped);
         Ok(())
     })?;
-    let prompts: Tensor<2> = encoder.expect("put back").forward().detach();
+    let encoder = encoder.expect("put back");
+    let prompts: Tensor<2> = encoder.forward().detach();
     let eval = timed_rounds(works.len(), args.steps, |w| {
         let fused = !ablations[w].contains(&Ablation::FusedAttention);
         ptune_backbone::attention::fuse_attention(fused);
         fuse(w);
         works[w].eval(&backbone, &prompts)
     })?;
+    let phases_ms = match args.phases {
+        true => Some(phases(
+            args,
+            &works[0],
+            &backbone,
+            encoder,
+            (train[0], eval[0]),
+        )?),
+        false => None,
+    };
     let rate = |seconds: f64| args.batch_size as f64 / seconds;
     let m = Measurement {
         model: args.model.clone(),
@@ -415,6 +512,7 @@ fn run(args: &BenchArgs) -> Result<()> {
             train_examples_per_s: rate(train[1]),
             eval_examples_per_s: rate(eval[1]),
         }),
+        phases_ms,
     };
     println!("{}", serde_json::to_string(&m)?);
     Ok(())
