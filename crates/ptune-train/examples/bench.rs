@@ -85,7 +85,8 @@ struct BenchArgs {
     /// through the encoder, the loss read, no backward), the prompt encoder's forward and
     /// backward alone, and those with Adam's step; reported as `phases_ms` beside the whole
     /// step and evaluation, so that what the backward pass and the optimizer cost is the
-    /// difference. Timed after the usual steps, with every optimization on.
+    /// difference. Timed after the usual steps, with this run's `--ablate` (with `--paired`,
+    /// every optimization on).
     #[arg(long)]
     phases: bool,
     /// What a step computes: `lama` ranks the vocabulary at `[Y]`; `classification` scores two
@@ -358,7 +359,8 @@ struct Measurement {
     phases_ms: Option<Phases>,
 }
 
-/// A training step and its parts, mean milliseconds over `--steps` (see `--phases`).
+/// A training step and its parts, milliseconds: means over `--steps` (`step` and `eval` as the
+/// rates time them: with `--paired`, medians). See `--phases`.
 #[derive(Debug, Serialize)]
 struct Phases {
     /// The whole training step, as `train_examples_per_s` times it.
@@ -475,6 +477,9 @@ fn run(args: &BenchArgs) -> Result<()> {
         fuse(w);
         works[w].eval(&backbone, &prompts)
     })?;
+    // The eval rounds left the last work's switches on; the parts are timed as work 0.
+    fuse(0);
+    ptune_backbone::attention::fuse_attention(!ablations[0].contains(&Ablation::FusedAttention));
     let phases_ms = match args.phases {
         true => Some(phases(
             args,
