@@ -84,12 +84,11 @@ pub fn attend_composed(
 ) -> Tensor<4> {
     let [b, heads, tq, d] = q.dims();
     let [_, kv, t, _] = k.dims();
-    let group = heads / kv;
-    if group == 1 || !GROUPED.load(Ordering::Relaxed) {
+    let Some(group) = kv_group(heads, kv) else {
         let (k, v) = repeat_kv(k, v, heads);
         let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + bias;
         return softmax(scores, 3).matmul(v);
-    }
+    };
     let q = q.reshape([b, kv, group * tq, d]);
     let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
     let scores = scores.reshape([b, kv, group, tq, t]) + bias.unsqueeze_dim::<5>(2);
@@ -100,6 +99,13 @@ pub fn attend_composed(
 /// Whether attention multiplies shared key/value heads without copying them;
 /// process-wide, on by default.
 static GROUPED: AtomicBool = AtomicBool::new(true);
+
+/// How many query heads go in with each shared key/value head: `None` when every query head
+/// has its own, or grouping is turned off (then keys and values are copied per query head).
+fn kv_group(heads: usize, kv_heads: usize) -> Option<usize> {
+    let group = heads / kv_heads;
+    (group > 1 && GROUPED.load(Ordering::Relaxed)).then_some(group)
+}
 
 /// Turns grouped products off (`false`: keys and values copied per query head, as transformers
 /// does), in [`attend_composed`] and [`attend_fused`], or back on: what the bench's `--ablate
@@ -120,11 +126,10 @@ pub fn attend_fused(
     scale: f64,
 ) -> Tensor<4> {
     let [b, heads, tq, d] = q.dims();
-    let group = heads / k.dims()[1];
-    let (q, k, v, bias) = match group > 1 && GROUPED.load(Ordering::Relaxed) {
+    let (q, k, v, bias) = match kv_group(heads, k.dims()[1]) {
         // As in `attend_composed`: a group's query heads as one longer sequence, each of their
         // rows under its position's mask row.
-        true => (
+        Some(group) => (
             q.reshape([b, heads / group, group * tq, d]),
             k,
             v,
@@ -133,7 +138,7 @@ pub fn attend_fused(
                 _ => bias.repeat_dim(2, group),
             },
         ),
-        false => {
+        None => {
             let (k, v) = repeat_kv(k, v, heads);
             (q, k, v, bias)
         }

@@ -471,15 +471,17 @@ fn run(args: &BenchArgs) -> Result<()> {
     })?;
     let encoder = encoder.expect("put back");
     let prompts: Tensor<2> = encoder.forward().detach();
-    let eval = timed_rounds(works.len(), args.steps, |w| {
+    let eval_switches = |w: usize| {
         let fused = !ablations[w].contains(&Ablation::FusedAttention);
         ptune_backbone::attention::fuse_attention(fused);
         fuse(w);
+    };
+    let eval = timed_rounds(works.len(), args.steps, |w| {
+        eval_switches(w);
         works[w].eval(&backbone, &prompts)
     })?;
     // The eval rounds left the last work's switches on; the parts are timed as work 0.
-    fuse(0);
-    ptune_backbone::attention::fuse_attention(!ablations[0].contains(&Ablation::FusedAttention));
+    eval_switches(0);
     let phases_ms = match args.phases {
         true => Some(phases(
             args,
