@@ -11,6 +11,7 @@ pub mod bert;
 pub mod bundle;
 pub mod config;
 pub mod error;
+pub mod flex_storage;
 pub mod gpt2;
 pub mod hub;
 mod index;

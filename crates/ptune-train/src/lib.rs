@@ -6,6 +6,7 @@
 //! rank the answers of a batch of inputs, the numbers `ptune predict --pack` prints. The
 //! runnable example is `examples/predict_batch.rs`.
 
+pub mod adam;
 #[cfg(all(feature = "jemalloc", target_os = "linux", target_env = "gnu"))]
 pub mod alloc;
 pub mod candidates;

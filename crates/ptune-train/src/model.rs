@@ -3,16 +3,14 @@
 
 use anyhow::{Context, Result, bail};
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{
-    AdamConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig,
-    grad_clipping::GradientClippingConfig,
-};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ptune_backbone::{Backbone, SharedPrefix};
 use ptune_data::Batch;
 use ptune_encoder::PromptEncoder;
 use rayon::prelude::*;
 
+pub use crate::adam::optimizer;
 pub use crate::prefix_cache::{FixedPrefix, PrefixCache};
 
 /// A batch as tensors on one device, with the index maps the splice and gather need.
@@ -234,18 +232,6 @@ pub fn loss(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     CrossEntropyLossConfig::new()
         .init(&logits.device())
         .forward(logits, labels)
-}
-
-/// Adam as the reference uses it (`torch.optim.Adam`: L2 weight decay added to the gradient,
-/// epsilon 1e-8 — burn's default epsilon is 1e-5).
-/// Adam with L2 weight decay; `clip_norm` caps each parameter tensor's gradient norm (burn
-/// clips per tensor, not over all of them as PyTorch's `clip_grad_norm_` does).
-pub fn optimizer(weight_decay: f64, clip_norm: Option<f64>) -> ModuleOptimizer {
-    AdamConfig::new()
-        .with_epsilon(1e-8)
-        .with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)))
-        .with_grad_clipping(clip_norm.map(|n| GradientClippingConfig::Norm(n as f32)))
-        .init()
 }
 
 /// The prompt matrix: the encoder's output, added to the fixed `anchor` vectors (the manual

@@ -5,6 +5,7 @@
 //! `silu(gate)`). Other backends keep burn's ops.
 
 use super::kernels;
+use crate::flex_storage::dense;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -105,15 +106,6 @@ impl FusedActivation for Flex {
         let ups = up.storage_mut::<f32>();
         kernels::swiglu_backward(gate.storage::<f32>(), ups, grad.storage_mut::<f32>());
         (grad, up)
-    }
-}
-
-/// `x` with storage that is exactly its elements in order (a copy if it was a view).
-fn dense(x: FlexTensor) -> FlexTensor {
-    let bytes = x.layout().num_elements() * x.dtype().size();
-    match x.is_contiguous() && x.layout().start_offset() == 0 && x.bytes().len() == bytes {
-        true => x,
-        false => FlexTensor::from_data(x.into_data()),
     }
 }
 
