@@ -74,8 +74,8 @@ struct BenchArgs {
     /// vectorized pass each way rather than flex's scalar `erf` per element and two or three
     /// ops), `grouped-kv` (grouped-query attention multiplies each shared key/value head with
     /// its query heads at once instead of copying it per query head; Llama-family models),
-    /// `fused-adam` (on flex, Adam's step as one pass over each parameter tensor, in place,
-    /// rather than burn's fifteen ops).
+    /// `fused-adam` (on flex and libtorch's CPU, Adam's step as one pass over each parameter
+    /// tensor, in place, rather than burn's fifteen ops).
     #[arg(long, value_enum, value_delimiter = ',')]
     ablate: Vec<Ablation>,
     /// With `--ablate`: time each step with the optimizations on and off in turn, in this one
@@ -85,9 +85,9 @@ struct BenchArgs {
     paired: bool,
     /// Also time a training step's parts (the lama case): its forward alone (prompts tracked
     /// through the encoder, the loss read, no backward), the prompt encoder's forward and
-    /// backward alone, and Adam's step alone; reported as `phases_ms` beside the whole
-    /// step and evaluation, so that what the backward pass costs is the difference. Timed after the usual steps, with this run's `--ablate` (with `--paired`,
-    /// every optimization on).
+    /// backward alone, and Adam's step alone; reported as `phases_ms` beside the whole step and
+    /// evaluation, so that what the backward pass costs is the difference. Timed after the usual
+    /// steps, with this run's `--ablate` (with `--paired`, every optimization on).
     #[arg(long)]
     phases: bool,
     /// What a step computes: `lama` ranks the vocabulary at `[Y]`; `classification` scores two

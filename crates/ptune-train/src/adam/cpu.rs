@@ -17,16 +17,12 @@ use burn::backend::libtorch::TchTensor;
 /// Adam's step for one parameter tensor: the new parameter and both new moments.
 #[backend_extension(Flex, LibTorch: cfg(feature = "tch"))]
 pub trait AdamStep: Backend {
-    #[allow(clippy::too_many_arguments)]
     fn adam_step(
         param: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         moment_1: FloatTensor<Self>,
         moment_2: FloatTensor<Self>,
-        lr: f32,
-        weight_decay: f32,
-        factor: f32,
-        epsilon: f32,
+        scalars: StepScalars,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
@@ -60,10 +56,7 @@ pub(super) fn step<const D: usize>(
         grad.into_dispatch(),
         moment_1.into_dispatch(),
         moment_2.into_dispatch(),
-        s.lr,
-        s.weight_decay,
-        s.factor,
-        s.epsilon,
+        s,
     );
     let wrap = Tensor::from_dispatch;
     (wrap(p), wrap(m), wrap(v))
@@ -75,26 +68,17 @@ impl AdamStep for Flex {
         grad: FlexTensor,
         moment_1: FlexTensor,
         moment_2: FlexTensor,
-        lr: f32,
-        weight_decay: f32,
-        factor: f32,
-        epsilon: f32,
+        s: StepScalars,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let (mut p, g) = (dense(param), dense(grad));
         let (mut m, mut v) = (dense(moment_1), dense(moment_2));
-        let s = StepScalars {
-            lr,
-            weight_decay,
-            factor,
-            epsilon,
-        };
-        let slices = (
+        kernel(
             p.storage_mut(),
             g.storage(),
             m.storage_mut(),
             v.storage_mut(),
+            s,
         );
-        kernel(slices.0, slices.1, slices.2, slices.3, s);
         (p, m, v)
     }
 }
@@ -107,20 +91,11 @@ impl AdamStep for burn::backend::LibTorch {
         grad: TchTensor,
         moment_1: TchTensor,
         moment_2: TchTensor,
-        lr: f32,
-        weight_decay: f32,
-        factor: f32,
-        epsilon: f32,
+        s: StepScalars,
     ) -> (TchTensor, TchTensor, TchTensor) {
         let (p, m, v) = (writable(param), writable(moment_1), writable(moment_2));
         let g = grad.tensor.contiguous();
         let n = p.tensor.numel();
-        let s = StepScalars {
-            lr,
-            weight_decay,
-            factor,
-            epsilon,
-        };
         // SAFETY: four f32 CPU tensors (`takes`) of `n` elements each, contiguous; `p`, `m` and
         // `v` own their storage (`writable`), so nothing else reads them while they are written,
         // and `g` is a fourth buffer (the gradient is never a parameter or a moment).
