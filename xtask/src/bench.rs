@@ -95,9 +95,13 @@ pub struct Args {
     /// forward pass, adapters switched between batches) and ptune's ratio to it.
     #[arg(long, conflicts_with = "backends")]
     serve: bool,
-    /// With --serve: run the load test this many times (a fresh server each time) and report
-    /// each level's mean and spread, and each mixed level's throughput over one pack's.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), requires = "serve")]
+    /// Run everything this many times. Training cases: each case and precision runs ptune's
+    /// backends and the peers in turn, round after round, and each ratio is taken within a
+    /// round and reported as its median and range over the rounds (one machine's speed drifts
+    /// between runs by more than most differences). --serve: the load test this many times (a
+    /// fresh server each time), each level's mean and spread, and each mixed level's
+    /// throughput over one pack's.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     repeats: u32,
     /// With --serve: split each level into this many blocks, the levels of one client count
     /// taking turns block by block, and report each mixed level's throughput over one pack's
@@ -149,14 +153,23 @@ pub fn run(o: &Args) -> Result<()> {
         } else {
             "random:bert-base"
         };
-        for &precision in &o.precisions {
+        for (&precision, round) in o
+            .precisions
+            .iter()
+            .flat_map(|p| (0..o.repeats).map(move |r| (p, r)))
+        {
+            let measured = |command, rows: &mut Vec<_>| -> Result<()> {
+                let mut m = measure(command, model, case, precision, o)?;
+                m["round"] = round.into();
+                rows.push((case.name, m));
+                Ok(())
+            };
             for &backend in &o.backends {
                 // Each backend in its own build, as its users run it: a tch build links
                 // jemalloc, which flex runs slower on (docs/performance.md, "The allocator").
                 let mut command = ptune_bench(backend, torch_python)?;
                 command.args(["--backend", &name(backend), "--case", case.case]);
-                let m = measure(command, model, case, precision, o)?;
-                rows.push((case.name, m));
+                measured(command, &mut rows)?;
             }
             if case.case != "lama" {
                 continue;
@@ -166,8 +179,7 @@ pub fn run(o: &Args) -> Result<()> {
                     let mut command = Command::new(python);
                     command.arg(root().join("scripts/peer_bench.py"));
                     command.args(["--impl", impl_, "--threads", &o.threads.to_string()]);
-                    let m = measure(command, model, case, precision, o)?;
-                    rows.push((case.name, m));
+                    measured(command, &mut rows)?;
                 }
             }
         }
@@ -439,7 +451,12 @@ fn table(rows: &[(&str, Value)]) -> String {
     let mut s = String::from(
         "| case | backend | precision | threads | batch × tokens | load s | train ex/s | eval ex/s | peak RSS MiB | above baseline MiB |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
+    let rounds = rows.iter().any(|(_, m)| m["round"].as_u64() > Some(0));
     for (name, m) in rows {
+        let name = match rounds {
+            true => format!("{name}, round {}", m["round"].as_u64().unwrap_or(0) + 1),
+            false => name.to_string(),
+        };
         s += &format!(
             "| {name} | {} | {} | {} | {} × {} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} |\n",
             m["backend"].as_str().unwrap_or("?"),
@@ -457,7 +474,8 @@ fn table(rows: &[(&str, Value)]) -> String {
     s
 }
 
-/// ptune's ratio to each peer of the same case: throughput ×, memory above baseline ÷.
+/// ptune's ratio to each peer of the same case, taken within each round (throughput ×, memory
+/// above baseline ÷); with several rounds, each ratio's median and range over them.
 fn ratios(rows: &[(&str, Value)]) -> String {
     let mut s = String::from(
         "| case | ptune backend | vs | train × | eval × | RSS above baseline, share |\n|---|---|---|---|---|---|\n",
@@ -471,30 +489,87 @@ fn ratios(rows: &[(&str, Value)]) -> String {
     // default.
     let compared =
         |ours: &Value, peer: &Value| precision(ours) == precision(peer) || precision(peer) == "f32";
+    let label = |m: &Value| format!("{} {}", m["backend"].as_str().unwrap_or("?"), precision(m));
+    // (case, ptune, peer) in first-seen order, with each round's three ratios.
+    let mut pairs: Vec<(Pair, Vec<[f64; 3]>)> = Vec::new();
     for (name, ours) in rows.iter().filter(|(_, m)| !is_peer(m)) {
-        let peers = rows
-            .iter()
-            .filter(|(n, m)| n == name && is_peer(m) && compared(ours, m));
+        let peers = rows.iter().filter(|(n, m)| {
+            n == name && is_peer(m) && compared(ours, m) && m["round"] == ours["round"]
+        });
         for (_, peer) in peers {
-            s += &format!(
-                "| {name} | {} {} | {} {} | {:.2} | {:.2} | {:.2} |\n",
-                ours["backend"].as_str().unwrap_or("?"),
-                precision(ours),
-                peer["backend"].as_str().unwrap_or("?"),
-                precision(peer),
+            let ratio = [
                 f(ours, "train_examples_per_s") / f(peer, "train_examples_per_s"),
                 f(ours, "eval_examples_per_s") / f(peer, "eval_examples_per_s"),
                 rss_over_base(ours) / rss_over_base(peer),
-            );
+            ];
+            let key = (*name, label(ours), label(peer));
+            match pairs.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, rounds)) => rounds.push(ratio),
+                None => pairs.push((key, vec![ratio])),
+            }
         }
     }
+    for ((name, ours, peer), rounds) in &pairs {
+        let cell = |i: usize| median_and_range(rounds.iter().map(|r| r[i]).collect());
+        s += &format!(
+            "| {name} | {ours} | {peer} | {} | {} | {} |\n",
+            cell(0),
+            cell(1),
+            cell(2)
+        );
+    }
     s
+}
+
+/// A case, a ptune backend and precision, and a peer and its precision.
+type Pair<'a> = (&'a str, String, String);
+
+/// `1.23` for one value; `1.23 (1.10–1.31)` for several: the median (the mean of the middle
+/// two of an even count) and the range.
+fn median_and_range(mut values: Vec<f64>) -> String {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = (values[(n - 1) / 2] + values[n / 2]) / 2.0;
+    match n {
+        1 => format!("{median:.2}"),
+        _ => format!("{median:.2} ({:.2}–{:.2})", values[0], values[n - 1]),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A run's record: backend, precision, round, rates and memory above a 100 MiB baseline.
+    fn run(backend: &str, precision: &str, round: u32, train: f64, eval: f64, rss: f64) -> Value {
+        json!({"backend": backend, "precision": precision, "round": round,
+               "train_examples_per_s": train, "eval_examples_per_s": eval,
+               "base_rss_mb": 100.0, "peak_rss_mb": 100.0 + rss})
+    }
+
+    /// Ratios pair runs of one round only, and several rounds give the median and the range.
+    #[test]
+    fn repeated_rounds_give_each_ratio_within_its_round_as_median_and_range() {
+        let rows = vec![
+            ("c", run("flex", "f32", 0, 12.0, 30.0, 50.0)),
+            ("c", run("pytorch-reference", "f32", 0, 10.0, 20.0, 100.0)),
+            ("c", run("flex", "f32", 1, 10.0, 30.0, 50.0)),
+            ("c", run("pytorch-reference", "f32", 1, 5.0, 30.0, 100.0)),
+            ("c", run("flex", "f32", 2, 9.0, 30.0, 50.0)),
+            ("c", run("pytorch-reference", "f32", 2, 10.0, 10.0, 100.0)),
+        ];
+        let table = ratios(&rows);
+        let row = "| c | flex f32 | pytorch-reference f32 | 1.20 (0.90–2.00) | 1.50 (1.00–3.00) | 0.50 (0.50–0.50) |";
+        assert!(table.contains(row), "{table}");
+        assert_eq!(table.lines().count(), 3, "{table}");
+        // One round: plain ratios.
+        let one = ratios(&rows[..2]);
+        assert!(
+            one.contains("| c | flex f32 | pytorch-reference f32 | 1.20 | 1.50 | 0.50 |"),
+            "{one}"
+        );
+    }
 
     /// Two runs of two levels: each level's mean, its runs, and the mixed level's ratio to one
     /// pack run by run (mean and lowest).
