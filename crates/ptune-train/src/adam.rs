@@ -31,15 +31,7 @@ const EPSILON: f32 = 1e-8;
 /// Adam with L2 weight decay; `clip_norm` caps each parameter tensor's gradient norm (burn
 /// clips per tensor, not over all of them as PyTorch's `clip_grad_norm_` does).
 pub fn optimizer(weight_decay: f64, clip_norm: Option<f64>) -> ModuleOptimizer {
-    let config = AdamConfig::new()
-        .with_beta_1(BETA_1)
-        .with_beta_2(BETA_2)
-        .with_epsilon(EPSILON)
-        .with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)));
-    let optim = ModuleOptimizer::from(OnePassAdam {
-        composed: config.build(),
-        weight_decay: weight_decay as f32,
-    });
+    let optim = ModuleOptimizer::from(OnePassAdam::new(weight_decay as f32));
     match clip_norm {
         Some(n) => optim.with_grad_clipping(GradientClippingConfig::Norm(n as f32).init()),
         None => optim,
@@ -51,6 +43,20 @@ pub fn optimizer(weight_decay: f64, clip_norm: Option<f64>) -> ModuleOptimizer {
 struct OnePassAdam {
     composed: Adam,
     weight_decay: f32,
+}
+
+impl OnePassAdam {
+    fn new(weight_decay: f32) -> Self {
+        let config = AdamConfig::new()
+            .with_beta_1(BETA_1)
+            .with_beta_2(BETA_2)
+            .with_epsilon(EPSILON)
+            .with_weight_decay(Some(WeightDecayConfig::new(weight_decay)));
+        Self {
+            composed: config.build(),
+            weight_decay,
+        }
+    }
 }
 
 /// The scalars of one step, computed in `f32` as burn's `Adam` computes them.

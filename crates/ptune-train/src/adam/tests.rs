@@ -49,23 +49,13 @@ fn three_steps<const D: usize>(
     seen
 }
 
-fn one_pass(weight_decay: f32) -> OnePassAdam {
-    let config = AdamConfig::new()
-        .with_epsilon(EPSILON)
-        .with_weight_decay(Some(WeightDecayConfig::new(weight_decay)));
-    OnePassAdam {
-        composed: config.build(),
-        weight_decay,
-    }
-}
-
 #[test]
 fn the_one_pass_step_is_burns_adam_to_the_bit_on_flex_and_to_rounding_on_libtorch() {
     // Several chunks with a ragged end, a small matrix, and a transposed view (storage not in
     // the tensor's order); weight decay on and off; every CPU backend. libtorch's own kernels
     // round a few of burn's intermediate results differently (seen: 5e-8 of the scale).
     for (device, weight_decay) in cpus().iter().flat_map(|d| [(d, 5e-4), (d, 0.0)]) {
-        let optim = one_pass(weight_decay);
+        let optim = OnePassAdam::new(weight_decay);
         let check = |param: Tensor<2>, grads: Vec<Tensor<2>>| {
             let got = three_steps(&optim, param.clone(), &grads);
             let want = three_steps(&optim.composed, param, &grads);
@@ -115,7 +105,7 @@ const CHUNK_ROWS: usize = (1 << 15) / 64;
 
 #[test]
 fn a_copy_of_the_parameter_kept_elsewhere_is_left_as_it_was() {
-    let optim = one_pass(5e-4);
+    let optim = OnePassAdam::new(5e-4);
     for device in cpus() {
         let param = random([16, 8], 1, &device);
         let kept = bits(&param);
