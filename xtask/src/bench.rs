@@ -187,6 +187,7 @@ pub fn run(o: &Args) -> Result<()> {
     println!("\n{}", table(&rows));
     if peer.is_some() {
         println!("{}", ratios(&rows));
+        println!("{}", against_the_faster_peer(&rows));
     }
     Ok(())
 }
@@ -480,18 +481,11 @@ fn ratios(rows: &[(&str, Value)]) -> String {
     let mut s = String::from(
         "| case | ptune backend | vs | train × | eval × | RSS above baseline, share |\n|---|---|---|---|---|---|\n",
     );
-    let is_peer = |m: &Value| {
-        m["backend"]
-            .as_str()
-            .is_some_and(|b| b.starts_with("pytorch-"))
-    };
     // Each ptune row against the peers in its own precision; bf16 also against f32, the peers'
     // default.
     let compared =
         |ours: &Value, peer: &Value| precision(ours) == precision(peer) || precision(peer) == "f32";
-    let label = |m: &Value| format!("{} {}", m["backend"].as_str().unwrap_or("?"), precision(m));
-    // (case, ptune, peer) in first-seen order, with each round's three ratios.
-    let mut pairs: Vec<(Pair, Vec<[f64; 3]>)> = Vec::new();
+    let mut pairs: Rounds<(&str, String, String)> = Vec::new();
     for (name, ours) in rows.iter().filter(|(_, m)| !is_peer(m)) {
         let peers = rows.iter().filter(|(n, m)| {
             n == name && is_peer(m) && compared(ours, m) && m["round"] == ours["round"]
@@ -502,27 +496,82 @@ fn ratios(rows: &[(&str, Value)]) -> String {
                 f(ours, "eval_examples_per_s") / f(peer, "eval_examples_per_s"),
                 rss_over_base(ours) / rss_over_base(peer),
             ];
-            let key = (*name, label(ours), label(peer));
-            match pairs.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, rounds)) => rounds.push(ratio),
-                None => pairs.push((key, vec![ratio])),
-            }
+            add_round(&mut pairs, (*name, label(ours), label(peer)), ratio);
         }
     }
     for ((name, ours, peer), rounds) in &pairs {
-        let cell = |i: usize| median_and_range(rounds.iter().map(|r| r[i]).collect());
-        s += &format!(
-            "| {name} | {ours} | {peer} | {} | {} | {} |\n",
-            cell(0),
-            cell(1),
-            cell(2)
-        );
+        let [train, eval, memory] = cells(rounds);
+        s += &format!("| {name} | {ours} | {peer} | {train} | {eval} | {memory} |\n");
     }
     s
 }
 
-/// A case, a ptune backend and precision, and a peer and its precision.
-type Pair<'a> = (&'a str, String, String);
+/// Like for like, as issue 14's targets put it: each ptune run against the faster peer of its
+/// own precision in its round (the leaner one for memory), as median and range over rounds.
+fn against_the_faster_peer(rows: &[(&str, Value)]) -> String {
+    let mut s = String::from(
+        "| case | ptune | train × the faster peer | eval × the faster peer | memory × the leaner peer |\n|---|---|---|---|---|\n",
+    );
+    let mut cases: Rounds<(&str, String)> = Vec::new();
+    for (name, ours) in rows.iter().filter(|(_, m)| !is_peer(m)) {
+        let peers: Vec<&Value> = rows
+            .iter()
+            .filter(|(n, m)| {
+                n == name
+                    && is_peer(m)
+                    && precision(m) == precision(ours)
+                    && m["round"] == ours["round"]
+            })
+            .map(|(_, m)| m)
+            .collect();
+        if peers.is_empty() {
+            continue;
+        }
+        let best = |k: &str| peers.iter().map(|m| f(m, k)).fold(f64::NAN, f64::max);
+        let leanest = peers
+            .iter()
+            .map(|m| rss_over_base(m))
+            .fold(f64::NAN, f64::min);
+        let ratio = [
+            f(ours, "train_examples_per_s") / best("train_examples_per_s"),
+            f(ours, "eval_examples_per_s") / best("eval_examples_per_s"),
+            rss_over_base(ours) / leanest,
+        ];
+        add_round(&mut cases, (*name, label(ours)), ratio);
+    }
+    for ((name, ours), rounds) in &cases {
+        let [train, eval, memory] = cells(rounds);
+        s += &format!("| {name} | {ours} | {train} | {eval} | {memory} |\n");
+    }
+    s
+}
+
+fn is_peer(m: &Value) -> bool {
+    m["backend"]
+        .as_str()
+        .is_some_and(|b| b.starts_with("pytorch-"))
+}
+
+/// `flex f32`, `pytorch-reference bf16`: a run's backend and precision.
+fn label(m: &Value) -> String {
+    format!("{} {}", m["backend"].as_str().unwrap_or("?"), precision(m))
+}
+
+/// Each compared pair (in first-seen order) with its rounds' train, eval and memory ratios.
+type Rounds<K> = Vec<(K, Vec<[f64; 3]>)>;
+
+/// Adds one round's ratios to `key`'s.
+fn add_round<K: PartialEq>(groups: &mut Rounds<K>, key: K, ratio: [f64; 3]) {
+    match groups.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, rounds)) => rounds.push(ratio),
+        None => groups.push((key, vec![ratio])),
+    }
+}
+
+/// The train, eval and memory cells of a pair's rounds.
+fn cells(rounds: &[[f64; 3]]) -> [String; 3] {
+    [0, 1, 2].map(|i| median_and_range(rounds.iter().map(|r| r[i]).collect()))
+}
 
 /// `1.23` for one value; `1.23 (1.10–1.31)` for several: the median (the mean of the middle
 /// two of an even count) and the range.
@@ -563,6 +612,13 @@ mod tests {
         let row = "| c | flex f32 | pytorch-reference f32 | 1.20 (0.90–2.00) | 1.50 (1.00–3.00) | 0.50 (0.50–0.50) |";
         assert!(table.contains(row), "{table}");
         assert_eq!(table.lines().count(), 3, "{table}");
+        // Against the faster peer of each round: the reference in rounds 0 and 2, PEFT in 1.
+        let mut rows = rows;
+        rows.push(("c", run("pytorch-peft", "f32", 1, 8.0, 40.0, 80.0)));
+        rows.push(("c", run("pytorch-peft", "bf16", 1, 80.0, 80.0, 10.0)));
+        let faster = against_the_faster_peer(&rows);
+        let row = "| c | flex f32 | 1.20 (0.90–1.25) | 1.50 (0.75–3.00) | 0.50 (0.50–0.62) |";
+        assert!(faster.contains(row), "{faster}");
         // One round: plain ratios.
         let one = ratios(&rows[..2]);
         assert!(
