@@ -487,10 +487,7 @@ fn ratios(rows: &[(&str, Value)]) -> String {
         |ours: &Value, peer: &Value| precision(ours) == precision(peer) || precision(peer) == "f32";
     let mut pairs: Rounds<(&str, String, String)> = Vec::new();
     for (name, ours) in rows.iter().filter(|(_, m)| !is_peer(m)) {
-        let peers = rows.iter().filter(|(n, m)| {
-            n == name && is_peer(m) && compared(ours, m) && m["round"] == ours["round"]
-        });
-        for (_, peer) in peers {
+        for peer in peers_in_round(rows, name, ours).filter(|m| compared(ours, m)) {
             let ratio = [
                 f(ours, "train_examples_per_s") / f(peer, "train_examples_per_s"),
                 f(ours, "eval_examples_per_s") / f(peer, "eval_examples_per_s"),
@@ -514,15 +511,8 @@ fn against_the_faster_peer(rows: &[(&str, Value)]) -> String {
     );
     let mut cases: Rounds<(&str, String)> = Vec::new();
     for (name, ours) in rows.iter().filter(|(_, m)| !is_peer(m)) {
-        let peers: Vec<&Value> = rows
-            .iter()
-            .filter(|(n, m)| {
-                n == name
-                    && is_peer(m)
-                    && precision(m) == precision(ours)
-                    && m["round"] == ours["round"]
-            })
-            .map(|(_, m)| m)
+        let peers: Vec<&Value> = peers_in_round(rows, name, ours)
+            .filter(|m| precision(m) == precision(ours))
             .collect();
         if peers.is_empty() {
             continue;
@@ -544,6 +534,17 @@ fn against_the_faster_peer(rows: &[(&str, Value)]) -> String {
         s += &format!("| {name} | {ours} | {train} | {eval} | {memory} |\n");
     }
     s
+}
+
+/// The peers' runs of case `name` in `ours`' round.
+fn peers_in_round<'a>(
+    rows: &'a [(&str, Value)],
+    name: &'a str,
+    ours: &'a Value,
+) -> impl Iterator<Item = &'a Value> {
+    rows.iter()
+        .filter(move |(n, m)| *n == name && is_peer(m) && m["round"] == ours["round"])
+        .map(|(_, m)| m)
 }
 
 fn is_peer(m: &Value) -> bool {

@@ -121,7 +121,7 @@ fn writable(x: TchTensor) -> TchTensor {
 const CHUNK: usize = 1 << 15;
 
 /// Adam over slices, in chunks across the cores.
-pub(crate) fn kernel(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: StepScalars) {
+fn kernel(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: StepScalars) {
     p.par_chunks_mut(CHUNK)
         .zip(g.par_chunks(CHUNK))
         .zip(m.par_chunks_mut(CHUNK))
