@@ -11,7 +11,6 @@ pub mod bert;
 pub mod bundle;
 pub mod config;
 pub mod error;
-pub mod flex_storage;
 pub mod gpt2;
 pub mod hub;
 mod index;

@@ -27,8 +27,7 @@ impl RowsLinear for Linear {
     fn forward_mat(&self, x: Tensor<2>) -> Tensor<2> {
         let weight = self.weight.val();
         if weight.dtype() == x.dtype() {
-            // burn's own op, which backends may fuse with the bias.
-            return self.forward(x);
+            return ptune_kernels::linear(x, weight, self.bias.as_ref().map(|b| b.val()));
         }
         let y = matmul_weight(x, weight);
         match &self.bias {

@@ -88,7 +88,7 @@ pub fn matmul_weight<const D: usize>(x: Tensor<D>, w: Tensor<D>) -> Tensor<D> {
 fn matmul_widened<const D: usize>(x: Tensor<D>, w: Tensor<D>, widen: bool) -> Tensor<D> {
     let (dtype, weight_dtype) = (x.dtype(), w.dtype());
     if dtype == weight_dtype {
-        return x.matmul(w);
+        return same_dtype(x, w);
     }
     let rounded = x.cast(weight_dtype);
     if widen {
@@ -96,6 +96,16 @@ fn matmul_widened<const D: usize>(x: Tensor<D>, w: Tensor<D>, widen: bool) -> Te
         return product.cast(weight_dtype).cast(dtype);
     }
     rounded.matmul(w).cast(dtype)
+}
+
+/// `x @ w` in one dtype: 2-D products through [`ptune_kernels::matmul`] (one buffer on flex).
+fn same_dtype<const D: usize>(x: Tensor<D>, w: Tensor<D>) -> Tensor<D> {
+    if D != 2 {
+        return x.matmul(w);
+    }
+    // The rank as the type system sees it, without a reshape (which would copy a view).
+    let rank2 = |t: Tensor<D>| Tensor::<2>::from_dispatch(t.into_dispatch());
+    Tensor::from_dispatch(ptune_kernels::matmul(rank2(x), rank2(w)).into_dispatch())
 }
 
 /// Activations back to f32 after a lookup in a lowered table (a no-op for f32 tables).

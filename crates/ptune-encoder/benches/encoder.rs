@@ -1,6 +1,9 @@
 //! The prompt encoder's cost per training step: THUDM's LSTM encoder, forward + backward on
 //! flex autodiff, at n_prompt 9 and the hidden sizes of BERT-base (768) and SmolLM2-135M (576).
 //!
+//! Each runs with ptune's one-buffer 2-D matmuls (`one_buffer`, as built) and with flex's own
+//! (`flex`: `one_buffer_matmuls(false)`, what the bench's `--ablate one-buffer-matmul` turns off).
+//!
 //! `burn_bilstm` runs the same LSTM shape with two stacked `burn::nn::BiLstm` layers (per-gate
 //! `Linear`s): the reason `StackedBiLstm` fuses its gates.
 
@@ -8,6 +11,7 @@ use burn::nn::{BiLstm, BiLstmConfig};
 use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ptune_encoder::{EncoderKind, PromptEncoderConfig};
+use ptune_kernels::one_buffer_matmuls;
 use std::hint::black_box;
 
 const N_PROMPT: usize = 9;
@@ -21,10 +25,14 @@ fn lstm_encoder(c: &mut Criterion) {
         let encoder = PromptEncoderConfig::new(EncoderKind::Lstm, N_PROMPT, hidden)
             .init(&device)
             .expect("valid config");
-        group.bench_with_input(BenchmarkId::new("n9", hidden), &encoder, |b, enc| {
-            b.iter(|| black_box(enc.forward().sum().backward()))
-        });
+        for (on, name) in [(true, "one_buffer"), (false, "flex")] {
+            group.bench_with_input(BenchmarkId::new(name, hidden), &encoder, |b, enc| {
+                one_buffer_matmuls(on);
+                b.iter(|| black_box(enc.forward().sum().backward()))
+            });
+        }
     }
+    one_buffer_matmuls(true);
     group.finish();
 }
 

@@ -22,6 +22,7 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::Tensor;
 use burn::tensor::activation::{sigmoid, tanh};
 use ptune_host::rng;
+use ptune_kernels::matmul;
 
 /// PyTorch's `nn.LSTM` name suffixes of the two directions.
 const DIRECTIONS: [&str; 2] = ["", "_reverse"];
@@ -48,7 +49,7 @@ impl LstmDirection {
         // Input projections of every step in one matmul; both biases folded in.
         let bias = (self.bias_ih.val() + self.bias_hh.val()).unsqueeze_dim(0);
         let projected =
-            (x.reshape([b * t, d_in]).matmul(self.weight_ih.val()) + bias).reshape([b, t, four_h]);
+            (matmul(x.reshape([b * t, d_in]), self.weight_ih.val()) + bias).reshape([b, t, four_h]);
         let w_hh = self.weight_hh.val();
         let mut state: Option<(Tensor<2>, Tensor<2>)> = None;
         let mut outputs: Vec<Option<Tensor<2>>> = vec![None; t];
@@ -60,7 +61,7 @@ impl LstmDirection {
             // The first step's hidden state is zero, so `weight_hh` only enters from the second:
             // with one prompt it gets no gradient at all, as its true gradient is zero.
             if let Some((h, _)) = &state {
-                gates = gates + h.clone().matmul(w_hh.clone());
+                gates = gates + matmul(h.clone(), w_hh.clone());
             }
             let (h, c) = cell(gates, state.map(|(_, c)| c), h_dim);
             outputs[step] = Some(h.clone());

@@ -8,6 +8,7 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Tensor, activation::relu};
 use ptune_host::rng;
+use ptune_kernels::linear;
 
 /// Seeded `nn.Linear(d_in, d_out)` weights as PyTorch initialises them, under `prefix`.
 pub(crate) fn linear_tensors(seed: u64, prefix: &str, d_in: usize, d_out: usize) -> NamedTensors {
@@ -86,10 +87,11 @@ impl MlpHead {
         }
     }
 
-    pub fn forward<const D: usize>(&self, mut x: Tensor<D>) -> Tensor<D> {
+    /// `[n, in]` → `[n, out]`.
+    pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
+            x = linear(x, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
             if i < last {
                 x = relu(x);
             }

@@ -75,7 +75,8 @@ struct BenchArgs {
     /// ops), `grouped-kv` (grouped-query attention multiplies each shared key/value head with
     /// its query heads at once instead of copying it per query head; Llama-family models),
     /// `fused-adam` (on flex and libtorch's CPU, Adam's step as one pass over each parameter
-    /// tensor, in place, rather than burn's fifteen ops).
+    /// tensor, in place, rather than burn's fifteen ops), `one-buffer-matmul` (on flex, a 2-D
+    /// f32 matmul writes its product into one allocation; flex allocates two and copies).
     #[arg(long, value_enum, value_delimiter = ',')]
     ablate: Vec<Ablation>,
     /// With `--ablate`: time each step with the optimizations on and off in turn, in this one
@@ -329,6 +330,7 @@ enum Ablation {
     FusedActivations,
     GroupedKv,
     FusedAdam,
+    OneBufferMatmul,
 }
 
 #[derive(Debug, Serialize)]
@@ -467,6 +469,7 @@ fn run(args: &BenchArgs) -> Result<()> {
         ptune_backbone::fuse_activations(on(Ablation::FusedActivations));
         ptune_backbone::attention::group_kv_heads(on(Ablation::GroupedKv));
         ptune_train::adam::fuse_adam(on(Ablation::FusedAdam));
+        ptune_kernels::one_buffer_matmuls(on(Ablation::OneBufferMatmul));
     };
     let train = timed_rounds(works.len(), args.steps, |w| {
         fuse(w);

@@ -5,7 +5,6 @@
 //! `silu(gate)`). Other backends keep burn's ops.
 
 use super::kernels;
-use crate::flex_storage::dense;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -15,6 +14,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{AutodiffBackend, Backend, DType, Dispatch, Flex, backend_extension};
 use burn::tensor::{Device, Tensor};
+use ptune_kernels::dense;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether flex runs GELU and SiLU through [`kernels`]; process-wide, on by default.

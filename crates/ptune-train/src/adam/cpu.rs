@@ -8,7 +8,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, DType, Dispatch, Flex, backend_extension};
 use burn::tensor::{Device, Tensor};
-use ptune_backbone::flex_storage::dense;
+use ptune_kernels::dense;
 use rayon::prelude::*;
 
 #[cfg(feature = "tch")]

@@ -1,5 +1,5 @@
 //! flex tensors as plain `f32` slices, for the kernels ptune runs on flex's storage directly
-//! (activations here, Adam's step in ptune-train).
+//! (ptune-backbone's activations, ptune-train's Adam step).
 
 use burn::backend::flex::FlexTensor;
 
