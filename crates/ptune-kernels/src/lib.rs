@@ -1,6 +1,6 @@
 //! Ops that ptune's crates (the prompt encoder, the frozen backbone, the trainer) run in place
-//! of burn's own where those cost more on a backend, each turned off by a switch the bench's
-//! `--ablate` measures against.
+//! of burn's own where those cost more on a backend, each with a switch that the bench's
+//! `--ablate` turns off; and flex's storage as plain slices, for kernels written on it.
 
 pub mod flex_storage;
 pub mod matmul;
