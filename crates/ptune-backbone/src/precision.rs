@@ -78,17 +78,18 @@ pub fn bf16_matmuls_widened() -> bool {
     WIDEN_BF16.load(Ordering::Relaxed)
 }
 
-/// `x @ w` for a weight `w` that may be held in a lower precision than the activations `x`:
-/// `x` is rounded to `w`'s dtype for the matmul and the product returned in `x`'s.
-pub fn matmul_weight<const D: usize>(x: Tensor<D>, w: Tensor<D>) -> Tensor<D> {
+/// `x @ w` for rows `x` and a weight `w` that may be held in a lower precision than `x`: `x` is
+/// rounded to `w`'s dtype for the matmul and the product returned in `x`'s. In one dtype, the
+/// product of [`ptune_kernels::matmul`] (one buffer on flex).
+pub fn matmul_weight(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
     matmul_widened(x, w, bf16_matmuls_widened())
 }
 
 /// [`matmul_weight`], multiplying in `x`'s dtype when `widen` (see [`widen_bf16_matmuls`]).
-fn matmul_widened<const D: usize>(x: Tensor<D>, w: Tensor<D>, widen: bool) -> Tensor<D> {
+fn matmul_widened(x: Tensor<2>, w: Tensor<2>, widen: bool) -> Tensor<2> {
     let (dtype, weight_dtype) = (x.dtype(), w.dtype());
     if dtype == weight_dtype {
-        return same_dtype(x, w);
+        return ptune_kernels::matmul(x, w);
     }
     let rounded = x.cast(weight_dtype);
     if widen {
@@ -96,16 +97,6 @@ fn matmul_widened<const D: usize>(x: Tensor<D>, w: Tensor<D>, widen: bool) -> Te
         return product.cast(weight_dtype).cast(dtype);
     }
     rounded.matmul(w).cast(dtype)
-}
-
-/// `x @ w` in one dtype: 2-D products through [`ptune_kernels::matmul`] (one buffer on flex).
-fn same_dtype<const D: usize>(x: Tensor<D>, w: Tensor<D>) -> Tensor<D> {
-    if D != 2 {
-        return x.matmul(w);
-    }
-    // The rank as the type system sees it, without a reshape (which would copy a view).
-    let rank2 = |t: Tensor<D>| Tensor::<2>::from_dispatch(t.into_dispatch());
-    Tensor::from_dispatch(ptune_kernels::matmul(rank2(x), rank2(w)).into_dispatch())
 }
 
 /// Activations back to f32 after a lookup in a lowered table (a no-op for f32 tables).
@@ -133,16 +124,16 @@ mod tests {
     #[test]
     fn widened_bf16_matmul_gives_the_bf16_product() {
         let device = Device::flex();
-        let x = TensorData::new(values(2 * 5 * 48, 1), [2, 5, 48]);
-        let x = Tensor::<3>::from_data(x, &device);
+        let x = TensorData::new(values(2 * 5 * 48, 1), [2 * 5, 48]);
+        let x = Tensor::<2>::from_data(x, &device);
         let w = Precision::Bf16.data(values(48 * 7, 2), vec![48, 7]);
         let options = TensorCreationOptions::new(device.clone()).with_dtype(DType::BF16);
-        let w = Tensor::<2>::from_data(w, options).unsqueeze::<3>();
+        let w = Tensor::<2>::from_data(w, options);
         let native = matmul_widened(x.clone(), w.clone(), false);
         let widened = matmul_widened(x.clone(), w.clone(), true);
-        assert_eq!(widened.dims(), [2, 5, 7]);
+        assert_eq!(widened.dims(), [2 * 5, 7]);
         assert_eq!(widened.dtype(), DType::F32);
-        let host = |t: Tensor<3>| t.into_data().try_into_vec::<f32>().unwrap();
+        let host = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().unwrap();
         let (a, b) = (host(native), host(widened));
         let exact = host(x.matmul(w.cast(DType::F32)));
         for ((a, b), e) in a.into_iter().zip(b).zip(exact) {
